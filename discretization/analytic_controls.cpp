@@ -1,0 +1,97 @@
+#include "discretization/analytic_controls.hpp"
+
+#include <cmath>
+#include <random>
+
+namespace ctflow {
+
+PetscErrorCode AnalyticControls::SetFromOptions() {
+  PetscFunctionBeginUser;
+  PetscOptionsBegin(comm_, nullptr, "Analytic controls (used without -controls)", "Controls");
+  PetscCall(PetscOptionsInt("-controls_seed", "Seed of the analytic controls' modes", "AnalyticControls", seed_, &seed_, nullptr));
+  PetscCall(PetscOptionsInt("-controls_modes", "Number of smooth modes P per kernel", "AnalyticControls", modes_, &modes_, nullptr));
+  PetscCall(PetscOptionsInt("-controls_ffn_layers", "Number J of feed-forward layers", "AnalyticControls", J_, &J_, nullptr));
+  PetscOptionsEnd();
+  PetscCheck(modes_ >= 1, comm_, PETSC_ERR_USER_INPUT, "-controls_modes must be at least 1, got %" PetscInt_FMT, modes_);
+  PetscCheck(J_ >= 0, comm_, PETSC_ERR_USER_INPUT, "-controls_ffn_layers must be non-negative, got %" PetscInt_FMT, J_);
+  PetscFunctionReturn(0);
+}
+
+std::string AnalyticControls::Description() const {
+  return "analytic (seed " + std::to_string(seed_) + ", " + std::to_string(modes_) + " modes, J = " + std::to_string(J_) + ")";
+}
+
+std::vector<AnalyticControls::Mode> AnalyticControls::Modes(PetscInt kernel) const {
+  // seed_seq and mt19937_64 are fixed by the C++ standard and the conversions below are ours, so the
+  // modes are the same on every platform.
+  std::seed_seq seq{(unsigned long long)seed_, (unsigned long long)kernel};
+  std::mt19937_64 rng(seq);
+  auto uniform = [&rng](PetscReal lo, PetscReal hi) { return lo + (hi - lo) * (PetscReal)(rng() >> 11) * 0x1.0p-53; };
+  std::vector<Mode> modes(modes_);
+  for (Mode &m : modes) {
+    m.c = uniform(-1, 1);
+    m.omega = uniform(0.5, 2);
+    m.phi = uniform(0, 2 * PETSC_PI);
+    m.a = (PetscInt)(rng() % 4);
+    m.b = (PetscInt)(rng() % 4);
+    m.d = (PetscInt)(rng() % 2);
+  }
+  return modes;
+}
+
+void AnalyticControls::SampleKernel(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h,
+                                    PetscBool use_h, PetscReal *W) const {
+  const PetscInt Ny = grid.Ny();
+  const PetscReal Ly = grid.Ly();
+  std::fill(W, W + Ny * Ny, 0.0);
+  for (const Mode &m : Modes(kernel)) {
+    PetscReal coef = amplitude / Ly * m.c * (1 + 0.5 * std::sin(m.omega * t + m.phi));
+    if (use_h) coef *= std::cos(PETSC_PI * m.d * h / grid.Lh());
+    for (PetscInt i = 0; i < Ny; ++i) {
+      const PetscReal fi = coef * std::cos(PETSC_PI * m.a * grid.y(i) / Ly);
+      for (PetscInt l = 0; l < Ny; ++l) W[i * Ny + l] += fi * std::cos(PETSC_PI * m.b * grid.y(l) / Ly);
+    }
+  }
+}
+
+PetscErrorCode AnalyticControls::SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const {
+  const PetscInt Ny = grid.Ny(), Nh = grid.Nh(), n = Ny * Ny;
+  PetscFunctionBeginUser;
+  PetscCallCXX(k->WQ.resize(Nh * n));
+  PetscCallCXX(k->WK.resize(Nh * n));
+  PetscCallCXX(k->WV.resize(Nh * n));
+  for (PetscInt m = 0; m < Nh; ++m) {
+    SampleKernel(0, 2.0, t, grid, grid.h(m), PETSC_TRUE, &k->WQ[m * n]);
+    SampleKernel(1, 2.0, t, grid, grid.h(m), PETSC_TRUE, &k->WK[m * n]);
+    SampleKernel(2, 1.0, t, grid, grid.h(m), PETSC_TRUE, &k->WV[m * n]);
+  }
+  k->scale = 1 / std::sqrt(grid.Ly());
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode AnalyticControls::SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const {
+  const PetscInt Ny = grid.Ny(), xs = grid.XStart(), xm = grid.XLocal();
+  PetscFunctionBeginUser;
+  PetscCheck(j >= 1 && j <= J_, comm_, PETSC_ERR_ARG_OUTOFRANGE, "feed-forward layer %" PetscInt_FMT " requested, J = %" PetscInt_FMT,
+             j, J_);
+  PetscCallCXX(k->W.resize(Ny * Ny));
+  PetscCallCXX(k->b.assign(xm * Ny, 0.0));
+  SampleKernel(2 + j, 1.0, t, grid, 0, PETSC_FALSE, k->W.data());
+  for (const Mode &m : Modes(2 + J_ + j)) {
+    const PetscReal coef = 0.5 * m.c * (1 + 0.5 * std::sin(m.omega * t + m.phi));
+    for (PetscInt k_ = 0; k_ < xm; ++k_) {
+      const PetscReal fx = coef * std::cos(PETSC_PI * m.a * grid.x(xs + k_) / grid.Lx());
+      for (PetscInt l = 0; l < Ny; ++l) k->b[k_ * Ny + l] += fx * std::cos(PETSC_PI * m.b * grid.y(l) / grid.Ly());
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode AnalyticControls::SampleLayerNorm(PetscReal t, LayerNormTargets *s) const {
+  PetscFunctionBeginUser;
+  s->sigma1 = std::sin(t) / 10;
+  s->sigma2 = 1 + std::sin(t / 2 + 1) / 4;
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

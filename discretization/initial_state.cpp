@@ -1,0 +1,63 @@
+#include "discretization/initial_state.hpp"
+
+#include <petscviewerhdf5.h>
+
+#include <cmath>
+
+#include "discretization/hdf5_input.hpp"
+
+namespace ctflow {
+
+PetscErrorCode InitialState::SetFromOptions(Grid *grid) {
+  char file[PETSC_MAX_PATH_LEN] = "";
+  PetscBool set = PETSC_FALSE;
+  PetscFunctionBeginUser;
+  PetscOptionsBegin(grid->Comm(), nullptr, "Initial state f(x, y)", "InitialState");
+  PetscCall(PetscOptionsString("-u0", "Initial state file (HDF5, dataset /u0 of shape (N_x, N_y)); default: analytic f",
+                               "InitialState", file, file, sizeof(file), &set));
+  PetscOptionsEnd();
+  if (!set) PetscFunctionReturn(0);
+  path_ = file;
+  H5Input in;
+  std::vector<hsize_t> shape;
+  PetscCall(H5Input::Open(grid->Comm(), path_, "-u0", &in));
+  PetscCall(in.Shape("/u0", &shape));
+  PetscCheck(shape.size() == 2, grid->Comm(), PETSC_ERR_FILE_UNEXPECTED,
+             "-u0 file '%s': dataset '/u0' has shape %s, expected (N_x, N_y)", path_.c_str(), ShapeString(shape).c_str());
+  const std::string source = "the -u0 file '" + path_ + "'";
+  PetscCall(grid->RequireSize("-Nx", (PetscInt)shape[0], source.c_str()));
+  PetscCall(grid->RequireSize("-Ny", (PetscInt)shape[1], source.c_str()));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
+  const PetscInt Ny = grid.Ny(), xs = grid.XStart(), xm = grid.XLocal();
+  PetscScalar *a;
+  PetscFunctionBeginUser;
+  if (!path_.empty()) {
+    PetscViewer viewer;
+    PetscCall(PetscViewerHDF5Open(grid.Comm(), path_.c_str(), FILE_MODE_READ, &viewer));
+    PetscCall(PetscObjectSetName((PetscObject)u, "u0"));
+    PetscCall(VecLoad(u, viewer));
+    PetscCall(PetscViewerDestroy(&viewer));
+    PetscCall(PetscObjectSetName((PetscObject)u, "u"));
+  } else {
+    PetscCall(VecGetArray(u, &a));
+    for (PetscInt k = 0; k < xm; ++k) {
+      const PetscReal x = grid.x(xs + k) / grid.Lx();
+      for (PetscInt l = 0; l < Ny; ++l) {
+        const PetscReal y = grid.y(l) / grid.Ly();
+        a[k * Ny + l] = std::cos(2 * PETSC_PI * x) * std::cos(PETSC_PI * y) + std::sin(2 * PETSC_PI * (x + y)) / 2 +
+                        0.3 * std::cos(3 * PETSC_PI * y);
+      }
+    }
+    PetscCall(VecRestoreArray(u, &a));
+  }
+  const PetscScalar *r;
+  PetscCall(VecGetArrayRead(u, &r));
+  PetscCall(CheckFinite(grid.Comm(), r, xm * Ny, xs * Ny, "-u0 file '" + path_ + "': dataset '/u0'"));
+  PetscCall(VecRestoreArrayRead(u, &r));
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

@@ -1,0 +1,45 @@
+// Layered controls: the discrete weights of a trained network, read from HDF5 (docs/controls-format.md).
+// Layer n acts on [t_n, t_{n+1}) (piecewise constant in t); in y and h they are the kernels' values at the
+// file's own cell centres, so the grid's N_y and N_h are the file's. Lengths default to L = N, where the
+// quadrature weights are 1 and the scheme is the discrete Transformer (paper §3.4).
+#pragma once
+#include <string>
+
+#include "discretization/controls.hpp"
+
+namespace ctflow {
+
+class LayeredControls : public Controls {
+ public:
+  explicit LayeredControls(MPI_Comm comm) : comm_(comm) {}
+  // Reads and validates the whole file; imposes N_y, N_h (and N_x for per-token biases) on the grid.
+  PetscErrorCode Load(const std::string &path, Grid *grid);
+
+  PetscInt NumFeedForward() const override { return J_; }
+  PetscErrorCode SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const override;
+  PetscErrorCode SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const override;
+  PetscErrorCode SampleLayerNorm(PetscReal t, LayerNormTargets *s) const override;
+  PetscReal EndTime() const override { return times_.back(); }
+  PetscReal DefaultFinalTime() const override { return times_.back(); }
+  PetscReal DefaultTimeStep() const override { return times_[1] - times_[0]; }
+  std::string Description() const override;
+
+ private:
+  struct Layer {
+    std::vector<PetscReal> WQ, WK, WV;
+    std::vector<std::vector<PetscReal>> W, b;  // j = 1..J at [j - 1]
+    std::vector<bool> b_per_token;             // b_j given as (N_x, N_y) rather than (N_y,)
+    PetscReal sigma1 = 0, sigma2 = 1, scale = 1;
+    bool scale_given = false;  // else s = 1/sqrt(|Ω_y|), eq. (6)
+  };
+  // The layer acting at time t (left-continuous pieces, with a round-off tolerance at the breakpoints).
+  PetscErrorCode LayerAt(PetscReal t, const Layer **layer) const;
+
+  MPI_Comm comm_;
+  std::string path_;
+  PetscInt J_ = 0, Ny_ = 0, Nh_ = 0;
+  std::vector<PetscReal> times_;  // t_0 = 0 < t_1 < ... < t_L
+  std::vector<Layer> layers_;
+};
+
+}  // namespace ctflow

@@ -1,0 +1,125 @@
+#include "operators/attention.hpp"
+
+#include <cblas.h>
+#include <petscdmda.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace ctflow {
+
+static PetscLogEvent ATTENTION_EVENT = 0, ATTENTION_RING_EVENT = 0;
+
+PetscErrorCode AttentionCreate(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op) {
+  PetscFunctionBeginUser;
+  PetscCheck(index < 0, ctx.grid->Comm(), PETSC_ERR_USER_INPUT, "operator 'attention' takes no index");
+  if (!ATTENTION_EVENT) {
+    PetscCall(PetscLogEventRegister("Attention", 0, &ATTENTION_EVENT));
+    PetscCall(PetscLogEventRegister("AttentionRing", 0, &ATTENTION_RING_EVENT));
+  }
+  PetscCallCXX(*op = std::make_unique<Attention>(ctx));
+  PetscFunctionReturn(0);
+}
+
+Attention::Attention(const OperatorContext &ctx) : Operator(ctx, "attention") {}
+
+PetscErrorCode Attention::SetFromOptions() {
+  PetscFunctionBeginUser;
+  PetscOptionsBegin(Comm(), "attention_", "Attention operator", "Attention");
+  PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax", "Attention", tile_, &tile_, nullptr));
+  PetscOptionsEnd();
+  PetscCheck(tile_ >= 1, Comm(), PETSC_ERR_USER_INPUT, "-attention_tile must be at least 1, got %" PetscInt_FMT, tile_);
+  PetscFunctionReturn(0);
+}
+
+void Attention::AccumulateTile(PetscInt m, PetscInt nt, const PetscReal *K, const PetscReal *V) {
+  const Grid &g = *ctx_.grid;
+  const PetscInt xm = g.XLocal(), Ny = g.Ny();
+  PetscReal *O = &O_[m * xm * Ny], *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm];
+  // S = s Δy Q_m K^T: the quadrature of s ⟨Q(x, ·), K(η, ·)⟩_Ωy.
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, Ny, score_scale_, &Q_[m * xm * Ny], Ny, K, Ny, 0.0, S_.data(), nt);
+  for (PetscInt k = 0; k < xm; ++k) {
+    PetscReal *s = &S_[k * nt];
+    const PetscReal new_max = std::max(mx[k], *std::max_element(s, s + nt));
+    const PetscReal rescale = std::exp(mx[k] - new_max);  // 0 on the first tile (mx = -inf)
+    PetscReal tile_sum = 0;
+    for (PetscInt j = 0; j < nt; ++j) tile_sum += (s[j] = std::exp(s[j] - new_max));
+    sum[k] = sum[k] * rescale + tile_sum;
+    mx[k] = new_max;
+    if (rescale != 1) cblas_dscal(Ny, rescale, &O[k * Ny], 1);
+  }
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, nt, 1.0, S_.data(), nt, V, Ny, 1.0, O, Ny);
+}
+
+PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
+  const Grid &g = *ctx_.grid;
+  const PetscInt xm = g.XLocal(), Ny = g.Ny(), Nh = g.Nh(), block = xm * Ny;
+  const PetscInt *ranges;
+  PetscMPIInt size, rank;
+  const PetscScalar *u;
+  PetscScalar *f;
+  PetscFunctionBeginUser;
+  PetscCall(PetscLogEventBegin(ATTENTION_EVENT, 0, 0, 0, 0));
+  PetscCallMPI(MPI_Comm_size(Comm(), &size));
+  PetscCallMPI(MPI_Comm_rank(Comm(), &rank));
+  PetscCall(DMDAGetOwnershipRanges(g.Layout(), &ranges, nullptr, nullptr));
+  const PetscInt max_rows = *std::max_element(ranges, ranges + size);
+
+  PetscCall(ctx_.controls->SampleAttention(t, g, &kernels_));
+  score_scale_ = kernels_.scale * g.dy();
+  PetscCallCXX(Q_.resize(Nh * block));
+  PetscCallCXX(O_.assign(Nh * block, 0.0));
+  PetscCallCXX(rowmax_.assign(Nh * xm, -std::numeric_limits<PetscReal>::infinity()));
+  PetscCallCXX(rowsum_.assign(Nh * xm, 0.0));
+  PetscCallCXX(S_.resize(xm * std::min(tile_, max_rows)));
+  for (auto &buf : kv_) PetscCallCXX(buf.resize(2 * Nh * max_rows * Ny));
+
+  // Q_m, K_m, V_m = Δy u W_m for the owned tokens, eq. (27); K and V packed as this rank's ring block.
+  PetscCall(VecGetArrayRead(U, &u));
+  const PetscReal dy = g.dy();
+  for (PetscInt m = 0; m < Nh; ++m) {
+    const PetscInt w = m * Ny * Ny;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Ny, dy, u, Ny, &kernels_.WQ[w], Ny, 0.0, &Q_[m * block], Ny);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Ny, dy, u, Ny, &kernels_.WK[w], Ny, 0.0, &kv_[0][m * block], Ny);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Ny, dy, u, Ny, &kernels_.WV[w], Ny, 0.0,
+                &kv_[0][(Nh + m) * block], Ny);
+  }
+  PetscCall(VecRestoreArrayRead(U, &u));
+
+  // Ring: at stage s this rank holds the block of rank (rank - s) mod P, and forwards it to rank + 1.
+  const PetscMPIInt right = (rank + 1) % size, left = (rank + size - 1) % size;
+  for (PetscMPIInt s = 0; s < size; ++s) {
+    const PetscMPIInt owner = (rank - s + size) % size, next_owner = (owner + size - 1) % size;
+    const PetscInt rows = ranges[owner], next_rows = ranges[next_owner];
+    const PetscReal *cur = kv_[s % 2].data();
+    MPI_Request req[2];
+    if (s + 1 < size) {
+      PetscCall(PetscLogEventBegin(ATTENTION_RING_EVENT, 0, 0, 0, 0));
+      PetscCallMPI(MPI_Irecv(kv_[(s + 1) % 2].data(), (PetscMPIInt)(2 * Nh * next_rows * Ny), MPIU_REAL, left, 0, Comm(), &req[0]));
+      PetscCallMPI(MPI_Isend(cur, (PetscMPIInt)(2 * Nh * rows * Ny), MPIU_REAL, right, 0, Comm(), &req[1]));
+      PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
+    }
+    for (PetscInt m = 0; m < Nh; ++m) {
+      const PetscReal *K = cur + m * rows * Ny, *V = cur + (Nh + m) * rows * Ny;
+      for (PetscInt j0 = 0; j0 < rows; j0 += tile_) AccumulateTile(m, std::min(tile_, rows - j0), K + j0 * Ny, V + j0 * Ny);
+    }
+    if (s + 1 < size) {
+      PetscCall(PetscLogEventBegin(ATTENTION_RING_EVENT, 0, 0, 0, 0));
+      PetscCallMPI(MPI_Waitall(2, req, MPI_STATUSES_IGNORE));
+      PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
+    }
+  }
+
+  // F = Σ_m Δh O_m / rowsum_m: the h-quadrature of ∫ γ V dη, eq. (40)–(41).
+  PetscCall(VecGetArrayWrite(F, &f));
+  std::fill(f, f + block, 0.0);
+  for (PetscInt m = 0; m < Nh; ++m)
+    for (PetscInt k = 0; k < xm; ++k) cblas_daxpy(Ny, g.dh() / rowsum_[m * xm + k], &O_[m * block + k * Ny], 1, &f[k * Ny], 1);
+  PetscCall(VecRestoreArrayWrite(F, &f));
+  PetscCall(PetscLogFlops(Nh * (6.0 * xm * Ny * Ny + 4.0 * xm * g.Nx() * Ny + 3.0 * xm * g.Nx())));
+  PetscCall(PetscLogEventEnd(ATTENTION_EVENT, 0, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

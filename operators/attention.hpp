@@ -1,0 +1,42 @@
+// Attention, term I / I-a of the continuous Transformer (paper eq. (7), (38)):
+//
+//   A(t, u)(x, y) = ∫_Ωh ∫_Ωx γ(x, η, h) V(η, y, h) dη dh,                                     eq. (40)
+//   γ(x, η, h) = exp(a(x, η, h)) / ∫_Ωx exp(a(x, η', h)) dη',  a = s ⟨Q(x, ·, h), K(η, ·, h)⟩_Ωy,   eq. (6), (37)
+//   Q, K, V = ∫_Ωy W^{Q,K,V}(ξ, y, h) u(x, ξ) dξ,                                               eq. (3)–(5)
+//
+// discretised by the midpoint rule in ξ, y, η and h; Δx cancels between γ's numerator and denominator,
+// so with Δy = Δh = 1 this is eq. (29) (N_h = 1, s = 1) and eq. (41) with the scale of eq. (37).
+//
+// Tokens are distributed: each rank computes Q, K, V for its own tokens, and the K, V blocks travel
+// around the ranks in a ring (communication overlapped with the current block's work). The softmax is
+// accumulated online (running maximum and sum per row), so no N_x × N_x matrix is ever formed:
+// memory per rank is O(N_h N_x N_y / P + N_x/P · tile).
+#pragma once
+#include <vector>
+
+#include "operators/operator.hpp"
+
+namespace ctflow {
+
+class Attention : public Operator {
+ public:
+  explicit Attention(const OperatorContext &ctx);
+  OperatorKind Kind() const override { return OperatorKind::Flow; }
+  PetscErrorCode SetFromOptions() override;
+  PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
+
+ private:
+  // Online-softmax update of the rows with one tile of keys/values (nt tokens) for head m.
+  void AccumulateTile(PetscInt m, PetscInt nt, const PetscReal *K, const PetscReal *V);
+
+  PetscInt tile_ = 256;            // -attention_tile: keys processed per GEMM tile
+  AttentionKernels kernels_;
+  std::vector<PetscReal> Q_;       // N_h × xm × N_y
+  std::vector<PetscReal> kv_[2];   // ring buffers: [K_0..K_{Nh-1}, V_0..V_{Nh-1}] of one block
+  std::vector<PetscReal> O_;       // N_h × xm × N_y: Σ_η exp(a - rowmax) V
+  std::vector<PetscReal> rowmax_, rowsum_;  // N_h × xm
+  std::vector<PetscReal> S_;       // xm × tile scores
+  PetscReal score_scale_ = 1;      // s Δy
+};
+
+}  // namespace ctflow

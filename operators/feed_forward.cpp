@@ -1,0 +1,41 @@
+#include "operators/feed_forward.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+
+namespace ctflow {
+
+static PetscLogEvent FEED_FORWARD_EVENT = 0;
+
+PetscErrorCode FeedForwardCreate(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op) {
+  const PetscInt J = ctx.controls->NumFeedForward();
+  PetscFunctionBeginUser;
+  PetscCheck(index >= 1 && index <= J, ctx.grid->Comm(), PETSC_ERR_USER_INPUT,
+             "operator 'ffn' needs a layer index 1..J = %" PetscInt_FMT " (e.g. ffn1); got %s", J,
+             index < 0 ? "none" : std::to_string(index).c_str());
+  if (!FEED_FORWARD_EVENT) PetscCall(PetscLogEventRegister("FeedForward", 0, &FEED_FORWARD_EVENT));
+  PetscCallCXX(*op = std::make_unique<FeedForward>(ctx, index));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode FeedForward::Rhs(PetscReal t, Vec U, Vec F) {
+  const Grid &g = *ctx_.grid;
+  const PetscInt xm = g.XLocal(), Ny = g.Ny();
+  const PetscScalar *u;
+  PetscScalar *f;
+  PetscFunctionBeginUser;
+  PetscCall(PetscLogEventBegin(FEED_FORWARD_EVENT, 0, 0, 0, 0));
+  PetscCall(ctx_.controls->SampleFeedForward(j_, t, g, &kernel_));
+  PetscCall(VecGetArrayRead(U, &u));
+  PetscCall(VecGetArrayWrite(F, &f));
+  std::copy(kernel_.b.begin(), kernel_.b.end(), f);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Ny, g.dy(), u, Ny, kernel_.W.data(), Ny, 1.0, f, Ny);
+  PetscCall(VecRestoreArrayWrite(F, &f));
+  PetscCall(VecRestoreArrayRead(U, &u));
+  PetscCall(PetscLogFlops(2.0 * xm * Ny * Ny));
+  PetscCall(PetscLogEventEnd(FEED_FORWARD_EVENT, 0, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

@@ -1,0 +1,23 @@
+// Feed-forward linear step, the linear part of term III of eq. (7) for layer j:
+//
+//   A_j(t, u)(x, y) = ∫_Ωy W_j(ξ, y, t) u(x, ξ) dξ + b_j(x, y, t),        eq. (15), (23)
+//
+// a flow; its explicit Euler substep with Δt = Δy = 1 is eq. (34): ū = u + u W_j + b_j. The paper's b_j(x)
+// is the special case of a bias constant in y; a bias per feature b_j(y) is constant in x.
+#pragma once
+#include "operators/operator.hpp"
+
+namespace ctflow {
+
+class FeedForward : public Operator {
+ public:
+  FeedForward(const OperatorContext &ctx, PetscInt j) : Operator(ctx, "ffn" + std::to_string(j)), j_(j) {}
+  OperatorKind Kind() const override { return OperatorKind::Flow; }
+  PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
+
+ private:
+  const PetscInt j_;
+  FeedForwardKernel kernel_;
+};
+
+}  // namespace ctflow

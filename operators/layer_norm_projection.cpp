@@ -1,0 +1,70 @@
+#include "operators/layer_norm_projection.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ctflow {
+
+static PetscLogEvent LAYER_NORM_EVENT = 0;
+
+PetscErrorCode LayerNormProjectionCreate(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op) {
+  PetscFunctionBeginUser;
+  PetscCheck(index < 0, ctx.grid->Comm(), PETSC_ERR_USER_INPUT, "operator 'layernorm' takes no index");
+  if (!LAYER_NORM_EVENT) PetscCall(PetscLogEventRegister("LayerNorm", 0, &LAYER_NORM_EVENT));
+  PetscCallCXX(*op = std::make_unique<LayerNormProjection>(ctx));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayerNormProjection::SetFromOptions() {
+  PetscFunctionBeginUser;
+  PetscOptionsBegin(Comm(), "layernorm_", "Layer-norm projection onto S1(σ1, σ2)", "LayerNormProjection");
+  PetscCall(PetscOptionsReal("-eps", "ε added to the variance (0: the exact projection of Theorem 3.1)", "LayerNormProjection",
+                             eps_, &eps_, nullptr));
+  PetscOptionsEnd();
+  PetscCheck(eps_ >= 0 && std::isfinite(eps_), Comm(), PETSC_ERR_USER_INPUT, "-layernorm_eps must be non-negative, got %g",
+             (double)eps_);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayerNormProjection::Project(PetscReal t, Vec U) {
+  const Grid &g = *ctx_.grid;
+  const PetscInt xm = g.XLocal(), Ny = g.Ny();
+  LayerNormTargets target;
+  PetscInt degenerate = PETSC_MAX_INT;  // global index of the first token with zero variance
+  PetscScalar *u;
+  PetscFunctionBeginUser;
+  PetscCall(PetscLogEventBegin(LAYER_NORM_EVENT, 0, 0, 0, 0));
+  PetscCall(ctx_.controls->SampleLayerNorm(t, &target));
+  PetscCheck(target.sigma2 > 0, Comm(), PETSC_ERR_USER_INPUT, "layer norm at t = %g: σ2 = %g must be positive", (double)t,
+             (double)target.sigma2);
+  PetscCall(VecGetArray(U, &u));
+  for (PetscInt k = 0; k < xm; ++k) {
+    PetscScalar *v = &u[k * Ny];
+    PetscReal mean = 0, var = 0, vmax = 0;
+    for (PetscInt l = 0; l < Ny; ++l) mean += v[l];
+    mean /= Ny;
+    for (PetscInt l = 0; l < Ny; ++l) {
+      var += (v[l] - mean) * (v[l] - mean);
+      vmax = std::max(vmax, std::abs(v[l]));
+    }
+    var /= Ny;
+    // With ε = 0, a spread at the level of the mean's rounding error (≈ N_y ulp) is a constant token.
+    if (eps_ == 0 && std::sqrt(var) <= 4 * Ny * PETSC_MACHINE_EPSILON * vmax) {
+      degenerate = std::min(degenerate, g.XStart() + k);
+      continue;
+    }
+    const PetscReal gain = target.sigma2 / std::sqrt(var + eps_);
+    for (PetscInt l = 0; l < Ny; ++l) v[l] = gain * (v[l] - mean) + target.sigma1;
+  }
+  PetscCall(VecRestoreArray(U, &u));
+  PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &degenerate, 1, MPIU_INT, MPI_MIN, Comm()));
+  PetscCheck(degenerate == PETSC_MAX_INT, Comm(), PETSC_ERR_USER_INPUT,
+             "layer norm at t = %g: token %" PetscInt_FMT " (x = %g) has zero variance along y, so its projection onto "
+             "S1(σ1, σ2) is not unique; pass -layernorm_eps <ε> (ε > 0 is added to the variance, as in torch.nn.LayerNorm)",
+             (double)t, degenerate, (double)g.x(degenerate));
+  PetscCall(PetscLogFlops(5.0 * xm * Ny));
+  PetscCall(PetscLogEventEnd(LAYER_NORM_EVENT, 0, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

@@ -1,0 +1,63 @@
+// Operator: one term of the continuous Transformer, paper eq. (7) / (38), acting on u(x, y) at time t.
+//
+// Two kinds, which decide how a splitting substep advances them over [t, t + Δt]:
+//   flow        u_t = A(t, u): the substep integrates the flow (explicit Euler: u += Δt A(t, u));
+//   projection  u - v ∈ ∂I_S(u): the proximal step u = P_S(v), exact and independent of Δt (eq. (20)–(21)).
+//
+// Operators are created by name from a registry (OperatorRegister), so a new term is one file plus one
+// registration line in OperatorRegisterAll. An indexed name such as "ffn2" creates "ffn" with index 2.
+#pragma once
+#include <petscvec.h>
+
+#include <memory>
+#include <string>
+
+#include "discretization/controls.hpp"
+#include "discretization/grid.hpp"
+
+namespace ctflow {
+
+enum class OperatorKind { Flow, Projection };
+
+struct OperatorContext {
+  const Grid *grid;
+  const Controls *controls;
+};
+
+class Operator {
+ public:
+  Operator(const OperatorContext &ctx, std::string name) : ctx_(ctx), name_(std::move(name)) {}
+  virtual ~Operator() = default;
+  const std::string &Name() const { return name_; }
+  virtual OperatorKind Kind() const = 0;
+  // Reads the operator's options (prefix "<name>_", e.g. -layernorm_eps).
+  virtual PetscErrorCode SetFromOptions() { return 0; }
+  // Flow: F = A(t, U).
+  virtual PetscErrorCode Rhs(PetscReal t, Vec U, Vec F);
+  // Projection: U ← P(U).
+  virtual PetscErrorCode Project(PetscReal t, Vec U);
+
+ protected:
+  MPI_Comm Comm() const { return ctx_.grid->Comm(); }
+  const OperatorContext ctx_;
+  const std::string name_;
+};
+
+// index: the trailing number of an indexed name, or -1.
+using OperatorCreator = PetscErrorCode (*)(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op);
+
+PetscErrorCode OperatorRegister(const char name[], OperatorCreator create);
+PetscErrorCode OperatorRegisterAll();
+// name: a registered name with an optional index, e.g. "attention", "ffn1".
+PetscErrorCode OperatorCreate(const std::string &name, const OperatorContext &ctx, std::unique_ptr<Operator> *op);
+// Registered names, comma separated (for messages and -help).
+std::string OperatorNames();
+
+// Registered creators (one per operator file).
+PetscErrorCode AttentionCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode LayerNormProjectionCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode FeedForwardCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode ReluProjectionCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode IdentityCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+
+}  // namespace ctflow
