@@ -65,6 +65,7 @@ PetscErrorCode AnalyticControls::SampleAttention(PetscReal t, const Grid &grid, 
     SampleKernel(1, 2.0, t, grid, grid.h(m), PETSC_TRUE, &k->WK[m * n]);
     SampleKernel(2, 1.0, t, grid, grid.h(m), PETSC_TRUE, &k->WV[m * n]);
   }
+  k->d_head = Ny;
   k->scale = 1 / std::sqrt(grid.Ly());
   PetscFunctionReturn(0);
 }
@@ -87,8 +88,10 @@ PetscErrorCode AnalyticControls::SampleFeedForward(PetscInt j, PetscReal t, cons
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode AnalyticControls::SampleLayerNorm(PetscReal t, LayerNormTargets *s) const {
+PetscErrorCode AnalyticControls::SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const {
   PetscFunctionBeginUser;
+  PetscCheck(index == 0, comm_, PETSC_ERR_USER_INPUT, "the analytic controls have one layer norm (operator 'layernorm'), not layernorm%" PetscInt_FMT,
+             index);
   s->sigma1 = std::sin(t) / 10;
   s->sigma2 = 1 + std::sin(t / 2 + 1) / 4;
   PetscFunctionReturn(0);

@@ -24,7 +24,7 @@ class AnalyticControls : public Controls {
   PetscInt NumFeedForward() const override { return J_; }
   PetscErrorCode SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const override;
   PetscErrorCode SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const override;
-  PetscErrorCode SampleLayerNorm(PetscReal t, LayerNormTargets *s) const override;
+  PetscErrorCode SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const override;
   PetscReal EndTime() const override { return PETSC_MAX_REAL; }
   PetscReal DefaultFinalTime() const override { return 1.0; }
   PetscReal DefaultTimeStep() const override { return 0.125; }

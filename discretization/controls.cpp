@@ -5,6 +5,16 @@
 
 namespace ctflow {
 
+PetscErrorCode Controls::SampleMlp(PetscReal, const Grid &grid, MlpKernels *) const {
+  SETERRQ(grid.Comm(), PETSC_ERR_USER_INPUT, "the controls %s define no lifted feed-forward network (operator 'mlp')",
+          Description().c_str());
+}
+
+PetscErrorCode Controls::SampleFinalNorm(LayerNormTargets *, bool *present) const {
+  *present = false;
+  return 0;
+}
+
 PetscErrorCode ControlsCreateFromOptions(Grid *grid, std::unique_ptr<Controls> *controls) {
   char file[PETSC_MAX_PATH_LEN] = "";
   PetscBool from_file = PETSC_FALSE;

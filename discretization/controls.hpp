@@ -3,8 +3,10 @@
 // sampled on whatever Grid it is given, at any time t.
 //
 // Kernels are returned as point values (not quadrature-weighted); the operators apply the quadrature
-// weights Δy, Δx, Δh. Index conventions (row-major):
-//   attention  W[m][i][l] = W(ξ = y_i, y = y_l, h = h_m),   i.e. Q(x, y_l, h_m) ≈ Σ_i u(x, y_i) W[m][i][l] Δy
+// weights Δy, Δx, Δh. The head-feature variable z of rank-d_head attention and the hidden variable z of
+// the lifted feed-forward network are discretised with the spacing Δy of Ω_y. Index conventions (row-major):
+//   attention  W[m][i][r] = W(ξ = y_i, z_r, h = h_m),  i.e. Q(x, z_r, h_m) ≈ Σ_i u(x, y_i) W[m][i][r] Δy + b^Q(z_r, h_m)
+//              WO[m][r][l] = W^O(z_r, y_l, h_m); without WO, d_head = N_y and W^O is the identity (the paper)
 //   FFN        W[i][l]    = W_j(ξ = y_i, y = y_l),         b[k][l] = b_j(x_k, y_l) for the owned tokens k
 //
 // Sources: ControlsCreateFromOptions picks layered controls when -controls FILE is given (see
@@ -16,12 +18,26 @@
 #include <vector>
 
 #include "discretization/grid.hpp"
+#include "discretization/vit_processing.hpp"
 
 namespace ctflow {
 
 struct AttentionKernels {
-  std::vector<PetscReal> WQ, WK, WV;  // N_h × N_y × N_y each
-  PetscReal scale = 1;                // s in γ = Softmax_2(s ⟨Q, K⟩_Ωy); eq. (6) and (37): 1/sqrt(|Ω_y|)
+  PetscInt d_head = 0;                // rank of the per-head factors (N_y in the paper)
+  std::vector<PetscReal> WQ, WK, WV;  // N_h × N_y × d_head each
+  std::vector<PetscReal> WO;          // N_h × d_head × N_y, or empty: identity (requires d_head = N_y)
+  std::vector<PetscReal> bQ;          // N_h × d_head query bias, or empty (a key bias cancels in the softmax)
+  std::vector<PetscReal> c;           // N_y constant output c(y) = Σ_m b^V_m W^O_m + b^O, or empty
+  PetscReal scale = 1;                // s in γ = Softmax_2(s ⟨Q, K⟩); eq. (6) and (37): 1/sqrt(|Ω_y|)
+  bool causal = false;                // Volterra kernel: softmax and integral over η ≤ x only
+};
+
+// Lifted feed-forward network on a hidden domain of F points, one flow substep (no projection on its
+// output): A(u)(x, y) = ∫ W2(z, y) act(∫ W1(ξ, z) u(x, ξ) dξ + b1(z)) dz + b2(y).
+struct MlpKernels {
+  PetscInt F = 0;
+  std::vector<PetscReal> W1, b1, W2, b2;  // N_y × F, F, F × N_y, N_y
+  bool gelu = false;                      // act = GELU (exact erf form) instead of ReLU
 };
 
 struct FeedForwardKernel {
@@ -31,6 +47,9 @@ struct FeedForwardKernel {
 
 struct LayerNormTargets {
   PetscReal sigma1 = 0, sigma2 = 1;  // S1(σ1, σ2): mean σ1 and variance σ2² along y, eq. (22)
+  // Per-feature targets σ1(y), σ2(y) (torch's β, γ): projection onto S1(0, 1), then u ← σ2(y) u + σ1(y).
+  std::vector<PetscReal> sigma1_y, sigma2_y;  // N_y each, or empty: the scalars above
+  PetscReal eps = -1;                         // ε from the controls, or < 0: the -layernorm_eps option
 };
 
 class Controls {
@@ -41,7 +60,16 @@ class Controls {
   virtual PetscErrorCode SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const = 0;
   // j = 1..J
   virtual PetscErrorCode SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const = 0;
-  virtual PetscErrorCode SampleLayerNorm(PetscReal t, LayerNormTargets *s) const = 0;
+  // index 0: the paper's layer norm (one σ1, σ2 per time); k ≥ 1: the k-th named layer norm of a layer.
+  virtual PetscErrorCode SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const = 0;
+  virtual PetscErrorCode SampleMlp(PetscReal t, const Grid &grid, MlpKernels *k) const;
+  // A projection applied once after the last step (a final layer norm); *present = false if none.
+  virtual PetscErrorCode SampleFinalNorm(LayerNormTargets *s, bool *present) const;
+  // A vision Transformer's pre- and post-processing (§4.2), or nullptr.
+  virtual const VitProcessing *Vit() const { return nullptr; }
+  // The operator order the controls were made for, comma separated (e.g. a pre-LN network's
+  // "attention_ln1, mlp_ln2"), which every splitting scheme then splits; "" for the paper's order.
+  virtual std::string DefaultOrder() const { return ""; }
   // The controls are defined on [0, EndTime()]; the natural run length and step for this source.
   virtual PetscReal EndTime() const = 0;
   virtual PetscReal DefaultFinalTime() const = 0;

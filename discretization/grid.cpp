@@ -41,7 +41,11 @@ PetscErrorCode Grid::RequireSize(const char option[], PetscInt required, const c
     PetscCheck(!N_set_[d] || N_[d] == required, comm_, PETSC_ERR_USER_INPUT,
                "%s %" PetscInt_FMT " does not match %s, which has %s = %" PetscInt_FMT, option, N_[d], source, option + 1,
                required);
+    PetscCheck(N_source_[d].empty() || N_[d] == required, comm_, PETSC_ERR_USER_INPUT,
+               "%s has %s = %" PetscInt_FMT " but %s has %s = %" PetscInt_FMT, source, option + 1, required, N_source_[d].c_str(),
+               option + 1, N_[d]);
     N_[d] = required;
+    if (N_source_[d].empty()) N_source_[d] = source;
     PetscFunctionReturn(0);
   }
   SETERRQ(comm_, PETSC_ERR_ARG_WRONG, "Unknown grid size option %s", option);

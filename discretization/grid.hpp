@@ -25,7 +25,8 @@ class Grid {
   void SetUnitSpacing(PetscBool unit_spacing) { unit_spacing_ = unit_spacing; }
   PetscErrorCode SetOptionsPrefix(const char prefix[]);
   PetscErrorCode SetFromOptions();
-  // Fix a size imposed by data (a file); an explicit, different option value is an error.
+  // Fix a size imposed by data (a file); an explicit, different option value, or a different size imposed
+  // by other data, is an error.
   PetscErrorCode RequireSize(const char option[], PetscInt required, const char source[]);
   PetscErrorCode SetUp();
   PetscErrorCode View(PetscViewer viewer) const;
@@ -56,6 +57,7 @@ class Grid {
   PetscBool unit_spacing_ = PETSC_FALSE;
   PetscBool N_set_[3] = {PETSC_FALSE, PETSC_FALSE, PETSC_FALSE};
   PetscBool L_set_[3] = {PETSC_FALSE, PETSC_FALSE, PETSC_FALSE};
+  std::string N_source_[3];  // the data that imposed each size, if any
   DM da_ = nullptr;
   PetscInt xs_ = 0, xm_ = 0;
 };

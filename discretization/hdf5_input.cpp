@@ -103,6 +103,42 @@ PetscErrorCode H5Input::ReadAttribute(const std::string &object, const char name
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode H5Input::ReadAttribute(const std::string &object, const char name[], std::string *value, bool *found) const {
+  PetscFunctionBeginUser;
+  const bool exists = Has(object) && H5Aexists_by_name(file_, object.c_str(), name, H5P_DEFAULT) > 0;
+  if (found) *found = exists;
+  if (!exists) {
+    PetscCheck(found, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': '%s' has no attribute '%s'", what_.c_str(),
+               path_.c_str(), object.c_str(), name);
+    PetscFunctionReturn(0);
+  }
+  hid_t attr = H5Aopen_by_name(file_, object.c_str(), name, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t type = H5Aget_type(attr);
+  herr_t status = -1;
+  if (H5Tget_class(type) == H5T_STRING) {
+    hid_t mem = H5Tcopy(H5T_C_S1);
+    H5Tset_cset(mem, H5Tget_cset(type));  // h5py writes UTF-8; HDF5 does not convert between character sets
+    if (H5Tis_variable_str(type) > 0) {
+      char *s = nullptr;
+      H5Tset_size(mem, H5T_VARIABLE);
+      status = H5Aread(attr, mem, &s);
+      if (status >= 0 && s) *value = s;
+      if (s) H5free_memory(s);
+    } else {
+      std::vector<char> buf(H5Tget_size(type) + 1, '\0');
+      H5Tset_size(mem, buf.size());
+      status = H5Aread(attr, mem, buf.data());
+      if (status >= 0) *value = buf.data();
+    }
+    H5Tclose(mem);
+  }
+  H5Tclose(type);
+  H5Aclose(attr);
+  PetscCheck(status >= 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': attribute '%s' of '%s' must be a string",
+             what_.c_str(), path_.c_str(), name, object.c_str());
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode CheckFinite(MPI_Comm comm, const PetscReal *a, PetscInt n, PetscInt offset, const std::string &label) {
   PetscInt first = PETSC_MAX_INT;
   PetscFunctionBeginUser;

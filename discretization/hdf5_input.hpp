@@ -29,6 +29,8 @@ class H5Input {
                       std::vector<PetscReal> *data) const;
   // Scalar float64 attribute of an object; *found = false when absent (found == nullptr: required).
   PetscErrorCode ReadAttribute(const std::string &object, const char name[], PetscReal *value, bool *found) const;
+  // String attribute (fixed or variable length); *found = false when absent (found == nullptr: required).
+  PetscErrorCode ReadAttribute(const std::string &object, const char name[], std::string *value, bool *found) const;
   const std::string &Path() const { return path_; }
 
  private:

@@ -8,18 +8,31 @@
 
 namespace ctflow {
 
-PetscErrorCode InitialState::SetFromOptions(Grid *grid) {
-  char file[PETSC_MAX_PATH_LEN] = "";
-  PetscBool set = PETSC_FALSE;
+PetscErrorCode InitialState::SetFromOptions(Grid *grid, const Controls &controls) {
+  char file[PETSC_MAX_PATH_LEN] = "", image[PETSC_MAX_PATH_LEN] = "";
+  PetscBool set = PETSC_FALSE, image_set = PETSC_FALSE;
+  H5Input in;
+  std::vector<hsize_t> shape;
   PetscFunctionBeginUser;
   PetscOptionsBegin(grid->Comm(), nullptr, "Initial state f(x, y)", "InitialState");
   PetscCall(PetscOptionsString("-u0", "Initial state file (HDF5, dataset /u0 of shape (N_x, N_y)); default: analytic f",
                                "InitialState", file, file, sizeof(file), &set));
+  PetscCall(PetscOptionsString("-image", "Image file (HDF5, dataset /image of shape (C, H, W)) for vision-Transformer controls",
+                               "InitialState", image, image, sizeof(image), &image_set));
   PetscOptionsEnd();
+  PetscCheck(!(set && image_set), grid->Comm(), PETSC_ERR_USER_INPUT, "give -u0 or -image, not both");
+  if (image_set) {
+    vit_ = controls.Vit();
+    PetscCheck(vit_, grid->Comm(), PETSC_ERR_USER_INPUT, "-image needs controls with a vision Transformer's /vit group (%s has none)",
+               controls.Description().c_str());
+    path_ = image;
+    PetscCall(H5Input::Open(grid->Comm(), path_, "-image", &in));
+    PetscCall(in.Read("/image", {(hsize_t)vit_->channels, (hsize_t)vit_->height, (hsize_t)vit_->width}, "(C, H, W) of the controls' /vit",
+                      &image_));
+    PetscFunctionReturn(0);
+  }
   if (!set) PetscFunctionReturn(0);
   path_ = file;
-  H5Input in;
-  std::vector<hsize_t> shape;
   PetscCall(H5Input::Open(grid->Comm(), path_, "-u0", &in));
   PetscCall(in.Shape("/u0", &shape));
   PetscCheck(shape.size() == 2, grid->Comm(), PETSC_ERR_FILE_UNEXPECTED,
@@ -34,7 +47,9 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
   const PetscInt Ny = grid.Ny(), xs = grid.XStart(), xm = grid.XLocal();
   PetscScalar *a;
   PetscFunctionBeginUser;
-  if (!path_.empty()) {
+  if (vit_) {
+    PetscCall(EmbedImage(grid, *vit_, image_, u));
+  } else if (!path_.empty()) {
     PetscViewer viewer;
     PetscCall(PetscViewerHDF5Open(grid.Comm(), path_.c_str(), FILE_MODE_READ, &viewer));
     PetscCall(PetscObjectSetName((PetscObject)u, "u0"));
@@ -55,7 +70,7 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
   }
   const PetscScalar *r;
   PetscCall(VecGetArrayRead(u, &r));
-  PetscCall(CheckFinite(grid.Comm(), r, xm * Ny, xs * Ny, "-u0 file '" + path_ + "': dataset '/u0'"));
+  PetscCall(CheckFinite(grid.Comm(), r, xm * Ny, xs * Ny, vit_ ? "the embedded image" : "-u0 file '" + path_ + "': dataset '/u0'"));
   PetscCall(VecRestoreArrayRead(u, &r));
   PetscFunctionReturn(0);
 }

@@ -8,12 +8,138 @@
 namespace ctflow {
 
 std::string LayeredControls::Description() const {
-  return "layered (" + path_ + ", " + std::to_string(layers_.size()) + " layers, J = " + std::to_string(J_) + ")";
+  return "layered (" + path_ + ", " + std::to_string(layers_.size()) + " layers)";
+}
+
+PetscErrorCode LayeredControls::LoadNorm(const H5Input &in, const std::string &prefix, const std::string &eps_object,
+                                         const std::string &eps_name, LayerNormTargets *norm) {
+  const std::vector<hsize_t> vec = {(hsize_t)Ny_};
+  bool has_eps;
+  PetscFunctionBeginUser;
+  PetscCall(in.Read(prefix + "gamma", vec, "(N_y,)", &norm->sigma2_y));
+  PetscCall(in.Read(prefix + "beta", vec, "(N_y,)", &norm->sigma1_y));
+  PetscCall(in.ReadAttribute(eps_object, eps_name.c_str(), &norm->eps, &has_eps));
+  if (!has_eps) norm->eps = -1;
+  PetscCheck(!has_eps || norm->eps >= 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': %s must be non-negative",
+             path_.c_str(), (eps_object + eps_name).c_str());
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Grid *grid, Layer *layer) {
+  const std::string g = "/layers/" + std::to_string(n) + "/";
+  const hsize_t Nh = Nh_, Ny = Ny_, d = d_head_;
+  std::vector<hsize_t> shape;
+  bool found;
+  PetscFunctionBeginUser;
+  // Attention, eq. (37)–(41) with rank-d_head factors, an affine query and a constant output c(y).
+  PetscCall(in.Read(g + "WQ", {Nh, Ny, d}, "(N_h, N_y, d_head)", &layer->WQ));
+  PetscCall(in.Read(g + "WK", {Nh, Ny, d}, "(N_h, N_y, d_head)", &layer->WK));
+  PetscCall(in.Read(g + "WV", {Nh, Ny, d}, "(N_h, N_y, d_head)", &layer->WV));
+  if (in.Has(g + "WO")) PetscCall(in.Read(g + "WO", {Nh, d, Ny}, "(N_h, d_head, N_y)", &layer->WO));
+  else PetscCheck(d == Ny, comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': layer %" PetscInt_FMT " has d_head = %d != N_y = %d but no WO",
+                  path_.c_str(), n, (int)d, (int)Ny);
+  if (in.Has(g + "bQ")) PetscCall(in.Read(g + "bQ", {Nh, d}, "(N_h, d_head)", &layer->bQ));
+  if (in.Has(g + "c")) PetscCall(in.Read(g + "c", {Ny}, "(N_y,)", &layer->c));
+  PetscCall(in.ReadAttribute(g, "attention_scale", &layer->scale, &found));
+  layer->scale_given = found;
+
+  // The paper's feed-forward layers W_j, b_j, eq. (34).
+  PetscCheck(!in.Has(g + "W" + std::to_string(J_ + 1)), comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "-controls file '%s': layer %" PetscInt_FMT " has more feed-forward layers than layer 0 (J = %" PetscInt_FMT ")",
+             path_.c_str(), n, J_);
+  layer->W.resize(J_);
+  layer->b.resize(J_);
+  layer->b_per_token.resize(J_);
+  for (PetscInt j = 1; j <= J_; ++j) {
+    const std::string b = g + "b" + std::to_string(j);
+    PetscCall(in.Read(g + "W" + std::to_string(j), {Ny, Ny}, "(N_y, N_y)", &layer->W[j - 1]));
+    PetscCall(in.Shape(b, &shape));
+    layer->b_per_token[j - 1] = shape.size() == 2;
+    if (shape.size() == 2) {
+      // b_j(x, y) per token: the file also fixes N_x.
+      PetscCall(grid->RequireSize("-Nx", (PetscInt)shape[0], ("the -controls file '" + path_ + "' (dataset " + b + ")").c_str()));
+      PetscCall(in.Read(b, {shape[0], Ny}, "(N_x, N_y)", &layer->b[j - 1]));
+    } else {
+      PetscCall(in.Read(b, {Ny}, "(N_y,) or (N_x, N_y)", &layer->b[j - 1]));
+    }
+  }
+
+  // Lifted feed-forward network on F hidden points.
+  if (in.Has(g + "mlp_W1")) {
+    MlpKernels &m = layer->mlp;
+    std::string activation = "relu";
+    PetscCall(in.Shape(g + "mlp_W1", &shape));
+    PetscCheck(shape.size() == 2 && shape[0] == Ny && shape[1] > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
+               "-controls file '%s': dataset '%smlp_W1' has shape %s, expected (N_y, F)", path_.c_str(), g.c_str(),
+               ShapeString(shape).c_str());
+    const hsize_t F = shape[1];
+    m.F = (PetscInt)F;
+    PetscCall(in.Read(g + "mlp_W1", {Ny, F}, "(N_y, F)", &m.W1));
+    PetscCall(in.Read(g + "mlp_b1", {F}, "(F,)", &m.b1));
+    PetscCall(in.Read(g + "mlp_W2", {F, Ny}, "(F, N_y)", &m.W2));
+    PetscCall(in.Read(g + "mlp_b2", {Ny}, "(N_y,)", &m.b2));
+    PetscCall(in.ReadAttribute(g, "mlp_activation", &activation, &found));
+    PetscCheck(activation == "relu" || activation == "gelu", comm_, PETSC_ERR_FILE_UNEXPECTED,
+               "-controls file '%s': layer %" PetscInt_FMT " has mlp_activation '%s'; supported: relu, gelu", path_.c_str(), n,
+               activation.c_str());
+    m.gelu = activation == "gelu";
+  }
+
+  // Layer norms: the paper's scalar σ1, σ2, and named ones with per-feature targets.
+  bool has_sigma2;
+  PetscCall(in.ReadAttribute(g, "sigma1", &layer->sigma1, &layer->has_sigma));
+  PetscCall(in.ReadAttribute(g, "sigma2", &layer->sigma2, &has_sigma2));
+  PetscCheck(layer->has_sigma == has_sigma2, comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "-controls file '%s': layer %" PetscInt_FMT " must give both sigma1 and sigma2 or neither", path_.c_str(), n);
+  PetscCheck(!layer->has_sigma || layer->sigma2 > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "-controls file '%s': layer %" PetscInt_FMT " has sigma2 = %g; the layer-norm standard deviation must be positive",
+             path_.c_str(), n, (double)layer->sigma2);
+  for (PetscInt k = 1; in.Has(g + "layernorm" + std::to_string(k) + "_gamma"); ++k) {
+    const std::string prefix = "layernorm" + std::to_string(k) + "_";
+    layer->norms.emplace_back();
+    PetscCall(LoadNorm(in, g + prefix, g, prefix + "eps", &layer->norms.back()));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::LoadVit(const H5Input &in, Grid *grid) {
+  const hsize_t Ny = Ny_;
+  PetscReal C, H, W, p;
+  std::vector<hsize_t> shape;
+  PetscFunctionBeginUser;
+  PetscCall(in.ReadAttribute("/vit", "channels", &C, nullptr));
+  PetscCall(in.ReadAttribute("/vit", "image_height", &H, nullptr));
+  PetscCall(in.ReadAttribute("/vit", "image_width", &W, nullptr));
+  PetscCall(in.ReadAttribute("/vit", "patch_size", &p, nullptr));
+  vit_.channels = (PetscInt)C;
+  vit_.height = (PetscInt)H;
+  vit_.width = (PetscInt)W;
+  vit_.patch = (PetscInt)p;
+  PetscCheck(vit_.channels > 0 && vit_.patch > 0 && vit_.height > 0 && vit_.width > 0 && vit_.height % vit_.patch == 0 &&
+                 vit_.width % vit_.patch == 0,
+             comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': /vit needs positive channels and an image size divisible by patch_size",
+             path_.c_str());
+  const hsize_t D = (hsize_t)(vit_.channels * vit_.patch * vit_.patch), Nx = (hsize_t)vit_.NumTokens();
+  PetscCall(grid->RequireSize("-Nx", (PetscInt)Nx, ("the image size of the -controls file '" + path_ + "'").c_str()));
+  PetscCall(in.Read("/vit/patch_embedding", {D, Ny}, "(C p p, N_y)", &vit_.patch_embedding));
+  PetscCall(in.Read("/vit/patch_bias", {Ny}, "(N_y,)", &vit_.patch_bias));
+  PetscCall(in.Read("/vit/class_token", {Ny}, "(N_y,)", &vit_.class_token));
+  PetscCall(in.Read("/vit/position_embedding", {Nx, Ny}, "(N_x, N_y)", &vit_.position_embedding));
+  PetscCall(in.Shape("/vit/head_weight", &shape));
+  PetscCheck(shape.size() == 2 && shape[0] == Ny && shape[1] > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "-controls file '%s': dataset '/vit/head_weight' has shape %s, expected (N_y, classes)", path_.c_str(),
+             ShapeString(shape).c_str());
+  vit_.classes = (PetscInt)shape[1];
+  PetscCall(in.Read("/vit/head_weight", {Ny, shape[1]}, "(N_y, classes)", &vit_.head_weight));
+  PetscCall(in.Read("/vit/head_bias", {shape[1]}, "(classes,)", &vit_.head_bias));
+  PetscFunctionReturn(0);
 }
 
 PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
   H5Input in;
   std::vector<hsize_t> shape;
+  PetscReal causal = 0;
+  bool found;
   PetscFunctionBeginUser;
   path_ = path;
   PetscCall(H5Input::Open(comm_, path, "-controls", &in));
@@ -24,54 +150,27 @@ PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
 
   // Sizes from layer 0; every other layer must agree.
   PetscCall(in.Shape("/layers/0/WQ", &shape));
-  PetscCheck(shape.size() == 3 && shape[1] == shape[2], comm_, PETSC_ERR_FILE_UNEXPECTED,
-             "-controls file '%s': dataset '/layers/0/WQ' has shape %s, expected (N_h, N_y, N_y)", path.c_str(),
+  PetscCheck(shape.size() == 3 && shape[0] > 0 && shape[1] > 0 && shape[2] > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "-controls file '%s': dataset '/layers/0/WQ' has shape %s, expected (N_h, N_y, d_head)", path.c_str(),
              ShapeString(shape).c_str());
   Nh_ = (PetscInt)shape[0];
   Ny_ = (PetscInt)shape[1];
+  d_head_ = (PetscInt)shape[2];
   const std::string source = "the -controls file '" + path + "'";
   PetscCall(grid->RequireSize("-Ny", Ny_, source.c_str()));
   PetscCall(grid->RequireSize("-Nh", Nh_, source.c_str()));
   grid->SetUnitSpacing(PETSC_TRUE);
   while (in.Has("/layers/0/W" + std::to_string(J_ + 1))) ++J_;
 
-  const std::vector<hsize_t> att = {(hsize_t)Nh_, (hsize_t)Ny_, (hsize_t)Ny_}, sq = {(hsize_t)Ny_, (hsize_t)Ny_},
-                             vec = {(hsize_t)Ny_};
   layers_.resize(L);
-  for (PetscInt n = 0; n < L; ++n) {
-    const std::string g = "/layers/" + std::to_string(n) + "/";
-    Layer &layer = layers_[n];
-    PetscCall(in.Read(g + "WQ", att, "(N_h, N_y, N_y)", &layer.WQ));
-    PetscCall(in.Read(g + "WK", att, "(N_h, N_y, N_y)", &layer.WK));
-    PetscCall(in.Read(g + "WV", att, "(N_h, N_y, N_y)", &layer.WV));
-    PetscCheck(!in.Has(g + "W" + std::to_string(J_ + 1)), comm_, PETSC_ERR_FILE_UNEXPECTED,
-               "-controls file '%s': layer %" PetscInt_FMT " has more feed-forward layers than layer 0 (J = %" PetscInt_FMT ")",
-               path.c_str(), n, J_);
-    layer.W.resize(J_);
-    layer.b.resize(J_);
-    layer.b_per_token.resize(J_);
-    for (PetscInt j = 1; j <= J_; ++j) {
-      const std::string b = g + "b" + std::to_string(j);
-      PetscCall(in.Read(g + "W" + std::to_string(j), sq, "(N_y, N_y)", &layer.W[j - 1]));
-      PetscCall(in.Shape(b, &shape));
-      layer.b_per_token[j - 1] = shape.size() == 2;
-      if (shape.size() == 2) {
-        // b_j(x, y) per token: the file also fixes N_x.
-        PetscCall(grid->RequireSize("-Nx", (PetscInt)shape[0], (source + " (dataset " + b + ")").c_str()));
-        PetscCall(in.Read(b, {shape[0], (hsize_t)Ny_}, "(N_x, N_y)", &layer.b[j - 1]));
-      } else {
-        PetscCall(in.Read(b, vec, "(N_y,) or (N_x, N_y)", &layer.b[j - 1]));
-      }
-    }
-    PetscCall(in.ReadAttribute(g, "sigma1", &layer.sigma1, nullptr));
-    PetscCall(in.ReadAttribute(g, "sigma2", &layer.sigma2, nullptr));
-    PetscCheck(layer.sigma2 > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
-               "-controls file '%s': layer %" PetscInt_FMT " has sigma2 = %g; the layer-norm standard deviation must be positive",
-               path.c_str(), n, (double)layer.sigma2);
-    bool has_scale;
-    PetscCall(in.ReadAttribute(g, "attention_scale", &layer.scale, &has_scale));
-    layer.scale_given = has_scale;
-  }
+  for (PetscInt n = 0; n < L; ++n) PetscCall(LoadLayer(in, n, grid, &layers_[n]));
+
+  PetscCall(in.ReadAttribute("/", "causal", &causal, &found));
+  causal_ = causal != 0;
+  PetscCall(in.ReadAttribute("/", "order", &order_, &found));
+  if (in.Has("/vit")) PetscCall(LoadVit(in, grid));
+  has_final_norm_ = in.Has("/final_norm");
+  if (has_final_norm_) PetscCall(LoadNorm(in, "/final_norm/", "/final_norm", "eps", &final_norm_));
 
   if (in.Has("/layer_times")) {
     PetscCall(in.Read("/layer_times", {(hsize_t)L + 1}, "(num_layers + 1,)", &times_));
@@ -101,10 +200,15 @@ PetscErrorCode LayeredControls::SampleAttention(PetscReal t, const Grid &grid, A
   const Layer *layer;
   PetscFunctionBeginUser;
   PetscCall(LayerAt(t, &layer));
+  k->d_head = d_head_;
   PetscCallCXX(k->WQ = layer->WQ);
   PetscCallCXX(k->WK = layer->WK);
   PetscCallCXX(k->WV = layer->WV);
+  PetscCallCXX(k->WO = layer->WO);
+  PetscCallCXX(k->bQ = layer->bQ);
+  PetscCallCXX(k->c = layer->c);
   k->scale = layer->scale_given ? layer->scale : 1 / std::sqrt(grid.Ly());
+  k->causal = causal_;
   PetscFunctionReturn(0);
 }
 
@@ -121,12 +225,39 @@ PetscErrorCode LayeredControls::SampleFeedForward(PetscInt j, PetscReal t, const
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode LayeredControls::SampleLayerNorm(PetscReal t, LayerNormTargets *s) const {
+PetscErrorCode LayeredControls::SampleMlp(PetscReal t, const Grid &grid, MlpKernels *k) const {
   const Layer *layer;
   PetscFunctionBeginUser;
   PetscCall(LayerAt(t, &layer));
-  s->sigma1 = layer->sigma1;
-  s->sigma2 = layer->sigma2;
+  PetscCheck(layer->mlp.F > 0, grid.Comm(), PETSC_ERR_USER_INPUT,
+             "the -controls file '%s' has no lifted feed-forward network (mlp_W1 ...) at t = %g", path_.c_str(), (double)t);
+  PetscCallCXX(*k = layer->mlp);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const {
+  const Layer *layer;
+  PetscFunctionBeginUser;
+  PetscCall(LayerAt(t, &layer));
+  if (index == 0) {
+    PetscCheck(layer->has_sigma, comm_, PETSC_ERR_USER_INPUT,
+               "the -controls file '%s' has no sigma1/sigma2 (the paper's layer norm, operator 'layernorm') at t = %g",
+               path_.c_str(), (double)t);
+    *s = LayerNormTargets();
+    s->sigma1 = layer->sigma1;
+    s->sigma2 = layer->sigma2;
+    PetscFunctionReturn(0);
+  }
+  PetscCheck(index >= 1 && index <= (PetscInt)layer->norms.size(), comm_, PETSC_ERR_USER_INPUT,
+             "the -controls file '%s' has no layernorm%" PetscInt_FMT "_gamma at t = %g", path_.c_str(), index, (double)t);
+  PetscCallCXX(*s = layer->norms[index - 1]);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::SampleFinalNorm(LayerNormTargets *s, bool *present) const {
+  PetscFunctionBeginUser;
+  *present = has_final_norm_;
+  if (has_final_norm_) PetscCallCXX(*s = final_norm_);
   PetscFunctionReturn(0);
 }
 

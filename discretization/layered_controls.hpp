@@ -18,7 +18,11 @@ class LayeredControls : public Controls {
   PetscInt NumFeedForward() const override { return J_; }
   PetscErrorCode SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const override;
   PetscErrorCode SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const override;
-  PetscErrorCode SampleLayerNorm(PetscReal t, LayerNormTargets *s) const override;
+  PetscErrorCode SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const override;
+  PetscErrorCode SampleMlp(PetscReal t, const Grid &grid, MlpKernels *k) const override;
+  PetscErrorCode SampleFinalNorm(LayerNormTargets *s, bool *present) const override;
+  std::string DefaultOrder() const override { return order_; }
+  const VitProcessing *Vit() const override { return vit_.patch ? &vit_ : nullptr; }
   PetscReal EndTime() const override { return times_.back(); }
   PetscReal DefaultFinalTime() const override { return times_.back(); }
   PetscReal DefaultTimeStep() const override { return times_[1] - times_[0]; }
@@ -26,18 +30,29 @@ class LayeredControls : public Controls {
 
  private:
   struct Layer {
-    std::vector<PetscReal> WQ, WK, WV;
+    std::vector<PetscReal> WQ, WK, WV, WO, bQ, c;
     std::vector<std::vector<PetscReal>> W, b;  // j = 1..J at [j - 1]
     std::vector<bool> b_per_token;             // b_j given as (N_x, N_y) rather than (N_y,)
+    std::vector<LayerNormTargets> norms;       // layernorm1, layernorm2, ... at [k - 1]
+    MlpKernels mlp;                            // F = 0: none
+    bool has_sigma = false;                    // the paper's scalar σ1, σ2 are given
     PetscReal sigma1 = 0, sigma2 = 1, scale = 1;
     bool scale_given = false;  // else s = 1/sqrt(|Ω_y|), eq. (6)
   };
   // The layer acting at time t (left-continuous pieces, with a round-off tolerance at the breakpoints).
   PetscErrorCode LayerAt(PetscReal t, const Layer **layer) const;
+  PetscErrorCode LoadVit(const class H5Input &in, Grid *grid);
+  PetscErrorCode LoadLayer(const class H5Input &in, PetscInt n, Grid *grid, Layer *layer);
+  PetscErrorCode LoadNorm(const class H5Input &in, const std::string &prefix, const std::string &eps_object,
+                          const std::string &eps_name, LayerNormTargets *norm);
 
   MPI_Comm comm_;
   std::string path_;
-  PetscInt J_ = 0, Ny_ = 0, Nh_ = 0;
+  PetscInt J_ = 0, Ny_ = 0, Nh_ = 0, d_head_ = 0;
+  bool causal_ = false, has_final_norm_ = false;
+  LayerNormTargets final_norm_;
+  VitProcessing vit_;
+  std::string order_;
   std::vector<PetscReal> times_;  // t_0 = 0 < t_1 < ... < t_L
   std::vector<Layer> layers_;
 };

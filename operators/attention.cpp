@@ -33,28 +33,36 @@ PetscErrorCode Attention::SetFromOptions() {
   PetscFunctionReturn(0);
 }
 
-void Attention::AccumulateTile(PetscInt m, PetscInt nt, const PetscReal *K, const PetscReal *V) {
+void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V) {
   const Grid &g = *ctx_.grid;
-  const PetscInt xm = g.XLocal(), Ny = g.Ny();
-  PetscReal *O = &O_[m * xm * Ny], *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm];
-  // S = s Δy Q_m K^T: the quadrature of s ⟨Q(x, ·), K(η, ·)⟩_Ωy.
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, Ny, score_scale_, &Q_[m * xm * Ny], Ny, K, Ny, 0.0, S_.data(), nt);
+  const PetscInt xm = g.XLocal(), d = d_;
+  PetscReal *O = &O_[m * xm * d], *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm];
+  // S = s Δz Q_m K^T: the quadrature of s ⟨Q(x, ·), K(η, ·)⟩.
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, score_scale_, &Q_[m * xm * d], d, K, d, 0.0, S_.data(), nt);
   for (PetscInt k = 0; k < xm; ++k) {
     PetscReal *s = &S_[k * nt];
-    const PetscReal new_max = std::max(mx[k], *std::max_element(s, s + nt));
+    // Causal: only η ≤ x. The owned block is processed first and starts at η ≤ x, so every row has seen
+    // a finite score before any tile that is entirely masked for it.
+    const PetscInt valid = kernels_.causal ? std::clamp<PetscInt>(g.XStart() + k - c0 + 1, 0, nt) : nt;
+    if (valid == 0) {
+      std::fill(s, s + nt, 0.0);
+      continue;
+    }
+    std::fill(s + valid, s + nt, -std::numeric_limits<PetscReal>::infinity());
+    const PetscReal new_max = std::max(mx[k], *std::max_element(s, s + valid));
     const PetscReal rescale = std::exp(mx[k] - new_max);  // 0 on the first tile (mx = -inf)
     PetscReal tile_sum = 0;
     for (PetscInt j = 0; j < nt; ++j) tile_sum += (s[j] = std::exp(s[j] - new_max));
     sum[k] = sum[k] * rescale + tile_sum;
     mx[k] = new_max;
-    if (rescale != 1) cblas_dscal(Ny, rescale, &O[k * Ny], 1);
+    if (rescale != 1) cblas_dscal(d, rescale, &O[k * d], 1);
   }
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, nt, 1.0, S_.data(), nt, V, Ny, 1.0, O, Ny);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, d, 1.0, O, d);
 }
 
 PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
   const Grid &g = *ctx_.grid;
-  const PetscInt xm = g.XLocal(), Ny = g.Ny(), Nh = g.Nh(), block = xm * Ny;
+  const PetscInt xm = g.XLocal(), Ny = g.Ny(), Nh = g.Nh();
   const PetscInt *ranges;
   PetscMPIInt size, rank;
   const PetscScalar *u;
@@ -65,25 +73,33 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
   PetscCallMPI(MPI_Comm_rank(Comm(), &rank));
   PetscCall(DMDAGetOwnershipRanges(g.Layout(), &ranges, nullptr, nullptr));
   const PetscInt max_rows = *std::max_element(ranges, ranges + size);
+  std::vector<PetscInt> starts(size + 1, 0);  // global index of each rank's first token
+  for (PetscMPIInt r = 0; r < size; ++r) starts[r + 1] = starts[r] + ranges[r];
 
   PetscCall(ctx_.controls->SampleAttention(t, g, &kernels_));
+  const PetscInt d = d_ = kernels_.d_head, block = xm * d;
   score_scale_ = kernels_.scale * g.dy();
   PetscCallCXX(Q_.resize(Nh * block));
   PetscCallCXX(O_.assign(Nh * block, 0.0));
   PetscCallCXX(rowmax_.assign(Nh * xm, -std::numeric_limits<PetscReal>::infinity()));
   PetscCallCXX(rowsum_.assign(Nh * xm, 0.0));
   PetscCallCXX(S_.resize(xm * std::min(tile_, max_rows)));
-  for (auto &buf : kv_) PetscCallCXX(buf.resize(2 * Nh * max_rows * Ny));
+  for (auto &buf : kv_) PetscCallCXX(buf.resize(2 * Nh * max_rows * d));
 
-  // Q_m, K_m, V_m = Δy u W_m for the owned tokens, eq. (27); K and V packed as this rank's ring block.
+  // Q_m, K_m, V_m = Δy u W_m (+ b^Q_m) for the owned tokens, eq. (27); K, V packed as this rank's ring block.
   PetscCall(VecGetArrayRead(U, &u));
   const PetscReal dy = g.dy();
   for (PetscInt m = 0; m < Nh; ++m) {
-    const PetscInt w = m * Ny * Ny;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Ny, dy, u, Ny, &kernels_.WQ[w], Ny, 0.0, &Q_[m * block], Ny);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Ny, dy, u, Ny, &kernels_.WK[w], Ny, 0.0, &kv_[0][m * block], Ny);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Ny, dy, u, Ny, &kernels_.WV[w], Ny, 0.0,
-                &kv_[0][(Nh + m) * block], Ny);
+    const PetscInt w = m * Ny * d;
+    PetscReal *Q = &Q_[m * block];
+    for (PetscInt k = 0; k < xm; ++k) {
+      if (kernels_.bQ.empty()) std::fill_n(&Q[k * d], d, 0.0);
+      else std::copy_n(&kernels_.bQ[m * d], d, &Q[k * d]);
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, Ny, dy, u, Ny, &kernels_.WQ[w], d, 1.0, Q, d);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, Ny, dy, u, Ny, &kernels_.WK[w], d, 0.0, &kv_[0][m * block], d);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, Ny, dy, u, Ny, &kernels_.WV[w], d, 0.0,
+                &kv_[0][(Nh + m) * block], d);
   }
   PetscCall(VecRestoreArrayRead(U, &u));
 
@@ -91,18 +107,21 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
   const PetscMPIInt right = (rank + 1) % size, left = (rank + size - 1) % size;
   for (PetscMPIInt s = 0; s < size; ++s) {
     const PetscMPIInt owner = (rank - s + size) % size, next_owner = (owner + size - 1) % size;
-    const PetscInt rows = ranges[owner], next_rows = ranges[next_owner];
+    const PetscInt rows = ranges[owner], next_rows = ranges[next_owner], first = starts[owner];
     const PetscReal *cur = kv_[s % 2].data();
     MPI_Request req[2];
     if (s + 1 < size) {
       PetscCall(PetscLogEventBegin(ATTENTION_RING_EVENT, 0, 0, 0, 0));
-      PetscCallMPI(MPI_Irecv(kv_[(s + 1) % 2].data(), (PetscMPIInt)(2 * Nh * next_rows * Ny), MPIU_REAL, left, 0, Comm(), &req[0]));
-      PetscCallMPI(MPI_Isend(cur, (PetscMPIInt)(2 * Nh * rows * Ny), MPIU_REAL, right, 0, Comm(), &req[1]));
+      PetscCallMPI(MPI_Irecv(kv_[(s + 1) % 2].data(), (PetscMPIInt)(2 * Nh * next_rows * d), MPIU_REAL, left, 0, Comm(), &req[0]));
+      PetscCallMPI(MPI_Isend(cur, (PetscMPIInt)(2 * Nh * rows * d), MPIU_REAL, right, 0, Comm(), &req[1]));
       PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
     }
     for (PetscInt m = 0; m < Nh; ++m) {
-      const PetscReal *K = cur + m * rows * Ny, *V = cur + (Nh + m) * rows * Ny;
-      for (PetscInt j0 = 0; j0 < rows; j0 += tile_) AccumulateTile(m, std::min(tile_, rows - j0), K + j0 * Ny, V + j0 * Ny);
+      const PetscReal *K = cur + m * rows * d, *V = cur + (Nh + m) * rows * d;
+      for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
+        if (kernels_.causal && first + j0 > g.XStart() + xm - 1) break;  // keys after every owned query
+        AccumulateTile(m, first + j0, std::min(tile_, rows - j0), K + j0 * d, V + j0 * d);
+      }
     }
     if (s + 1 < size) {
       PetscCall(PetscLogEventBegin(ATTENTION_RING_EVENT, 0, 0, 0, 0));
@@ -111,13 +130,20 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
     }
   }
 
-  // F = Σ_m Δh O_m / rowsum_m: the h-quadrature of ∫ γ V dη, eq. (40)–(41).
+  // F = c + Σ_m Δh (O_m / rowsum_m) W^O_m: the h-quadrature of ∫ γ V W^O dz dη, eq. (40)–(41).
   PetscCall(VecGetArrayWrite(F, &f));
-  std::fill(f, f + block, 0.0);
-  for (PetscInt m = 0; m < Nh; ++m)
-    for (PetscInt k = 0; k < xm; ++k) cblas_daxpy(Ny, g.dh() / rowsum_[m * xm + k], &O_[m * block + k * Ny], 1, &f[k * Ny], 1);
+  for (PetscInt k = 0; k < xm; ++k) {
+    if (kernels_.c.empty()) std::fill_n(&f[k * Ny], Ny, 0.0);
+    else std::copy_n(kernels_.c.data(), Ny, &f[k * Ny]);
+  }
+  for (PetscInt m = 0; m < Nh; ++m) {
+    PetscReal *O = &O_[m * block];
+    for (PetscInt k = 0; k < xm; ++k) cblas_dscal(d, g.dh() / rowsum_[m * xm + k], &O[k * d], 1);
+    if (kernels_.WO.empty()) cblas_daxpy(block, 1.0, O, 1, f, 1);
+    else cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, d, dy, O, d, &kernels_.WO[m * d * Ny], Ny, 1.0, f, Ny);
+  }
   PetscCall(VecRestoreArrayWrite(F, &f));
-  PetscCall(PetscLogFlops(Nh * (6.0 * xm * Ny * Ny + 4.0 * xm * g.Nx() * Ny + 3.0 * xm * g.Nx())));
+  PetscCall(PetscLogFlops(Nh * (6.0 * xm * Ny * d + 4.0 * xm * g.Nx() * d + 3.0 * xm * g.Nx() + (kernels_.WO.empty() ? 0 : 2.0 * xm * d * Ny))));
   PetscCall(PetscLogEventEnd(ATTENTION_EVENT, 0, 0, 0, 0));
   PetscFunctionReturn(0);
 }

@@ -7,6 +7,12 @@
 // discretised by the midpoint rule in ξ, y, η and h; Δx cancels between γ's numerator and denominator,
 // so with Δy = Δh = 1 this is eq. (29) (N_h = 1, s = 1) and eq. (41) with the scale of eq. (37).
 //
+// Generalised exactly as multi-head attention is built in practice (docs/torch-mapping.md): Q, K, V take
+// values in a head-feature variable z with d_head points (rank-d_head kernels), the query is affine
+// (Q + b^Q; a key bias cancels in the softmax), the output is ∫ γ V(η, z) W^O(z, y) dz dη, summed over
+// heads, plus a constant c(y) (the value and output biases: γ integrates to 1). With causal controls the
+// kernel is of Volterra type: the softmax and the η-integral run over η ≤ x.
+//
 // Tokens are distributed: each rank computes Q, K, V for its own tokens, and the K, V blocks travel
 // around the ranks in a ring (communication overlapped with the current block's work). The softmax is
 // accumulated online (running maximum and sum per row), so no N_x × N_x matrix is ever formed:
@@ -26,17 +32,18 @@ class Attention : public Operator {
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
 
  private:
-  // Online-softmax update of the rows with one tile of keys/values (nt tokens) for head m.
-  void AccumulateTile(PetscInt m, PetscInt nt, const PetscReal *K, const PetscReal *V);
+  // Online-softmax update of the rows with one tile of keys/values (nt tokens from global index c0).
+  void AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
 
   PetscInt tile_ = 256;            // -attention_tile: keys processed per GEMM tile
   AttentionKernels kernels_;
-  std::vector<PetscReal> Q_;       // N_h × xm × N_y
+  std::vector<PetscReal> Q_;       // N_h × xm × d_head
   std::vector<PetscReal> kv_[2];   // ring buffers: [K_0..K_{Nh-1}, V_0..V_{Nh-1}] of one block
-  std::vector<PetscReal> O_;       // N_h × xm × N_y: Σ_η exp(a - rowmax) V
+  std::vector<PetscReal> O_;       // N_h × xm × d_head: Σ_η exp(a - rowmax) V
   std::vector<PetscReal> rowmax_, rowsum_;  // N_h × xm
   std::vector<PetscReal> S_;       // xm × tile scores
-  PetscReal score_scale_ = 1;      // s Δy
+  PetscReal score_scale_ = 1;      // s Δz, Δz = Δy
+  PetscInt d_ = 0;                 // d_head
 };
 
 }  // namespace ctflow

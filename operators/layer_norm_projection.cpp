@@ -8,10 +8,11 @@ namespace ctflow {
 static PetscLogEvent LAYER_NORM_EVENT = 0;
 
 PetscErrorCode LayerNormProjectionCreate(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op) {
+  LayerNormTargets probe;
   PetscFunctionBeginUser;
-  PetscCheck(index < 0, ctx.grid->Comm(), PETSC_ERR_USER_INPUT, "operator 'layernorm' takes no index");
   if (!LAYER_NORM_EVENT) PetscCall(PetscLogEventRegister("LayerNorm", 0, &LAYER_NORM_EVENT));
-  PetscCallCXX(*op = std::make_unique<LayerNormProjection>(ctx));
+  PetscCall(ctx.controls->SampleLayerNorm(std::max<PetscInt>(index, 0), 0, &probe));  // the controls define it
+  PetscCallCXX(*op = std::make_unique<LayerNormProjection>(ctx, std::max<PetscInt>(index, 0)));
   PetscFunctionReturn(0);
 }
 
@@ -27,15 +28,23 @@ PetscErrorCode LayerNormProjection::SetFromOptions() {
 }
 
 PetscErrorCode LayerNormProjection::Project(PetscReal t, Vec U) {
-  const Grid &g = *ctx_.grid;
-  const PetscInt xm = g.XLocal(), Ny = g.Ny();
   LayerNormTargets target;
+  PetscFunctionBeginUser;
+  PetscCall(ctx_.controls->SampleLayerNorm(index_, t, &target));
+  PetscCall(LayerNormProjectOnto(*ctx_.grid, target, eps_, t, U));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayerNormProjectOnto(const Grid &g, const LayerNormTargets &target, PetscReal default_eps, PetscReal t, Vec U) {
+  const MPI_Comm comm = g.Comm();
+  const PetscInt xm = g.XLocal(), Ny = g.Ny();
+  const PetscReal eps = target.eps >= 0 ? target.eps : default_eps;
+  const bool per_feature = !target.sigma2_y.empty();
   PetscInt degenerate = PETSC_MAX_INT;  // global index of the first token with zero variance
   PetscScalar *u;
   PetscFunctionBeginUser;
   PetscCall(PetscLogEventBegin(LAYER_NORM_EVENT, 0, 0, 0, 0));
-  PetscCall(ctx_.controls->SampleLayerNorm(t, &target));
-  PetscCheck(target.sigma2 > 0, Comm(), PETSC_ERR_USER_INPUT, "layer norm at t = %g: σ2 = %g must be positive", (double)t,
+  PetscCheck(per_feature || target.sigma2 > 0, comm, PETSC_ERR_USER_INPUT, "layer norm at t = %g: σ2 = %g must be positive", (double)t,
              (double)target.sigma2);
   PetscCall(VecGetArray(U, &u));
   for (PetscInt k = 0; k < xm; ++k) {
@@ -49,16 +58,19 @@ PetscErrorCode LayerNormProjection::Project(PetscReal t, Vec U) {
     }
     var /= Ny;
     // With ε = 0, a spread at the level of the mean's rounding error (≈ N_y ulp) is a constant token.
-    if (eps_ == 0 && std::sqrt(var) <= 4 * Ny * PETSC_MACHINE_EPSILON * vmax) {
+    if (eps == 0 && std::sqrt(var) <= 4 * Ny * PETSC_MACHINE_EPSILON * vmax) {
       degenerate = std::min(degenerate, g.XStart() + k);
       continue;
     }
-    const PetscReal gain = target.sigma2 / std::sqrt(var + eps_);
-    for (PetscInt l = 0; l < Ny; ++l) v[l] = gain * (v[l] - mean) + target.sigma1;
+    const PetscReal inv_std = 1 / std::sqrt(var + eps);
+    if (per_feature)
+      for (PetscInt l = 0; l < Ny; ++l) v[l] = (v[l] - mean) * inv_std * target.sigma2_y[l] + target.sigma1_y[l];
+    else
+      for (PetscInt l = 0; l < Ny; ++l) v[l] = (v[l] - mean) * inv_std * target.sigma2 + target.sigma1;
   }
   PetscCall(VecRestoreArray(U, &u));
-  PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &degenerate, 1, MPIU_INT, MPI_MIN, Comm()));
-  PetscCheck(degenerate == PETSC_MAX_INT, Comm(), PETSC_ERR_USER_INPUT,
+  PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &degenerate, 1, MPIU_INT, MPI_MIN, comm));
+  PetscCheck(degenerate == PETSC_MAX_INT, comm, PETSC_ERR_USER_INPUT,
              "layer norm at t = %g: token %" PetscInt_FMT " (x = %g) has zero variance along y, so its projection onto "
              "S1(σ1, σ2) is not unique; pass -layernorm_eps <ε> (ε > 0 is added to the variance, as in torch.nn.LayerNorm)",
              (double)t, degenerate, (double)g.x(degenerate));

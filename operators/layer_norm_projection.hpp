@@ -4,9 +4,14 @@
 //   u(x, y) = σ2 (v(x, y) - α(x)) / sqrt(β(x) + ε) + σ1,                          eq. (22), (31)–(32)
 //   α(x) = (1/|Ω_y|) ∫ v dy,  β(x) = (1/|Ω_y|) ∫ (v - α)² dy   (midpoint rule: plain means over y).
 //
-// ε = -layernorm_eps (default 0, the paper's exact projection). With ε = 0 a token whose variance is
-// zero (to round-off) has no unique projection and is reported as an error naming the token; ε > 0
-// regularises it as torch.nn.LayerNorm does.
+// ε comes from the controls when they give it, else -layernorm_eps (default 0, the paper's exact
+// projection). With ε = 0 a token whose variance is zero (to round-off) has no unique projection and is
+// reported as an error naming the token. ε > 0 is still an exact projection, onto S1 in the space with
+// one extra "ghost" coordinate of size sqrt(N_y ε) (docs/torch-mapping.md); it is torch.nn.LayerNorm's ε.
+//
+// Operator "layernorm" uses the paper's scalar σ1(t), σ2(t); "layernorm<k>" the k-th layer norm of the
+// controls, whose per-feature targets σ1(y), σ2(y) (torch's β, γ) act as the projection onto S1(0, 1)
+// followed by the pointwise affine map u ← σ2(y) u + σ1(y).
 #pragma once
 #include "operators/operator.hpp"
 
@@ -14,13 +19,19 @@ namespace ctflow {
 
 class LayerNormProjection : public Operator {
  public:
-  explicit LayerNormProjection(const OperatorContext &ctx) : Operator(ctx, "layernorm") {}
+  LayerNormProjection(const OperatorContext &ctx, PetscInt index)
+      : Operator(ctx, index ? "layernorm" + std::to_string(index) : "layernorm"), index_(index) {}
   OperatorKind Kind() const override { return OperatorKind::Projection; }
   PetscErrorCode SetFromOptions() override;
   PetscErrorCode Project(PetscReal t, Vec U) override;
 
  private:
+  const PetscInt index_;
   PetscReal eps_ = 0;
 };
+
+// The projection of every token of U onto the targets; ε from target.eps, or default_eps when it is < 0.
+// Also the final layer norm of a network (Controls::SampleFinalNorm).
+PetscErrorCode LayerNormProjectOnto(const Grid &grid, const LayerNormTargets &target, PetscReal default_eps, PetscReal t, Vec U);
 
 }  // namespace ctflow

@@ -32,6 +32,9 @@ PetscErrorCode OperatorRegisterAll() {
   PetscCall(OperatorRegister("ffn", FeedForwardCreate));                 // term III, linear part, layer j
   PetscCall(OperatorRegister("relu", ReluProjectionCreate));             // term III, ∂I_S2
   PetscCall(OperatorRegister("identity", IdentityCreate));               // the skip branch of eq. (16)
+  PetscCall(OperatorRegister("mlp", LiftedFeedForwardCreate));           // term III lifted to N_y → F → N_y
+  PetscCall(OperatorRegister("attention_ln", AttentionNormalisedCreate)); // pre-LN: A(N_k(u))
+  PetscCall(OperatorRegister("mlp_ln", LiftedFeedForwardNormalisedCreate));
   PetscFunctionReturn(0);
 }
 

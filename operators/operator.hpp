@@ -59,5 +59,8 @@ PetscErrorCode LayerNormProjectionCreate(const OperatorContext &, PetscInt, std:
 PetscErrorCode FeedForwardCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 PetscErrorCode ReluProjectionCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 PetscErrorCode IdentityCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode LiftedFeedForwardCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode AttentionNormalisedCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode LiftedFeedForwardNormalisedCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 
 }  // namespace ctflow

@@ -1,171 +1,143 @@
 #include "solver/composition.hpp"
 
-#include <cctype>
+#include <cstdio>
+#include <cstdlib>
 
 #include "operators/skip_relaxation.hpp"
+#include "solver/composition_nodes.hpp"
+#include "solver/substep_integrators.hpp"
 
 namespace ctflow {
+
+std::string FormatReal(PetscReal x) {
+  char s[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(s, sizeof(s), "%.*g", digits, (double)x);
+    if (std::strtod(s, nullptr) == (double)x) break;
+  }
+  return s;
+}
+
+std::string SplittingNode::Modifiers() const {
+  std::string s;
+  if (a_ != 0 || b_ != 1) s += "[" + FormatReal(a_) + ", " + FormatReal(b_) + "]";
+  if (rate_ != 1) s += "*" + FormatReal(rate_);
+  return s;
+}
 
 namespace {
 
 class Leaf : public SplittingNode {
  public:
-  explicit Leaf(std::unique_ptr<Operator> op) : op_(std::move(op)) {}
-  ~Leaf() override { (void)VecDestroy(&rhs_); }
+  Leaf(std::unique_ptr<Operator> op, std::string substep_name, std::unique_ptr<SubstepIntegrator> substep)
+      : op_(std::move(op)), substep_name_(std::move(substep_name)), substep_(std::move(substep)) {}
   PetscErrorCode SetUp(Vec like) override {
     PetscFunctionBeginUser;
-    if (op_->Kind() == OperatorKind::Flow && !rhs_) PetscCall(VecDuplicate(like, &rhs_));
+    if (op_->Kind() == OperatorKind::Flow) PetscCall(substep_->SetUp(*op_, like));
     PetscFunctionReturn(0);
   }
-  PetscErrorCode Advance(PetscReal t, PetscReal dt, Vec u) override {
+  std::string Expression() const override {
+    const bool flow = op_->Kind() == OperatorKind::Flow;
+    return op_->Name() + Modifiers() + (flow && substep_name_ != "euler" ? "@" + substep_name_ : "");
+  }
+  PetscErrorCode CheckDirection(MPI_Comm comm, const std::string &expr, PetscReal direction) const override {
     PetscFunctionBeginUser;
-    if (op_->Kind() == OperatorKind::Projection) {
-      PetscCall(op_->Project(t, u));
-    } else {
-      PetscCall(op_->Rhs(t, u, rhs_));
-      PetscCall(VecAXPY(u, dt, rhs_));
-    }
+    PetscCheck(op_->Kind() == OperatorKind::Flow || direction * (b_ - a_) * rate_ >= 0, comm, PETSC_ERR_USER_INPUT,
+               "splitting expression '%s': the projection '%s' would get a negative sub-interval (%s of the step); a projection "
+               "has no backward step",
+               expr.c_str(), Expression().c_str(), FormatReal(direction * (b_ - a_) * rate_).c_str());
     PetscFunctionReturn(0);
   }
-  std::string Expression() const override { return op_->Name(); }
+
+ protected:
+  PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) override {
+    PetscFunctionBeginUser;
+    if (op_->Kind() == OperatorKind::Projection) PetscCall(op_->Project(t0, u));
+    else PetscCall(substep_->Advance(*op_, t0, h, rate, u));
+    PetscFunctionReturn(0);
+  }
 
  private:
   std::unique_ptr<Operator> op_;
-  Vec rhs_ = nullptr;
+  std::string substep_name_;
+  std::unique_ptr<SubstepIntegrator> substep_;
 };
 
 class Group : public SplittingNode {
  public:
-  explicit Group(std::vector<std::unique_ptr<SplittingNode>> children) : children_(std::move(children)) {}
-
- protected:
-  std::string Join(const char *head) const {
-    std::string s = std::string(head) + "(";
-    for (size_t i = 0; i < children_.size(); ++i) s += (i ? ", " : "") + children_[i]->Expression();
-    return s + ")";
+  Group(GroupKind kind, std::vector<std::unique_ptr<SplittingNode>> children) : kind_(kind), children_(std::move(children)) {}
+  ~Group() override {
+    for (Vec &v : work_) (void)VecDestroy(&v);
   }
-  std::vector<std::unique_ptr<SplittingNode>> children_;
-};
-
-class Sequence : public Group {
- public:
-  using Group::Group;
   PetscErrorCode SetUp(Vec like) override {
+    const size_t K = children_.size();
     PetscFunctionBeginUser;
     for (auto &c : children_) PetscCall(c->SetUp(like));
+    if (kind_ == GroupKind::Sequential || !work_.empty()) PetscFunctionReturn(0);
+    // Parallel: work_[k] holds branch k ≥ 1; work_[0] is u itself during Step (avg) or the saved u^n (sum).
+    work_.assign(K, nullptr);
+    for (size_t k = kind_ == GroupKind::Sum ? 0 : 1; k < K; ++k) PetscCall(VecDuplicate(like, &work_[k]));
+    if (kind_ == GroupKind::Average) weights_.assign(K, 1.0 / K);
+    else weights_.assign(K, 1.0), weights_[0] = -(PetscReal)(K - 1);
     PetscFunctionReturn(0);
   }
-  PetscErrorCode Advance(PetscReal t, PetscReal dt, Vec u) override {
-    PetscFunctionBeginUser;
-    for (auto &c : children_) PetscCall(c->Advance(t, dt, u));
-    PetscFunctionReturn(0);
+  std::string Expression() const override {
+    std::string s = kind_ == GroupKind::Sequential ? "seq(" : kind_ == GroupKind::Average ? "avg(" : "sum(";
+    for (size_t i = 0; i < children_.size(); ++i) s += (i ? ", " : "") + children_[i]->Expression();
+    return s + ")" + Modifiers();
   }
-  std::string Expression() const override { return Join("seq"); }
-};
-
-class Average : public Group {
- public:
-  using Group::Group;
-  ~Average() override {
-    for (Vec &v : branch_) (void)VecDestroy(&v);
-  }
-  PetscErrorCode SetUp(Vec like) override {
+  PetscErrorCode CheckDirection(MPI_Comm comm, const std::string &expr, PetscReal direction) const override {
     PetscFunctionBeginUser;
-    branch_.assign(children_.size(), nullptr);
-    for (size_t k = 0; k < children_.size(); ++k) {
-      PetscCall(children_[k]->SetUp(like));
-      if (k > 0) PetscCall(VecDuplicate(like, &branch_[k]));
-    }
-    weights_.assign(children_.size(), 1.0 / children_.size());
-    PetscFunctionReturn(0);
-  }
-  PetscErrorCode Advance(PetscReal t, PetscReal dt, Vec u) override {
-    PetscFunctionBeginUser;
-    // Branches 1.. advance copies of the incoming state; branch 0 advances u itself, last.
-    for (size_t k = 1; k < children_.size(); ++k) {
-      PetscCall(VecCopy(u, branch_[k]));
-      PetscCall(children_[k]->Advance(t, dt, branch_[k]));
-    }
-    PetscCall(children_[0]->Advance(t, dt, u));
-    branch_[0] = u;
-    PetscCall(SkipRelaxation((PetscInt)children_.size(), weights_.data(), branch_.data()));
-    branch_[0] = nullptr;
-    PetscFunctionReturn(0);
-  }
-  std::string Expression() const override { return Join("avg"); }
-
- private:
-  std::vector<Vec> branch_;
-  std::vector<PetscReal> weights_;
-};
-
-// Recursive-descent parser for  node := name [ '(' node (',' node)* ')' ].
-class Parser {
- public:
-  Parser(const std::string &s, const OperatorContext &ctx) : s_(s), ctx_(ctx) {}
-
-  PetscErrorCode Parse(std::unique_ptr<SplittingNode> *root) {
-    PetscFunctionBeginUser;
-    PetscCall(Node(root));
-    SkipSpace();
-    PetscCheck(pos_ == s_.size(), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': unexpected '%s' at column %zu",
-               s_.c_str(), s_.substr(pos_).c_str(), pos_ + 1);
+    for (auto &c : children_) PetscCall(c->CheckDirection(comm, expr, direction * (b_ - a_) * rate_));
     PetscFunctionReturn(0);
   }
 
- private:
-  MPI_Comm Comm() const { return ctx_.grid->Comm(); }
-  void SkipSpace() {
-    while (pos_ < s_.size() && std::isspace((unsigned char)s_[pos_])) ++pos_;
-  }
-  bool Accept(char c) {
-    SkipSpace();
-    if (pos_ < s_.size() && s_[pos_] == c) return ++pos_, true;
-    return false;
-  }
-
-  PetscErrorCode Node(std::unique_ptr<SplittingNode> *node) {
+ protected:
+  PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) override {
+    const size_t K = children_.size();
     PetscFunctionBeginUser;
-    SkipSpace();
-    const size_t start = pos_;
-    while (pos_ < s_.size() && (std::isalnum((unsigned char)s_[pos_]) || s_[pos_] == '_')) ++pos_;
-    const std::string name = s_.substr(start, pos_ - start);
-    PetscCheck(!name.empty(), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': expected an operator or seq(...)/avg(...) at column %zu",
-               s_.c_str(), start + 1);
-    if (!Accept('(')) {
-      PetscCheck(name != "seq" && name != "avg", Comm(), PETSC_ERR_USER_INPUT,
-                 "splitting expression '%s': '%s' at column %zu needs a parenthesised list of substeps", s_.c_str(), name.c_str(),
-                 start + 1);
-      std::unique_ptr<Operator> op;
-      PetscCall(OperatorCreate(name, ctx_, &op));
-      PetscCallCXX(*node = std::make_unique<Leaf>(std::move(op)));
+    if (kind_ == GroupKind::Sequential) {
+      for (auto &c : children_) PetscCall(c->Apply(t0, h, rate, u));
       PetscFunctionReturn(0);
     }
-    PetscCheck(name == "seq" || name == "avg", Comm(), PETSC_ERR_USER_INPUT,
-               "splitting expression '%s': unknown group '%s' at column %zu (groups: seq, avg)", s_.c_str(), name.c_str(), start + 1);
-    std::vector<std::unique_ptr<SplittingNode>> children;
-    do {
-      std::unique_ptr<SplittingNode> child;
-      PetscCall(Node(&child));
-      children.push_back(std::move(child));
-    } while (Accept(','));
-    PetscCheck(Accept(')'), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': expected ',' or ')' at column %zu",
-               s_.c_str(), pos_ + 1);
-    if (name == "seq") PetscCallCXX(*node = std::make_unique<Sequence>(std::move(children)));
-    else PetscCallCXX(*node = std::make_unique<Average>(std::move(children)));
+    // Branches 1.. advance copies of u^n; branch 0 advances u itself, last.
+    for (size_t k = 1; k < K; ++k) {
+      PetscCall(VecCopy(u, work_[k]));
+      PetscCall(children_[k]->Apply(t0, h, rate, work_[k]));
+    }
+    if (kind_ == GroupKind::Average) {
+      PetscCall(children_[0]->Apply(t0, h, rate, u));
+      work_[0] = u;
+      PetscCall(SkipRelaxation((PetscInt)K, weights_.data(), work_.data()));  // u = (1/K) Σ_k v_k, eq. (16), (59)
+      work_[0] = nullptr;
+    } else {
+      PetscCall(VecCopy(u, work_[0]));
+      PetscCall(children_[0]->Apply(t0, h, rate, u));
+      PetscCall(VecMAXPY(u, (PetscInt)K, weights_.data(), work_.data()));  // u = v_0 + Σ_{k≥1} v_k − (K − 1) u^n
+    }
     PetscFunctionReturn(0);
   }
 
-  const std::string &s_;
-  const OperatorContext &ctx_;
-  size_t pos_ = 0;
+ private:
+  GroupKind kind_;
+  std::vector<std::unique_ptr<SplittingNode>> children_;
+  std::vector<Vec> work_;
+  std::vector<PetscReal> weights_;
 };
 
 }  // namespace
 
-PetscErrorCode ParseComposition(const std::string &expr, const OperatorContext &ctx, std::unique_ptr<SplittingNode> *root) {
+PetscErrorCode LeafCreate(MPI_Comm comm, std::unique_ptr<Operator> op, const std::string &substep, std::unique_ptr<SplittingNode> *node) {
+  std::unique_ptr<SubstepIntegrator> integrator;
   PetscFunctionBeginUser;
-  PetscCall(Parser(expr, ctx).Parse(root));
+  PetscCall(SubstepIntegratorCreate(comm, substep, &integrator));
+  PetscCallCXX(*node = std::make_unique<Leaf>(std::move(op), substep, std::move(integrator)));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode GroupCreate(GroupKind kind, std::vector<std::unique_ptr<SplittingNode>> children, std::unique_ptr<SplittingNode> *node) {
+  PetscFunctionBeginUser;
+  PetscCallCXX(*node = std::make_unique<Group>(kind, std::move(children)));
   PetscFunctionReturn(0);
 }
 

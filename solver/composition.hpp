@@ -2,18 +2,33 @@
 //
 //   seq(attention, layernorm, avg(seq(ffn1, relu, ffn2, relu), identity), layernorm)
 //
-// which is the paper's Lie scheme (13)–(17) for J = 2. Node types:
-//   seq(a, b, ...)  sequential (Lie) splitting, appendix C eq. (58): each child advances the state over
-//                   the whole step [t, t + Δt], one after the other;
-//   avg(a, b, ...)  every child advances a copy of the incoming state over [t, t + Δt] and the results are
-//                   averaged (the skip relaxation of eq. (16) is avg(ffn..., identity));
-//   name            a leaf: a registered operator (operators/operator.hpp). A flow leaf takes an explicit
-//                   Euler step u += Δt A(t, u) (eq. (13), first line of (23)); a projection leaf is
-//                   its exact proximal step, independent of Δt (eq. (14), (17), second line of (23)).
+// which is the paper's Lie scheme (13)–(17) for J = 2, or  seq(attention[0, 0.5], ffn1, attention[0.5, 1])
+// (Strang), or  avg(attention*2, ffn1*2)  (the parallel splitting of appendix C, eq. (59)). docs/splitting.md
+// has the full description. Grammar:
+//
+//   node      := ( group '(' node (',' node)* ')' | operator ) [ '[' number ',' number ']' ] [ '*' number ] [ '@' substep ]
+//   number    := real [ '/' real ]          e.g. 0.5, 1/3, -0.25
+//
+// Every node advances the state over a sub-interval of the interval its parent gives it (the whole step
+// [t, t + Δt] at the root), with a rate factor that multiplies its parent's:
+//   [a, b]          the sub-interval [t + aΔt, t + bΔt] of the parent's [t, t + Δt] (default [0, 1]);
+//   *r              rate factor: a flow leaf advances u_t = r·A(s, u) (default 1; nested factors multiply);
+//   @substep        a flow leaf's substep integrator (solver/substep_integrators.hpp; default -split_substep).
+// Node types:
+//   seq(a, b, ...)  sequential (Lie) splitting, eq. (58): the children advance the state one after the other;
+//   avg(a, b, ...)  parallel, averaged: every child advances a copy of the incoming state u^n and
+//                   u = (1/K) Σ_k v_k (eq. (59) with rate factors K; the skip relaxation (16) is
+//                   avg(seq(ffn...), identity) with rate factors 1);
+//   sum(a, b, ...)  parallel, additive (ARKODE's SplittingStep): u = Σ_k v_k − (K − 1) u^n;
+//   name            a leaf: a registered operator (operators/operator.hpp). A flow leaf solves its substep
+//                   with its substep integrator (explicit Euler: u += (b − a)Δt·r·A(t + aΔt, u), eq. (13));
+//                   a projection leaf is its exact proximal step at t + aΔt, independent of the length of its
+//                   sub-interval and of r (eq. (14), (17), second line of (23)). A projection has no backward
+//                   step: a scheme that gives one a negative sub-interval (r·(b − a) < 0 along its path, as in
+//                   compositions with negative coefficients) is rejected.
 #pragma once
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "operators/operator.hpp"
 
@@ -22,15 +37,35 @@ namespace ctflow {
 class SplittingNode {
  public:
   virtual ~SplittingNode() = default;
-  // Advance u in place over [t, t + dt].
-  virtual PetscErrorCode Advance(PetscReal t, PetscReal dt, Vec u) = 0;
-  // Allocates work vectors like `like`.
+  // Advance u in place over the step [t, t + dt].
+  PetscErrorCode Advance(PetscReal t, PetscReal dt, Vec u) { return Apply(t, dt, 1, u); }
+  // Advance u over this node's sub-interval of the parent's [t, t + dt], with the parent's rate factor.
+  PetscErrorCode Apply(PetscReal t, PetscReal dt, PetscReal rate, Vec u) {
+    return Step(t + a_ * dt, (b_ - a_) * dt, rate * rate_, u);
+  }
+  // Allocates work vectors like `like` and sets up the substep integrators.
   virtual PetscErrorCode SetUp(Vec like) = 0;
   // The canonical expression of this subtree.
   virtual std::string Expression() const = 0;
+  // Fails if a projection in this subtree would run backwards; direction: the sign of the parent's interval × rate.
+  virtual PetscErrorCode CheckDirection(MPI_Comm comm, const std::string &expr, PetscReal direction) const = 0;
+
+  void SetModifiers(PetscReal a, PetscReal b, PetscReal rate) { a_ = a, b_ = b, rate_ = rate; }
+
+ protected:
+  // Advance u over [t0, t0 + h] with rate factor `rate`.
+  virtual PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) = 0;
+  // "[a, b]" and "*r" when they are not the defaults.
+  std::string Modifiers() const;
+  PetscReal a_ = 0, b_ = 1, rate_ = 1;
 };
 
-// Parses expr into a tree whose leaves are operators created with ctx. Errors name the position.
-PetscErrorCode ParseComposition(const std::string &expr, const OperatorContext &ctx, std::unique_ptr<SplittingNode> *root);
+// Parses expr into a tree whose leaves are operators created with ctx; flow leaves without '@' use
+// default_substep. Errors name the position.
+PetscErrorCode ParseComposition(const std::string &expr, const OperatorContext &ctx, std::unique_ptr<SplittingNode> *root,
+                                const std::string &default_substep = "euler");
+
+// Shortest decimal that reads back as x (for canonical expressions).
+std::string FormatReal(PetscReal x);
 
 }  // namespace ctflow

@@ -33,7 +33,7 @@ PetscErrorCode RunCtflow(MPI_Comm comm) {
   TrajectoryWriter traj(comm);
   PetscCall(grid.SetFromOptions());
   PetscCall(ControlsCreateFromOptions(&grid, &controls));
-  PetscCall(initial.SetFromOptions(&grid));
+  PetscCall(initial.SetFromOptions(&grid, *controls));
   Integrator integrator(grid, *controls);
   PetscCall(integrator.SetFromOptions());
   PetscCall(traj.SetFromOptions());
@@ -53,14 +53,26 @@ PetscErrorCode RunCtflow(MPI_Comm comm) {
   PetscCall(grid.View(out));
   PetscCall(integrator.View(out));
   PetscCall(initial.Fill(grid, u));
-  if (traj.Enabled()) {
-    PetscCall(traj.CheckWritable());
-    PetscCall(traj.Open(grid, {integrator.Scheme(), controls->Description(), initial.Description(), integrator.FinalTime(),
-                               integrator.TimeStep()}));
+  const PetscInt N = integrator.NumSteps();
+  const TrajectoryWriter::Metadata meta = {integrator.Scheme(), controls->Description(), initial.Description(), integrator.FinalTime(),
+                                           integrator.TimeStep()};
+  PetscInt first_step = 0;
+  if (traj.Enabled()) PetscCall(traj.CheckWritable());
+  if (traj.Restarting()) PetscCall(traj.Resume(grid, meta, N, u, &first_step));
+  else if (traj.Enabled()) {
+    PetscCall(traj.Open(grid, meta));
     PetscCall(traj.Write(0, 0, u, true));
   }
-  const PetscInt N = integrator.NumSteps();
-  PetscCall(integrator.Solve(u, [&](PetscInt step, PetscReal t, Vec v) { return traj.Write(step, t, v, step == N); }));
+  if (first_step) PetscCall(PetscPrintf(comm, "restarting from step %" PetscInt_FMT " of %s\n", first_step, traj.Path().c_str()));
+  PetscCall(integrator.Solve(u, [&](PetscInt step, PetscReal t, Vec v) { return traj.Write(step, t, v, step == N); }, first_step));
+  if (initial.Embedded()) {  // a vision Transformer: the post-processing G of §4.2
+    std::vector<PetscReal> logits;
+    std::string line;
+    PetscCall(ClassTokenLogits(grid, *controls->Vit(), u, &logits));
+    for (PetscReal z : logits) line += " " + std::to_string(z);
+    PetscCall(PetscPrintf(comm, "logits:%s\n", line.c_str()));
+    PetscCall(traj.WriteArray("/logits", logits));
+  }
   PetscCall(traj.Close());
 
   PetscReal norm;

@@ -68,7 +68,7 @@ PetscErrorCode SolveAnalytic(MPI_Comm comm, Matrix *u) {
   ctflow::InitialState f;
   PetscCall(grid.SetFromOptions());
   PetscCall(controls.SetFromOptions());
-  PetscCall(f.SetFromOptions(&grid));
+  PetscCall(f.SetFromOptions(&grid, controls));
   PetscCall(Integrate(grid, controls, nullptr, &f, u));
   PetscFunctionReturn(0);
 }

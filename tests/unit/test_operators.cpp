@@ -62,7 +62,7 @@ class OperatorTest : public ::testing::Test {
 TEST_F(OperatorTest, LayerNormProjectsOntoS1AndIsTheNearestPoint) {
   const PetscReal t = 0.3;
   ctflow::LayerNormTargets target;
-  controls_.SampleLayerNorm(t, &target);
+  controls_.SampleLayerNorm(0, t, &target);
   const std::vector<double> v = Values(u_);
   ASSERT_EQ(Create("layernorm")->Project(t, u_), 0);
   const std::vector<double> u = Values(u_);
@@ -115,7 +115,7 @@ TEST_F(OperatorTest, LayerNormRejectsAConstantTokenUnlessEpsIsGiven) {
   const std::vector<double> v = Values(u_);
   ASSERT_EQ(Create("layernorm")->Project(0, u_), 0);
   ctflow::LayerNormTargets target;
-  controls_.SampleLayerNorm(0, &target);
+  controls_.SampleLayerNorm(0, 0, &target);
   const std::vector<double> u = Values(u_);
   for (PetscInt k = 0; k < Nx(); ++k) {
     double m = 0, var = 0;

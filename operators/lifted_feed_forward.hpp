@@ -1,0 +1,24 @@
+// Lifted feed-forward network, term III of eq. (7) generalised to torch's N_y → F → N_y form: one flow
+//
+//   A(t, u)(x, y) = ∫_Ωz W2(z, y) act(∫_Ωy W1(ξ, z) u(x, ξ) dξ + b1(z)) dz + b2(y)
+//
+// on a hidden domain Ω_z of F points (spacing Δy), with act = ReLU or GELU (exact erf form). Its explicit
+// Euler step with Δt = Δy = 1 is u + W2 act(W1 u + b1) + b2: the feed-forward block with its summed skip.
+// The activation is applied inside the flow, not as a projection of the state (GELU is no projection).
+#pragma once
+#include "operators/operator.hpp"
+
+namespace ctflow {
+
+class LiftedFeedForward : public Operator {
+ public:
+  explicit LiftedFeedForward(const OperatorContext &ctx) : Operator(ctx, "mlp") {}
+  OperatorKind Kind() const override { return OperatorKind::Flow; }
+  PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
+
+ private:
+  MlpKernels kernels_;
+  std::vector<PetscReal> hidden_;  // xm × F
+};
+
+}  // namespace ctflow

@@ -1,0 +1,23 @@
+// Normalised-field flows: u_t = A(t, N_k(u)), where N_k is the k-th layer-norm projection applied to
+// a copy of the state, not to the state itself. Their explicit Euler step with Δt = 1 is the pre-LN
+// residual block u + A(LN_k(u)) of torch's norm_first=True layers. Operators "attention_ln<k>" and
+// "mlp_ln<k>".
+#pragma once
+#include "operators/layer_norm_projection.hpp"
+
+namespace ctflow {
+
+class NormalisedField : public Operator {
+ public:
+  NormalisedField(const OperatorContext &ctx, std::unique_ptr<Operator> inner, std::unique_ptr<Operator> norm)
+      : Operator(ctx, inner->Name() + "_ln" + norm->Name().substr(9)), inner_(std::move(inner)), norm_(std::move(norm)) {}
+  ~NormalisedField() override { (void)VecDestroy(&normalised_); }
+  OperatorKind Kind() const override { return OperatorKind::Flow; }
+  PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
+
+ private:
+  std::unique_ptr<Operator> inner_, norm_;
+  Vec normalised_ = nullptr;
+};
+
+}  // namespace ctflow

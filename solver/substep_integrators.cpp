@@ -1,0 +1,138 @@
+#include "solver/substep_integrators.hpp"
+
+#include <petscts.h>
+
+#include <cmath>
+
+namespace ctflow {
+
+static PetscFunctionList substep_list = nullptr;
+static std::string substep_names;
+
+namespace {
+
+class EulerSubstep : public SubstepIntegrator {
+ public:
+  ~EulerSubstep() override { (void)VecDestroy(&rhs_); }
+  PetscErrorCode SetUp(Operator &, Vec like) override {
+    PetscFunctionBeginUser;
+    if (!rhs_) PetscCall(VecDuplicate(like, &rhs_));
+    PetscFunctionReturn(0);
+  }
+  PetscErrorCode Advance(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v) override {
+    PetscFunctionBeginUser;
+    PetscCall(op.Rhs(t0, v, rhs_));
+    PetscCall(VecAXPY(v, h * rate, rhs_));
+    PetscFunctionReturn(0);
+  }
+
+ private:
+  Vec rhs_ = nullptr;
+};
+
+class TSSubstep : public SubstepIntegrator {
+ public:
+  ~TSSubstep() override { (void)TSDestroy(&ts_); }
+  PetscErrorCode SetUp(Operator &op, Vec like) override {
+    MPI_Comm comm;
+    TSAdapt adapt;
+    PetscFunctionBeginUser;
+    if (ts_) PetscFunctionReturn(0);
+    op_ = &op;
+    const std::string prefix = "split_" + op.Name() + "_";
+    PetscCall(PetscObjectGetComm((PetscObject)like, &comm));
+    PetscCall(TSCreate(comm, &ts_));
+    PetscCall(TSSetOptionsPrefix(ts_, prefix.c_str()));
+    PetscCall(TSSetProblemType(ts_, TS_NONLINEAR));
+    PetscCall(TSSetType(ts_, TSRK));
+    PetscCall(TSRKSetType(ts_, TSRK4));
+    PetscCall(TSGetAdapt(ts_, &adapt));
+    PetscCall(TSAdaptSetType(adapt, TSADAPTNONE));
+    PetscCall(TSSetRHSFunction(ts_, nullptr, Rhs, this));
+    PetscCall(TSSetExactFinalTime(ts_, TS_EXACTFINALTIME_MATCHSTEP));
+    PetscOptionsBegin(comm, prefix.c_str(), "Substep integrator 'ts' of a splitting scheme", "SubstepIntegrator");
+    PetscCall(PetscOptionsInt("-ts_steps", "Equal TS steps per splitting substep", "SubstepIntegrator", steps_, &steps_, nullptr));
+    PetscOptionsEnd();
+    PetscCheck(steps_ >= 1, comm, PETSC_ERR_USER_INPUT, "-%sts_steps must be at least 1, got %" PetscInt_FMT, prefix.c_str(), steps_);
+    PetscCall(TSSetFromOptions(ts_));
+    PetscFunctionReturn(0);
+  }
+  PetscErrorCode Advance(Operator &, PetscReal t0, PetscReal h, PetscReal rate, Vec v) override {
+    PetscFunctionBeginUser;
+    if (h == 0) PetscFunctionReturn(0);
+    // τ = |s - t0| runs forward; the right-hand side carries the direction.
+    t0_ = t0;
+    dir_ = h > 0 ? 1 : -1;
+    rate_ = rate;
+    const PetscReal H = std::abs(h);
+    PetscCall(TSSetTime(ts_, 0));
+    PetscCall(TSSetStepNumber(ts_, 0));
+    PetscCall(TSSetTimeStep(ts_, H / steps_));
+    PetscCall(TSSetMaxTime(ts_, H));
+    PetscCall(TSSetMaxSteps(ts_, PETSC_MAX_INT));
+    PetscCall(TSSolve(ts_, v));
+    PetscFunctionReturn(0);
+  }
+
+ private:
+  // dv/dτ = dir rate A(t0 + dir τ, v).
+  static PetscErrorCode Rhs(TS, PetscReal tau, Vec U, Vec F, void *ctx) {
+    auto *self = static_cast<TSSubstep *>(ctx);
+    PetscFunctionBeginUser;
+    PetscCall(self->op_->Rhs(self->t0_ + self->dir_ * tau, U, F));
+    PetscCall(VecScale(F, self->dir_ * self->rate_));
+    PetscFunctionReturn(0);
+  }
+
+  TS ts_ = nullptr;
+  Operator *op_ = nullptr;
+  PetscInt steps_ = 1;
+  PetscReal t0_ = 0, dir_ = 1, rate_ = 1;
+};
+
+PetscErrorCode EulerCreate(std::unique_ptr<SubstepIntegrator> *integrator) {
+  PetscFunctionBeginUser;
+  PetscCallCXX(*integrator = std::make_unique<EulerSubstep>());
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode TSSubstepCreate(std::unique_ptr<SubstepIntegrator> *integrator) {
+  PetscFunctionBeginUser;
+  PetscCallCXX(*integrator = std::make_unique<TSSubstep>());
+  PetscFunctionReturn(0);
+}
+
+}  // namespace
+
+PetscErrorCode SubstepIntegratorRegister(const char name[], SubstepIntegratorCreator create) {
+  PetscFunctionBeginUser;
+  PetscCall(PetscFunctionListAdd(&substep_list, name, create));
+  substep_names += (substep_names.empty() ? "" : ", ") + std::string(name);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode SubstepIntegratorRegisterAll() {
+  static bool registered = false;
+  PetscFunctionBeginUser;
+  if (registered) PetscFunctionReturn(0);
+  registered = true;
+  PetscCall(SubstepIntegratorRegister("euler", EulerCreate));     // the paper's explicit substep, eq. (13), (23)
+  PetscCall(SubstepIntegratorRegister("ts", TSSubstepCreate));    // PETSc TS, prefix split_<operator>_
+  PetscFunctionReturn(0);
+}
+
+PetscFunctionList SubstepIntegratorList() { return substep_list; }
+std::string SubstepIntegratorNames() { return substep_names; }
+
+PetscErrorCode SubstepIntegratorCreate(MPI_Comm comm, const std::string &name, std::unique_ptr<SubstepIntegrator> *integrator) {
+  SubstepIntegratorCreator create = nullptr;
+  PetscFunctionBeginUser;
+  PetscCall(SubstepIntegratorRegisterAll());
+  PetscCall(PetscFunctionListFind(substep_list, name.c_str(), &create));
+  PetscCheck(create, comm, PETSC_ERR_USER_INPUT, "unknown substep integrator '%s'; known substep integrators: %s", name.c_str(),
+             substep_names.c_str());
+  PetscCall(create(integrator));
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

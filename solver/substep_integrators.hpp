@@ -1,0 +1,36 @@
+// Substep integrators: how a flow leaf of a splitting scheme (solver/composition.hpp) solves its substep
+//   v_t = r A(s, v),  s ∈ [t0, t0 + h],
+// the sub-problem of appendix C, eq. (58) (r = 1) and (59) (r = K). Registered by name:
+//   euler  one explicit Euler step v += h r A(t0, v): the paper's eq. (13) and first line of (23);
+//   ts     a PETSc TS with options prefix "split_<operator>_" (default: classical RK4, one step per
+//          substep, no adaptivity; -split_<operator>_ts_type, -split_<operator>_ts_max_snes_failures, ...
+//          and -split_<operator>_ts_steps n for n equal steps per substep). A negative h (a backward
+//          substep of a composition with negative coefficients) runs the TS forward in τ = |s - t0|.
+// Projections are not integrated: their substep is the exact proximal map, independent of h.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "operators/operator.hpp"
+
+namespace ctflow {
+
+class SubstepIntegrator {
+ public:
+  virtual ~SubstepIntegrator() = default;
+  // Work vectors like `like`; reads the integrator's options for operator `op`.
+  virtual PetscErrorCode SetUp(Operator &op, Vec like) = 0;
+  // v ← v(t0 + h) for v_t = rate A(s, v), v(t0) = v.
+  virtual PetscErrorCode Advance(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v) = 0;
+};
+
+using SubstepIntegratorCreator = PetscErrorCode (*)(std::unique_ptr<SubstepIntegrator> *integrator);
+
+PetscErrorCode SubstepIntegratorRegister(const char name[], SubstepIntegratorCreator create);
+PetscErrorCode SubstepIntegratorRegisterAll();
+// The registered list (for PetscOptionsFList) and names, comma separated (for messages).
+PetscFunctionList SubstepIntegratorList();
+std::string SubstepIntegratorNames();
+PetscErrorCode SubstepIntegratorCreate(MPI_Comm comm, const std::string &name, std::unique_ptr<SubstepIntegrator> *integrator);
+
+}  // namespace ctflow

@@ -1,0 +1,40 @@
+// Restart from a trajectory file: finds the last complete state of an interrupted run and checks that
+// the file belongs to a run with the same problem as this one.
+//
+// A state n is complete when it is listed in every 1-D series of the file (/time, /step,
+// /diagnostics/*): the writer appends those only after /u/NNNNNN has been written and flushed, and
+// flushes again afterwards (docs/trajectory-format.md). Compatible means: status "incomplete"; equal
+// N_x, N_y, N_h, L_x, L_y, L_h, T, dt, splitting, controls and initial_state attributes; and the same
+// command-line options except those that only steer output (-traj, -traj_every, -restart, -log*,
+// -options_*, -malloc*, -info, -help).
+#pragma once
+#include <petscsys.h>
+
+#include <string>
+#include <vector>
+
+#include "discretization/grid.hpp"
+
+namespace ctflow {
+
+// What a trajectory records about the run that wrote it (attributes of /).
+struct TrajectoryMetadata {
+  std::string splitting, controls, initial_state;
+  PetscReal T, dt;
+};
+
+struct RestartPoint {
+  PetscInt saved = 0;              // complete states: /u/000000 … /u/(saved − 1)
+  PetscInt step = 0;               // time-step number of the last of them
+  std::vector<PetscReal> times;    // /time of the complete states
+};
+
+// The 1-D series grown with the states, /time last (the writer appends them in this order).
+std::vector<std::string> TrajectorySeriesNames();
+
+// Collective: rank 0 inspects the file and every rank fails with the same message on a missing,
+// unreadable, corrupt, foreign, finished or incompatible file. num_steps: steps of this run.
+PetscErrorCode TrajectoryRestartInspect(MPI_Comm comm, const std::string &path, const Grid &grid, const TrajectoryMetadata &meta,
+                                        PetscInt num_steps, RestartPoint *point);
+
+}  // namespace ctflow
