@@ -35,10 +35,10 @@ PetscErrorCode Attention::SetFromOptions() {
 
 void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V) {
   const Grid &g = *ctx_.grid;
-  const PetscInt xm = g.XLocal(), d = d_;
-  PetscReal *O = &O_[m * xm * d], *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm];
+  const PetscInt xm = g.XLocal(), d = d_, D = D_;
+  PetscReal *O = &O_[m * d], *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm];
   // S = s Δz Q_m K^T: the quadrature of s ⟨Q(x, ·), K(η, ·)⟩.
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, score_scale_, &Q_[m * xm * d], d, K, d, 0.0, S_.data(), nt);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, score_scale_, &Q_[m * d], D, K, D, 0.0, S_.data(), nt);
   for (PetscInt k = 0; k < xm; ++k) {
     PetscReal *s = &S_[k * nt];
     // Causal: only η ≤ x. The owned block is processed first and starts at η ≤ x, so every row has seen
@@ -55,9 +55,9 @@ void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const Petsc
     for (PetscInt j = 0; j < nt; ++j) tile_sum += (s[j] = std::exp(s[j] - new_max));
     sum[k] = sum[k] * rescale + tile_sum;
     mx[k] = new_max;
-    if (rescale != 1) cblas_dscal(d, rescale, &O[k * d], 1);
+    if (rescale != 1) cblas_dscal(d, rescale, &O[k * D], 1);
   }
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, d, 1.0, O, d);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, D, 1.0, O, D);
 }
 
 PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
@@ -77,31 +77,32 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
   for (PetscMPIInt r = 0; r < size; ++r) starts[r + 1] = starts[r] + ranges[r];
 
   PetscCall(ctx_.controls->SampleAttention(t, g, &kernels_));
-  const PetscInt d = d_ = kernels_.d_head, block = xm * d;
+  const PetscInt d = d_ = kernels_.d_head, D = D_ = Nh * d;
   score_scale_ = kernels_.scale * g.dy();
-  PetscCallCXX(Q_.resize(Nh * block));
-  PetscCallCXX(O_.assign(Nh * block, 0.0));
+  PetscCallCXX(W_.resize(Ny * 3 * D));
+  PetscCallCXX(Q_.resize(xm * D));
+  PetscCallCXX(O_.assign(xm * D, 0.0));
   PetscCallCXX(rowmax_.assign(Nh * xm, -std::numeric_limits<PetscReal>::infinity()));
   PetscCallCXX(rowsum_.assign(Nh * xm, 0.0));
   PetscCallCXX(S_.resize(xm * std::min(tile_, max_rows)));
-  for (auto &buf : kv_) PetscCallCXX(buf.resize(2 * Nh * max_rows * d));
+  for (auto &buf : kv_) PetscCallCXX(buf.resize(2 * max_rows * D));
 
-  // Q_m, K_m, V_m = Δy u W_m (+ b^Q_m) for the owned tokens, eq. (27); K, V packed as this rank's ring block.
+  // [Q | K | V] = Δy u [W^Q | W^K | W^V] (+ b^Q) for the owned tokens, eq. (27), as one GEMM; K and V go
+  // to this rank's ring block.
+  const std::vector<PetscReal> *kernel[3] = {&kernels_.WQ, &kernels_.WK, &kernels_.WV};
+  for (PetscInt i = 0; i < Ny; ++i)
+    for (int q = 0; q < 3; ++q)
+      for (PetscInt m = 0; m < Nh; ++m) std::copy_n(&(*kernel[q])[(m * Ny + i) * d], d, &W_[(i * 3 + q) * D + m * d]);
+  PetscCallCXX(QKV_.resize(xm * 3 * D));
   PetscCall(VecGetArrayRead(U, &u));
   const PetscReal dy = g.dy();
-  for (PetscInt m = 0; m < Nh; ++m) {
-    const PetscInt w = m * Ny * d;
-    PetscReal *Q = &Q_[m * block];
-    for (PetscInt k = 0; k < xm; ++k) {
-      if (kernels_.bQ.empty()) std::fill_n(&Q[k * d], d, 0.0);
-      else std::copy_n(&kernels_.bQ[m * d], d, &Q[k * d]);
-    }
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, Ny, dy, u, Ny, &kernels_.WQ[w], d, 1.0, Q, d);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, Ny, dy, u, Ny, &kernels_.WK[w], d, 0.0, &kv_[0][m * block], d);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, Ny, dy, u, Ny, &kernels_.WV[w], d, 0.0,
-                &kv_[0][(Nh + m) * block], d);
-  }
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, 3 * D, Ny, dy, u, Ny, W_.data(), 3 * D, 0.0, QKV_.data(), 3 * D);
   PetscCall(VecRestoreArrayRead(U, &u));
+  for (PetscInt k = 0; k < xm; ++k) {
+    for (PetscInt c = 0; c < D; ++c) Q_[k * D + c] = QKV_[k * 3 * D + c] + (kernels_.bQ.empty() ? 0 : kernels_.bQ[c]);
+    std::copy_n(&QKV_[k * 3 * D + D], D, &kv_[0][k * D]);
+    std::copy_n(&QKV_[k * 3 * D + 2 * D], D, &kv_[0][(xm + k) * D]);
+  }
 
   // Ring: at stage s this rank holds the block of rank (rank - s) mod P, and forwards it to rank + 1.
   const PetscMPIInt right = (rank + 1) % size, left = (rank + size - 1) % size;
@@ -112,15 +113,15 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
     MPI_Request req[2];
     if (s + 1 < size) {
       PetscCall(PetscLogEventBegin(ATTENTION_RING_EVENT, 0, 0, 0, 0));
-      PetscCallMPI(MPI_Irecv(kv_[(s + 1) % 2].data(), (PetscMPIInt)(2 * Nh * next_rows * d), MPIU_REAL, left, 0, Comm(), &req[0]));
-      PetscCallMPI(MPI_Isend(cur, (PetscMPIInt)(2 * Nh * rows * d), MPIU_REAL, right, 0, Comm(), &req[1]));
+      PetscCallMPI(MPI_Irecv(kv_[(s + 1) % 2].data(), (PetscMPIInt)(2 * next_rows * D), MPIU_REAL, left, 0, Comm(), &req[0]));
+      PetscCallMPI(MPI_Isend(cur, (PetscMPIInt)(2 * rows * D), MPIU_REAL, right, 0, Comm(), &req[1]));
       PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
     }
     for (PetscInt m = 0; m < Nh; ++m) {
-      const PetscReal *K = cur + m * rows * d, *V = cur + (Nh + m) * rows * d;
+      const PetscReal *K = cur + m * d, *V = cur + rows * D + m * d;
       for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
         if (kernels_.causal && first + j0 > g.XStart() + xm - 1) break;  // keys after every owned query
-        AccumulateTile(m, first + j0, std::min(tile_, rows - j0), K + j0 * d, V + j0 * d);
+        AccumulateTile(m, first + j0, std::min(tile_, rows - j0), K + j0 * D, V + j0 * D);
       }
     }
     if (s + 1 < size) {
@@ -136,12 +137,13 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
     if (kernels_.c.empty()) std::fill_n(&f[k * Ny], Ny, 0.0);
     else std::copy_n(kernels_.c.data(), Ny, &f[k * Ny]);
   }
-  for (PetscInt m = 0; m < Nh; ++m) {
-    PetscReal *O = &O_[m * block];
-    for (PetscInt k = 0; k < xm; ++k) cblas_dscal(d, g.dh() / rowsum_[m * xm + k], &O[k * d], 1);
-    if (kernels_.WO.empty()) cblas_daxpy(block, 1.0, O, 1, f, 1);
-    else cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, d, dy, O, d, &kernels_.WO[m * d * Ny], Ny, 1.0, f, Ny);
-  }
+  for (PetscInt m = 0; m < Nh; ++m)
+    for (PetscInt k = 0; k < xm; ++k) cblas_dscal(d, g.dh() / rowsum_[m * xm + k], &O_[k * D + m * d], 1);
+  if (kernels_.WO.empty())  // W^O the identity: d_head = N_y, sum over heads
+    for (PetscInt k = 0; k < xm; ++k)
+      for (PetscInt m = 0; m < Nh; ++m) cblas_daxpy(Ny, 1.0, &O_[k * D + m * d], 1, &f[k * Ny], 1);
+  else  // WO is stored [m][r][l]: the heads' factors stacked, D × N_y
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, D, dy, O_.data(), D, kernels_.WO.data(), Ny, 1.0, f, Ny);
   PetscCall(VecRestoreArrayWrite(F, &f));
   PetscCall(PetscLogFlops(Nh * (6.0 * xm * Ny * d + 4.0 * xm * g.Nx() * d + 3.0 * xm * g.Nx() + (kernels_.WO.empty() ? 0 : 2.0 * xm * d * Ny))));
   PetscCall(PetscLogEventEnd(ATTENTION_EVENT, 0, 0, 0, 0));

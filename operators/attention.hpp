@@ -32,18 +32,22 @@ class Attention : public Operator {
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
 
  private:
-  // Online-softmax update of the rows with one tile of keys/values (nt tokens from global index c0).
+  // Online-softmax update of head m's rows with one tile of keys/values (nt tokens from global index c0;
+  // K, V point at head m's columns, leading dimension N_h d_head).
   void AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
 
   PetscInt tile_ = 256;            // -attention_tile: keys processed per GEMM tile
   AttentionKernels kernels_;
-  std::vector<PetscReal> Q_;       // N_h × xm × d_head
-  std::vector<PetscReal> kv_[2];   // ring buffers: [K_0..K_{Nh-1}, V_0..V_{Nh-1}] of one block
-  std::vector<PetscReal> O_;       // N_h × xm × d_head: Σ_η exp(a - rowmax) V
+  // Heads side by side (columns m d_head … (m+1) d_head), so that projections are single wide GEMMs.
+  std::vector<PetscReal> W_;       // [W^Q | W^K | W^V]: N_y × 3 N_h d_head, packed from the kernels
+  std::vector<PetscReal> QKV_;     // xm × 3 N_h d_head: the projections' GEMM output
+  std::vector<PetscReal> Q_;       // xm × N_h d_head
+  std::vector<PetscReal> kv_[2];   // ring buffers: one block's [K; V], rows × N_h d_head each
+  std::vector<PetscReal> O_;       // xm × N_h d_head: Σ_η exp(a - rowmax) V
   std::vector<PetscReal> rowmax_, rowsum_;  // N_h × xm
   std::vector<PetscReal> S_;       // xm × tile scores
   PetscReal score_scale_ = 1;      // s Δz, Δz = Δy
-  PetscInt d_ = 0;                 // d_head
+  PetscInt d_ = 0, D_ = 0;         // d_head, N_h d_head
 };
 
 }  // namespace ctflow

@@ -226,9 +226,23 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
   if (!event) PetscCall(PetscLogEventRegister("TrajectoryWrite", 0, &event));
   PetscCall(PetscLogEventBegin(event, 0, 0, 0, 0));
   PetscCall(PetscSNPrintf(name, sizeof(name), "%06" PetscInt_FMT, saved_));
-  PetscCall(PetscObjectSetName((PetscObject)u, name));
   PetscCall(PetscViewerHDF5PushGroup(viewer_, "/u"));
-  PetscCall(VecView(u, viewer_));
+  {
+    // The state is viewed through a DM-less vector of block size N_y on the same memory, which PETSc writes
+    // as the same (N_x, N_y) dataset: PETSc 3.18's DMDA path picks an HDF5 chunk wider than N_y for a
+    // 1-D DMDA with many degrees of freedom on several ranks, and H5Dcreate fails.
+    const PetscScalar *a;
+    PetscInt n, N;
+    Vec rows;
+    PetscCall(VecGetLocalSize(u, &n));
+    PetscCall(VecGetSize(u, &N));
+    PetscCall(VecGetArrayRead(u, &a));
+    PetscCall(VecCreateMPIWithArray(comm_, grid_->Ny(), n, N, a, &rows));
+    PetscCall(PetscObjectSetName((PetscObject)rows, name));
+    PetscCall(VecView(rows, viewer_));
+    PetscCall(VecDestroy(&rows));
+    PetscCall(VecRestoreArrayRead(u, &a));
+  }
   PetscCall(PetscViewerHDF5PopGroup(viewer_));
   PetscCall(Flush());
   // The state is on disk; now list it, /time last (the order of TrajectorySeriesNames).
