@@ -81,15 +81,20 @@ PetscErrorCode H5Input::Read(const std::string &dataset, const std::vector<hsize
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode H5Input::ReadAttribute(const std::string &object, const char name[], PetscReal *value, bool *found) const {
+PetscErrorCode H5Input::FindAttribute(const std::string &object, const char name[], bool *found, bool *exists) const {
   PetscFunctionBeginUser;
-  const bool exists = Has(object) && H5Aexists_by_name(file_, object.c_str(), name, H5P_DEFAULT) > 0;
-  if (found) *found = exists;
-  if (!exists) {
-    PetscCheck(found, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': '%s' has no attribute '%s'", what_.c_str(),
-               path_.c_str(), object.c_str(), name);
-    PetscFunctionReturn(0);
-  }
+  *exists = Has(object) && H5Aexists_by_name(file_, object.c_str(), name, H5P_DEFAULT) > 0;
+  if (found) *found = *exists;
+  PetscCheck(*exists || found, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': '%s' has no attribute '%s'", what_.c_str(),
+             path_.c_str(), object.c_str(), name);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode H5Input::ReadAttribute(const std::string &object, const char name[], PetscReal *value, bool *found) const {
+  bool exists;
+  PetscFunctionBeginUser;
+  PetscCall(FindAttribute(object, name, found, &exists));
+  if (!exists) PetscFunctionReturn(0);
   hid_t attr = H5Aopen_by_name(file_, object.c_str(), name, H5P_DEFAULT, H5P_DEFAULT);
   hid_t space = H5Aget_space(attr);
   const hssize_t npoints = H5Sget_simple_extent_npoints(space);
@@ -104,14 +109,10 @@ PetscErrorCode H5Input::ReadAttribute(const std::string &object, const char name
 }
 
 PetscErrorCode H5Input::ReadAttribute(const std::string &object, const char name[], std::string *value, bool *found) const {
+  bool exists;
   PetscFunctionBeginUser;
-  const bool exists = Has(object) && H5Aexists_by_name(file_, object.c_str(), name, H5P_DEFAULT) > 0;
-  if (found) *found = exists;
-  if (!exists) {
-    PetscCheck(found, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': '%s' has no attribute '%s'", what_.c_str(),
-               path_.c_str(), object.c_str(), name);
-    PetscFunctionReturn(0);
-  }
+  PetscCall(FindAttribute(object, name, found, &exists));
+  if (!exists) PetscFunctionReturn(0);
   hid_t attr = H5Aopen_by_name(file_, object.c_str(), name, H5P_DEFAULT, H5P_DEFAULT);
   hid_t type = H5Aget_type(attr);
   herr_t status = -1;

@@ -34,6 +34,9 @@ class H5Input {
   const std::string &Path() const { return path_; }
 
  private:
+  // *exists: whether object has the attribute; absent and required (found == nullptr) is an error.
+  PetscErrorCode FindAttribute(const std::string &object, const char name[], bool *found, bool *exists) const;
+
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::string path_, what_;
   hid_t file_ = -1;
