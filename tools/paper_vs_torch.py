@@ -43,11 +43,12 @@ CHOICES = [
     ("none (every generalisation)", "exact"),
     ("scale: none, eq. (29)", "scale"),
     ("scale 1/sqrt(L_x), eq. (41) as printed", "scale_lx"),
-    ("scale 1/sqrt(|Ω_y|) = 1/sqrt(N_y), eq. (37)", "scale_ly"),
+    ("scale 1/sqrt(\\|Ω_y\\|) = 1/sqrt(N_y), eq. (37)", "scale_ly"),
     ("Q, K, V linear, no biases", "biases"),
     ("layer norm with ε = 0", "eps"),
     ("scalar σ1 = 0, σ2 = 1 (γ = 1, β = 0)", "affine"),
     ("skip = average, eq. (16)", "skip"),
+    ("skip = average of branches at rate factor 2 (parallel splitting, eq. (59))", "skip_rate2"),
     ("all of the above except the scale choices of (37)/(41)", "all"),
 ]
 
@@ -72,7 +73,10 @@ def main():
             if choice != "exact":
                 literal(f, choice, reference.shape[0])
         # eq. (16): the skip is the average of the feed-forward branch and the identity
+        # (the branch u + Δt F averaged with u is u + F/2; at rate factor 2, eq. (59), it is u + F again)
         skip = ["-split_tree", "seq(attention, layernorm1, avg(mlp, identity), layernorm2)"] if choice in ("skip", "all") else []
+        if choice == "skip_rate2":
+            skip = ["-split_tree", "seq(attention, layernorm1, avg(mlp*2, identity), layernorm2)"]
         subprocess.run(args.mpiexec.split() + ["-n", "1", os.path.abspath(args.ctflow), "-controls", "literal.h5", "-u0", "u0.h5",
                         "-traj", "literal_out.h5"] + skip, check=True, stdout=subprocess.DEVNULL)
         with h5py.File("literal_out.h5") as f:
