@@ -70,6 +70,9 @@ class Controls {
   // The operator order the controls were made for, comma separated (e.g. a pre-LN network's
   // "attention_ln1, mlp_ln2"), which every splitting scheme then splits; "" for the paper's order.
   virtual std::string DefaultOrder() const { return ""; }
+  // Samples at t and t' with the same key ≥ 0 are identical (layered controls: the layer index), so an
+  // operator may keep what it sampled; -1: the controls vary continuously in t, sample every time.
+  virtual PetscInt PieceKey(PetscReal) const { return -1; }
   // The controls are defined on [0, EndTime()]; the natural run length and step for this source.
   virtual PetscReal EndTime() const = 0;
   virtual PetscReal DefaultFinalTime() const = 0;

@@ -186,13 +186,18 @@ PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode LayeredControls::LayerAt(PetscReal t, const Layer **layer) const {
-  PetscFunctionBeginUser;
+PetscInt LayeredControls::PieceKey(PetscReal t) const {
   const PetscReal tol = 1e-10 * std::max<PetscReal>(1, times_.back());
-  PetscCheck(t >= -tol && t < times_.back() - tol, comm_, PETSC_ERR_ARG_OUTOFRANGE,
-             "layered controls '%s' are defined on [0, %g); sampled at t = %g", path_.c_str(), (double)times_.back(), (double)t);
-  const auto it = std::upper_bound(times_.begin(), times_.end(), t + tol);
-  *layer = &layers_[(it - times_.begin()) - 1];
+  if (!(t >= -tol && t < times_.back() - tol)) return -1;
+  return (PetscInt)(std::upper_bound(times_.begin(), times_.end(), t + tol) - times_.begin()) - 1;
+}
+
+PetscErrorCode LayeredControls::LayerAt(PetscReal t, const Layer **layer) const {
+  const PetscInt n = PieceKey(t);
+  PetscFunctionBeginUser;
+  PetscCheck(n >= 0, comm_, PETSC_ERR_ARG_OUTOFRANGE, "layered controls '%s' are defined on [0, %g); sampled at t = %g",
+             path_.c_str(), (double)times_.back(), (double)t);
+  *layer = &layers_[n];
   PetscFunctionReturn(0);
 }
 

@@ -22,6 +22,7 @@ class LayeredControls : public Controls {
   PetscErrorCode SampleMlp(PetscReal t, const Grid &grid, MlpKernels *k) const override;
   PetscErrorCode SampleFinalNorm(LayerNormTargets *s, bool *present) const override;
   std::string DefaultOrder() const override { return order_; }
+  PetscInt PieceKey(PetscReal t) const override;
   const VitProcessing *Vit() const override { return vit_.patch ? &vit_ : nullptr; }
   PetscReal EndTime() const override { return times_.back(); }
   PetscReal DefaultFinalTime() const override { return times_.back(); }
@@ -39,7 +40,8 @@ class LayeredControls : public Controls {
     PetscReal sigma1 = 0, sigma2 = 1, scale = 1;
     bool scale_given = false;  // else s = 1/sqrt(|Ω_y|), eq. (6)
   };
-  // The layer acting at time t (left-continuous pieces, with a round-off tolerance at the breakpoints).
+  // The layer acting at time t (left-continuous pieces, with a round-off tolerance at the breakpoints;
+  // PieceKey is its index, or -1 outside [0, t_L)).
   PetscErrorCode LayerAt(PetscReal t, const Layer **layer) const;
   PetscErrorCode LoadVit(const class H5Input &in, Grid *grid);
   PetscErrorCode LoadLayer(const class H5Input &in, PetscInt n, Grid *grid, Layer *layer);

@@ -76,10 +76,12 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
   std::vector<PetscInt> starts(size + 1, 0);  // global index of each rank's first token
   for (PetscMPIInt r = 0; r < size; ++r) starts[r + 1] = starts[r] + ranges[r];
 
-  PetscCall(ctx_.controls->SampleAttention(t, g, &kernels_));
+  const PetscInt piece = ctx_.controls->PieceKey(t);
+  const bool resample = piece < 0 || piece != piece_;
+  if (resample) PetscCall(ctx_.controls->SampleAttention(t, g, &kernels_));
+  piece_ = piece;
   const PetscInt d = d_ = kernels_.d_head, D = D_ = Nh * d;
   score_scale_ = kernels_.scale * g.dy();
-  PetscCallCXX(W_.resize(Ny * 3 * D));
   PetscCallCXX(Q_.resize(xm * D));
   PetscCallCXX(O_.assign(xm * D, 0.0));
   PetscCallCXX(rowmax_.assign(Nh * xm, -std::numeric_limits<PetscReal>::infinity()));
@@ -89,10 +91,13 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
 
   // [Q | K | V] = Δy u [W^Q | W^K | W^V] (+ b^Q) for the owned tokens, eq. (27), as one GEMM; K and V go
   // to this rank's ring block.
-  const std::vector<PetscReal> *kernel[3] = {&kernels_.WQ, &kernels_.WK, &kernels_.WV};
-  for (PetscInt i = 0; i < Ny; ++i)
-    for (int q = 0; q < 3; ++q)
-      for (PetscInt m = 0; m < Nh; ++m) std::copy_n(&(*kernel[q])[(m * Ny + i) * d], d, &W_[(i * 3 + q) * D + m * d]);
+  if (resample) {
+    const std::vector<PetscReal> *kernel[3] = {&kernels_.WQ, &kernels_.WK, &kernels_.WV};
+    PetscCallCXX(W_.resize(Ny * 3 * D));
+    for (PetscInt i = 0; i < Ny; ++i)
+      for (int q = 0; q < 3; ++q)
+        for (PetscInt m = 0; m < Nh; ++m) std::copy_n(&(*kernel[q])[(m * Ny + i) * d], d, &W_[(i * 3 + q) * D + m * d]);
+  }
   PetscCallCXX(QKV_.resize(xm * 3 * D));
   PetscCall(VecGetArrayRead(U, &u));
   const PetscReal dy = g.dy();

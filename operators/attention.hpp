@@ -48,6 +48,7 @@ class Attention : public Operator {
   std::vector<PetscReal> S_;       // xm × tile scores
   PetscReal score_scale_ = 1;      // s Δz, Δz = Δy
   PetscInt d_ = 0, D_ = 0;         // d_head, N_h d_head
+  PetscInt piece_ = -1;            // Controls::PieceKey of kernels_ and W_ (-1: resample)
 };
 
 }  // namespace ctflow

@@ -26,7 +26,9 @@ PetscErrorCode LiftedFeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   PetscScalar *f;
   PetscFunctionBeginUser;
   PetscCall(PetscLogEventBegin(MLP_EVENT, 0, 0, 0, 0));
-  PetscCall(ctx_.controls->SampleMlp(t, g, &kernels_));
+  const PetscInt piece = ctx_.controls->PieceKey(t);
+  if (piece < 0 || piece != piece_) PetscCall(ctx_.controls->SampleMlp(t, g, &kernels_));
+  piece_ = piece;
   const PetscInt Fh = kernels_.F;
   PetscCallCXX(hidden_.resize(xm * Fh));
   for (PetscInt k = 0; k < xm; ++k) std::copy_n(kernels_.b1.data(), Fh, &hidden_[k * Fh]);

@@ -18,6 +18,7 @@ class LiftedFeedForward : public Operator {
 
  private:
   MlpKernels kernels_;
+  PetscInt piece_ = -1;            // Controls::PieceKey of kernels_ (-1: resample)
   std::vector<PetscReal> hidden_;  // xm × F
 };
 
