@@ -27,6 +27,15 @@ class Integrator {
 
   // Called after every step with the step number n ≥ 1 and t^n.
   using Monitor = std::function<PetscErrorCode(PetscInt step, PetscReal t, Vec u)>;
+  // Frames inside a step (trajectory -traj_substeps): `frame` is called after every leaf of the composition
+  // that advanced the state, with the leaf's canonical expression and the time at the end of its
+  // sub-interval; `discard` is called when an attempted step is rejected (adaptive Δt), so that the frames
+  // received since the last accepted step can be dropped. Monitor is called only for accepted steps.
+  struct SubstepMonitor {
+    std::function<PetscErrorCode(const std::string &leaf, PetscReal t, Vec u)> frame;
+    std::function<PetscErrorCode()> discard;
+  };
+  void SetSubstepMonitor(SubstepMonitor m) { substep_monitor_ = std::move(m); }
   // Advances u from t^{first_step} (u is the state there; 0 for a fresh run, else a restart) to T.
   PetscErrorCode Solve(Vec u, const Monitor &monitor, PetscInt first_step = 0);
 
@@ -47,6 +56,7 @@ class Integrator {
   std::string scheme_ = "lie", tree_, substep_ = "euler", schedule_spec_;
   StepSchedule schedule_;
   std::unique_ptr<SplittingNode> root_;
+  SubstepMonitor substep_monitor_;
 };
 
 }  // namespace ctflow
