@@ -73,6 +73,9 @@ class Controls {
   // Samples at t and t' with the same key ≥ 0 are identical (layered controls: the layer index), so an
   // operator may keep what it sampled; -1: the controls vary continuously in t, sample every time.
   virtual PetscInt PieceKey(PetscReal) const { return -1; }
+  // Times in (0, EndTime()) where the controls jump (layered controls: the layer boundaries t_1 … t_{L−1}),
+  // increasing; empty for controls continuous in t. Adaptive steps end exactly on them.
+  virtual std::vector<PetscReal> Breakpoints() const { return {}; }
   // The controls are defined on [0, EndTime()]; the natural run length and step for this source.
   virtual PetscReal EndTime() const = 0;
   virtual PetscReal DefaultFinalTime() const = 0;

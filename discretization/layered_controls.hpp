@@ -23,6 +23,7 @@ class LayeredControls : public Controls {
   PetscErrorCode SampleFinalNorm(LayerNormTargets *s, bool *present) const override;
   std::string DefaultOrder() const override { return order_; }
   PetscInt PieceKey(PetscReal t) const override;
+  std::vector<PetscReal> Breakpoints() const override { return {times_.begin() + 1, times_.end() - 1}; }
   const VitProcessing *Vit() const override { return vit_.patch ? &vit_ : nullptr; }
   PetscReal EndTime() const override { return times_.back(); }
   PetscReal DefaultFinalTime() const override { return times_.back(); }
