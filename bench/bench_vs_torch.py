@@ -10,6 +10,13 @@ ctflow's PETSc log stage "Integrate" (from -log_view), medians over --reps runs;
 (torch.set_num_threads(1) does not reach OpenBLAS, hence the environment variables, which this script
 also sets for its children). The outputs are compared, the single-thread DGEMM rate is measured with
 numpy (OpenBLAS), and a Markdown table with the ratios is printed.
+
+GFLOP/s = the Integrate stage's flop count (PETSc's, from the operators' PetscLogFlops) / its time. Per
+layer, with D = N_h d_head = d_model and F = dim_feedforward: attention projections 6 N_x N_y D (Q, K, V),
+scores 2 N_x² D, γV 2 N_x² D, softmax 3 N_h N_x² (maximum, exponential, sum; one flop each), output
+projection 2 N_x D N_y; feed-forward 4 N_x N_y F; layer norms 5 N_x N_y each; Euler updates 2 N_x N_y per
+flow. -log_view splits the time into AttnProjections, AttnScoreSoftmax, AttnOutput, LiftedFeedForward and
+LayerNorm events.
 """
 import argparse
 import os

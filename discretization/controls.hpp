@@ -76,6 +76,10 @@ class Controls {
   // Times in (0, EndTime()) where the controls jump (layered controls: the layer boundaries t_1 … t_{L−1}),
   // increasing; empty for controls continuous in t. Adaptive steps end exactly on them.
   virtual std::vector<PetscReal> Breakpoints() const { return {}; }
+  // The time at which a substep over [lo, hi] samples the controls for s ∈ [lo, hi]: the controls of the
+  // piece containing the substep's interior, so at its right end hi the left limit (layered controls: a
+  // time inside the layer acting just before hi, not the next layer starting at hi). Continuous controls: s.
+  virtual PetscReal SubstepSampleTime(PetscReal s, PetscReal /*lo*/, PetscReal /*hi*/) const { return s; }
   // The controls are defined on [0, EndTime()]; the natural run length and step for this source.
   virtual PetscReal EndTime() const = 0;
   virtual PetscReal DefaultFinalTime() const = 0;

@@ -19,8 +19,8 @@ PetscErrorCode Grid::SetFromOptions() {
   static const char *const size_help[3] = {"Number of tokens N_x (cells in x)", "Number of features N_y (cells in y)",
                                            "Number of heads N_h (cells in h)"};
   static const char *const length_help[3] = {"Token domain length L_x (default: N_x for layered controls, else 1)",
-                                             "Feature domain length L_y (default: N_y for layered controls, else 1)",
-                                             "Head domain length L_h (default: N_h for layered controls, else 1)"};
+                                             "Feature domain length L_y (default: the file's N_y for layered controls, else 1)",
+                                             "Head domain length L_h (default: the file's N_h for layered controls, else 1)"};
   PetscFunctionBeginUser;
   PetscOptionsBegin(comm_, prefix_.c_str(), "Grid on Ω_x × Ω_y × Ω_h", "Grid");
   for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsInt(kSizeOption[d], size_help[d], "Grid", N_[d], &N_[d], &N_set_[d]));
@@ -51,10 +51,29 @@ PetscErrorCode Grid::RequireSize(const char option[], PetscInt required, const c
   SETERRQ(comm_, PETSC_ERR_ARG_WRONG, "Unknown grid size option %s", option);
 }
 
+PetscErrorCode Grid::RequireRefinableSize(const char option[], PetscInt cells, const char source[], PetscInt *factor) {
+  PetscFunctionBeginUser;
+  for (int d = 0; d < 3; ++d) {
+    if (std::string(option) != kSizeOption[d]) continue;
+    if (!N_set_[d]) {
+      PetscCall(RequireSize(option, cells, source));
+    } else {
+      PetscCheck(N_[d] % cells == 0, comm_, PETSC_ERR_USER_INPUT,
+                 "%s %" PetscInt_FMT " does not match %s, which has %s = %" PetscInt_FMT "; a refined grid needs a multiple of %" PetscInt_FMT,
+                 option, N_[d], source, option + 1, cells, cells);
+      if (N_source_[d].empty()) N_source_[d] = source;
+    }
+    data_cells_[d] = cells;
+    *factor = N_[d] / cells;
+    PetscFunctionReturn(0);
+  }
+  SETERRQ(comm_, PETSC_ERR_ARG_WRONG, "Unknown grid size option %s", option);
+}
+
 PetscErrorCode Grid::SetUp() {
   PetscFunctionBeginUser;
   for (int d = 0; d < 3; ++d)
-    if (!L_set_[d]) L_[d] = unit_spacing_ ? (PetscReal)N_[d] : 1.0;
+    if (!L_set_[d]) L_[d] = unit_spacing_ ? (PetscReal)(data_cells_[d] ? data_cells_[d] : N_[d]) : 1.0;
   PetscMPIInt size;
   PetscCallMPI(MPI_Comm_size(comm_, &size));
   PetscCheck(N_[0] >= size, comm_, PETSC_ERR_USER_INPUT,

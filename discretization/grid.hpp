@@ -5,8 +5,10 @@
 //   rank owns whole rows (tokens). Every discrete integral is the midpoint rule: ∫ f dy ≈ Σ_l f_l Δy.
 //   With L = N (the paper's §3.4 choice) the spacings are 1 and the integrals are plain sums (eq. (25)).
 //
-// Options (prefix-able): -Nx -Ny -Nh -Lx -Ly -Lh. Sizes may instead be imposed by data (RequireSize);
-// lengths left unset become L = N under SetUnitSpacing (layered controls: discrete weights) and 1 otherwise.
+// Options (prefix-able): -Nx -Ny -Nh -Lx -Ly -Lh. Sizes may instead be imposed by data (RequireSize), or
+// imposed up to an integer refinement factor (RequireRefinableSize: the data's cells split into r cells);
+// lengths left unset become L = N_data under SetUnitSpacing (layered controls: discrete weights; one unit per
+// cell of the data, so Δ = 1/r) and 1 otherwise.
 #pragma once
 #include <petscdmda.h>
 
@@ -28,6 +30,10 @@ class Grid {
   // Fix a size imposed by data (a file); an explicit, different option value, or a different size imposed
   // by other data, is an error.
   PetscErrorCode RequireSize(const char option[], PetscInt required, const char source[]);
+  // Fix a size imposed by data of `cells` cells that may be refined: an explicit option value must be a
+  // multiple r·cells (each data cell split into r grid cells), else N = cells. *factor = r. Unit spacing
+  // then means one unit per data cell: L = cells.
+  PetscErrorCode RequireRefinableSize(const char option[], PetscInt cells, const char source[], PetscInt *factor);
   PetscErrorCode SetUp();
   PetscErrorCode View(PetscViewer viewer) const;
 
@@ -58,6 +64,7 @@ class Grid {
   PetscBool N_set_[3] = {PETSC_FALSE, PETSC_FALSE, PETSC_FALSE};
   PetscBool L_set_[3] = {PETSC_FALSE, PETSC_FALSE, PETSC_FALSE};
   std::string N_source_[3];  // the data that imposed each size, if any
+  PetscInt data_cells_[3] = {0, 0, 0};  // cells of refinable data (RequireRefinableSize), or 0
   DM da_ = nullptr;
   PetscInt xs_ = 0, xm_ = 0;
 };

@@ -18,6 +18,8 @@ class InitialState {
   PetscErrorCode Fill(const Grid &grid, Vec u) const;
   // The state is an embedded image (-image): its class token is read out after the run.
   bool Embedded() const { return vit_ != nullptr; }
+  // The analytic f: a function of (x, y) on Ω_x × Ω_y sampled at the cell centres of any grid.
+  bool Analytic() const { return path_.empty(); }
   std::string Description() const { return path_.empty() ? "analytic f(x, y)" : path_ + (vit_ ? ":/image" : ":/u0"); }
 
  private:

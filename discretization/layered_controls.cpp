@@ -135,6 +135,60 @@ PetscErrorCode LayeredControls::LoadVit(const H5Input &in, Grid *grid) {
   PetscFunctionReturn(0);
 }
 
+// out[i0][i1][i2] = a[i0 / r0][i1 / r1][i2 / r2] for a of shape (n0, n1, n2): piecewise-constant refinement.
+static std::vector<PetscReal> RefineArray(const std::vector<PetscReal> &a, PetscInt n0, PetscInt n1, PetscInt n2, PetscInt r0,
+                                          PetscInt r1, PetscInt r2) {
+  std::vector<PetscReal> out;
+  if (a.empty()) return out;
+  out.resize(a.size() * r0 * r1 * r2);
+  PetscInt k = 0;
+  for (PetscInt i0 = 0; i0 < n0 * r0; ++i0)
+    for (PetscInt i1 = 0; i1 < n1 * r1; ++i1)
+      for (PetscInt i2 = 0; i2 < n2 * r2; ++i2) out[k++] = a[((i0 / r0) * n1 + i1 / r1) * n2 + i2 / r2];
+  return out;
+}
+
+PetscErrorCode LayeredControls::Refine(const H5Input &in, PetscInt Ny_fine, PetscInt ry, PetscInt rh) {
+  const PetscInt Ny = Ny_, Nh = Nh_, d = d_head_;
+  PetscFunctionBeginUser;
+  if (ry > 1) {
+    // y-refinement is defined for the paper's kernels only (docs/controls-format.md); name the first other dataset.
+    std::string what;
+    if (d != Ny) what = "rank-d_head attention factors (d_head = " + std::to_string(d) + ")";
+    else if (in.Has("/vit")) what = "/vit";
+    else if (has_final_norm_) what = "/final_norm";
+    for (size_t n = 0; n < layers_.size() && what.empty(); ++n) {
+      const Layer &l = layers_[n];
+      const std::string g = "/layers/" + std::to_string(n) + "/";
+      if (!l.WO.empty()) what = g + "WO";
+      else if (!l.bQ.empty()) what = g + "bQ";
+      else if (!l.c.empty()) what = g + "c";
+      else if (l.mlp.F > 0) what = g + "mlp_W1";
+      else if (!l.norms.empty()) what = g + "layernorm1_gamma";
+    }
+    PetscCheck(what.empty(), comm_, PETSC_ERR_USER_INPUT,
+               "-Ny %" PetscInt_FMT " refines the -controls file '%s' (N_y = %" PetscInt_FMT
+               "), which only the paper's kernels allow (WQ, WK, WV with d_head = N_y and no WO; W_j, b_j; sigma1, sigma2); it has %s",
+               Ny_fine, path_.c_str(), Ny, what.c_str());
+  }
+  // Each fine cell takes the value of the file's cell that contains it (docs/controls-format.md).
+  for (Layer &l : layers_) {
+    PetscCallCXX(l.WQ = RefineArray(l.WQ, Nh, Ny, d, rh, ry, ry));
+    PetscCallCXX(l.WK = RefineArray(l.WK, Nh, Ny, d, rh, ry, ry));
+    PetscCallCXX(l.WV = RefineArray(l.WV, Nh, Ny, d, rh, ry, ry));
+    PetscCallCXX(l.WO = RefineArray(l.WO, Nh, d, Ny, rh, 1, 1));
+    PetscCallCXX(l.bQ = RefineArray(l.bQ, Nh, d, 1, rh, 1, 1));
+    for (PetscInt j = 0; j < J_; ++j) {
+      PetscCallCXX(l.W[j] = RefineArray(l.W[j], Ny, Ny, 1, ry, ry, 1));
+      PetscCallCXX(l.b[j] = RefineArray(l.b[j], (PetscInt)l.b[j].size() / Ny, Ny, 1, 1, ry, 1));
+    }
+  }
+  Ny_ *= ry;
+  Nh_ *= rh;
+  d_head_ *= ry;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
   H5Input in;
   std::vector<hsize_t> shape;
@@ -157,8 +211,9 @@ PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
   Ny_ = (PetscInt)shape[1];
   d_head_ = (PetscInt)shape[2];
   const std::string source = "the -controls file '" + path + "'";
-  PetscCall(grid->RequireSize("-Ny", Ny_, source.c_str()));
-  PetscCall(grid->RequireSize("-Nh", Nh_, source.c_str()));
+  PetscInt ry, rh;
+  PetscCall(grid->RequireRefinableSize("-Ny", Ny_, source.c_str(), &ry));
+  PetscCall(grid->RequireRefinableSize("-Nh", Nh_, source.c_str(), &rh));
   grid->SetUnitSpacing(PETSC_TRUE);
   while (in.Has("/layers/0/W" + std::to_string(J_ + 1))) ++J_;
 
@@ -171,6 +226,8 @@ PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
   if (in.Has("/vit")) PetscCall(LoadVit(in, grid));
   has_final_norm_ = in.Has("/final_norm");
   if (has_final_norm_) PetscCall(LoadNorm(in, "/final_norm/", "/final_norm", "eps", &final_norm_));
+
+  if (ry > 1 || rh > 1) PetscCall(Refine(in, grid->Ny(), ry, rh));
 
   if (in.Has("/layer_times")) {
     PetscCall(in.Read("/layer_times", {(hsize_t)L + 1}, "(num_layers + 1,)", &times_));
@@ -190,6 +247,15 @@ PetscInt LayeredControls::PieceKey(PetscReal t) const {
   const PetscReal tol = 1e-10 * std::max<PetscReal>(1, times_.back());
   if (!(t >= -tol && t < times_.back() - tol)) return -1;
   return (PetscInt)(std::upper_bound(times_.begin(), times_.end(), t + tol) - times_.begin()) - 1;
+}
+
+PetscReal LayeredControls::SubstepSampleTime(PetscReal s, PetscReal lo, PetscReal hi) const {
+  const PetscReal tol = 1e-10 * std::max<PetscReal>(1, times_.back());
+  if (s < hi - tol || hi - lo <= 2 * tol) return s;  // left-closed layers: s sees the layer containing (s, s + ε)
+  // s is the substep's right end: the layer containing (hi − ε, hi), sampled at a time inside it.
+  const auto after = std::lower_bound(times_.begin(), times_.end(), hi - tol);
+  const PetscReal start = after == times_.begin() ? times_.front() : *(after - 1);
+  return (std::max(lo, start) + hi) / 2;
 }
 
 PetscErrorCode LayeredControls::LayerAt(PetscReal t, const Layer **layer) const {

@@ -1,7 +1,8 @@
 // Layered controls: the discrete weights of a trained network, read from HDF5 (docs/controls-format.md).
-// Layer n acts on [t_n, t_{n+1}) (piecewise constant in t); in y and h they are the kernels' values at the
-// file's own cell centres, so the grid's N_y and N_h are the file's. Lengths default to L = N, where the
-// quadrature weights are 1 and the scheme is the discrete Transformer (paper §3.4).
+// Layer n acts on [t_n, t_{n+1}) (piecewise constant in t); in y and h they are piecewise constant on the
+// file's cells: the grid's N_y and N_h are the file's, or integer multiples r of them (-Ny, -Nh), each fine
+// cell taking its file cell's value (y only for the paper's kernels). Lengths default to L = the file's N
+// (Δ = 1/r), where at r = 1 the quadrature weights are 1 and the scheme is the discrete Transformer (§3.4).
 #pragma once
 #include <string>
 
@@ -24,6 +25,7 @@ class LayeredControls : public Controls {
   std::string DefaultOrder() const override { return order_; }
   PetscInt PieceKey(PetscReal t) const override;
   std::vector<PetscReal> Breakpoints() const override { return {times_.begin() + 1, times_.end() - 1}; }
+  PetscReal SubstepSampleTime(PetscReal s, PetscReal lo, PetscReal hi) const override;
   const VitProcessing *Vit() const override { return vit_.patch ? &vit_ : nullptr; }
   PetscReal EndTime() const override { return times_.back(); }
   PetscReal DefaultFinalTime() const override { return times_.back(); }
@@ -45,6 +47,8 @@ class LayeredControls : public Controls {
   // PieceKey is its index, or -1 outside [0, t_L)).
   PetscErrorCode LayerAt(PetscReal t, const Layer **layer) const;
   PetscErrorCode LoadVit(const class H5Input &in, Grid *grid);
+  // Refines the loaded kernels by ry in y and rh in h (piecewise constant on the file's cells).
+  PetscErrorCode Refine(const class H5Input &in, PetscInt Ny_fine, PetscInt ry, PetscInt rh);
   PetscErrorCode LoadLayer(const class H5Input &in, PetscInt n, Grid *grid, Layer *layer);
   PetscErrorCode LoadNorm(const class H5Input &in, const std::string &prefix, const std::string &eps_object,
                           const std::string &eps_name, LayerNormTargets *norm);

@@ -7,9 +7,13 @@
 #include <cmath>
 #include <limits>
 
+#include "operators/vector_exp.hpp"
+
 namespace ctflow {
 
-static PetscLogEvent ATTENTION_EVENT = 0, ATTENTION_RING_EVENT = 0;
+// Attention and its phases (nested in it): projections, scores/softmax/γV (with the ring), output.
+static PetscLogEvent ATTENTION_EVENT = 0, ATTENTION_RING_EVENT = 0, ATTENTION_PROJECT_EVENT = 0, ATTENTION_SOFTMAX_EVENT = 0,
+                     ATTENTION_OUTPUT_EVENT = 0;
 
 PetscErrorCode AttentionCreate(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op) {
   PetscFunctionBeginUser;
@@ -17,6 +21,9 @@ PetscErrorCode AttentionCreate(const OperatorContext &ctx, PetscInt index, std::
   if (!ATTENTION_EVENT) {
     PetscCall(PetscLogEventRegister("Attention", 0, &ATTENTION_EVENT));
     PetscCall(PetscLogEventRegister("AttentionRing", 0, &ATTENTION_RING_EVENT));
+    PetscCall(PetscLogEventRegister("AttnProjections", 0, &ATTENTION_PROJECT_EVENT));
+    PetscCall(PetscLogEventRegister("AttnScoreSoftmax", 0, &ATTENTION_SOFTMAX_EVENT));
+    PetscCall(PetscLogEventRegister("AttnOutput", 0, &ATTENTION_OUTPUT_EVENT));
   }
   PetscCallCXX(*op = std::make_unique<Attention>(ctx));
   PetscFunctionReturn(0);
@@ -27,7 +34,9 @@ Attention::Attention(const OperatorContext &ctx) : Operator(ctx, "attention") {}
 PetscErrorCode Attention::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(Comm(), "attention_", "Attention operator", "Attention");
-  PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax", "Attention", tile_, &tile_, nullptr));
+  PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax (rows per block when materialised)", "Attention", tile_, &tile_, nullptr));
+  PetscCall(PetscOptionsBool("-materialise", "Form the attention weights in row blocks (all K, V on every rank) instead of streaming", "Attention",
+                             materialise_, &materialise_, nullptr));
   PetscOptionsEnd();
   PetscCheck(tile_ >= 1, Comm(), PETSC_ERR_USER_INPUT, "-attention_tile must be at least 1, got %" PetscInt_FMT, tile_);
   PetscFunctionReturn(0);
@@ -38,26 +47,35 @@ void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const Petsc
   const PetscInt xm = g.XLocal(), d = d_, D = D_;
   PetscReal *O = &O_[m * d], *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm];
   // S = s Δz Q_m K^T: the quadrature of s ⟨Q(x, ·), K(η, ·)⟩.
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, score_scale_, &Q_[m * d], D, K, D, 0.0, S_.data(), nt);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, score_scale_, &Q_[m * d], D, K, 2 * D, 0.0, S_.data(), nt);
   for (PetscInt k = 0; k < xm; ++k) {
     PetscReal *s = &S_[k * nt];
-    // Causal: only η ≤ x. The owned block is processed first and starts at η ≤ x, so every row has seen
-    // a finite score before any tile that is entirely masked for it.
+    // Causal: only η ≤ x (masked keys get weight 0). The owned block is processed first and starts at
+    // η ≤ x, so every row has seen a finite score before any tile that is entirely masked for it.
     const PetscInt valid = kernels_.causal ? std::clamp<PetscInt>(g.XStart() + k - c0 + 1, 0, nt) : nt;
-    if (valid == 0) {
-      std::fill(s, s + nt, 0.0);
-      continue;
-    }
-    std::fill(s + valid, s + nt, -std::numeric_limits<PetscReal>::infinity());
-    const PetscReal new_max = std::max(mx[k], *std::max_element(s, s + valid));
+    std::fill(s + valid, s + nt, 0.0);
+    if (valid == 0) continue;
+    const PetscReal new_max = std::max(mx[k], MaxOf(valid, s));
     const PetscReal rescale = std::exp(mx[k] - new_max);  // 0 on the first tile (mx = -inf)
-    PetscReal tile_sum = 0;
-    for (PetscInt j = 0; j < nt; ++j) tile_sum += (s[j] = std::exp(s[j] - new_max));
-    sum[k] = sum[k] * rescale + tile_sum;
+    ExpShifted(valid, new_max, s);
+    sum[k] = sum[k] * rescale + SumOf(valid, s);
     mx[k] = new_max;
-    if (rescale != 1) cblas_dscal(d, rescale, &O[k * D], 1);
+    if (rescale != 1)
+      for (PetscInt r = 0; r < d; ++r) O[k * D + r] *= rescale;
   }
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, D, 1.0, O, D);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, 2 * D, 1.0, O, D);
+}
+
+PetscErrorCode Attention::RhsMaterialised(PetscReal t, Vec U, Vec F) {
+  const Grid &g = *ctx_.grid;
+  PetscScalar *f;
+  PetscFunctionBeginUser;
+  if (!maps_) PetscCallCXX(maps_ = std::make_unique<AttentionMaps>(g, *ctx_.controls));
+  PetscCall(maps_->SetUp(t, U));
+  PetscCall(VecGetArrayWrite(F, &f));
+  for (PetscInt k0 = 0; k0 < g.XLocal(); k0 += tile_) PetscCall(maps_->Apply(k0, std::min(tile_, g.XLocal() - k0), &f[k0 * g.Ny()]));
+  PetscCall(VecRestoreArrayWrite(F, &f));
+  PetscFunctionReturn(0);
 }
 
 PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
@@ -69,6 +87,11 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
   PetscScalar *f;
   PetscFunctionBeginUser;
   PetscCall(PetscLogEventBegin(ATTENTION_EVENT, 0, 0, 0, 0));
+  if (materialise_) {
+    PetscCall(RhsMaterialised(t, U, F));
+    PetscCall(PetscLogEventEnd(ATTENTION_EVENT, 0, 0, 0, 0));
+    PetscFunctionReturn(0);
+  }
   PetscCallMPI(MPI_Comm_size(Comm(), &size));
   PetscCallMPI(MPI_Comm_rank(Comm(), &rank));
   PetscCall(DMDAGetOwnershipRanges(g.Layout(), &ranges, nullptr, nullptr));
@@ -89,8 +112,9 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
   PetscCallCXX(S_.resize(xm * std::min(tile_, max_rows)));
   for (auto &buf : kv_) PetscCallCXX(buf.resize(2 * max_rows * D));
 
-  // [Q | K | V] = Δy u [W^Q | W^K | W^V] (+ b^Q) for the owned tokens, eq. (27), as one GEMM; K and V go
-  // to this rank's ring block.
+  // Q = Δy u W^Q + b^Q and [K | V] = Δy u [W^K | W^V] for the owned tokens, eq. (27), as two wide GEMMs
+  // (heads side by side); [K | V] is written straight into this rank's ring block (rows × 2 N_h d_head).
+  PetscCall(PetscLogEventBegin(ATTENTION_PROJECT_EVENT, 0, 0, 0, 0));
   if (resample) {
     const std::vector<PetscReal> *kernel[3] = {&kernels_.WQ, &kernels_.WK, &kernels_.WV};
     PetscCallCXX(W_.resize(Ny * 3 * D));
@@ -98,19 +122,21 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
       for (int q = 0; q < 3; ++q)
         for (PetscInt m = 0; m < Nh; ++m) std::copy_n(&(*kernel[q])[(m * Ny + i) * d], d, &W_[(i * 3 + q) * D + m * d]);
   }
-  PetscCallCXX(QKV_.resize(xm * 3 * D));
-  PetscCall(VecGetArrayRead(U, &u));
   const PetscReal dy = g.dy();
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, 3 * D, Ny, dy, u, Ny, W_.data(), 3 * D, 0.0, QKV_.data(), 3 * D);
-  PetscCall(VecRestoreArrayRead(U, &u));
   for (PetscInt k = 0; k < xm; ++k) {
-    for (PetscInt c = 0; c < D; ++c) Q_[k * D + c] = QKV_[k * 3 * D + c] + (kernels_.bQ.empty() ? 0 : kernels_.bQ[c]);
-    std::copy_n(&QKV_[k * 3 * D + D], D, &kv_[0][k * D]);
-    std::copy_n(&QKV_[k * 3 * D + 2 * D], D, &kv_[0][(xm + k) * D]);
+    if (kernels_.bQ.empty()) std::fill_n(&Q_[k * D], D, 0.0);
+    else std::copy_n(kernels_.bQ.data(), D, &Q_[k * D]);
   }
+  PetscCall(VecGetArrayRead(U, &u));
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, D, Ny, dy, u, Ny, W_.data(), 3 * D, 1.0, Q_.data(), D);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, 2 * D, Ny, dy, u, Ny, W_.data() + D, 3 * D, 0.0, kv_[0].data(), 2 * D);
+  PetscCall(VecRestoreArrayRead(U, &u));
+  PetscCall(PetscLogFlops(6.0 * xm * Ny * D));
+  PetscCall(PetscLogEventEnd(ATTENTION_PROJECT_EVENT, 0, 0, 0, 0));
 
   // Ring: at stage s this rank holds the block of rank (rank - s) mod P, and forwards it to rank + 1.
   const PetscMPIInt right = (rank + 1) % size, left = (rank + size - 1) % size;
+  PetscCall(PetscLogEventBegin(ATTENTION_SOFTMAX_EVENT, 0, 0, 0, 0));
   for (PetscMPIInt s = 0; s < size; ++s) {
     const PetscMPIInt owner = (rank - s + size) % size, next_owner = (owner + size - 1) % size;
     const PetscInt rows = ranges[owner], next_rows = ranges[next_owner], first = starts[owner];
@@ -123,10 +149,10 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
       PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
     }
     for (PetscInt m = 0; m < Nh; ++m) {
-      const PetscReal *K = cur + m * d, *V = cur + rows * D + m * d;
+      const PetscReal *K = cur + m * d, *V = cur + D + m * d;
       for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
         if (kernels_.causal && first + j0 > g.XStart() + xm - 1) break;  // keys after every owned query
-        AccumulateTile(m, first + j0, std::min(tile_, rows - j0), K + j0 * D, V + j0 * D);
+        AccumulateTile(m, first + j0, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
       }
     }
     if (s + 1 < size) {
@@ -135,22 +161,29 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
       PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
     }
   }
+  PetscCall(PetscLogFlops(Nh * (4.0 * xm * g.Nx() * d + 3.0 * xm * g.Nx())));
+  PetscCall(PetscLogEventEnd(ATTENTION_SOFTMAX_EVENT, 0, 0, 0, 0));
 
   // F = c + Σ_m Δh (O_m / rowsum_m) W^O_m: the h-quadrature of ∫ γ V W^O dz dη, eq. (40)–(41).
+  PetscCall(PetscLogEventBegin(ATTENTION_OUTPUT_EVENT, 0, 0, 0, 0));
   PetscCall(VecGetArrayWrite(F, &f));
   for (PetscInt k = 0; k < xm; ++k) {
     if (kernels_.c.empty()) std::fill_n(&f[k * Ny], Ny, 0.0);
     else std::copy_n(kernels_.c.data(), Ny, &f[k * Ny]);
   }
   for (PetscInt m = 0; m < Nh; ++m)
-    for (PetscInt k = 0; k < xm; ++k) cblas_dscal(d, g.dh() / rowsum_[m * xm + k], &O_[k * D + m * d], 1);
+    for (PetscInt k = 0; k < xm; ++k) {
+      const PetscReal w = g.dh() / rowsum_[m * xm + k];
+      for (PetscInt r = 0; r < d; ++r) O_[k * D + m * d + r] *= w;
+    }
   if (kernels_.WO.empty())  // W^O the identity: d_head = N_y, sum over heads
     for (PetscInt k = 0; k < xm; ++k)
       for (PetscInt m = 0; m < Nh; ++m) cblas_daxpy(Ny, 1.0, &O_[k * D + m * d], 1, &f[k * Ny], 1);
   else  // WO is stored [m][r][l]: the heads' factors stacked, D × N_y
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, D, dy, O_.data(), D, kernels_.WO.data(), Ny, 1.0, f, Ny);
   PetscCall(VecRestoreArrayWrite(F, &f));
-  PetscCall(PetscLogFlops(Nh * (6.0 * xm * Ny * d + 4.0 * xm * g.Nx() * d + 3.0 * xm * g.Nx() + (kernels_.WO.empty() ? 0 : 2.0 * xm * d * Ny))));
+  PetscCall(PetscLogFlops(kernels_.WO.empty() ? Nh * xm * Ny : 2.0 * xm * D * Ny));
+  PetscCall(PetscLogEventEnd(ATTENTION_OUTPUT_EVENT, 0, 0, 0, 0));
   PetscCall(PetscLogEventEnd(ATTENTION_EVENT, 0, 0, 0, 0));
   PetscFunctionReturn(0);
 }

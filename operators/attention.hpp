@@ -16,10 +16,13 @@
 // Tokens are distributed: each rank computes Q, K, V for its own tokens, and the K, V blocks travel
 // around the ranks in a ring (communication overlapped with the current block's work). The softmax is
 // accumulated online (running maximum and sum per row), so no N_x × N_x matrix is ever formed:
-// memory per rank is O(N_h N_x N_y / P + N_x/P · tile).
+// memory per rank is O(N_h N_x N_y / P + N_x/P · tile). With -attention_materialise, γ is formed instead
+// (AttentionMaps: K and V of all tokens on every rank, tile × N_x rows of γ at a time): the reference path.
 #pragma once
+#include <memory>
 #include <vector>
 
+#include "operators/attention_maps.hpp"
 #include "operators/operator.hpp"
 
 namespace ctflow {
@@ -32,17 +35,20 @@ class Attention : public Operator {
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
 
  private:
+  // F = A(t, U) from γ formed in blocks of tile_ rows (AttentionMaps::Apply).
+  PetscErrorCode RhsMaterialised(PetscReal t, Vec U, Vec F);
   // Online-softmax update of head m's rows with one tile of keys/values (nt tokens from global index c0;
-  // K, V point at head m's columns, leading dimension N_h d_head).
+  // K, V point at head m's columns of a ring block, leading dimension 2 N_h d_head).
   void AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
 
   PetscInt tile_ = 256;            // -attention_tile: keys processed per GEMM tile
+  PetscBool materialise_ = PETSC_FALSE;  // -attention_materialise: γ formed in row blocks (AttentionMaps)
+  std::unique_ptr<AttentionMaps> maps_;
   AttentionKernels kernels_;
   // Heads side by side (columns m d_head … (m+1) d_head), so that projections are single wide GEMMs.
   std::vector<PetscReal> W_;       // [W^Q | W^K | W^V]: N_y × 3 N_h d_head, packed from the kernels
-  std::vector<PetscReal> QKV_;     // xm × 3 N_h d_head: the projections' GEMM output
   std::vector<PetscReal> Q_;       // xm × N_h d_head
-  std::vector<PetscReal> kv_[2];   // ring buffers: one block's [K; V], rows × N_h d_head each
+  std::vector<PetscReal> kv_[2];   // ring buffers: one block's [K | V], rows × 2 N_h d_head
   std::vector<PetscReal> O_;       // xm × N_h d_head: Σ_η exp(a - rowmax) V
   std::vector<PetscReal> rowmax_, rowsum_;  // N_h × xm
   std::vector<PetscReal> S_;       // xm × tile scores

@@ -20,7 +20,8 @@ class AttentionMaps {
   AttentionMaps(const Grid &grid, const Controls &controls) : grid_(&grid), controls_(&controls) {}
   // Collective: kernels at t, Q of the owned tokens, K and V of all tokens.
   PetscErrorCode SetUp(PetscReal t, Vec U);
-  // γ(x_k, η_j, h_m) for the owned local rows k = k0 … k0 + n − 1 and all η_j, as point values of the
+  // γ(x_k, η_j, h_m) for the owned local rows k = k0 … k0 + n − 1 (local indices, 0 ≤ k0, k0 + n ≤
+  // Grid::XLocal(); token XStart() + k) and all η_j, as point values of the
   // density in η (Σ_j γ Δx = 1; zero for η_j > x_k under causal controls), stored at
   // gamma[(m n + (k − k0)) N_x + j].
   PetscErrorCode Rows(PetscInt k0, PetscInt n, std::vector<PetscReal> *gamma) const;

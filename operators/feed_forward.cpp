@@ -38,4 +38,14 @@ PetscErrorCode FeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode FeedForward::AffineParts(PetscReal t, std::vector<PetscReal> *M, std::vector<PetscReal> *b) {
+  const PetscReal dy = ctx_.grid->dy();
+  PetscFunctionBeginUser;
+  PetscCall(ctx_.controls->SampleFeedForward(j_, t, *ctx_.grid, &kernel_));
+  PetscCallCXX(M->resize(kernel_.W.size()));
+  std::transform(kernel_.W.begin(), kernel_.W.end(), M->begin(), [dy](PetscReal w) { return dy * w; });
+  PetscCallCXX(*b = kernel_.b);
+  PetscFunctionReturn(0);
+}
+
 }  // namespace ctflow

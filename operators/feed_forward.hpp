@@ -3,7 +3,9 @@
 //   A_j(t, u)(x, y) = ∫_Ωy W_j(ξ, y, t) u(x, ξ) dξ + b_j(x, y, t),        eq. (15), (23)
 //
 // a flow; its explicit Euler substep with Δt = Δy = 1 is eq. (34): ū = u + u W_j + b_j. The paper's b_j(x)
-// is the special case of a bias constant in y; a bias per feature b_j(y) is constant in x.
+// is the special case of a bias constant in y; a bias per feature b_j(y) is constant in x. The flow is affine
+// per token, A_j(t, u)(x_k, ·) = u(x_k, ·) M(t) + b_j(t, x_k, ·) with M = Δy W_j, so the implicit and exact
+// substep integrators apply (solver/affine_substeps.cpp).
 #pragma once
 #include "operators/operator.hpp"
 
@@ -14,6 +16,8 @@ class FeedForward : public Operator {
   FeedForward(const OperatorContext &ctx, PetscInt j) : Operator(ctx, "ffn" + std::to_string(j)), j_(j) {}
   OperatorKind Kind() const override { return OperatorKind::Flow; }
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
+  bool Affine() const override { return true; }
+  PetscErrorCode AffineParts(PetscReal t, std::vector<PetscReal> *M, std::vector<PetscReal> *b) override;
 
  private:
   const PetscInt j_;

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "discretization/controls.hpp"
 #include "discretization/grid.hpp"
@@ -36,6 +37,15 @@ class Operator {
   virtual PetscErrorCode Rhs(PetscReal t, Vec U, Vec F);
   // Projection: U ← P(U).
   virtual PetscErrorCode Project(PetscReal t, Vec U);
+  // Affine flows, A(t, u)(x_k, ·) = u(x_k, ·) M(t) + b(t, x_k, ·), can be solved by the linear substep
+  // integrators (implicit, exact): AffineParts gives M (N_y × N_y, row-major, the Δy quadrature weight
+  // included) and b (owned tokens × N_y) at t.
+  virtual bool Affine() const { return false; }
+  virtual PetscErrorCode AffineParts(PetscReal, std::vector<PetscReal> *, std::vector<PetscReal> *) {
+    SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' is not an affine flow", name_.c_str());
+  }
+  // The controls the operator samples (substep integrators map their sampling times with them).
+  const Controls &GetControls() const { return *ctx_.controls; }
 
  protected:
   MPI_Comm Comm() const { return ctx_.grid->Comm(); }

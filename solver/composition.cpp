@@ -25,6 +25,14 @@ std::string SplittingNode::Modifiers() const {
   return s;
 }
 
+PetscErrorCode SplittingNode::Apply(PetscReal t, PetscReal dt, PetscReal rate, Vec u) {
+  const PetscReal t0 = t + a_ * dt, h = (b_ - a_) * dt;
+  PetscFunctionBeginUser;
+  PetscCall(Step(t0, h, rate * rate_, u));
+  if (hook_) PetscCall(hook_(frame_name_, t0, t0 + h, u));
+  PetscFunctionReturn(0);
+}
+
 namespace {
 
 class Leaf : public SplittingNode {
@@ -48,6 +56,11 @@ class Leaf : public SplittingNode {
                expr.c_str(), Expression().c_str(), FormatReal(direction * (b_ - a_) * rate_).c_str());
     PetscFunctionReturn(0);
   }
+  void SetFrameHook(const FrameHook &hook) override {
+    hook_ = op_->Name() == "identity" ? FrameHook() : hook;  // the identity changes nothing: no frame
+    frame_name_ = Expression();
+  }
+  bool HasOperator(const std::string &name) const override { return op_->Name() == name; }
 
  protected:
   PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) override {
@@ -91,6 +104,16 @@ class Group : public SplittingNode {
     for (auto &c : children_) PetscCall(c->CheckDirection(comm, expr, direction * (b_ - a_) * rate_));
     PetscFunctionReturn(0);
   }
+  void SetFrameHook(const FrameHook &hook) override {
+    for (auto &c : children_) c->SetFrameHook(hook);
+    hook_ = kind_ == GroupKind::Sequential ? FrameHook() : hook;  // seq: its last child's frame is its result
+    frame_name_ = Expression();
+  }
+  bool HasOperator(const std::string &name) const override {
+    for (auto &c : children_)
+      if (c->HasOperator(name)) return true;
+    return false;
+  }
 
  protected:
   PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) override {
@@ -100,19 +123,16 @@ class Group : public SplittingNode {
       for (auto &c : children_) PetscCall(c->Apply(t0, h, rate, u));
       PetscFunctionReturn(0);
     }
-    // Branches 1.. advance copies of u^n; branch 0 advances u itself, last.
-    for (size_t k = 1; k < K; ++k) {
-      PetscCall(VecCopy(u, work_[k]));
-      PetscCall(children_[k]->Apply(t0, h, rate, work_[k]));
-    }
+    // Branches 1.. advance copies of u^n and branch 0 advances u itself; they run in the expression's order.
+    for (size_t k = 1; k < K; ++k) PetscCall(VecCopy(u, work_[k]));
+    if (kind_ == GroupKind::Sum) PetscCall(VecCopy(u, work_[0]));
+    PetscCall(children_[0]->Apply(t0, h, rate, u));
+    for (size_t k = 1; k < K; ++k) PetscCall(children_[k]->Apply(t0, h, rate, work_[k]));
     if (kind_ == GroupKind::Average) {
-      PetscCall(children_[0]->Apply(t0, h, rate, u));
       work_[0] = u;
       PetscCall(SkipRelaxation((PetscInt)K, weights_.data(), work_.data()));  // u = (1/K) Σ_k v_k, eq. (16), (59)
       work_[0] = nullptr;
     } else {
-      PetscCall(VecCopy(u, work_[0]));
-      PetscCall(children_[0]->Apply(t0, h, rate, u));
       PetscCall(VecMAXPY(u, (PetscInt)K, weights_.data(), work_.data()));  // u = v_0 + Σ_{k≥1} v_k − (K − 1) u^n
     }
     PetscFunctionReturn(0);

@@ -26,7 +26,16 @@
 //                   sub-interval and of r (eq. (14), (17), second line of (23)). A projection has no backward
 //                   step: a scheme that gives one a negative sub-interval (r·(b − a) < 0 along its path, as in
 //                   compositions with negative coefficients) is rejected.
+//
+// Frames (trajectory -traj_substeps): a frame hook set with SetFrameHook is called after every node that
+// changes the state it is given, with the node's canonical expression, its sub-interval [t0, t1] and that
+// state: every leaf except `identity`, and every avg/sum group after it combined its branches (a seq node
+// has no frame of its own: its result is its last child's). A leaf inside avg/sum advances its branch's
+// copy of u^n, so its frame is that branch's state v_k, not u. Frames come in execution order, which is
+// the order of the expression: a parallel group runs its branches first to last (each on its own copy of
+// the incoming state), then combines them.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,10 +48,9 @@ class SplittingNode {
   virtual ~SplittingNode() = default;
   // Advance u in place over the step [t, t + dt].
   PetscErrorCode Advance(PetscReal t, PetscReal dt, Vec u) { return Apply(t, dt, 1, u); }
-  // Advance u over this node's sub-interval of the parent's [t, t + dt], with the parent's rate factor.
-  PetscErrorCode Apply(PetscReal t, PetscReal dt, PetscReal rate, Vec u) {
-    return Step(t + a_ * dt, (b_ - a_) * dt, rate * rate_, u);
-  }
+  // Advance u over this node's sub-interval of the parent's [t, t + dt], with the parent's rate factor;
+  // then the frame hook, if this node has one.
+  PetscErrorCode Apply(PetscReal t, PetscReal dt, PetscReal rate, Vec u);
   // Allocates work vectors like `like` and sets up the substep integrators.
   virtual PetscErrorCode SetUp(Vec like) = 0;
   // The canonical expression of this subtree.
@@ -52,12 +60,21 @@ class SplittingNode {
 
   void SetModifiers(PetscReal a, PetscReal b, PetscReal rate) { a_ = a, b_ = b, rate_ = rate; }
 
+  // Called with (node expression, t0, t1, state) after each node that changes the state (see above).
+  using FrameHook = std::function<PetscErrorCode(const std::string &node, PetscReal t0, PetscReal t1, Vec u)>;
+  // Installs hook on every frame node of this subtree; an empty hook removes it.
+  virtual void SetFrameHook(const FrameHook &hook) = 0;
+  // Whether a leaf of this subtree is the operator `name` (e.g. "attention").
+  virtual bool HasOperator(const std::string &name) const = 0;
+
  protected:
   // Advance u over [t0, t0 + h] with rate factor `rate`.
   virtual PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) = 0;
   // "[a, b]" and "*r" when they are not the defaults.
   std::string Modifiers() const;
   PetscReal a_ = 0, b_ = 1, rate_ = 1;
+  FrameHook hook_;
+  std::string frame_name_;  // Expression(), cached when the hook is installed
 };
 
 // Parses expr into a tree whose leaves are operators created with ctx; flow leaves without '@' use

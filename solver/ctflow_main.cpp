@@ -6,18 +6,33 @@ static char help[] =
   "Examples:\n"
   "  mpirun -n 2 ctflow                                  # analytic controls, writes ctflow.h5\n"
   "  mpirun -n 2 ctflow -controls model.h5 -u0 x.h5 -traj run.h5\n"
-  "  ctflow -Nx 64 -Ny 32 -T 2 -dt 0.05 -layernorm_eps 1e-5\n\n";
+  "  ctflow -Nx 64 -Ny 32 -T 2 -dt 0.05 -layernorm_eps 1e-5\n"
+  "  mpirun -n 2 ctflow -study_levels 4 -study_refine t -split strang -split_substep ts   # convergence study\n\n";
 
 #include <hdf5.h>
 
+#include "solver/convergence_study.hpp"
 #include "solver/error_reporting.hpp"
 #include "solver/run_driver.hpp"
+
+// An ordinary run, or with -study_levels a convergence study over refined copies of the problem.
+static PetscErrorCode Run(MPI_Comm comm) {
+  ctflow::ConvergenceStudy study(comm);
+  PetscFunctionBeginUser;
+  PetscCall(study.SetFromOptions());
+  if (!study.Enabled()) PetscCall(ctflow::RunCtflow(comm));
+  else {
+    PetscCall(study.Run());
+    PetscCall(study.View(PETSC_VIEWER_STDOUT_(comm)));
+  }
+  PetscFunctionReturn(0);
+}
 
 int main(int argc, char **argv) {
   PetscCall(PetscInitialize(&argc, &argv, nullptr, help));
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // HDF5's own error stacks would bury our message
   PetscCall(ctflow::ErrorReporterPush());
-  const PetscErrorCode ierr = ctflow::RunCtflow(PETSC_COMM_WORLD);
+  const PetscErrorCode ierr = Run(PETSC_COMM_WORLD);
   if (ierr) return ctflow::ErrorReport(ierr);
   PetscCall(PetscFinalize());
   return 0;

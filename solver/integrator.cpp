@@ -9,6 +9,19 @@
 
 namespace ctflow {
 
+namespace {
+
+// The log stage "Integrate" of the time loop.
+PetscErrorCode IntegrateStage(PetscLogStage *stage) {
+  static PetscLogStage registered = -1;
+  PetscFunctionBeginUser;
+  if (registered < 0) PetscCall(PetscLogStageRegister("Integrate", &registered));
+  *stage = registered;
+  PetscFunctionReturn(0);
+}
+
+}  // namespace
+
 PetscErrorCode Integrator::SetFromOptions() {
   const PetscInt J = ctx_.controls->NumFeedForward();
   const std::string default_order = ctx_.controls->DefaultOrder().empty() ? SplittingDefaultOrder(J) : ctx_.controls->DefaultOrder();
@@ -27,7 +40,8 @@ PetscErrorCode Integrator::SetFromOptions() {
   PetscOptionsBegin(Comm(), nullptr, "Time integration by operator splitting", "Integrator");
   PetscCall(PetscOptionsReal("-T", "Final time T (default: t_L for layered controls, 1 for analytic)", "Integrator", T_, &T_, nullptr));
   PetscCall(PetscOptionsReal("-dt", "Time step Δt (default: 1 for layered controls, 1/8 for analytic)", "Integrator", dt_, &dt_, nullptr));
-  PetscCall(PetscOptionsString("-dt_schedule", "Variable steps 'dt1,dt2,...' (the step reaching T ends at T and is the last) or 'geometric:dt0,ratio'; overrides -dt",
+  PetscCall(PetscOptionsString("-dt_schedule",
+                               "Variable steps 'dt1,dt2,...' or 'file:PATH' (the step reaching T ends at T and is the last) or 'geometric:dt0,ratio'; overrides -dt",
                                "Integrator", schedule, schedule, sizeof(schedule), &schedule_set));
   PetscCall(PetscOptionsFList("-split", "Splitting scheme", "Integrator", SplittingSchemeList(), scheme, scheme, sizeof(scheme), nullptr));
   PetscCall(PetscOptionsString("-split_order", "Operators the -split scheme splits, comma separated ('ffn': the feed-forward block with skip relaxation)",
@@ -39,6 +53,7 @@ PetscErrorCode Integrator::SetFromOptions() {
   PetscCall(PetscOptionsFList("-split_substep", "Substep integrator of flow leaves without '@'", "Integrator", SubstepIntegratorList(), substep, substep,
                               sizeof(substep), nullptr));
   PetscOptionsEnd();
+  PetscCall(adapt_.SetFromOptions(T_, dt_));
   PetscCheck(std::isfinite(T_) && T_ > 0, Comm(), PETSC_ERR_USER_INPUT, "-T must be positive, got %g", (double)T_);
   PetscCheck(std::isfinite(dt_) && dt_ > 0, Comm(), PETSC_ERR_USER_INPUT, "-dt must be positive, got %g", (double)dt_);
   PetscCheck(T_ <= ctx_.controls->EndTime() * (1 + 1e-12), Comm(), PETSC_ERR_USER_INPUT,
@@ -46,25 +61,35 @@ PetscErrorCode Integrator::SetFromOptions() {
              ctx_.controls->Description().c_str());
   PetscCheck(!tree_set || !(order_set || groups_set), Comm(), PETSC_ERR_USER_INPUT,
              "-split_order and -split_groups build a -split scheme; they cannot be combined with -split_tree, which gives the whole composition");
+  PetscCheck(!adapt_.Enabled() || !schedule_set, Comm(), PETSC_ERR_USER_INPUT, "-dt_adapt chooses the steps; it cannot be combined with -dt_schedule");
+  PetscCheck(!adapt_.Enabled() || !tree_set, Comm(), PETSC_ERR_USER_INPUT,
+             "-dt_adapt needs a -split scheme, whose reversed-order counterpart estimates the error; an explicit -split_tree has none");
   scheme_ = scheme;
   substep_ = substep;
-  if (schedule_set) PetscCall(ReadSchedule(schedule));
+  if (adapt_.Enabled()) schedule_ = StepSchedule{{0}, {}};  // chosen by SolveAdaptive
+  else if (schedule_set) PetscCall(ReadSchedule(schedule));
   else PetscCall(StepScheduleUniform(Comm(), T_, dt_, &schedule_));
   if (tree_set) {
     tree_ = tree;
   } else {
     std::vector<std::string> units;
+    const std::vector<PetscInt> group_sizes(groups, groups + (groups_set ? num_groups : 0));
     PetscCall(SplittingUnitsParse(Comm(), order, J, &units));
-    PetscCall(SplittingSchemeExpression(Comm(), scheme_, units, std::vector<PetscInt>(groups, groups + (groups_set ? num_groups : 0)), &tree_));
+    PetscCall(SplittingSchemeExpression(Comm(), scheme_, units, group_sizes, &tree_));
+    if (adapt_.Enabled()) PetscCall(SplittingSchemeReversedExpression(Comm(), scheme_, units, group_sizes, &counterpart_tree_));
   }
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode Integrator::ReadSchedule(const std::string &spec) {
-  const std::string geometric = "geometric:";
+  const std::string geometric = "geometric:", file = "file:";
   PetscFunctionBeginUser;
   schedule_spec_ = spec;
-  if (spec.compare(0, geometric.size(), geometric) == 0) {
+  if (spec.compare(0, file.size(), file) == 0) {
+    std::vector<PetscReal> steps;
+    PetscCall(StepScheduleReadFile(Comm(), spec.substr(file.size()), &steps));
+    PetscCall(StepScheduleList(Comm(), T_, steps, &schedule_, ctx_.controls->Breakpoints()));
+  } else if (spec.compare(0, geometric.size(), geometric) == 0) {
     const std::string args = spec.substr(geometric.size());
     const size_t comma = args.find(',');
     PetscReal dt0, ratio;
@@ -79,7 +104,7 @@ PetscErrorCode Integrator::ReadSchedule(const std::string &spec) {
     std::vector<PetscReal> steps(n);
     PetscCall(PetscOptionsGetRealArray(nullptr, nullptr, "-dt_schedule", steps.data(), &n, nullptr));
     steps.resize(n);
-    PetscCall(StepScheduleList(Comm(), T_, steps, &schedule_));
+    PetscCall(StepScheduleList(Comm(), T_, steps, &schedule_, ctx_.controls->Breakpoints()));
   }
   PetscFunctionReturn(0);
 }
@@ -88,6 +113,16 @@ PetscErrorCode Integrator::SetUp(Vec like) {
   PetscFunctionBeginUser;
   PetscCall(ParseComposition(tree_, ctx_, &root_, substep_));
   PetscCall(root_->SetUp(like));
+  if (adapt_.Enabled()) {
+    PetscInt p;
+    PetscCall(ParseComposition(counterpart_tree_, ctx_, &counterpart_, substep_));
+    PetscCall(counterpart_->SetUp(like));
+    PetscCall(SplittingSchemeOrder(Comm(), scheme_, &p));
+    adapt_.SetScheme(scheme_, p, counterpart_->Expression());
+  }
+  root_->SetFrameHook([this](const std::string &node, PetscReal t0, PetscReal t1, Vec u) {
+    return substep_monitor_.frame ? substep_monitor_.frame(node, t0, t1, u) : 0;
+  });
   PetscFunctionReturn(0);
 }
 
@@ -95,12 +130,15 @@ std::string Integrator::Scheme() const { return root_ ? root_->Expression() : tr
 
 PetscErrorCode Integrator::View(PetscViewer viewer) const {
   PetscFunctionBeginUser;
-  if (schedule_spec_.empty())
+  if (adapt_.Enabled())
+    PetscCall(PetscViewerASCIIPrintf(viewer, "Integrator: T = %g, adaptive Δt from %g (-dt_adapt)\n", (double)T_, (double)adapt_.Proposal()));
+  else if (schedule_spec_.empty())
     PetscCall(PetscViewerASCIIPrintf(viewer, "Integrator: T = %g, Δt = %g, %" PetscInt_FMT " steps\n", (double)T_, (double)dt_, NumSteps()));
   else
     PetscCall(PetscViewerASCIIPrintf(viewer, "Integrator: T = %g, Δt from -dt_schedule %s, %" PetscInt_FMT " steps\n", (double)T_,
                                      schedule_spec_.c_str(), NumSteps()));
   PetscCall(PetscViewerASCIIPrintf(viewer, "  splitting: %s\n", Scheme().c_str()));
+  PetscCall(adapt_.View(viewer));
   PetscFunctionReturn(0);
 }
 
@@ -114,16 +152,22 @@ PetscErrorCode Integrator::FinalProjection(Vec u) const {
   if (!present) PetscFunctionReturn(0);
   PetscCall(PetscOptionsGetReal(nullptr, nullptr, "-layernorm_eps", &eps, nullptr));
   PetscCall(LayerNormProjectOnto(*ctx_.grid, final_norm, eps, T_, u));
+  if (substep_monitor_.frame) PetscCall(substep_monitor_.frame("final_norm", T_, T_, u));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_step) {
-  static PetscLogStage stage = -1;
+  PetscLogStage stage = -1;
   const PetscInt N = NumSteps();
   PetscFunctionBeginUser;
+  if (adapt_.Enabled()) {
+    PetscCheck(first_step == 0, Comm(), PETSC_ERR_USER_INPUT, "-dt_adapt runs cannot be restarted (step %" PetscInt_FMT ")", first_step);
+    PetscCall(SolveAdaptive(u, monitor));
+    PetscFunctionReturn(0);
+  }
   PetscCheck(first_step >= 0 && first_step <= N, Comm(), PETSC_ERR_ARG_OUTOFRANGE,
              "cannot start the time loop at step %" PetscInt_FMT " of %" PetscInt_FMT, first_step, N);
-  if (stage < 0) PetscCall(PetscLogStageRegister("Integrate", &stage));
+  PetscCall(IntegrateStage(&stage));
   for (PetscInt n = first_step; n < N; ++n) {
     const PetscReal t = schedule_.t[n], dt = schedule_.dt[n];
     PetscReal norm;
@@ -136,6 +180,49 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
                n + 1, (double)t, (double)schedule_.t[n + 1]);
     PetscCall(monitor(n + 1, schedule_.t[n + 1], u));
   }
+  PetscFunctionReturn(0);
+}
+
+// -dt_adapt (solver/step_adapt.hpp): every attempt advances u by the scheme and a copy v by its reversed-order
+// counterpart over the same [t, t + h]; a rejected attempt restores u. A step that would reach (or come within
+// a tenth of a step of) the next breakpoint or T ends on it. An accepted step advances the StepClock as a list
+// schedule of the same steps does, so that -dt_schedule file: of the saved steps replays the run bit for bit.
+PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
+  PetscLogStage stage = -1;
+  StepClock clock(T_, ctx_.controls->Breakpoints());
+  Vec start, v;
+  PetscFunctionBeginUser;
+  PetscCall(IntegrateStage(&stage));
+  PetscCall(VecDuplicate(u, &start));
+  PetscCall(VecDuplicate(u, &v));
+  schedule_ = StepSchedule{{0}, {}};
+  while (!clock.Done()) {
+    const PetscReal t = clock.Time(), stop = clock.NextStop();
+    const bool lands = clock.Peek(adapt_.Reach()) >= stop;
+    const PetscReal h = lands ? stop - t : adapt_.Proposal();
+    PetscReal err;
+    bool accept;
+    PetscCall(VecCopy(u, start));
+    PetscCall(VecCopy(u, v));
+    PetscCall(PetscLogStagePush(stage));
+    PetscCall(root_->Advance(t, h, u));
+    PetscCall(counterpart_->Advance(t, h, v));
+    PetscCall(PetscLogStagePop());
+    PetscCall(adapt_.ErrorNorm(u, v, &err));
+    PetscCall(adapt_.Judge(t, h, err, lands, &accept));
+    if (!accept) {
+      PetscCall(VecCopy(start, u));
+      if (substep_monitor_.discard) PetscCall(substep_monitor_.discard());
+      continue;
+    }
+    PetscCallCXX(schedule_.dt.push_back(h));
+    PetscCallCXX(schedule_.t.push_back(clock.Advance(h)));
+    if (clock.Done()) PetscCall(FinalProjection(u));
+    PetscCall(monitor(NumSteps(), clock.Time(), u));
+  }
+  PetscCall(VecDestroy(&start));
+  PetscCall(VecDestroy(&v));
+  PetscCall(adapt_.Save(schedule_.dt, Scheme()));
   PetscFunctionReturn(0);
 }
 

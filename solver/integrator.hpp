@@ -2,7 +2,8 @@
 // with a splitting scheme (solver/composition.hpp).
 //
 // Options: -T (final time), -dt (uniform step; the last step is shortened to end exactly at T),
-// -dt_schedule (variable steps 'dt1,dt2,...' or 'geometric:dt0,ratio'; overrides -dt), -split NAME (a
+// -dt_schedule (variable steps 'dt1,dt2,...', 'file:PATH' or 'geometric:dt0,ratio'; overrides -dt), -dt_adapt
+// and -dt_adapt_* (adaptive Δt from a splitting error estimate, solver/step_adapt.hpp), -split NAME (a
 // registered scheme, solver/splitting_schemes.hpp) built from -split_order (the operators to split, default
 // the paper's 'attention, layernorm, ffn, layernorm') and -split_groups (hybrid splitting), -split_tree EXPR
 // (an explicit composition, which replaces the three), -split_substep (the flow leaves' default substep
@@ -13,13 +14,14 @@
 #include <memory>
 
 #include "solver/composition.hpp"
+#include "solver/step_adapt.hpp"
 #include "solver/step_schedule.hpp"
 
 namespace ctflow {
 
 class Integrator {
  public:
-  Integrator(const Grid &grid, const Controls &controls) : ctx_{&grid, &controls} {}
+  Integrator(const Grid &grid, const Controls &controls) : ctx_{&grid, &controls}, adapt_(grid.Comm()) {}
   PetscErrorCode SetFromOptions();
   // Builds the composition (creating its operators, which read their options).
   PetscErrorCode SetUp(Vec like);
@@ -27,35 +29,45 @@ class Integrator {
 
   // Called after every step with the step number n ≥ 1 and t^n.
   using Monitor = std::function<PetscErrorCode(PetscInt step, PetscReal t, Vec u)>;
-  // Frames inside a step (trajectory -traj_substeps): `frame` is called after every leaf of the composition
-  // that advanced the state, with the leaf's canonical expression and the time at the end of its
-  // sub-interval; `discard` is called when an attempted step is rejected (adaptive Δt), so that the frames
-  // received since the last accepted step can be dropped. Monitor is called only for accepted steps.
+  // Frames inside a step (trajectory -traj_substeps): `frame` is called after every node of the composition
+  // that changed the state (SplittingNode::SetFrameHook: leaves but identity, avg/sum groups; and the
+  // controls' final projection, as "final_norm"), with its canonical expression, its sub-interval [t0, t1]
+  // and the state it advanced; `discard` is called when an attempted step is rejected (adaptive Δt), so
+  // that the frames received since the last accepted step can be dropped. Monitor is called only for
+  // accepted steps.
   struct SubstepMonitor {
-    std::function<PetscErrorCode(const std::string &leaf, PetscReal t, Vec u)> frame;
+    std::function<PetscErrorCode(const std::string &leaf, PetscReal t0, PetscReal t1, Vec u)> frame;
     std::function<PetscErrorCode()> discard;
   };
   void SetSubstepMonitor(SubstepMonitor m) { substep_monitor_ = std::move(m); }
-  // Advances u from t^{first_step} (u is the state there; 0 for a fresh run, else a restart) to T.
+  // Advances u from t^{first_step} (u is the state there; 0 for a fresh run, else a restart) to T. Under
+  // -dt_adapt the steps are chosen as it goes (first_step must be 0); the last call of monitor has t = T.
   PetscErrorCode Solve(Vec u, const Monitor &monitor, PetscInt first_step = 0);
+  bool Adaptive() const { return adapt_.Enabled(); }
+  // "adaptive: N accepted, M rejected steps" after an adaptive Solve; nothing otherwise.
+  PetscErrorCode ViewStatistics(PetscViewer viewer) const { return adapt_.ViewStatistics(viewer); }
 
   PetscReal FinalTime() const { return T_; }
-  // The first step Δt^0 (-dt, or the first step of -dt_schedule).
+  // The first step Δt^0 (-dt, or the first step of -dt_schedule; under -dt_adapt the first trial step).
   PetscReal TimeStep() const { return schedule_.dt.empty() ? dt_ : schedule_.dt[0]; }
+  // The number of steps N and t^0..t^N; under -dt_adapt known only after Solve (before it: 0 and {0}).
   PetscInt NumSteps() const { return schedule_.NumSteps(); }
-  // t^0..t^N.
   const std::vector<PetscReal> &StepTimes() const { return schedule_.t; }
   std::string Scheme() const;
+  // Whether the composition has a leaf `name` (after SetUp).
+  bool HasOperator(const std::string &name) const { return root_ && root_->HasOperator(name); }
 
  private:
   MPI_Comm Comm() const { return ctx_.grid->Comm(); }
   PetscErrorCode ReadSchedule(const std::string &spec);
   PetscErrorCode FinalProjection(Vec u) const;
+  PetscErrorCode SolveAdaptive(Vec u, const Monitor &monitor);
   OperatorContext ctx_;
   PetscReal T_ = 0, dt_ = 0;
-  std::string scheme_ = "lie", tree_, substep_ = "euler", schedule_spec_;
+  std::string scheme_ = "lie", tree_, substep_ = "euler", schedule_spec_, counterpart_tree_;
   StepSchedule schedule_;
-  std::unique_ptr<SplittingNode> root_;
+  std::unique_ptr<SplittingNode> root_, counterpart_;  // the scheme; its reversed-order counterpart (-dt_adapt)
+  StepAdapt adapt_;
   SubstepMonitor substep_monitor_;
 };
 

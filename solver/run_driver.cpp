@@ -14,7 +14,9 @@ PetscErrorCode CheckAllOptionsUsed(MPI_Comm comm) {
   PetscInt n;
   char **names, **values;
   std::string unused;
+  PetscBool left;
   PetscFunctionBeginUser;
+  PetscCall(PetscOptionsHasName(nullptr, nullptr, "-options_left", &left));  // read by PetscFinalize, after this check
   PetscCall(PetscOptionsLeftGet(nullptr, &n, &names, &values));
   for (PetscInt i = 0; i < n; ++i) unused += std::string(unused.empty() ? "-" : ", -") + names[i];
   PetscCall(PetscOptionsLeftRestore(nullptr, &n, &names, &values));
@@ -57,14 +59,23 @@ PetscErrorCode RunCtflow(MPI_Comm comm) {
   const TrajectoryWriter::Metadata meta = {integrator.Scheme(), controls->Description(), initial.Description(), integrator.FinalTime(),
                                            integrator.TimeStep()};
   PetscInt first_step = 0;
+  PetscCheck(!(traj.Restarting() && integrator.Adaptive()), comm, PETSC_ERR_USER_INPUT,
+             "-restart cannot continue a -dt_adapt run (the trajectory does not hold the step-size controller's state); run it again, "
+             "or replay a finished run's -dt_adapt_save steps with -dt_schedule file:FILE");
   if (traj.Enabled()) PetscCall(traj.CheckWritable());
+  if (traj.Enabled()) PetscCall(traj.SetUp(grid, *controls, integrator.Scheme(), integrator.HasOperator("attention")));
+  if (traj.Substeps())
+    integrator.SetSubstepMonitor({[&](const std::string &node, PetscReal t0, PetscReal t1, Vec v) { return traj.Frame(node, t0, t1, v); },
+                                  [&] { return traj.DiscardFrames(); }});
   if (traj.Restarting()) PetscCall(traj.Resume(grid, meta, N, u, &first_step));
   else if (traj.Enabled()) {
     PetscCall(traj.Open(grid, meta));
     PetscCall(traj.Write(0, 0, u, true));
   }
   if (first_step) PetscCall(PetscPrintf(comm, "restarting from step %" PetscInt_FMT " of %s\n", first_step, traj.Path().c_str()));
-  PetscCall(integrator.Solve(u, [&](PetscInt step, PetscReal t, Vec v) { return traj.Write(step, t, v, step == N); }, first_step));
+  // t = T exactly at the last step (under -dt_adapt, N is known only at the end)
+  PetscCall(integrator.Solve(u, [&](PetscInt step, PetscReal t, Vec v) { return traj.Write(step, t, v, t == integrator.FinalTime()); }, first_step));
+  PetscCall(integrator.ViewStatistics(out));
   if (initial.Embedded()) {  // a vision Transformer: the post-processing G of §4.2
     std::vector<PetscReal> logits;
     std::string line;

@@ -1,5 +1,6 @@
 #include "solver/splitting_schemes.hpp"
 
+#include <algorithm>
 #include <numeric>
 
 namespace ctflow {
@@ -76,6 +77,44 @@ std::string Hybrid(const std::vector<std::string> &units, const std::vector<Pets
     k += g;
   }
   return steps.size() == 1 ? steps[0] : Join("seq", steps);
+}
+
+// The top-level parts of a comma-separated list ("a, seq(b, c)[0, 0.5]" → "a", "seq(b, c)[0, 0.5]").
+std::vector<std::string> SplitTopLevel(const std::string &list) {
+  std::vector<std::string> parts(1);
+  int depth = 0;
+  for (char c : list) {
+    depth += (c == '(' || c == '[') - (c == ')' || c == ']');
+    if (c == ',' && depth == 0) parts.emplace_back();
+    else if (!(c == ' ' && parts.back().empty())) parts.back() += c;
+  }
+  return parts;
+}
+
+// expr with the branches of every avg and sum node sorted: parallel branches commute, so expressions with
+// equal commuted forms are the same composition (up to round-off).
+std::string CommutedForm(const std::string &expr) {
+  const std::string head = expr.substr(0, 4);
+  if (head != "seq(" && head != "avg(" && head != "sum(") return expr;
+  size_t close = 4;
+  for (int depth = 1; depth > 0; ++close) depth += (expr[close] == '(') - (expr[close] == ')');
+  std::vector<std::string> children = SplitTopLevel(expr.substr(4, close - 5));
+  for (std::string &c : children) c = CommutedForm(c);
+  if (head != "seq(") std::sort(children.begin(), children.end());
+  return Join(head.substr(0, 3).c_str(), children) + expr.substr(close);
+}
+
+PetscErrorCode ResolveGroups(MPI_Comm comm, size_t num_units, const std::vector<PetscInt> &groups, std::vector<PetscInt> *g) {
+  PetscFunctionBeginUser;
+  *g = groups;
+  if (g->empty())
+    for (size_t k = 0; k < num_units; k += 2) g->push_back(std::min<PetscInt>(2, num_units - k));
+  for (PetscInt size : *g)
+    PetscCheck(size > 0, comm, PETSC_ERR_USER_INPUT, "-split_groups: every group needs at least one operator, got %" PetscInt_FMT, size);
+  const PetscInt total = std::accumulate(g->begin(), g->end(), PetscInt(0));
+  PetscCheck(total == (PetscInt)num_units, comm, PETSC_ERR_USER_INPUT,
+             "-split_groups: the group sizes add up to %" PetscInt_FMT " but -split_order has %zu operators", total, num_units);
+  PetscFunctionReturn(0);
 }
 
 }  // namespace
@@ -158,14 +197,8 @@ PetscErrorCode SplittingSchemeExpression(MPI_Comm comm, const std::string &name,
   PetscCall(PetscFunctionListFind(scheme_list, name.c_str(), &build));
   PetscCheck(build, comm, PETSC_ERR_USER_INPUT, "unknown splitting scheme '%s'; known schemes: %s", name.c_str(), Names().c_str());
   PetscCheck(!units.empty(), comm, PETSC_ERR_USER_INPUT, "splitting scheme '%s' needs at least one operator in -split_order", name.c_str());
-  std::vector<PetscInt> g = groups;
-  if (g.empty())
-    for (size_t k = 0; k < units.size(); k += 2) g.push_back(std::min<PetscInt>(2, units.size() - k));
-  for (PetscInt size : g)
-    PetscCheck(size > 0, comm, PETSC_ERR_USER_INPUT, "-split_groups: every group needs at least one operator, got %" PetscInt_FMT, size);
-  const PetscInt total = std::accumulate(g.begin(), g.end(), PetscInt(0));
-  PetscCheck(total == (PetscInt)units.size(), comm, PETSC_ERR_USER_INPUT,
-             "-split_groups: the group sizes add up to %" PetscInt_FMT " but -split_order has %zu operators", total, units.size());
+  std::vector<PetscInt> g;
+  PetscCall(ResolveGroups(comm, units.size(), groups, &g));
   PetscCallCXX(*expr = build(units, g));
   PetscFunctionReturn(0);
 }
@@ -175,6 +208,22 @@ PetscErrorCode SplittingSchemeExpression(MPI_Comm comm, const std::string &name,
   PetscFunctionBeginUser;
   PetscCall(SplittingUnitsParse(comm, SplittingDefaultOrder(J), J, &units));
   PetscCall(SplittingSchemeExpression(comm, name, units, {}, expr));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode SplittingSchemeReversedExpression(MPI_Comm comm, const std::string &name, const std::vector<std::string> &units,
+                                                 const std::vector<PetscInt> &groups, std::string *expr) {
+  std::vector<PetscInt> g;
+  std::string forward;
+  PetscFunctionBeginUser;
+  PetscCall(SplittingSchemeExpression(comm, name, units, groups, &forward));
+  PetscCall(ResolveGroups(comm, units.size(), groups, &g));
+  PetscCall(SplittingSchemeExpression(comm, name, std::vector<std::string>(units.rbegin(), units.rend()), std::vector<PetscInt>(g.rbegin(), g.rend()),
+                                      expr));
+  PetscCheck(CommutedForm(*expr) != CommutedForm(forward), comm, PETSC_ERR_USER_INPUT,
+             "-dt_adapt: the scheme '%s' of these operators is its own reversed-order counterpart (%s), so their difference estimates no "
+             "error; use lie, strang, or hybrid with two or more groups",
+             name.c_str(), forward.c_str());
   PetscFunctionReturn(0);
 }
 

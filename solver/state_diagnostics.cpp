@@ -32,4 +32,17 @@ PetscErrorCode StateDiagnostics(const Grid &grid, Vec u, std::array<PetscReal, k
   PetscFunctionReturn(0);
 }
 
+const char kAttentionEntropyName[] = "attention_entropy";
+
+PetscReal AttentionEntropySum(const std::vector<PetscReal> &gamma, PetscInt Nx, PetscReal dx) {
+  PetscReal sum = 0;
+  for (size_t row = 0; row < gamma.size(); row += Nx) {  // row by row: the round-off does not grow with the block
+    PetscReal h = 0;
+    for (PetscInt j = 0; j < Nx; ++j)
+      if (gamma[row + j] > 0) h -= gamma[row + j] * std::log(gamma[row + j]);
+    sum += h * dx;
+  }
+  return sum;
+}
+
 }  // namespace ctflow

@@ -2,6 +2,7 @@
 
 #include <petscts.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace ctflow {
@@ -21,7 +22,7 @@ class EulerSubstep : public SubstepIntegrator {
   }
   PetscErrorCode Advance(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v) override {
     PetscFunctionBeginUser;
-    PetscCall(op.Rhs(t0, v, rhs_));
+    PetscCall(op.Rhs(op.GetControls().SubstepSampleTime(t0, std::min(t0, t0 + h), std::max(t0, t0 + h)), v, rhs_));
     PetscCall(VecAXPY(v, h * rate, rhs_));
     PetscFunctionReturn(0);
   }
@@ -62,6 +63,7 @@ class TSSubstep : public SubstepIntegrator {
     if (h == 0) PetscFunctionReturn(0);
     // τ = |s - t0| runs forward; the right-hand side carries the direction.
     t0_ = t0;
+    t1_ = t0 + h;
     dir_ = h > 0 ? 1 : -1;
     rate_ = rate;
     const PetscReal H = std::abs(h);
@@ -75,11 +77,12 @@ class TSSubstep : public SubstepIntegrator {
   }
 
  private:
-  // dv/dτ = dir rate A(t0 + dir τ, v).
+  // dv/dτ = dir rate A(t0 + dir τ, v); a stage at the right end of [lo, hi] samples the controls' left limit.
   static PetscErrorCode Rhs(TS, PetscReal tau, Vec U, Vec F, void *ctx) {
     auto *self = static_cast<TSSubstep *>(ctx);
+    const PetscReal lo = std::min(self->t0_, self->t1_), hi = std::max(self->t0_, self->t1_);
     PetscFunctionBeginUser;
-    PetscCall(self->op_->Rhs(self->t0_ + self->dir_ * tau, U, F));
+    PetscCall(self->op_->Rhs(self->op_->GetControls().SubstepSampleTime(self->t0_ + self->dir_ * tau, lo, hi), U, F));
     PetscCall(VecScale(F, self->dir_ * self->rate_));
     PetscFunctionReturn(0);
   }
@@ -87,7 +90,7 @@ class TSSubstep : public SubstepIntegrator {
   TS ts_ = nullptr;
   Operator *op_ = nullptr;
   PetscInt steps_ = 1;
-  PetscReal t0_ = 0, dir_ = 1, rate_ = 1;
+  PetscReal t0_ = 0, t1_ = 0, dir_ = 1, rate_ = 1;
 };
 
 PetscErrorCode EulerCreate(std::unique_ptr<SubstepIntegrator> *integrator) {
@@ -118,6 +121,8 @@ PetscErrorCode SubstepIntegratorRegisterAll() {
   registered = true;
   PetscCall(SubstepIntegratorRegister("euler", EulerCreate));     // the paper's explicit substep, eq. (13), (23)
   PetscCall(SubstepIntegratorRegister("ts", TSSubstepCreate));    // PETSc TS, prefix split_<operator>_
+  PetscCall(SubstepIntegratorRegister("implicit", ImplicitSubstepCreate));  // backward Euler, affine flows
+  PetscCall(SubstepIntegratorRegister("exact", ExactSubstepCreate));        // exact linear flow, affine flows
   PetscFunctionReturn(0);
 }
 

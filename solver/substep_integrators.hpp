@@ -5,7 +5,12 @@
 //   ts     a PETSc TS with options prefix "split_<operator>_" (default: classical RK4, one step per
 //          substep, no adaptivity; -split_<operator>_ts_type, -split_<operator>_ts_max_snes_failures, ...
 //          and -split_<operator>_ts_steps n for n equal steps per substep). A negative h (a backward
-//          substep of a composition with negative coefficients) runs the TS forward in τ = |s - t0|.
+//          substep of a composition with negative coefficients) runs the TS forward in τ = |s - t0|;
+//   implicit, exact  for affine flows only (Operator::Affine, e.g. ffn<j>): backward Euler by a dense LU, and
+//          the exact flow of the linear ODE with coefficients frozen at the substep's midpoint
+//          (solver/affine_substeps.cpp). Requesting them for another flow fails at set-up.
+// Every integrator samples the controls through Controls::SubstepSampleTime, so a substep over [t0, t0 + h]
+// sees the piece of piecewise-constant controls that contains its interior, also at its end points.
 // Projections are not integrated: their substep is the exact proximal map, independent of h.
 #pragma once
 #include <memory>
@@ -32,5 +37,9 @@ PetscErrorCode SubstepIntegratorRegisterAll();
 PetscFunctionList SubstepIntegratorList();
 std::string SubstepIntegratorNames();
 PetscErrorCode SubstepIntegratorCreate(MPI_Comm comm, const std::string &name, std::unique_ptr<SubstepIntegrator> *integrator);
+
+// Creators of the integrators for affine flows (solver/affine_substeps.cpp).
+PetscErrorCode ImplicitSubstepCreate(std::unique_ptr<SubstepIntegrator> *integrator);
+PetscErrorCode ExactSubstepCreate(std::unique_ptr<SubstepIntegrator> *integrator);
 
 }  // namespace ctflow

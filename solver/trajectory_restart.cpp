@@ -12,12 +12,15 @@
 
 namespace ctflow {
 
-std::vector<std::string> TrajectorySeriesNames() {
+std::vector<std::string> TrajectorySeriesNames(const TrajectoryContent &content) {
   std::vector<std::string> names = {"/step"};
   for (const char *d : kDiagnosticNames) names.push_back(std::string("/diagnostics/") + d);
+  if (content.entropy) names.push_back(std::string("/diagnostics/") + kAttentionEntropyName);
   names.push_back("/time");
   return names;
 }
+
+std::vector<std::string> FrameSeriesNames() { return {"/substeps/step", "/substeps/name", "/substeps/interval", "/substeps/time"}; }
 
 namespace {
 
@@ -69,14 +72,14 @@ bool ReadNumber(hid_t file, const char name[], hid_t mem_type, void *value) {
   return H5Aread(*attr, mem_type, value) >= 0;
 }
 
-// Shape of a dataset of the given class; false if absent or of another class.
+// Shape of a dataset of the given class (8-byte numbers; strings of any length); false if absent or of another class.
 bool Shape(hid_t file, const std::string &name, H5T_class_t cls, std::vector<hsize_t> *shape) {
   if (!Exists(file, name)) return false;
   Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds.Ok()) return false;
   Handle type(H5Dget_type(*ds), H5Tclose), space(H5Dget_space(*ds), H5Sclose);
   const int rank = space.Ok() ? H5Sget_simple_extent_ndims(*space) : -1;
-  if (!type.Ok() || H5Tget_class(*type) != cls || H5Tget_size(*type) != 8 || rank < 0) return false;
+  if (!type.Ok() || H5Tget_class(*type) != cls || (cls != H5T_STRING && H5Tget_size(*type) != 8) || rank < 0) return false;
   shape->assign(rank, 0);
   return H5Sget_simple_extent_dims(*space, shape->data(), nullptr) >= 0;
 }
@@ -123,9 +126,39 @@ std::string Real(PetscReal v) {
   return s;
 }
 
+// The frames to keep: the complete ones (listed in every /substeps series) of the steps up to point->step.
+std::string InspectFrames(hid_t file, const std::string &what, const Grid &grid, RestartPoint *point) {
+  hsize_t n = 0;
+  bool first = true;
+  for (const std::string &name : FrameSeriesNames()) {
+    std::vector<hsize_t> shape;
+    const H5T_class_t cls = name == "/substeps/step" ? H5T_INTEGER : name == "/substeps/name" ? H5T_STRING : H5T_FLOAT;
+    const size_t rank = name == "/substeps/interval" ? 2 : 1;
+    if (!Shape(file, name, cls, &shape) || shape.size() != rank || (rank == 2 && shape[1] != 2))
+      return what + " has no frame series '" + name + "' (was it written with -traj_substeps?)";
+    n = first ? shape[0] : std::min(n, shape[0]);
+    first = false;
+  }
+  std::vector<long long> steps(n);
+  if (!ReadPrefix(file, "/substeps/step", H5T_NATIVE_LLONG, n, steps.data())) return what + " is corrupt: reading /substeps/step failed";
+  hsize_t keep = 0;
+  while (keep < n && steps[keep] <= point->step) ++keep;
+  for (hsize_t k = 0; k < keep; ++k) {
+    char frame[40];
+    std::vector<hsize_t> shape;
+    snprintf(frame, sizeof(frame), "/substeps/u/%06llu", (unsigned long long)k);
+    if (!Shape(file, frame, H5T_FLOAT, &shape) || shape != std::vector<hsize_t>{(hsize_t)grid.Nx(), (hsize_t)grid.Ny()})
+      return what + " is corrupt: frame '" + frame + "' is missing or not a (N_x, N_y) float64 dataset";
+  }
+  point->frames = (PetscInt)keep;
+  point->frame_times.resize(keep);
+  if (!ReadPrefix(file, "/substeps/time", H5T_NATIVE_DOUBLE, keep, point->frame_times.data())) return what + " is corrupt: reading /substeps/time failed";
+  return "";
+}
+
 // Runs on rank 0; returns the reason the file cannot be restarted from, or "".
-std::string Inspect(const std::string &path, const Grid &grid, const TrajectoryMetadata &meta, const std::string &options,
-                    PetscInt num_steps, RestartPoint *point) {
+std::string Inspect(const std::string &path, const Grid &grid, const TrajectoryMetadata &meta, const TrajectoryContent &content,
+                    const std::string &options, PetscInt num_steps, RestartPoint *point) {
   const std::string what = "-restart file '" + path + "'";
   if (access(path.c_str(), F_OK) != 0) return what + " does not exist";
   if (access(path.c_str(), R_OK | W_OK) != 0) return what + " is not readable and writable";
@@ -168,7 +201,7 @@ std::string Inspect(const std::string &path, const Grid &grid, const TrajectoryM
 
   hsize_t n = 0;
   bool first = true;
-  for (const std::string &name : TrajectorySeriesNames()) {
+  for (const std::string &name : TrajectorySeriesNames(content)) {
     std::vector<hsize_t> shape;
     if (!Shape(*file, name, name == "/step" ? H5T_INTEGER : H5T_FLOAT, &shape) || shape.size() != 1)
       return what + " is not a ctflow trajectory (no 1-D dataset '" + name + "')";
@@ -182,6 +215,10 @@ std::string Inspect(const std::string &path, const Grid &grid, const TrajectoryM
     snprintf(state, sizeof(state), "/u/%06llu", (unsigned long long)k);
     if (!Shape(*file, state, H5T_FLOAT, &shape) || shape != std::vector<hsize_t>{(hsize_t)grid.Nx(), (hsize_t)grid.Ny()})
       return what + " is corrupt: state '" + state + "' is missing or not a (N_x, N_y) float64 dataset";
+    snprintf(state, sizeof(state), "/attention/%06llu", (unsigned long long)k);
+    const std::vector<hsize_t> map_shape = {(hsize_t)grid.Nh(), (hsize_t)grid.Nx(), (hsize_t)grid.Nx()};
+    if (content.maps && (!Shape(*file, state, H5T_FLOAT, &shape) || shape != map_shape))
+      return what + " is corrupt: attention map '" + state + "' is missing or not a (N_h, N_x, N_x) float64 dataset";
   }
   std::vector<long long> steps(n);
   point->times.resize(n);
@@ -191,32 +228,35 @@ std::string Inspect(const std::string &path, const Grid &grid, const TrajectoryM
     return what + " is corrupt: its last step " + std::to_string(steps[n - 1]) + " is not in [0, " + std::to_string(num_steps) + "]";
   point->saved = (PetscInt)n;
   point->step = (PetscInt)steps[n - 1];
-  return "";
+  return content.frames ? InspectFrames(*file, what, grid, point) : "";
 }
 
 }  // namespace
 
 PetscErrorCode TrajectoryRestartInspect(MPI_Comm comm, const std::string &path, const Grid &grid, const TrajectoryMetadata &meta,
-                                        PetscInt num_steps, RestartPoint *point) {
+                                        const TrajectoryContent &content, PetscInt num_steps, RestartPoint *point) {
   PetscMPIInt rank;
   std::string error;
   char *options;
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   PetscCall(PetscOptionsGetAll(nullptr, &options));
-  if (rank == 0) PetscCallCXX(error = Inspect(path, grid, meta, options, num_steps, point));
+  if (rank == 0) PetscCallCXX(error = Inspect(path, grid, meta, content, options, num_steps, point));
   PetscCall(PetscFree(options));
   int length = (int)error.size();
   PetscCallMPI(MPI_Bcast(&length, 1, MPI_INT, 0, comm));
   PetscCallCXX(error.resize(length));
   PetscCallMPI(MPI_Bcast(error.data(), length, MPI_CHAR, 0, comm));
   PetscCheck(error.empty(), comm, PETSC_ERR_FILE_UNEXPECTED, "%s", error.c_str());
-  PetscInt counts[2] = {point->saved, point->step};
-  PetscCallMPI(MPI_Bcast(counts, 2, MPIU_INT, 0, comm));
+  PetscInt counts[3] = {point->saved, point->step, point->frames};
+  PetscCallMPI(MPI_Bcast(counts, 3, MPIU_INT, 0, comm));
   point->saved = counts[0];
   point->step = counts[1];
+  point->frames = counts[2];
   PetscCallCXX(point->times.resize(point->saved));
   PetscCallMPI(MPI_Bcast(point->times.data(), (PetscMPIInt)point->saved, MPIU_REAL, 0, comm));
+  PetscCallCXX(point->frame_times.resize(point->frames));
+  PetscCallMPI(MPI_Bcast(point->frame_times.data(), (PetscMPIInt)point->frames, MPIU_REAL, 0, comm));
   PetscFunctionReturn(0);
 }
 

@@ -6,7 +6,9 @@
 // flushes again afterwards (docs/trajectory-format.md). Compatible means: status "incomplete"; equal
 // N_x, N_y, N_h, L_x, L_y, L_h, T, dt, splitting, controls and initial_state attributes; and the same
 // command-line options except those that only steer output (-traj, -traj_every, -restart, -log*,
-// -options_*, -malloc*, -info, -help).
+// -options_*, -malloc*, -info, -help). With -traj_substeps, the frames kept are the complete ones (listed
+// in every /substeps series) of the steps up to the restart step; with -traj_attention, every complete
+// state must have its map /attention/NNNNNN.
 #pragma once
 #include <petscsys.h>
 
@@ -23,18 +25,29 @@ struct TrajectoryMetadata {
   PetscReal T, dt;
 };
 
+// What a trajectory holds beyond the states (options -traj_substeps, -traj_attention, -traj_entropy).
+struct TrajectoryContent {
+  bool frames = false;   // /substeps: a frame after every substep of the saved steps
+  bool maps = false;     // /attention/NNNNNN: γ(x, η, h) of every saved state
+  bool entropy = false;  // /diagnostics/attention_entropy
+};
+
 struct RestartPoint {
   PetscInt saved = 0;              // complete states: /u/000000 … /u/(saved − 1)
   PetscInt step = 0;               // time-step number of the last of them
   std::vector<PetscReal> times;    // /time of the complete states
+  PetscInt frames = 0;             // frames kept: /substeps/u/000000 … (those of the steps up to `step`)
+  std::vector<PetscReal> frame_times;  // /substeps/time of those frames
 };
 
 // The 1-D series grown with the states, /time last (the writer appends them in this order).
-std::vector<std::string> TrajectorySeriesNames();
+std::vector<std::string> TrajectorySeriesNames(const TrajectoryContent &content);
+// The series grown with the frames (-traj_substeps), /substeps/time last.
+std::vector<std::string> FrameSeriesNames();
 
 // Collective: rank 0 inspects the file and every rank fails with the same message on a missing,
 // unreadable, corrupt, foreign, finished or incompatible file. num_steps: steps of this run.
 PetscErrorCode TrajectoryRestartInspect(MPI_Comm comm, const std::string &path, const Grid &grid, const TrajectoryMetadata &meta,
-                                        PetscInt num_steps, RestartPoint *point);
+                                        const TrajectoryContent &content, PetscInt num_steps, RestartPoint *point);
 
 }  // namespace ctflow

@@ -1,9 +1,12 @@
-// XdmfIndex: the XDMF 3 file beside a trajectory (run.h5 → run.xmf) through which ParaView and VisIt open it.
+// XdmfIndex: the XDMF 3 files beside a trajectory through which ParaView and VisIt open it:
+//   run.h5 → run.xmf            the states u on the (x, y) grid
+//            run_substeps.xmf   the substep frames (-traj_substeps), on the same grid
+//            run_attention.xmf  the attention maps γ (-traj_attention) on the (h, x, η) grid
 //
-// A temporal collection with one uniform grid per complete state: a 2DRectMesh with VXVY geometry built
-// from the explicit coordinate arrays /grid/y and /grid/x, and u = /u/NNNNNN as a node-centred scalar on
-// those cell centres (see docs/trajectory-format.md for why ParaView's X axis is y). The HDF5 file is
-// referenced by its base name, so the pair can be moved together. Only constructs that ParaView 5.11's
+// Each is a temporal collection with one uniform grid per complete entry: a 2DRectMesh (VXVY) or
+// 3DRectMesh (VXVYVZ) built from explicit coordinate arrays (/grid/y, /grid/x, /grid/h), and the field as a
+// node-centred scalar on those cell centres (see docs/trajectory-format.md for the axes). The HDF5 file is
+// referenced by its base name, so the files can be moved together. Only constructs that ParaView 5.11's
 // three XDMF readers all read correctly are used: no CoRectMesh, no HyperSlab.
 //
 // Write replaces the file atomically (a temporary file renamed over it) and is collective: rank 0
@@ -12,15 +15,22 @@
 #include <petscsys.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ctflow {
 
-// The index file of trajectory h5_path: its extension (if any) replaced by .xmf.
-std::string XdmfPathFor(const std::string &h5_path);
+// The index file of trajectory h5_path: its extension (if any) replaced by suffix + ".xmf".
+std::string XdmfPathFor(const std::string &h5_path, const std::string &suffix = "");
 
-// Lists the states /u/000000 … of h5_path, of shape (Nx, Ny), at the given times.
-PetscErrorCode XdmfIndexWrite(MPI_Comm comm, const std::string &xmf_path, const std::string &h5_path, PetscInt Nx, PetscInt Ny,
-                              const std::vector<PetscReal> &times);
+// One temporal collection: datasets group/000000, group/000001, … at the given times.
+struct XdmfSeries {
+  std::string group;      // e.g. "/u"
+  std::string field;      // the name ParaView shows, e.g. "u"
+  std::vector<std::pair<std::string, PetscInt>> axes;  // coordinate datasets and their sizes, slowest first (2 or 3)
+  std::vector<PetscReal> times;
+};
+
+PetscErrorCode XdmfIndexWrite(MPI_Comm comm, const std::string &xmf_path, const std::string &h5_path, const XdmfSeries &series);
 
 }  // namespace ctflow

@@ -88,6 +88,7 @@ TEST(Trajectory, XdmfPathReplacesTheExtension) {
   EXPECT_EQ(ctflow::XdmfPathFor("run.h5"), "run.xmf");
   EXPECT_EQ(ctflow::XdmfPathFor("out/run.v2.h5"), "out/run.v2.xmf");
   EXPECT_EQ(ctflow::XdmfPathFor("out.d/run"), "out.d/run.xmf");
+  EXPECT_EQ(ctflow::XdmfPathFor("out/run.h5", "_substeps"), "out/run_substeps.xmf");
 }
 
 TEST(Trajectory, FileHoldsWhatWasComputed) {

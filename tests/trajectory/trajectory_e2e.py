@@ -8,7 +8,12 @@
   restart-truncated  -restart from files cut back the way an interrupted write leaves them
   restart-bad        -restart on bad input: one 'ctflow: error:' line, non-zero exit, nothing changed
   plot               tools/plot_diagnostics.py turns the diagnostics into a PNG
-  paraview           open the .xmf in ParaView's three XDMF readers (pvbatch under xvfb-run; missing pvbatch fails)
+  paraview           open the .xmf files (states, -traj_substeps frames, -traj_attention maps) in ParaView's three XDMF
+                     readers (pvbatch under xvfb-run; missing pvbatch fails)
+  substeps           -traj_substeps: frames, names, times, intervals, last frame = state, avg/sum frames; np > 1 vs np 1
+  attention          -traj_attention and the attention entropy against numpy's eq. (6)/(37) on layered controls
+  substeps-restart   -restart with frames and maps: from cut-back files and after kill -9, bitwise
+  content-bad        -traj_attention without an attention leaf or over -traj_attention_max_mb, frames without a file
 
 Every mode works in a fresh temporary directory.
 """
@@ -112,7 +117,9 @@ def compare_files(a, b, exact, ignore_attrs=("options",)):
                 continue
             x, y = fa[name][...], fb[name][...]
             check(x.shape == y.shape and x.dtype == y.dtype, f"{name}: {x.shape} {x.dtype} vs {y.shape} {y.dtype}")
-            if exact or name in ("time", "step", "grid/x", "grid/y"):
+            if x.dtype.kind == "S":
+                check(np.array_equal(x, y), f"{name} differs between {a} and {b}")
+            elif exact or name in ("time", "step", "grid/x", "grid/y", "grid/h", "substeps/step", "substeps/time", "substeps/interval"):
                 check(np.array_equal(x, y), f"{name} differs between {a} and {b} (max {np.max(np.abs(x - y)):.3g})")
             else:
                 scale = max(1.0, float(np.max(np.abs(x))))
@@ -156,9 +163,14 @@ def kill_when_listed(ctflow, np_, args, xmf, at_least):
 
 
 def mode_kill_restart(ctflow, args):
+    kill_restart(ctflow, args, LONG, 401)
+
+
+def kill_restart(ctflow, args, run, num_states):
+    """Kill -9 a run (twice), restart it, and compare with an uninterrupted run bitwise."""
     h5, xmf, reference = (os.path.join(ctflow.cwd, name) for name in ("run.h5", "run.xmf", "reference.h5"))
-    ctflow.run(args.np, LONG + ["-traj", "reference.h5"])
-    command, killed = LONG + ["-traj", "run.h5"], True
+    ctflow.run(args.np, run + ["-traj", "reference.h5"])
+    command, killed = run + ["-traj", "run.h5"], True
     for attempt in ("the first run", "the first restart"):
         killed = kill_when_listed(ctflow, args.np, command, xmf, listed_count(xmf) + 3)
         check(killed or attempt != "the first run", "the first run finished before it could be killed")
@@ -171,12 +183,12 @@ def mode_kill_restart(ctflow, args):
             for k in range(complete):
                 check(np.array_equal(f[f"u/{k:06d}"][...], ref[f"u/{k:06d}"][...]), f"state {k} listed after the kill is not complete")
         print(f"{attempt} killed with {listed} states listed in run.xmf and {complete} complete in run.h5")
-        command = LONG + ["-restart", "run.h5"]
+        command = run + ["-restart", "run.h5"]
     if killed:
         ctflow.run(args.np, command)
     compare_files(h5, reference, exact=True)
     listed, complete = check_xmf_matches(xmf, h5)
-    check(listed == complete == 401, f"after the restart run.xmf lists {listed} states and run.h5 completes {complete}")
+    check(listed == complete == num_states, f"after the restart run.xmf lists {listed} states and run.h5 completes {complete}")
     print("the restarted run is bitwise identical to the uninterrupted one")
 
 
@@ -264,25 +276,253 @@ def mode_plot(ctflow, args):
 
 
 def mode_paraview(ctflow, args):
+    """The states, the frames of the saved steps 4 and 8 (16) and the attention maps (h, x, η), each in its own .xmf."""
     pvbatch, xvfb = shutil.which("pvbatch"), shutil.which("xvfb-run")
     check(pvbatch and xvfb, "pvbatch or xvfb-run not found: install ParaView and Xvfb (Debian: apt-get install paraview xvfb)")
-    ctflow.run(args.np, RUN + ["-traj", "pv.h5"])
+    ctflow.run(args.np, RUN + ["-traj_every", "4", "-traj_substeps", "-traj_attention", "-traj", "pv.h5"])
+    pairs = []
     with h5py.File(os.path.join(ctflow.cwd, "pv.h5"), "r") as f:
-        u = [f[f"u/{k:06d}"][...] for k in range(len(f["time"]))]
-        expected = {"times": f["time"][...].tolist(), "x": f["grid/x"][...].tolist(), "y": f["grid/y"][...].tolist(),
-                    "ranges": [[float(a.min()), float(a.max())] for a in u], "last": u[-1].ravel().tolist()}
-    with open(os.path.join(ctflow.cwd, "expected.json"), "w") as out:
-        json.dump(expected, out)
+        x, y, h = (f[f"grid/{a}"][...].tolist() for a in "xyh")
+        for suffix, group, field, times, axes in (("", "u", "u", f["time"], [x, y]), ("_substeps", "substeps/u", "u", f["substeps/time"], [x, y]),
+                                                  ("_attention", "attention", "gamma", f["time"], [h, x, x])):
+            data = [f[f"{group}/{k:06d}"][...] for k in range(len(times))]
+            expected = {"field": field, "axes": axes, "times": times[...].tolist(), "ranges": [[float(a.min()), float(a.max())] for a in data],
+                        "last": data[-1].ravel().tolist()}
+            check(len(data) == {"": 3, "_substeps": 16, "_attention": 3}[suffix], f"pv{suffix}.xmf: {len(data)} entries")
+            with open(os.path.join(ctflow.cwd, f"expected{suffix}.json"), "w") as out:
+                json.dump(expected, out)
+            pairs += [os.path.join(ctflow.cwd, f"pv{suffix}.xmf"), os.path.join(ctflow.cwd, f"expected{suffix}.json")]
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "check_paraview.py")
-    p = subprocess.run([xvfb, "-a", pvbatch, script, os.path.join(ctflow.cwd, "pv.xmf"), os.path.join(ctflow.cwd, "expected.json")],
-                       cwd=ctflow.cwd, capture_output=True, text=True, timeout=240)
+    p = subprocess.run([xvfb, "-a", pvbatch, script] + pairs, cwd=ctflow.cwd, capture_output=True, text=True, timeout=240)
     print(p.stdout)
     check(p.returncode == 0 and "ParaView check passed" in p.stdout, f"ParaView check failed ({p.returncode}):\n{p.stdout}\n{p.stderr[-4000:]}")
 
 
+# -traj_substeps: the nodes that make frames in one step of the paper's Lie scheme and of Strang's, with their
+# sub-intervals as fractions (a, b) of the step (solver/composition.hpp).
+FFN_BLOCK = [("ffn1", 0, 1), ("relu", 0, 1), ("ffn2", 0, 1), ("relu", 0, 1)]
+SKIP = "avg(seq(ffn1, relu, ffn2, relu), identity)"
+LIE_FRAMES = [("attention", 0, 1), ("layernorm", 0, 1)] + FFN_BLOCK + [(SKIP, 0, 1), ("layernorm", 0, 1)]
+STRANG_FRAMES = ([("attention[0, 0.5]", 0, 0.5), ("layernorm[0, 0.5]", 0, 0.5)] + [(n, 0, 0.5) for n, _, _ in FFN_BLOCK] +
+                 [(SKIP + "[0, 0.5]", 0, 0.5), ("layernorm", 0, 1)] + [(n, 0.5, 1) for n, _, _ in FFN_BLOCK] +
+                 [(SKIP + "[0.5, 1]", 0.5, 1), ("layernorm[0.5, 1]", 0.5, 1), ("attention[0.5, 1]", 0.5, 1)])
+SUM_TREE = "seq(attention, sum(ffn1, ffn2[0, 1/2]), layernorm)"
+SUM_FRAMES = [("attention", 0, 1), ("ffn1", 0, 1), ("ffn2[0, 0.5]", 0, 0.5), ("sum(ffn1, ffn2[0, 0.5])", 0, 1), ("layernorm", 0, 1)]
+FRAME_SERIES = ["substeps/step", "substeps/name", "substeps/interval", "substeps/time"]
+DT = 0.125  # of RUN
+
+
+def frame(f, k):
+    return f[f"substeps/u/{k:06d}"][...]
+
+
+def check_frames(h5, per_step, saved_steps):
+    """Frames = saved steps × frames per step, with their names, steps, intervals and times as documented
+    (docs/trajectory-format.md); the last frame of every step is its saved state, bit for bit."""
+    with h5py.File(h5, "r") as f:
+        n = min(len(f[name]) for name in FRAME_SERIES)
+        steps, intervals, times = f["substeps/step"][:n], f["substeps/interval"][:n], f["substeps/time"][:n]
+        names = [b.decode() for b in f["substeps/name"][:n]]
+        M = len(per_step)
+        check(n == M * len(saved_steps) and all(len(f[s]) == n for s in FRAME_SERIES), f"{h5}: {n} frames, expected {M} × {len(saved_steps)}")
+        check(len(f["substeps/u"]) == n, f"{h5}: {len(f['substeps/u'])} frame datasets for {n} listed frames")
+        state_of = {int(s): k for k, s in enumerate(f["step"][...])}
+        for j, step in enumerate(saved_steps):
+            t0, t1 = (step - 1) * DT, min(step * DT, 1.0)
+            for i, (name, a, b) in enumerate(per_step):
+                k = j * M + i
+                check(steps[k] == step and names[k] == name, f"{h5} frame {k}: step {steps[k]} '{names[k]}', expected {step} '{name}'")
+                # the i-th of M frames of [t^n, t^{n+1}] is shown at t^n + (i + 1)/M Δt (computed as the writer does: exact)
+                want = t1 if i + 1 == M else t0 + (i + 1) / M * (t1 - t0)
+                check(times[k] == want, f"{h5} frame {k}: time {times[k]!r}, expected {want!r}")
+                # the node's true sub-interval t^n + [a, b] Δt (dyadic here: exact)
+                check(np.array_equal(intervals[k], [t0 + a * DT, t0 + b * DT]), f"{h5} frame {k}: interval {intervals[k]}, expected {a}, {b} of the step")
+            last = frame(f, j * M + M - 1)
+            check(np.array_equal(last, f[f"u/{state_of[step]:06d}"][...]), f"{h5}: the last frame of step {step} is not its saved state")
+        check(np.all(np.diff(times) > 0), f"{h5}: frame times are not strictly increasing")
+    xmf = os.path.splitext(h5)[0] + "_substeps.xmf"
+    listed = xmf_states(xmf)
+    check([t for t, _ in listed] == list(times), f"{xmf}: times differ from /substeps/time")
+    check([item for _, item in listed] == [f"{os.path.basename(h5)}:/substeps/u/{k:06d}" for k in range(n)], f"{xmf}: wrong datasets")
+
+
+def close_to(a, b, tol, what):
+    """|a − b| ≤ tol · max(1, |b|): round-off of a few operations on values of size |b|."""
+    err = np.max(np.abs(a - b))
+    check(err <= tol * max(1.0, float(np.max(np.abs(b)))), f"{what}: differs by {err:.3g}")
+
+
+def mode_substeps(ctflow, args):
+    d = ctflow.cwd
+    ctflow.run(args.np, RUN + ["-traj_substeps", "-traj", "lie.h5"])
+    check_frames(os.path.join(d, "lie.h5"), LIE_FRAMES, range(1, 9))
+    with h5py.File(os.path.join(d, "lie.h5"), "r") as f:
+        for j in range(8):
+            # avg(v0, identity): the average of branch 0's last frame and the state the group started from,
+            # the first layernorm's frame. One addition and one halving: 1 ulp of the values.
+            k = 8 * j
+            close_to(frame(f, k + 6), 0.5 * (frame(f, k + 5) + frame(f, k + 1)), 2.3e-16, f"avg frame of step {j + 1}")
+    print("Lie: 64 frames, names, times, intervals, last frame = state, avg frame = mean of its branches")
+    ctflow.run(args.np, RUN + ["-split", "strang", "-traj_every", "3", "-traj_substeps", "-traj", "strang.h5"])
+    check_frames(os.path.join(d, "strang.h5"), STRANG_FRAMES, [3, 6, 8])
+    print("Strang, every 3rd step: frames of steps 3, 6, 8 only, half-step intervals")
+    ctflow.run(args.np, RUN + ["-split_tree", SUM_TREE, "-traj_substeps", "-traj", "sum.h5"])
+    check_frames(os.path.join(d, "sum.h5"), SUM_FRAMES, range(1, 9))
+    with h5py.File(os.path.join(d, "sum.h5"), "r") as f:
+        for j in range(8):
+            # sum(v1, v2) = v1 + v2 − u^n, u^n the attention frame; three additions: a few ulps
+            k = 5 * j
+            close_to(frame(f, k + 3), frame(f, k + 1) + frame(f, k + 2) - frame(f, k), 1e-15, f"sum frame of step {j + 1}")
+    print("sum: branch frames advance copies of u^n, the group frame is v1 + v2 - u^n")
+    if args.np > 1:
+        for name in ("lie", "strang", "sum"):
+            extra = {"lie": [], "strang": ["-split", "strang", "-traj_every", "3"], "sum": ["-split_tree", SUM_TREE]}[name]
+            ctflow.run(1, RUN + extra + ["-traj_substeps", "-traj", f"{name}_np1.h5"])
+            compare_files(os.path.join(d, f"{name}_np1.h5"), os.path.join(d, f"{name}.h5"), exact=False)
+        print(f"np = 1 and {args.np} write the same frames")
+
+
+def write_layered_controls(path, L, Nh, Ny, causal, seed):
+    """The paper's kernels (d_head = N_y, no W^O): WQ, WK, WV, two FFN layers, σ1 = 0, σ2 = 1 per layer."""
+    rng = np.random.default_rng(seed)
+    with h5py.File(path, "w") as f:
+        for n in range(L):
+            g = f.create_group(f"layers/{n}")
+            for name in ("WQ", "WK", "WV"):
+                g[name] = rng.normal(0, 0.7, (Nh, Ny, Ny))
+            for j in (1, 2):
+                g[f"W{j}"] = rng.normal(0, 0.3, (Ny, Ny))
+                g[f"b{j}"] = rng.normal(0, 0.1, Ny)
+            g.attrs["sigma1"], g.attrs["sigma2"] = 0.0, 1.0
+        f.attrs["causal"] = 1.0 if causal else 0.0
+    with h5py.File(path, "r") as f:
+        return [{name: f[f"layers/{n}/{name}"][...] for name in ("WQ", "WK", "WV")} for n in range(L)]
+
+
+def numpy_gamma(u, layer, dx, dy, Ly, causal):
+    """γ(x_k, η_j, h_m) of eq. (6)/(37) by the midpoint rule: a = s ⟨Q, K⟩_Ωy, s = 1/sqrt(|Ω_y|), Q = ∫ W^Q u dξ, …;
+    γ = exp(a) / ∫ exp(a) dη (over η ≤ x when causal)."""
+    Nx = u.shape[0]
+    out = []
+    for WQ, WK in zip(layer["WQ"], layer["WK"]):
+        Q, K = dy * u @ WQ, dy * u @ WK
+        a = (1 / np.sqrt(Ly)) * dy * Q @ K.T
+        if causal:
+            a = np.where(np.tril(np.ones((Nx, Nx), bool)), a, -np.inf)
+        e = np.exp(a - a.max(axis=1, keepdims=True))
+        out.append(e / (dx * e.sum(axis=1, keepdims=True)))
+    return np.array(out)
+
+
+def entropy_of(gamma, dx):
+    """Mean over heads and tokens of −∫ γ log γ dη by the midpoint rule (0 log 0 = 0)."""
+    g = np.where(gamma > 0, gamma, 1.0)
+    return float(np.mean(-np.sum(gamma * np.log(g), axis=-1) * dx))
+
+
+def mode_attention(ctflow, args):
+    """Layered controls, 2 layers, N_h = 2, N_y = 6, on N_x = 10 tokens with Δx = 0.5 and Δt = 1/2 (states at
+    t = 0, ½, 1, 3/2, 2: the maps of a state use the layer at t, the final one the last layer)."""
+    d = ctflow.cwd
+    Nx, Ny, Nh, Lx, L = 10, 6, 2, 5.0, 2
+    dx, dy = Lx / Nx, 1.0
+    for causal in (False, True):
+        tag = "causal" if causal else "full"
+        layers = write_layered_controls(os.path.join(d, f"{tag}.h5"), L, Nh, Ny, causal, seed=3 + causal)
+        run = ["-controls", f"{tag}.h5", "-Nx", str(Nx), "-Lx", str(Lx), "-dt", "0.5"]
+        ctflow.run(args.np, run + ["-traj_attention", "-traj_entropy", "-traj", f"{tag}_maps.h5"])
+        ctflow.run(args.np, run + ["-traj_entropy", "-traj", f"{tag}_entropy.h5"])
+        with h5py.File(os.path.join(d, f"{tag}_maps.h5"), "r") as f, h5py.File(os.path.join(d, f"{tag}_entropy.h5"), "r") as g:
+            times, H = f["time"][...], f["diagnostics/attention_entropy"][...]
+            check(list(times) == [0, 0.5, 1, 1.5, 2], f"{tag}: times {times}")
+            check("attention" not in g and np.array_equal(g["diagnostics/attention_entropy"][...], H),
+                  f"{tag}: the entropy without -traj_attention differs (or maps were written)")
+            for k, t in enumerate(times):
+                gamma, u = f[f"attention/{k:06d}"][...], f[f"u/{k:06d}"][...]
+                check(gamma.shape == (Nh, Nx, Nx), f"{tag}: map {k} has shape {gamma.shape}")
+                # every row is a probability density in η: Σ_j γ Δx = 1 (N_x terms of size 1: 1e-13)
+                close_to(gamma.sum(axis=-1) * dx, np.ones((Nh, Nx)), 1e-13, f"{tag} map {k}: Σ γ Δx")
+                if causal:
+                    check(np.all(gamma[:, ~np.tril(np.ones((Nx, Nx), bool))] == 0), f"{tag} map {k}: γ ≠ 0 for η > x")
+                layer = layers[min(int(t), L - 1)]
+                # independent evaluation of eq. (6)/(37); scores of size ~10 after exp: 1e-12 relative
+                close_to(gamma, numpy_gamma(u, layer, dx, dy, Ny * dy, causal), 1e-12, f"{tag} map {k} vs numpy")
+                # the stored entropy is that of the stored maps (sums of N_x N_h terms: 1e-12)
+                check(abs(H[k] - entropy_of(gamma, dx)) <= 1e-12 * max(1, abs(H[k])), f"{tag} state {k}: entropy {H[k]} vs {entropy_of(gamma, dx)}")
+            check(np.all(H <= np.log(Lx) + 1e-12), f"{tag}: entropy above the uniform density's log L_x: {H}")
+        listed = xmf_states(os.path.join(d, f"{tag}_maps_attention.xmf"))
+        check([t for t, _ in listed] == list(times) and [i for _, i in listed] == [f"{tag}_maps.h5:/attention/{k:06d}" for k in range(5)],
+              f"{tag}_maps_attention.xmf lists {listed}")
+        if args.np > 1:
+            ctflow.run(1, run + ["-traj_attention", "-traj_entropy", "-traj", f"{tag}_np1.h5"])
+            compare_files(os.path.join(d, f"{tag}_np1.h5"), os.path.join(d, f"{tag}_maps.h5"), exact=False)
+        print(f"{tag}: rows integrate to 1, maps = numpy eq. (6)/(37), entropy = numpy's, entropy {np.round(H, 4)}"
+              + (f", np 1 = np {args.np}" if args.np > 1 else ""))
+    if args.np > 1:
+        # Row blocks: N_h N_x = 2200 values per row, 953 rows per block (solver/trajectory_writer.hpp), so np 1 writes
+        # two blocks of different sizes and np 2 one block per rank; the files agree.
+        big = ["-Nx", "1100", "-Ny", "4", "-Nh", "2", "-Lx", "2", "-T", "0.125", "-dt", "0.125", "-traj_attention", "-traj_entropy"]
+        ctflow.run(1, big + ["-traj", "big_np1.h5"])
+        ctflow.run(args.np, big + ["-traj", "big.h5"])
+        compare_files(os.path.join(d, "big_np1.h5"), os.path.join(d, "big.h5"), exact=False)
+        with h5py.File(os.path.join(d, "big.h5"), "r") as f:
+            close_to(f["attention/000001"][...].sum(axis=-1) * 2 / 1100, np.ones((2, 1100)), 1e-13, "N_x = 1100: Σ γ Δx")
+        print(f"N_x = 1100 in row blocks: np 1 = np {args.np}")
+
+
+SUB = ["-traj_substeps", "-traj_attention", "-traj_entropy"]
+
+
+def mode_substeps_restart(ctflow, args):
+    d = ctflow.cwd
+    ctflow.run(args.np, RUN + SUB + ["-traj", "full.h5"])
+    series = SERIES[:-1] + ["diagnostics/attention_entropy", "time"]
+    # State 3 complete; the frames of steps 4… written (all, or part of step 5 with the series unevenly appended).
+    for case, frames in (("frames_beyond_the_state", {}), ("frames_partly_listed", {"substeps/step": 37, "substeps/name": 36, "substeps/time": 34})):
+        h5 = os.path.join(d, f"{case}.h5")
+        shutil.copy(os.path.join(d, "full.h5"), h5)
+        with h5py.File(h5, "r+") as f:
+            f.attrs["status"] = np.bytes_("incomplete")
+            for name in series:
+                f[name].resize((4,))
+            for name, n in frames.items():
+                f[name].resize((n,) + f[name].shape[1:])
+        p = ctflow.run(args.np, RUN + SUB + ["-restart", f"{case}.h5"])
+        check("restarting from step 3" in p.stdout, f"{case}: expected a restart from step 3:\n{p.stdout}")
+        compare_files(h5, os.path.join(d, "full.h5"), exact=True)
+        for suffix in ("", "_substeps", "_attention"):
+            text = [open(os.path.join(d, f"{name}{suffix}.xmf")).read().replace(f"{name}.h5", "X") for name in (case, "full")]
+            check(text[0] == text[1], f"{case}{suffix}.xmf differs from the uninterrupted run's")
+        print(f"{case}: the restarted file and its three indexes equal the uninterrupted run's")
+    os.remove(os.path.join(d, "full.h5"))
+    kill_restart(ctflow, args, LONG[:-1] + ["0.02", "-traj_substeps"], 51)
+
+
+def mode_content_bad(ctflow, args):
+    d = ctflow.cwd
+    cases = [
+        ("no_attention_leaf", ["-split_tree", "seq(layernorm, avg(seq(ffn1, relu), identity))", "-traj_attention"],
+         r"-traj_attention saves the weights of the 'attention' operator, but the splitting scheme 'seq\(layernorm, .*\)' has no 'attention' leaf"),
+        ("entropy_no_attention_leaf", ["-split_tree", "seq(layernorm, avg(seq(ffn1, relu), identity))", "-traj_entropy"],
+         r"-traj_entropy is the entropy of the 'attention' operator's weights, but the splitting scheme 'seq\(layernorm, .*\)' has no 'attention' leaf"),
+        ("map_too_large", ["-traj_attention", "-traj_attention_max_mb", "0"],
+         r"-traj_attention: the attention map of one state, N_h N_x\^2 = 2 x 12\^2 doubles \(0\.0 MB\), exceeds -traj_attention_max_mb 0"),
+        ("negative_bound", ["-traj_attention", "-traj_attention_max_mb", "-1"], r"-traj_attention_max_mb must not be negative, got -1"),
+        ("frames_without_file", ["-traj_substeps", "-traj", "none"], r"-traj_substeps and -traj_attention save into the trajectory file, but -traj is 'none'"),
+    ]
+    for case, extra, regex in cases:
+        p = ctflow.run(args.np, RUN + ["-traj", "out.h5"] + extra, expect_success=False)
+        errors = [line for line in p.stderr.splitlines() if line.startswith("ctflow: error")]
+        check(p.returncode != 0, f"{case}: ctflow succeeded")
+        check(len(errors) == 1 and re.search(regex, errors[0]), f"{case}: expected one error matching {regex!r}, got:\n{p.stderr}")
+        check(os.listdir(d) == [], f"{case}: files were created: {os.listdir(d)}")
+        print(f"{case}: {errors[0]}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=("ranks", "kill-restart", "restart-truncated", "restart-bad", "plot", "paraview"))
+    p.add_argument("mode", choices=("ranks", "kill-restart", "restart-truncated", "restart-bad", "plot", "paraview", "substeps", "attention",
+                                    "substeps-restart", "content-bad"))
     p.add_argument("--np", type=int, default=2)
     p.add_argument("--ctflow", required=True)
     argv = sys.argv[1:]

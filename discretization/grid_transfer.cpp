@@ -1,0 +1,66 @@
+#include "discretization/grid_transfer.hpp"
+
+#include <cmath>
+
+namespace ctflow {
+
+GridRestriction::~GridRestriction() {
+  (void)VecScatterDestroy(&scatter_);
+  (void)VecDestroy(&local_);
+}
+
+PetscErrorCode GridRestriction::SetUp(const Grid &fine, const Grid &coarse) {
+  const MPI_Comm comm = coarse.Comm();
+  const PetscReal Lf[2] = {fine.Lx(), fine.Ly()}, Lc[2] = {coarse.Lx(), coarse.Ly()};
+  const PetscInt Nf[2] = {fine.Nx(), fine.Ny()}, Nc[2] = {coarse.Nx(), coarse.Ny()};
+  const char *name[2] = {"N_x", "N_y"};
+  PetscFunctionBeginUser;
+  for (int d = 0; d < 2; ++d) {
+    PetscCheck(Nf[d] % Nc[d] == 0, comm, PETSC_ERR_ARG_INCOMP,
+               "cannot restrict: fine %s = %" PetscInt_FMT " is not a multiple of coarse %s = %" PetscInt_FMT, name[d], Nf[d], name[d], Nc[d]);
+    PetscCheck(std::abs(Lf[d] - Lc[d]) <= 1e-12 * Lc[d], comm, PETSC_ERR_ARG_INCOMP,
+               "cannot restrict: the grids cover different domains (L = %g and %g)", (double)Lf[d], (double)Lc[d]);
+  }
+  rx_ = Nf[0] / Nc[0];
+  ry_ = Nf[1] / Nc[1];
+  Ny_ = Nc[1];
+  xm_ = coarse.XLocal();
+  // The fine tokens r_x k … r_x (k + 1) − 1 of the owned coarse tokens k: one contiguous block of the
+  // fine vector (a 1-D DMDA's global ordering is the natural one).
+  const PetscInt n = xm_ * rx_ * Nf[1];
+  Vec fine_vec;
+  IS from;
+  PetscCall(VecScatterDestroy(&scatter_));
+  PetscCall(VecDestroy(&local_));
+  PetscCall(DMGetGlobalVector(fine.Layout(), &fine_vec));
+  PetscCall(VecCreateSeq(PETSC_COMM_SELF, n, &local_));
+  PetscCall(ISCreateStride(PETSC_COMM_SELF, n, coarse.XStart() * rx_ * Nf[1], 1, &from));
+  PetscCall(VecScatterCreate(fine_vec, from, local_, nullptr, &scatter_));
+  PetscCall(ISDestroy(&from));
+  PetscCall(DMRestoreGlobalVector(fine.Layout(), &fine_vec));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode GridRestriction::Apply(Vec fine, Vec coarse) const {
+  const PetscInt Nyf = Ny_ * ry_;
+  const PetscReal w = 1.0 / (PetscReal)(rx_ * ry_);
+  const PetscScalar *f;
+  PetscScalar *c;
+  PetscFunctionBeginUser;
+  PetscCall(VecScatterBegin(scatter_, fine, local_, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecScatterEnd(scatter_, fine, local_, INSERT_VALUES, SCATTER_FORWARD));
+  PetscCall(VecGetArrayRead(local_, &f));
+  PetscCall(VecGetArrayWrite(coarse, &c));
+  for (PetscInt k = 0; k < xm_; ++k)
+    for (PetscInt l = 0; l < Ny_; ++l) {
+      PetscReal sum = 0;
+      for (PetscInt a = 0; a < rx_; ++a)
+        for (PetscInt b = 0; b < ry_; ++b) sum += f[(k * rx_ + a) * Nyf + l * ry_ + b];
+      c[k * Ny_ + l] = w * sum;
+    }
+  PetscCall(VecRestoreArrayWrite(coarse, &c));
+  PetscCall(VecRestoreArrayRead(local_, &f));
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

@@ -1,0 +1,72 @@
+// ConvergenceStudy: ctflow's refinement mode. The same continuous problem (controls θ(x, y, h, t) and
+// initial data f(x, y) on fixed Ω_x × Ω_y × Ω_h × [0, T]) is solved on levels k = 0 … L−1, level 0 being
+// the problem the ordinary ctflow options describe and level k scaling each refined variable by 2^k:
+// N_x, N_y, N_h ← 2^k N (the domain lengths of level 0 kept), Δt ← Δt / 2^k. Every level's final state is
+// restricted to the level-0 grid by cell averages (discretization/grid_transfer.hpp) and compared with a
+// reference there:
+//
+//   finest      u* = R u_{L−1}
+//   richardson  u* = u_{L−1} + (u_{L−1} − u_{L−2}) / (2^p − 1),  p = log2(‖u_{L−2} − u_{L−3}‖ / ‖u_{L−1} − u_{L−2}‖)
+//               (all restricted; p is the observed order of the three finest levels in the L2 norm)
+//
+//   e_L2 = (Σ_{k,l} (u − u*)²_{k,l} Δx_0 Δy_0)^{1/2},  e_max = max_{k,l} |u − u*|_{k,l}   (level-0 cells)
+//   observed order between levels k and k+1:  p_k = log2(e_k / e_{k+1})
+//
+// modelled on MFEM's ConvergenceStudy (fem/convergence.hpp: rate = log(e_{k−1}/e_k) / log(h_{k−1}/h_k)).
+// With the finest reference the last orders are biased low/high by the reference's own error
+// (e_k ∝ h_k^p − h_{L−1}^p); Richardson's last order equals p by construction.
+//
+// Options: -study_levels L (≥ 2; giving it selects this mode), -study_refine x,y,h,t (any subset, default t),
+// -study_reference finest|richardson (default finest; richardson needs L ≥ 3), -study_csv FILE (default
+// convergence.csv, 'none': no file). Every other ctflow option describes level 0. No trajectory is
+// written unless -traj FILE is given; then level k writes FILE with '_level<k>' before its extension.
+// Rejected: an unknown variable; refining x or y of a state read from a file (-u0, -image); refining t of a
+// -dt_schedule; refining h when no operator of the scheme integrates over heads (the refinement would
+// change nothing); -restart.
+#pragma once
+#include <petscvec.h>
+
+#include <string>
+#include <vector>
+
+namespace ctflow {
+
+class ConvergenceStudy {
+ public:
+  struct Row {
+    PetscInt level, Nx, Ny, Nh;
+    PetscReal dt;
+    PetscReal e_l2, e_max;  // < 0: the reference level (no error)
+  };
+
+  explicit ConvergenceStudy(MPI_Comm comm) : comm_(comm) {}
+  PetscErrorCode SetFromOptions();
+  // -study_levels was given.
+  bool Enabled() const { return levels_ > 0; }
+  // Runs every level and computes the errors; with -help, only lists the options of level 0.
+  PetscErrorCode Run();
+  // The table (level, N_x, N_y, N_h, Δt, e_L2, order, e_max, order) and, unless 'none', the CSV file.
+  PetscErrorCode View(PetscViewer viewer) const;
+  const std::vector<Row> &Rows() const { return rows_; }
+
+ private:
+  struct Level;
+  PetscErrorCode BuildLevel(PetscInt k, Level *level) const;
+  PetscErrorCode SetLevelOptions(PetscInt k) const;
+  PetscErrorCode CheckBase(const Level &base) const;
+  PetscErrorCode ComputeErrors(const std::vector<Vec> &u, const Level &base);
+  PetscErrorCode WriteCsv() const;
+
+  MPI_Comm comm_;
+  PetscInt levels_ = 0;
+  bool refine_[4] = {false, false, false, true};  // x, y, h, t
+  bool richardson_ = false, help_ = false;
+  std::string csv_ = "convergence.csv", traj_;
+  // Level 0's sizes, lengths and step, which the other levels scale.
+  PetscInt N0_[3] = {0, 0, 0};
+  PetscReal L0_[3] = {0, 0, 0}, dt0_ = 0, p_ = 0;
+  std::vector<Row> rows_;
+  std::string header_;
+};
+
+}  // namespace ctflow
