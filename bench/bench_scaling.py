@@ -7,8 +7,8 @@ The analytic controls, a random initial state (standard normal, seed 0), the def
 block, layer norm), -T 1 -dt 0.25 (4 steps), one thread per rank. Times are the PETSc log stage
 `Integrate` (-log_view). Strong scaling: ideal time t_1 / P, efficiency t_1 / (P t_P). Weak scaling:
 N_x = P · --nx-per-rank; attention's work grows like N_x², so the work per rank is not constant and the
-ideal time is t_1 · W_P / W_1, with W the Integrate stage's flop count per rank (PETSc's average, the
-same count as bench_vs_torch.py); efficiency = ideal / t_P. Every run writes its final state; the largest
+ideal time is t_1 · W_P / W_1, with W the Integrate stage's flop count per rank (PETSc's stage total
+over the ranks divided by P; the same count as bench_vs_torch.py); efficiency = ideal / t_P. Every run writes its final state; the largest
 relative difference from the np = 1 state of the same N_x is printed (round-off expected: the ring
 exchange changes only the order of the softmax's sums).
 """
@@ -78,8 +78,8 @@ def main():
         ref = run(1, nx)
         diff = ctflow_run.rel_diff(r["u"], ref["u"])
         worst = max(worst, diff)
-        ideal = base["time"] * r["flops"] / base["flops"]
-        print(f"| {np_} | {nx} | {r['time']:.3g} | {r['flops']:.3g} | {ideal:.3g} | {ideal / r['time']:.2f} | {diff:.1e} |", flush=True)
+        ideal = base["time"] * (r["flops"] / np_) / (base["flops"] / args.np[0])
+        print(f"| {np_} | {nx} | {r['time']:.3g} | {r['flops'] / np_:.3g} | {ideal:.3g} | {ideal / r['time']:.2f} | {diff:.1e} |", flush=True)
     if not worst <= 1e-12:
         sys.exit(f"final states differ across rank counts: {worst:.2e}")
 

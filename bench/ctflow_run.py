@@ -22,7 +22,8 @@ def environment():
 
 def run(ctflow, np_, options, mpiexec="mpiexec"):
     """Runs ctflow on np_ ranks with -log_view -memory_view; returns a dict with the Integrate stage's
-    time [s] and flop count (per rank, PETSc's average), the peak memory of the largest rank [bytes], and the
+    time [s] (average over ranks) and flop count (the sum over ranks: PETSc's stage summary divides the
+    time by the number of ranks but not the flops), the peak memory of the largest rank [bytes], and the
     full stdout."""
     cmd = [shutil.which(mpiexec) or mpiexec]
     if np_ > (os.cpu_count() or 1):

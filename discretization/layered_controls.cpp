@@ -268,7 +268,7 @@ PetscErrorCode LayeredControls::LayerAt(PetscReal t, const Layer **layer) const 
 }
 
 PetscErrorCode LayeredControls::SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const {
-  const Layer *layer;
+  const Layer *layer = nullptr;
   PetscFunctionBeginUser;
   PetscCall(LayerAt(t, &layer));
   k->d_head = d_head_;
@@ -284,7 +284,7 @@ PetscErrorCode LayeredControls::SampleAttention(PetscReal t, const Grid &grid, A
 }
 
 PetscErrorCode LayeredControls::SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const {
-  const Layer *layer;
+  const Layer *layer = nullptr;
   const PetscInt Ny = grid.Ny(), xs = grid.XStart(), xm = grid.XLocal();
   PetscFunctionBeginUser;
   PetscCall(LayerAt(t, &layer));
@@ -297,7 +297,7 @@ PetscErrorCode LayeredControls::SampleFeedForward(PetscInt j, PetscReal t, const
 }
 
 PetscErrorCode LayeredControls::SampleMlp(PetscReal t, const Grid &grid, MlpKernels *k) const {
-  const Layer *layer;
+  const Layer *layer = nullptr;
   PetscFunctionBeginUser;
   PetscCall(LayerAt(t, &layer));
   PetscCheck(layer->mlp.F > 0, grid.Comm(), PETSC_ERR_USER_INPUT,
@@ -307,7 +307,7 @@ PetscErrorCode LayeredControls::SampleMlp(PetscReal t, const Grid &grid, MlpKern
 }
 
 PetscErrorCode LayeredControls::SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const {
-  const Layer *layer;
+  const Layer *layer = nullptr;
   PetscFunctionBeginUser;
   PetscCall(LayerAt(t, &layer));
   if (index == 0) {

@@ -45,15 +45,7 @@ PetscErrorCode Integrate(ctflow::Grid &grid, const ctflow::Controls &controls, c
   PetscCall(integrator.SetFromOptions());
   if (!u0) PetscCall(f.SetFromOptions(&grid, controls));
   PetscCall(grid.SetUp());
-  PetscCall(DMCreateGlobalVector(grid.Layout(), &u));
-  if (u0) {
-    PetscScalar *a;
-    PetscCall(VecGetArrayWrite(u, &a));
-    std::copy_n(&(*u0)[grid.XStart() * grid.Ny()], grid.XLocal() * grid.Ny(), a);
-    PetscCall(VecRestoreArrayWrite(u, &a));
-  } else {
-    PetscCall(f.Fill(grid, u));
-  }
+  PetscCall(CreateState(grid, u0, &f, &u));
   PetscCall(integrator.SetUp(u));
   run->monitored = 0;
   PetscCall(integrator.Solve(u, [run](PetscInt, PetscReal, Vec) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "discretization/initial_state.hpp"
+
 namespace ctflow_test {
 
 using Matrix = std::vector<double>;  // row-major
@@ -33,6 +35,8 @@ Matrix RandomState(int Nx, int Ny, unsigned seed);
 PetscErrorCode SolveLayered(MPI_Comm comm, const std::string &controls_path, const Matrix &u0, int Nx, Matrix *u);
 // The same for the analytic controls and initial state of the options database.
 PetscErrorCode SolveAnalytic(MPI_Comm comm, Matrix *u);
+// A global vector on the (set-up) grid holding u0, gathered on every rank, or f sampled if u0 is null.
+PetscErrorCode CreateState(const ctflow::Grid &grid, const Matrix *u0, const ctflow::InitialState *f, Vec *u);
 // Every rank gets the whole of a distributed vector.
 PetscErrorCode GatherToAll(Vec v, Matrix *all);
 

@@ -27,6 +27,20 @@ PetscErrorCode GatherToAll(Vec v, Matrix *all) {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode CreateState(const ctflow::Grid &grid, const Matrix *u0, const ctflow::InitialState *f, Vec *u) {
+  PetscFunctionBeginUser;
+  PetscCall(DMCreateGlobalVector(grid.Layout(), u));
+  if (u0) {
+    PetscScalar *a;
+    PetscCall(VecGetArrayWrite(*u, &a));
+    std::copy_n(&(*u0)[grid.XStart() * grid.Ny()], grid.XLocal() * grid.Ny(), a);
+    PetscCall(VecRestoreArrayWrite(*u, &a));
+  } else {
+    PetscCall(f->Fill(grid, *u));
+  }
+  PetscFunctionReturn(0);
+}
+
 static PetscErrorCode Integrate(ctflow::Grid &grid, const ctflow::Controls &controls, const Matrix *u0,
                                 const ctflow::InitialState *f, Matrix *u_final) {
   Vec u;
@@ -34,15 +48,7 @@ static PetscErrorCode Integrate(ctflow::Grid &grid, const ctflow::Controls &cont
   ctflow::Integrator integrator(grid, controls);
   PetscCall(integrator.SetFromOptions());
   PetscCall(grid.SetUp());
-  PetscCall(DMCreateGlobalVector(grid.Layout(), &u));
-  if (u0) {
-    PetscScalar *a;
-    PetscCall(VecGetArrayWrite(u, &a));
-    std::copy_n(&(*u0)[grid.XStart() * grid.Ny()], grid.XLocal() * grid.Ny(), a);
-    PetscCall(VecRestoreArrayWrite(u, &a));
-  } else {
-    PetscCall(f->Fill(grid, u));
-  }
+  PetscCall(CreateState(grid, u0, f, &u));
   PetscCall(integrator.SetUp(u));
   PetscCall(integrator.Solve(u, [](PetscInt, PetscReal, Vec) { return PetscErrorCode(0); }));
   PetscCall(GatherToAll(u, u_final));
