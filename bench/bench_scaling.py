@@ -29,13 +29,9 @@ def main():
     p.add_argument("--heads", type=int, default=2)
     p.add_argument("--T", default="1")
     p.add_argument("--dt", default="0.25")
-    p.add_argument("--ctflow", default=ctflow_run.DEFAULT_CTFLOW)
-    p.add_argument("--mpiexec", default="mpiexec")
-    p.add_argument("--workdir", default=os.path.join(ctflow_run.ROOT, "build", "bench_scaling"))
+    ctflow_run.add_run_arguments(p, "bench_scaling")
     args = p.parse_args()
-    ctflow = os.path.abspath(args.ctflow)
-    os.makedirs(args.workdir, exist_ok=True)
-    os.chdir(args.workdir)
+    ctflow = ctflow_run.enter_workdir(args)
     if args.np[0] != 1:
         sys.exit("--np must start with 1 (the reference run)")
     common = ["-Ny", str(args.ny), "-Nh", str(args.heads), "-T", args.T, "-dt", args.dt, "-traj_every", "1000000",

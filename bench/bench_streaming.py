@@ -30,13 +30,9 @@ def main():
     p.add_argument("--ny", type=int, default=128)
     p.add_argument("--np", type=int, default=2)
     p.add_argument("--compare-nx", type=int, default=4096)
-    p.add_argument("--ctflow", default=ctflow_run.DEFAULT_CTFLOW)
-    p.add_argument("--mpiexec", default="mpiexec")
-    p.add_argument("--workdir", default=os.path.join(ctflow_run.ROOT, "build", "bench_streaming"))
+    ctflow_run.add_run_arguments(p, "bench_streaming")
     args = p.parse_args()
-    ctflow = os.path.abspath(args.ctflow)
-    os.makedirs(args.workdir, exist_ok=True)
-    os.chdir(args.workdir)
+    ctflow = ctflow_run.enter_workdir(args)
     common = ["-Ny", str(args.ny), "-Nh", "1", "-T", "1", "-dt", "1", "-split_order", "attention"]
 
     big = ctflow_run.run(ctflow, args.np, ["-Nx", str(args.nx)] + common + ["-traj", "none"], args.mpiexec)

@@ -12,6 +12,21 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DEFAULT_CTFLOW = os.path.join(ROOT, "build", "ctflow")
 
 
+def add_run_arguments(parser, workdir_name):
+    """The options every script shares: the executable, the MPI launcher and the working directory."""
+    parser.add_argument("--ctflow", default=DEFAULT_CTFLOW)
+    parser.add_argument("--mpiexec", default="mpiexec")
+    parser.add_argument("--workdir", default=os.path.join(ROOT, "build", workdir_name))
+
+
+def enter_workdir(args):
+    """Creates and enters args.workdir; returns the absolute path of the ctflow executable."""
+    ctflow = os.path.abspath(args.ctflow)
+    os.makedirs(args.workdir, exist_ok=True)
+    os.chdir(args.workdir)
+    return ctflow
+
+
 def environment():
     """One thread per rank; Open MPI refuses to run as root without these two variables."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
