@@ -13,7 +13,8 @@ numpy (OpenBLAS), and a Markdown table with the ratios is printed.
 
 GFLOP/s = the Integrate stage's flop count (PETSc's, from the operators' PetscLogFlops) / its time. Per
 layer, with D = N_h d_head = d_model and F = dim_feedforward: attention projections 6 N_x N_y D (Q, K, V),
-scores 2 N_x² D, γV 2 N_x² D, softmax 3 N_h N_x² (maximum, exponential, sum; one flop each), output
+scores 2 N_x² D, γV 2 N_x² D, softmax 3 N_h N_x² (maximum, exponential, sum; one flop each; causal
+models count only the N_x (N_x + 1)/2 query-key pairs η ≤ x), output
 projection 2 N_x D N_y; feed-forward 4 N_x N_y F; layer norms 5 N_x N_y each; Euler updates 2 N_x N_y per
 flow. -log_view splits the time into AttnProjections, AttnScoreSoftmax, AttnOutput, LiftedFeedForward and
 LayerNorm events.
@@ -73,7 +74,9 @@ def main():
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_torch.py"), "model.pt", "controls.h5"], check=True)
 
     gemm = dgemm_rate()
+    command = [args.ctflow, "-controls", "controls.h5", "-u0", "u0.h5", "-traj", "out.h5", "-traj_every", "1000", "-log_view"]
     print(f"single-thread DGEMM (OpenBLAS via numpy): {gemm:.1f} GFLOP/s")
+    print(f"ctflow, in {os.getcwd()}: {' '.join(command)}")
     print("| N_x | torch forward [s] | ctflow Integrate [s] | ctflow / torch | ctflow GFLOP/s | % of DGEMM | max rel. diff |")
     print("|---|---|---|---|---|---|---|")
     for nx in args.nx:
@@ -86,8 +89,7 @@ def main():
         ref = ref[0].numpy()
         times, flops = [], 0.0
         for _ in range(args.reps):
-            run = subprocess.run([args.ctflow, "-controls", "controls.h5", "-u0", "u0.h5", "-traj", "out.h5", "-traj_every", "1000",
-                                  "-log_view"], capture_output=True, text=True, check=True)
+            run = subprocess.run(command, capture_output=True, text=True, check=True)
             m = re.search(r"^\s*\d+:\s+Integrate:\s+(\S+)\s+\S+%\s+(\S+)", run.stdout, re.M)
             times.append(float(m.group(1)))
             flops = float(m.group(2))

@@ -10,6 +10,20 @@ PetscErrorCode Controls::SampleMlp(PetscReal, const Grid &grid, MlpKernels *) co
           Description().c_str());
 }
 
+PetscErrorCode Controls::LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const {
+  PetscFunctionBeginUser;
+  PetscCall(SampleAttention(t, grid, storage));
+  *k = storage;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Controls::LendMlp(PetscReal t, const Grid &grid, MlpKernels *storage, const MlpKernels **k) const {
+  PetscFunctionBeginUser;
+  PetscCall(SampleMlp(t, grid, storage));
+  *k = storage;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode Controls::SampleFinalNorm(LayerNormTargets *, bool *present) const {
   *present = false;
   return 0;

@@ -63,6 +63,11 @@ class Controls {
   // index 0: the paper's layer norm (one σ1, σ2 per time); k ≥ 1: the k-th named layer norm of a layer.
   virtual PetscErrorCode SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const = 0;
   virtual PetscErrorCode SampleMlp(PetscReal t, const Grid &grid, MlpKernels *k) const;
+  // The kernels at t without copying them where the controls store them (layered controls): *k points
+  // either at the controls' own immutable copy, valid while the controls live, or at *storage, which the
+  // default fills with SampleAttention / SampleMlp. Operators keep *k while PieceKey(t) is unchanged.
+  virtual PetscErrorCode LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const;
+  virtual PetscErrorCode LendMlp(PetscReal t, const Grid &grid, MlpKernels *storage, const MlpKernels **k) const;
   // A projection applied once after the last step (a final layer norm); *present = false if none.
   virtual PetscErrorCode SampleFinalNorm(LayerNormTargets *s, bool *present) const;
   // A vision Transformer's pre- and post-processing (§4.2), or nullptr.

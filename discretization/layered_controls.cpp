@@ -32,16 +32,18 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Grid *g
   bool found;
   PetscFunctionBeginUser;
   // Attention, eq. (37)–(41) with rank-d_head factors, an affine query and a constant output c(y).
-  PetscCall(in.Read(g + "WQ", {Nh, Ny, d}, "(N_h, N_y, d_head)", &layer->WQ));
-  PetscCall(in.Read(g + "WK", {Nh, Ny, d}, "(N_h, N_y, d_head)", &layer->WK));
-  PetscCall(in.Read(g + "WV", {Nh, Ny, d}, "(N_h, N_y, d_head)", &layer->WV));
-  if (in.Has(g + "WO")) PetscCall(in.Read(g + "WO", {Nh, d, Ny}, "(N_h, d_head, N_y)", &layer->WO));
+  AttentionKernels &a = layer->attention;
+  PetscCall(in.Read(g + "WQ", {Nh, Ny, d}, "(N_h, N_y, d_head)", &a.WQ));
+  PetscCall(in.Read(g + "WK", {Nh, Ny, d}, "(N_h, N_y, d_head)", &a.WK));
+  PetscCall(in.Read(g + "WV", {Nh, Ny, d}, "(N_h, N_y, d_head)", &a.WV));
+  if (in.Has(g + "WO")) PetscCall(in.Read(g + "WO", {Nh, d, Ny}, "(N_h, d_head, N_y)", &a.WO));
   else PetscCheck(d == Ny, comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': layer %" PetscInt_FMT " has d_head = %d != N_y = %d but no WO",
                   path_.c_str(), n, (int)d, (int)Ny);
-  if (in.Has(g + "bQ")) PetscCall(in.Read(g + "bQ", {Nh, d}, "(N_h, d_head)", &layer->bQ));
-  if (in.Has(g + "c")) PetscCall(in.Read(g + "c", {Ny}, "(N_y,)", &layer->c));
-  PetscCall(in.ReadAttribute(g, "attention_scale", &layer->scale, &found));
+  if (in.Has(g + "bQ")) PetscCall(in.Read(g + "bQ", {Nh, d}, "(N_h, d_head)", &a.bQ));
+  if (in.Has(g + "c")) PetscCall(in.Read(g + "c", {Ny}, "(N_y,)", &a.c));
+  PetscCall(in.ReadAttribute(g, "attention_scale", &a.scale, &found));
   layer->scale_given = found;
+  if (!found) a.scale = 1 / std::sqrt((PetscReal)Ny);  // |Ω_y| = N_y (unit spacing) unless -Ly says otherwise
 
   // The paper's feed-forward layers W_j, b_j, eq. (34).
   PetscCheck(!in.Has(g + "W" + std::to_string(J_ + 1)), comm_, PETSC_ERR_FILE_UNEXPECTED,
@@ -160,9 +162,9 @@ PetscErrorCode LayeredControls::Refine(const H5Input &in, PetscInt Ny_fine, Pets
     for (size_t n = 0; n < layers_.size() && what.empty(); ++n) {
       const Layer &l = layers_[n];
       const std::string g = "/layers/" + std::to_string(n) + "/";
-      if (!l.WO.empty()) what = g + "WO";
-      else if (!l.bQ.empty()) what = g + "bQ";
-      else if (!l.c.empty()) what = g + "c";
+      if (!l.attention.WO.empty()) what = g + "WO";
+      else if (!l.attention.bQ.empty()) what = g + "bQ";
+      else if (!l.attention.c.empty()) what = g + "c";
       else if (l.mlp.F > 0) what = g + "mlp_W1";
       else if (!l.norms.empty()) what = g + "layernorm1_gamma";
     }
@@ -173,11 +175,12 @@ PetscErrorCode LayeredControls::Refine(const H5Input &in, PetscInt Ny_fine, Pets
   }
   // Each fine cell takes the value of the file's cell that contains it (docs/controls-format.md).
   for (Layer &l : layers_) {
-    PetscCallCXX(l.WQ = RefineArray(l.WQ, Nh, Ny, d, rh, ry, ry));
-    PetscCallCXX(l.WK = RefineArray(l.WK, Nh, Ny, d, rh, ry, ry));
-    PetscCallCXX(l.WV = RefineArray(l.WV, Nh, Ny, d, rh, ry, ry));
-    PetscCallCXX(l.WO = RefineArray(l.WO, Nh, d, Ny, rh, 1, 1));
-    PetscCallCXX(l.bQ = RefineArray(l.bQ, Nh, d, 1, rh, 1, 1));
+    AttentionKernels &a = l.attention;
+    PetscCallCXX(a.WQ = RefineArray(a.WQ, Nh, Ny, d, rh, ry, ry));
+    PetscCallCXX(a.WK = RefineArray(a.WK, Nh, Ny, d, rh, ry, ry));
+    PetscCallCXX(a.WV = RefineArray(a.WV, Nh, Ny, d, rh, ry, ry));
+    PetscCallCXX(a.WO = RefineArray(a.WO, Nh, d, Ny, rh, 1, 1));
+    PetscCallCXX(a.bQ = RefineArray(a.bQ, Nh, d, 1, rh, 1, 1));
     for (PetscInt j = 0; j < J_; ++j) {
       PetscCallCXX(l.W[j] = RefineArray(l.W[j], Ny, Ny, 1, ry, ry, 1));
       PetscCallCXX(l.b[j] = RefineArray(l.b[j], (PetscInt)l.b[j].size() / Ny, Ny, 1, 1, ry, 1));
@@ -228,6 +231,10 @@ PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
   if (has_final_norm_) PetscCall(LoadNorm(in, "/final_norm/", "/final_norm", "eps", &final_norm_));
 
   if (ry > 1 || rh > 1) PetscCall(Refine(in, grid->Ny(), ry, rh));
+  for (Layer &l : layers_) {
+    l.attention.d_head = d_head_;
+    l.attention.causal = causal_;
+  }
 
   if (in.Has("/layer_times")) {
     PetscCall(in.Read("/layer_times", {(hsize_t)L + 1}, "(num_layers + 1,)", &times_));
@@ -267,19 +274,25 @@ PetscErrorCode LayeredControls::LayerAt(PetscReal t, const Layer **layer) const 
   PetscFunctionReturn(0);
 }
 
+PetscReal LayeredControls::Scale(const Layer &layer, const Grid &grid) {
+  return layer.scale_given ? layer.attention.scale : 1 / std::sqrt(grid.Ly());
+}
+
 PetscErrorCode LayeredControls::SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const {
   const Layer *layer = nullptr;
   PetscFunctionBeginUser;
   PetscCall(LayerAt(t, &layer));
-  k->d_head = d_head_;
-  PetscCallCXX(k->WQ = layer->WQ);
-  PetscCallCXX(k->WK = layer->WK);
-  PetscCallCXX(k->WV = layer->WV);
-  PetscCallCXX(k->WO = layer->WO);
-  PetscCallCXX(k->bQ = layer->bQ);
-  PetscCallCXX(k->c = layer->c);
-  k->scale = layer->scale_given ? layer->scale : 1 / std::sqrt(grid.Ly());
-  k->causal = causal_;
+  PetscCallCXX(*k = layer->attention);
+  k->scale = Scale(*layer, grid);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const {
+  const Layer *layer = nullptr;
+  PetscFunctionBeginUser;
+  PetscCall(LayerAt(t, &layer));
+  if (layer->attention.scale == Scale(*layer, grid)) *k = &layer->attention;
+  else PetscCall(Controls::LendAttention(t, grid, storage, k));  // a default scale on another |Ω_y|: a copy
   PetscFunctionReturn(0);
 }
 
@@ -297,12 +310,20 @@ PetscErrorCode LayeredControls::SampleFeedForward(PetscInt j, PetscReal t, const
 }
 
 PetscErrorCode LayeredControls::SampleMlp(PetscReal t, const Grid &grid, MlpKernels *k) const {
+  const MlpKernels *lent = nullptr;
+  PetscFunctionBeginUser;
+  PetscCall(LendMlp(t, grid, nullptr, &lent));
+  PetscCallCXX(*k = *lent);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::LendMlp(PetscReal t, const Grid &grid, MlpKernels *, const MlpKernels **k) const {
   const Layer *layer = nullptr;
   PetscFunctionBeginUser;
   PetscCall(LayerAt(t, &layer));
   PetscCheck(layer->mlp.F > 0, grid.Comm(), PETSC_ERR_USER_INPUT,
              "the -controls file '%s' has no lifted feed-forward network (mlp_W1 ...) at t = %g", path_.c_str(), (double)t);
-  PetscCallCXX(*k = layer->mlp);
+  *k = &layer->mlp;
   PetscFunctionReturn(0);
 }
 

@@ -21,6 +21,8 @@ class LayeredControls : public Controls {
   PetscErrorCode SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const override;
   PetscErrorCode SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const override;
   PetscErrorCode SampleMlp(PetscReal t, const Grid &grid, MlpKernels *k) const override;
+  PetscErrorCode LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const override;
+  PetscErrorCode LendMlp(PetscReal t, const Grid &grid, MlpKernels *storage, const MlpKernels **k) const override;
   PetscErrorCode SampleFinalNorm(LayerNormTargets *s, bool *present) const override;
   std::string DefaultOrder() const override { return order_; }
   PetscInt PieceKey(PetscReal t) const override;
@@ -34,18 +36,22 @@ class LayeredControls : public Controls {
 
  private:
   struct Layer {
-    std::vector<PetscReal> WQ, WK, WV, WO, bQ, c;
+    // Lent as is when its scale is the grid's (always when given; else the default 1/sqrt(N_y) for the
+    // unit-spaced Ω_y, which -Ly may change).
+    AttentionKernels attention;
     std::vector<std::vector<PetscReal>> W, b;  // j = 1..J at [j - 1]
     std::vector<bool> b_per_token;             // b_j given as (N_x, N_y) rather than (N_y,)
     std::vector<LayerNormTargets> norms;       // layernorm1, layernorm2, ... at [k - 1]
     MlpKernels mlp;                            // F = 0: none
     bool has_sigma = false;                    // the paper's scalar σ1, σ2 are given
-    PetscReal sigma1 = 0, sigma2 = 1, scale = 1;
+    PetscReal sigma1 = 0, sigma2 = 1;
     bool scale_given = false;  // else s = 1/sqrt(|Ω_y|), eq. (6)
   };
   // The layer acting at time t (left-continuous pieces, with a round-off tolerance at the breakpoints;
   // PieceKey is its index, or -1 outside [0, t_L)).
   PetscErrorCode LayerAt(PetscReal t, const Layer **layer) const;
+  // s in γ = Softmax_2(s ⟨Q, K⟩) of the layer on this grid.
+  static PetscReal Scale(const Layer &layer, const Grid &grid);
   PetscErrorCode LoadVit(const class H5Input &in, Grid *grid);
   // Refines the loaded kernels by ry in y and rh in h (piecewise constant on the file's cells).
   PetscErrorCode Refine(const class H5Input &in, PetscInt Ny_fine, PetscInt ry, PetscInt rh);

@@ -42,6 +42,43 @@ PetscErrorCode Attention::SetFromOptions() {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode Attention::SetUp(Vec) {
+  PetscFunctionBeginUser;
+  if (!materialise_) PetscCall(Prepare(0));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Attention::Prepare(PetscReal t) {
+  const Grid &g = *ctx_.grid;
+  const PetscInt xm = g.XLocal(), Ny = g.Ny(), Nh = g.Nh();
+  const PetscInt *ranges;
+  PetscMPIInt size;
+  PetscFunctionBeginUser;
+  const PetscInt piece = ctx_.controls->PieceKey(t);
+  if (piece >= 0 && piece == piece_) PetscFunctionReturn(0);
+  PetscCall(ctx_.controls->LendAttention(t, g, &kernels_storage_, &kernels_));
+  piece_ = piece;
+  const PetscInt d = d_ = kernels_->d_head, D = D_ = Nh * d;
+  score_scale_ = kernels_->scale * g.dy();
+  PetscCallMPI(MPI_Comm_size(Comm(), &size));
+  PetscCall(DMDAGetOwnershipRanges(g.Layout(), &ranges, nullptr, nullptr));
+  max_rows_ = *std::max_element(ranges, ranges + size);
+  PetscCallCXX(Q_.resize(xm * D));
+  PetscCallCXX(O_.resize(xm * D));
+  PetscCallCXX(rowmax_.resize(Nh * xm));
+  PetscCallCXX(rowsum_.resize(Nh * xm));
+  PetscCallCXX(S_.resize(xm * std::min(tile_, max_rows_)));
+  PetscCallCXX(kv_[0].resize(2 * max_rows_ * D));
+  if (size > 1) PetscCallCXX(kv_[1].resize(2 * max_rows_ * D));  // the ring's second block
+  // [W^Q | W^K | W^V] with the heads side by side, so that the projections are two wide GEMMs.
+  const std::vector<PetscReal> *kernel[3] = {&kernels_->WQ, &kernels_->WK, &kernels_->WV};
+  PetscCallCXX(W_.resize(Ny * 3 * D));
+  for (PetscInt i = 0; i < Ny; ++i)
+    for (int q = 0; q < 3; ++q)
+      for (PetscInt m = 0; m < Nh; ++m) std::copy_n(&(*kernel[q])[(m * Ny + i) * d], d, &W_[(i * 3 + q) * D + m * d]);
+  PetscFunctionReturn(0);
+}
+
 void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V) {
   const Grid &g = *ctx_.grid;
   const PetscInt xm = g.XLocal(), d = d_, D = D_;
@@ -52,7 +89,7 @@ void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const Petsc
     PetscReal *s = &S_[k * nt];
     // Causal: only η ≤ x (masked keys get weight 0). The owned block is processed first and starts at
     // η ≤ x, so every row has seen a finite score before any tile that is entirely masked for it.
-    const PetscInt valid = kernels_.causal ? std::clamp<PetscInt>(g.XStart() + k - c0 + 1, 0, nt) : nt;
+    const PetscInt valid = kernels_->causal ? std::clamp<PetscInt>(g.XStart() + k - c0 + 1, 0, nt) : nt;
     std::fill(s + valid, s + nt, 0.0);
     if (valid == 0) continue;
     const PetscReal new_max = std::max(mx[k], MaxOf(valid, s));
@@ -95,37 +132,21 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
   PetscCallMPI(MPI_Comm_size(Comm(), &size));
   PetscCallMPI(MPI_Comm_rank(Comm(), &rank));
   PetscCall(DMDAGetOwnershipRanges(g.Layout(), &ranges, nullptr, nullptr));
-  const PetscInt max_rows = *std::max_element(ranges, ranges + size);
   std::vector<PetscInt> starts(size + 1, 0);  // global index of each rank's first token
   for (PetscMPIInt r = 0; r < size; ++r) starts[r + 1] = starts[r] + ranges[r];
-
-  const PetscInt piece = ctx_.controls->PieceKey(t);
-  const bool resample = piece < 0 || piece != piece_;
-  if (resample) PetscCall(ctx_.controls->SampleAttention(t, g, &kernels_));
-  piece_ = piece;
-  const PetscInt d = d_ = kernels_.d_head, D = D_ = Nh * d;
-  score_scale_ = kernels_.scale * g.dy();
-  PetscCallCXX(Q_.resize(xm * D));
-  PetscCallCXX(O_.assign(xm * D, 0.0));
-  PetscCallCXX(rowmax_.assign(Nh * xm, -std::numeric_limits<PetscReal>::infinity()));
-  PetscCallCXX(rowsum_.assign(Nh * xm, 0.0));
-  PetscCallCXX(S_.resize(xm * std::min(tile_, max_rows)));
-  for (auto &buf : kv_) PetscCallCXX(buf.resize(2 * max_rows * D));
 
   // Q = Δy u W^Q + b^Q and [K | V] = Δy u [W^K | W^V] for the owned tokens, eq. (27), as two wide GEMMs
   // (heads side by side); [K | V] is written straight into this rank's ring block (rows × 2 N_h d_head).
   PetscCall(PetscLogEventBegin(ATTENTION_PROJECT_EVENT, 0, 0, 0, 0));
-  if (resample) {
-    const std::vector<PetscReal> *kernel[3] = {&kernels_.WQ, &kernels_.WK, &kernels_.WV};
-    PetscCallCXX(W_.resize(Ny * 3 * D));
-    for (PetscInt i = 0; i < Ny; ++i)
-      for (int q = 0; q < 3; ++q)
-        for (PetscInt m = 0; m < Nh; ++m) std::copy_n(&(*kernel[q])[(m * Ny + i) * d], d, &W_[(i * 3 + q) * D + m * d]);
-  }
+  PetscCall(Prepare(t));
+  const PetscInt d = d_, D = D_;
+  std::fill(O_.begin(), O_.end(), 0.0);
+  std::fill(rowmax_.begin(), rowmax_.end(), -std::numeric_limits<PetscReal>::infinity());
+  std::fill(rowsum_.begin(), rowsum_.end(), 0.0);
   const PetscReal dy = g.dy();
   for (PetscInt k = 0; k < xm; ++k) {
-    if (kernels_.bQ.empty()) std::fill_n(&Q_[k * D], D, 0.0);
-    else std::copy_n(kernels_.bQ.data(), D, &Q_[k * D]);
+    if (kernels_->bQ.empty()) std::fill_n(&Q_[k * D], D, 0.0);
+    else std::copy_n(kernels_->bQ.data(), D, &Q_[k * D]);
   }
   PetscCall(VecGetArrayRead(U, &u));
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, D, Ny, dy, u, Ny, W_.data(), 3 * D, 1.0, Q_.data(), D);
@@ -151,7 +172,7 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
     for (PetscInt m = 0; m < Nh; ++m) {
       const PetscReal *K = cur + m * d, *V = cur + D + m * d;
       for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
-        if (kernels_.causal && first + j0 > g.XStart() + xm - 1) break;  // keys after every owned query
+        if (kernels_->causal && first + j0 > g.XStart() + xm - 1) break;  // keys after every owned query
         AccumulateTile(m, first + j0, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
       }
     }
@@ -161,28 +182,30 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
       PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
     }
   }
-  PetscCall(PetscLogFlops(Nh * (4.0 * xm * g.Nx() * d + 3.0 * xm * g.Nx())));
+  // Query-key pairs: all N_x keys per query, or η ≤ x (causal): Σ_k (x_start + k + 1).
+  const PetscReal pairs = kernels_->causal ? xm * (g.XStart() + (xm + 1) / 2.0) : (PetscReal)xm * g.Nx();
+  PetscCall(PetscLogFlops(Nh * (4.0 * d + 3.0) * pairs));
   PetscCall(PetscLogEventEnd(ATTENTION_SOFTMAX_EVENT, 0, 0, 0, 0));
 
   // F = c + Σ_m Δh (O_m / rowsum_m) W^O_m: the h-quadrature of ∫ γ V W^O dz dη, eq. (40)–(41).
   PetscCall(PetscLogEventBegin(ATTENTION_OUTPUT_EVENT, 0, 0, 0, 0));
   PetscCall(VecGetArrayWrite(F, &f));
   for (PetscInt k = 0; k < xm; ++k) {
-    if (kernels_.c.empty()) std::fill_n(&f[k * Ny], Ny, 0.0);
-    else std::copy_n(kernels_.c.data(), Ny, &f[k * Ny]);
+    if (kernels_->c.empty()) std::fill_n(&f[k * Ny], Ny, 0.0);
+    else std::copy_n(kernels_->c.data(), Ny, &f[k * Ny]);
   }
   for (PetscInt m = 0; m < Nh; ++m)
     for (PetscInt k = 0; k < xm; ++k) {
       const PetscReal w = g.dh() / rowsum_[m * xm + k];
       for (PetscInt r = 0; r < d; ++r) O_[k * D + m * d + r] *= w;
     }
-  if (kernels_.WO.empty())  // W^O the identity: d_head = N_y, sum over heads
+  if (kernels_->WO.empty())  // W^O the identity: d_head = N_y, sum over heads
     for (PetscInt k = 0; k < xm; ++k)
       for (PetscInt m = 0; m < Nh; ++m) cblas_daxpy(Ny, 1.0, &O_[k * D + m * d], 1, &f[k * Ny], 1);
   else  // WO is stored [m][r][l]: the heads' factors stacked, D × N_y
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, D, dy, O_.data(), D, kernels_.WO.data(), Ny, 1.0, f, Ny);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, D, dy, O_.data(), D, kernels_->WO.data(), Ny, 1.0, f, Ny);
   PetscCall(VecRestoreArrayWrite(F, &f));
-  PetscCall(PetscLogFlops(kernels_.WO.empty() ? Nh * xm * Ny : 2.0 * xm * D * Ny));
+  PetscCall(PetscLogFlops(kernels_->WO.empty() ? Nh * xm * Ny : 2.0 * xm * D * Ny));
   PetscCall(PetscLogEventEnd(ATTENTION_OUTPUT_EVENT, 0, 0, 0, 0));
   PetscCall(PetscLogEventEnd(ATTENTION_EVENT, 0, 0, 0, 0));
   PetscFunctionReturn(0);

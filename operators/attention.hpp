@@ -32,11 +32,14 @@ class Attention : public Operator {
   explicit Attention(const OperatorContext &ctx);
   OperatorKind Kind() const override { return OperatorKind::Flow; }
   PetscErrorCode SetFromOptions() override;
+  PetscErrorCode SetUp(Vec like) override;
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
 
  private:
   // F = A(t, U) from γ formed in blocks of tile_ rows (AttentionMaps::Apply).
   PetscErrorCode RhsMaterialised(PetscReal t, Vec U, Vec F);
+  // kernels_ for the piece of t (lent by the controls), W_ packed from them, work space sized for them.
+  PetscErrorCode Prepare(PetscReal t);
   // Online-softmax update of head m's rows with one tile of keys/values (nt tokens from global index c0;
   // K, V point at head m's columns of a ring block, leading dimension 2 N_h d_head).
   void AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
@@ -44,7 +47,8 @@ class Attention : public Operator {
   PetscInt tile_ = 256;            // -attention_tile: keys processed per GEMM tile
   PetscBool materialise_ = PETSC_FALSE;  // -attention_materialise: γ formed in row blocks (AttentionMaps)
   std::unique_ptr<AttentionMaps> maps_;
-  AttentionKernels kernels_;
+  const AttentionKernels *kernels_ = nullptr;  // lent by the controls, or kernels_storage_
+  AttentionKernels kernels_storage_;
   // Heads side by side (columns m d_head … (m+1) d_head), so that projections are single wide GEMMs.
   std::vector<PetscReal> W_;       // [W^Q | W^K | W^V]: N_y × 3 N_h d_head, packed from the kernels
   std::vector<PetscReal> Q_;       // xm × N_h d_head
@@ -55,6 +59,7 @@ class Attention : public Operator {
   PetscReal score_scale_ = 1;      // s Δz, Δz = Δy
   PetscInt d_ = 0, D_ = 0;         // d_head, N_h d_head
   PetscInt piece_ = -1;            // Controls::PieceKey of kernels_ and W_ (-1: resample)
+  PetscInt max_rows_ = 0;          // the most tokens any rank owns
 };
 
 }  // namespace ctflow

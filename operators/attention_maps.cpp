@@ -15,8 +15,8 @@ PetscErrorCode AttentionMaps::SetUp(PetscReal t, Vec U) {
   PetscMPIInt size;
   const PetscScalar *u;
   PetscFunctionBeginUser;
-  PetscCall(controls_->SampleAttention(t, g, &kernels_));
-  const PetscInt d = kernels_.d_head, D = Nh * d;
+  PetscCall(controls_->LendAttention(t, g, &kernels_storage_, &kernels_));
+  const PetscInt d = kernels_->d_head, D = Nh * d;
   // Q, K, V = Δy Σ_i u(x, y_i) W(y_i, z, h) (+ b^Q), eq. (3)–(5) with rank-d_head kernels; heads side by side.
   std::vector<PetscReal> Kown, Vown;
   PetscCallCXX(Q_.resize(xm * D));
@@ -25,14 +25,14 @@ PetscErrorCode AttentionMaps::SetUp(PetscReal t, Vec U) {
   PetscCall(VecGetArrayRead(U, &u));
   for (PetscInt m = 0; m < Nh; ++m) {
     const std::pair<const std::vector<PetscReal> *, PetscReal *> proj[3] = {
-        {&kernels_.WQ, Q_.data()}, {&kernels_.WK, Kown.data()}, {&kernels_.WV, Vown.data()}};
+        {&kernels_->WQ, Q_.data()}, {&kernels_->WK, Kown.data()}, {&kernels_->WV, Vown.data()}};
     for (const auto &[W, out] : proj)
       cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, Ny, g.dy(), u, Ny, &(*W)[m * Ny * d], d, 0.0, out + m * d, D);
   }
   PetscCall(VecRestoreArrayRead(U, &u));
-  if (!kernels_.bQ.empty())
+  if (!kernels_->bQ.empty())
     for (PetscInt k = 0; k < xm; ++k)
-      for (PetscInt c = 0; c < D; ++c) Q_[k * D + c] += kernels_.bQ[c];
+      for (PetscInt c = 0; c < D; ++c) Q_[k * D + c] += kernels_->bQ[c];
 
   // Every rank gets K and V of all N_x tokens, in token order.
   PetscCallMPI(MPI_Comm_size(g.Comm(), &size));
@@ -52,17 +52,17 @@ PetscErrorCode AttentionMaps::SetUp(PetscReal t, Vec U) {
 // γ = exp(a) / (Δx Σ_η exp(a)), a = s Δz ⟨Q(x, ·, h), K(η, ·, h)⟩: eq. (6) / (37) by the midpoint rule.
 PetscErrorCode AttentionMaps::Rows(PetscInt k0, PetscInt n, std::vector<PetscReal> *gamma) const {
   const Grid &g = *grid_;
-  const PetscInt Nx = g.Nx(), Nh = g.Nh(), d = kernels_.d_head, D = Nh * d;
+  const PetscInt Nx = g.Nx(), Nh = g.Nh(), d = kernels_->d_head, D = Nh * d;
   PetscFunctionBeginUser;
   PetscCheck(k0 >= 0 && n >= 0 && k0 + n <= g.XLocal() && (PetscInt)Q_.size() == g.XLocal() * D, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
              "AttentionMaps: rows %" PetscInt_FMT "..%" PetscInt_FMT " requested of %" PetscInt_FMT " owned (SetUp first)", k0, k0 + n - 1, g.XLocal());
   PetscCallCXX(gamma->resize(Nh * n * Nx));
   for (PetscInt m = 0; m < Nh; ++m) {
     PetscReal *G = gamma->data() + m * n * Nx;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, Nx, d, kernels_.scale * g.dy(), &Q_[k0 * D + m * d], D, &K_[m * d], D, 0.0, G, Nx);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, Nx, d, kernels_->scale * g.dy(), &Q_[k0 * D + m * d], D, &K_[m * d], D, 0.0, G, Nx);
     for (PetscInt k = 0; k < n; ++k) {
       PetscReal *row = G + k * Nx;
-      const PetscInt valid = kernels_.causal ? g.XStart() + k0 + k + 1 : Nx;  // causal: η ≤ x only
+      const PetscInt valid = kernels_->causal ? g.XStart() + k0 + k + 1 : Nx;  // causal: η ≤ x only
       const PetscReal mx = *std::max_element(row, row + valid);
       PetscReal sum = 0;
       for (PetscInt j = 0; j < valid; ++j) sum += (row[j] = std::exp(row[j] - mx));
@@ -77,7 +77,7 @@ PetscErrorCode AttentionMaps::Rows(PetscInt k0, PetscInt n, std::vector<PetscRea
 // A = c + Σ_m Δh Σ_η Δx γ V_m (Δy W^O_m, or the identity): eq. (40) by the midpoint rule.
 PetscErrorCode AttentionMaps::Apply(PetscInt k0, PetscInt n, PetscReal *F) const {
   const Grid &g = *grid_;
-  const PetscInt Nx = g.Nx(), Ny = g.Ny(), Nh = g.Nh(), d = kernels_.d_head, D = Nh * d;
+  const PetscInt Nx = g.Nx(), Ny = g.Ny(), Nh = g.Nh(), d = kernels_->d_head, D = Nh * d;
   std::vector<PetscReal> gamma, O;
   PetscFunctionBeginUser;
   PetscCall(Rows(k0, n, &gamma));
@@ -85,14 +85,14 @@ PetscErrorCode AttentionMaps::Apply(PetscInt k0, PetscInt n, PetscReal *F) const
   for (PetscInt m = 0; m < Nh; ++m)
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, Nx, g.dx() * g.dh(), &gamma[m * n * Nx], Nx, &V_[m * d], D, 0.0, &O[m * d], D);
   for (PetscInt k = 0; k < n; ++k) {
-    if (kernels_.c.empty()) std::fill_n(&F[k * Ny], Ny, 0.0);
-    else std::copy_n(kernels_.c.data(), Ny, &F[k * Ny]);
+    if (kernels_->c.empty()) std::fill_n(&F[k * Ny], Ny, 0.0);
+    else std::copy_n(kernels_->c.data(), Ny, &F[k * Ny]);
   }
-  if (kernels_.WO.empty())  // W^O the identity: d_head = N_y, sum over heads
+  if (kernels_->WO.empty())  // W^O the identity: d_head = N_y, sum over heads
     for (PetscInt k = 0; k < n; ++k)
       for (PetscInt m = 0; m < Nh; ++m) cblas_daxpy(Ny, 1.0, &O[k * D + m * d], 1, &F[k * Ny], 1);
   else  // WO stored [m][r][l]: the heads' factors stacked, D × N_y
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, Ny, D, g.dy(), O.data(), D, kernels_.WO.data(), Ny, 1.0, F, Ny);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, Ny, D, g.dy(), O.data(), D, kernels_->WO.data(), Ny, 1.0, F, Ny);
   PetscFunctionReturn(0);
 }
 

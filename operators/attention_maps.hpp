@@ -32,7 +32,8 @@ class AttentionMaps {
  private:
   const Grid *grid_;
   const Controls *controls_;
-  AttentionKernels kernels_;
+  const AttentionKernels *kernels_ = nullptr;  // lent by the controls, or kernels_storage_
+  AttentionKernels kernels_storage_;
   std::vector<PetscReal> Q_;      // owned tokens × N_h d_head (query bias included)
   std::vector<PetscReal> K_, V_;  // all N_x tokens × N_h d_head
 };

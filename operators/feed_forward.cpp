@@ -19,6 +19,15 @@ PetscErrorCode FeedForwardCreate(const OperatorContext &ctx, PetscInt index, std
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode FeedForward::Prepare(PetscReal t) {
+  PetscFunctionBeginUser;
+  const PetscInt piece = ctx_.controls->PieceKey(t);
+  if (piece >= 0 && piece == piece_) PetscFunctionReturn(0);
+  PetscCall(ctx_.controls->SampleFeedForward(j_, t, *ctx_.grid, &kernel_));
+  piece_ = piece;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode FeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   const Grid &g = *ctx_.grid;
   const PetscInt xm = g.XLocal(), Ny = g.Ny();
@@ -26,7 +35,7 @@ PetscErrorCode FeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   PetscScalar *f;
   PetscFunctionBeginUser;
   PetscCall(PetscLogEventBegin(FEED_FORWARD_EVENT, 0, 0, 0, 0));
-  PetscCall(ctx_.controls->SampleFeedForward(j_, t, g, &kernel_));
+  PetscCall(Prepare(t));
   PetscCall(VecGetArrayRead(U, &u));
   PetscCall(VecGetArrayWrite(F, &f));
   std::copy(kernel_.b.begin(), kernel_.b.end(), f);
@@ -41,7 +50,7 @@ PetscErrorCode FeedForward::Rhs(PetscReal t, Vec U, Vec F) {
 PetscErrorCode FeedForward::AffineParts(PetscReal t, std::vector<PetscReal> *M, std::vector<PetscReal> *b) {
   const PetscReal dy = ctx_.grid->dy();
   PetscFunctionBeginUser;
-  PetscCall(ctx_.controls->SampleFeedForward(j_, t, *ctx_.grid, &kernel_));
+  PetscCall(Prepare(t));
   PetscCallCXX(M->resize(kernel_.W.size()));
   std::transform(kernel_.W.begin(), kernel_.W.end(), M->begin(), [dy](PetscReal w) { return dy * w; });
   PetscCallCXX(*b = kernel_.b);

@@ -20,8 +20,12 @@ class FeedForward : public Operator {
   PetscErrorCode AffineParts(PetscReal t, std::vector<PetscReal> *M, std::vector<PetscReal> *b) override;
 
  private:
+  // kernel_ for the piece of t (sampled again only when Controls::PieceKey changes).
+  PetscErrorCode Prepare(PetscReal t);
+
   const PetscInt j_;
   FeedForwardKernel kernel_;
+  PetscInt piece_ = -1;  // Controls::PieceKey of kernel_ (-1: resample)
 };
 
 }  // namespace ctflow

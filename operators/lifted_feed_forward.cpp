@@ -19,6 +19,22 @@ PetscErrorCode LiftedFeedForwardCreate(const OperatorContext &ctx, PetscInt inde
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode LiftedFeedForward::SetUp(Vec) {
+  PetscFunctionBeginUser;
+  PetscCall(Prepare(0));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LiftedFeedForward::Prepare(PetscReal t) {
+  PetscFunctionBeginUser;
+  const PetscInt piece = ctx_.controls->PieceKey(t);
+  if (piece >= 0 && piece == piece_) PetscFunctionReturn(0);
+  PetscCall(ctx_.controls->LendMlp(t, *ctx_.grid, &kernels_storage_, &kernels_));
+  piece_ = piece;
+  PetscCallCXX(hidden_.resize(ctx_.grid->XLocal() * kernels_->F));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode LiftedFeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   const Grid &g = *ctx_.grid;
   const PetscInt xm = g.XLocal(), Ny = g.Ny();
@@ -26,22 +42,27 @@ PetscErrorCode LiftedFeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   PetscScalar *f;
   PetscFunctionBeginUser;
   PetscCall(PetscLogEventBegin(MLP_EVENT, 0, 0, 0, 0));
-  const PetscInt piece = ctx_.controls->PieceKey(t);
-  if (piece < 0 || piece != piece_) PetscCall(ctx_.controls->SampleMlp(t, g, &kernels_));
-  piece_ = piece;
-  const PetscInt Fh = kernels_.F;
-  PetscCallCXX(hidden_.resize(xm * Fh));
-  for (PetscInt k = 0; k < xm; ++k) std::copy_n(kernels_.b1.data(), Fh, &hidden_[k * Fh]);
+  PetscCall(Prepare(t));
+  const MlpKernels &K = *kernels_;
+  const PetscInt Fh = K.F;
   PetscCall(VecGetArrayRead(U, &u));
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Fh, Ny, g.dy(), u, Ny, kernels_.W1.data(), Fh, 1.0, hidden_.data(), Fh);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Fh, Ny, g.dy(), u, Ny, K.W1.data(), Fh, 0.0, hidden_.data(), Fh);
   PetscCall(VecRestoreArrayRead(U, &u));
-  if (kernels_.gelu)
-    for (PetscReal &z : hidden_) z = 0.5 * z * (1 + std::erf(z * M_SQRT1_2));
-  else
-    for (PetscReal &z : hidden_) z = std::max<PetscReal>(z, 0);
+  // act(z + b1) in one pass over the hidden layer.
+  for (PetscInt k = 0; k < xm; ++k) {
+    PetscReal *z = &hidden_[k * Fh];
+    const PetscReal *b1 = K.b1.data();
+    if (K.gelu)
+      for (PetscInt c = 0; c < Fh; ++c) {
+        const PetscReal v = z[c] + b1[c];
+        z[c] = 0.5 * v * (1 + std::erf(v * M_SQRT1_2));
+      }
+    else
+      for (PetscInt c = 0; c < Fh; ++c) z[c] = std::max<PetscReal>(z[c] + b1[c], 0);
+  }
   PetscCall(VecGetArrayWrite(F, &f));
-  for (PetscInt k = 0; k < xm; ++k) std::copy_n(kernels_.b2.data(), Ny, &f[k * Ny]);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Fh, g.dy(), hidden_.data(), Fh, kernels_.W2.data(), Ny, 1.0, f, Ny);
+  for (PetscInt k = 0; k < xm; ++k) std::copy_n(K.b2.data(), Ny, &f[k * Ny]);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Fh, g.dy(), hidden_.data(), Fh, K.W2.data(), Ny, 1.0, f, Ny);
   PetscCall(VecRestoreArrayWrite(F, &f));
   PetscCall(PetscLogFlops(4.0 * xm * Ny * Fh));
   PetscCall(PetscLogEventEnd(MLP_EVENT, 0, 0, 0, 0));

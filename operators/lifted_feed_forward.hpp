@@ -14,10 +14,15 @@ class LiftedFeedForward : public Operator {
  public:
   explicit LiftedFeedForward(const OperatorContext &ctx) : Operator(ctx, "mlp") {}
   OperatorKind Kind() const override { return OperatorKind::Flow; }
+  PetscErrorCode SetUp(Vec like) override;
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
 
  private:
-  MlpKernels kernels_;
+  // kernels_ for the piece of t (lent by the controls) and the hidden layer sized for them.
+  PetscErrorCode Prepare(PetscReal t);
+
+  const MlpKernels *kernels_ = nullptr;  // lent by the controls, or kernels_storage_
+  MlpKernels kernels_storage_;
   PetscInt piece_ = -1;            // Controls::PieceKey of kernels_ (-1: resample)
   std::vector<PetscReal> hidden_;  // xm × F
 };

@@ -22,6 +22,14 @@ PetscErrorCode LiftedFeedForwardNormalisedCreate(const OperatorContext &ctx, Pet
   return NormalisedFieldCreate("mlp", ctx, index, op);
 }
 
+PetscErrorCode NormalisedField::SetUp(Vec like) {
+  PetscFunctionBeginUser;
+  if (!normalised_) PetscCall(VecDuplicate(like, &normalised_));
+  PetscCall(norm_->SetUp(like));
+  PetscCall(inner_->SetUp(like));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode NormalisedField::Rhs(PetscReal t, Vec U, Vec F) {
   PetscFunctionBeginUser;
   if (!normalised_) PetscCall(VecDuplicate(U, &normalised_));

@@ -13,6 +13,7 @@ class NormalisedField : public Operator {
       : Operator(ctx, inner->Name() + "_ln" + norm->Name().substr(9)), inner_(std::move(inner)), norm_(std::move(norm)) {}
   ~NormalisedField() override { (void)VecDestroy(&normalised_); }
   OperatorKind Kind() const override { return OperatorKind::Flow; }
+  PetscErrorCode SetUp(Vec like) override;
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
 
  private:

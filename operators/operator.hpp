@@ -33,6 +33,9 @@ class Operator {
   virtual OperatorKind Kind() const = 0;
   // Reads the operator's options (prefix "<name>_", e.g. -layernorm_eps).
   virtual PetscErrorCode SetFromOptions() { return 0; }
+  // Allocates (and first touches) work space for states like `like`, once, before the integration;
+  // Rhs and Project allocate whatever SetUp did not.
+  virtual PetscErrorCode SetUp(Vec /*like*/) { return 0; }
   // Flow: F = A(t, U).
   virtual PetscErrorCode Rhs(PetscReal t, Vec U, Vec F);
   // Projection: U ← P(U).

@@ -2,9 +2,9 @@
 
 #include <cstdint>
 
-// Run-time dispatch between an AVX2/FMA clone and the baseline (glibc ifunc): the build stays portable.
+// Run-time dispatch between AVX-512, AVX2/FMA and baseline clones (glibc ifunc): the build stays portable.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define CTFLOW_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define CTFLOW_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CTFLOW_SIMD_CLONES
 #endif

@@ -1,6 +1,6 @@
 // Vectorisable kernels for the streaming softmax of attention (eq. (6), (37)): the exponentials
 // exp(a − max a) of a row of scores, its maximum and its sum. Loops the compiler vectorises (no calls to
-// libm inside), with an AVX2/FMA clone chosen at run time on x86-64 where the compiler supports it.
+// libm inside), with AVX-512 and AVX2/FMA clones chosen at run time on x86-64 where the compiler supports them.
 #pragma once
 #include <petscsys.h>
 

@@ -41,6 +41,7 @@ class Leaf : public SplittingNode {
       : op_(std::move(op)), substep_name_(std::move(substep_name)), substep_(std::move(substep)) {}
   PetscErrorCode SetUp(Vec like) override {
     PetscFunctionBeginUser;
+    PetscCall(op_->SetUp(like));
     if (op_->Kind() == OperatorKind::Flow) PetscCall(substep_->SetUp(*op_, like));
     PetscFunctionReturn(0);
   }
