@@ -1,30 +1,78 @@
 #include "solver/trajectory_writer.hpp"
 
 #include <petscviewerhdf5.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
-#include "operators/attention_maps.hpp"
+#include "solver/attention_map_output.hpp"
 #include "solver/state_diagnostics.hpp"
 
 namespace ctflow {
 
 static const char *const kFinalNorm = "final_norm";  // the frame of the controls' final projection (solver/integrator.hpp)
 
+static std::string DirName(const std::string &path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+}
+
+static std::string BaseName(const std::string &path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// NNNNNN
+static std::string SixDigits(PetscInt n) {
+  char digits[24];
+  snprintf(digits, sizeof(digits), "%06lld", (long long)n);
+  return digits;
+}
+
+// group/NNNNNN
+static std::string Numbered(const std::string &group, PetscInt n) { return group + "/" + SixDigits(n); }
+
+// A segment's file name: NNNNNN.h5.
+static bool IsSegmentName(const std::string &name) {
+  return name.size() == 9 && name.compare(6, 3, ".h5") == 0 && std::all_of(name.begin(), name.begin() + 6, [](char c) { return std::isdigit((unsigned char)c); });
+}
+
+std::string TrajectorySegmentDir(const std::string &path) {
+  const size_t slash = path.find_last_of('/'), dot = path.find_last_of('.');
+  const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1);
+  return (has_ext ? path.substr(0, dot) : path) + ".d";
+}
+
+// Removes the segment files NNNNNN.h5 in dir; false if one could not be removed.
+static bool RemoveSegments(const std::string &dir) {
+  std::error_code error;
+  std::vector<std::filesystem::path> segments;
+  for (const auto &entry : std::filesystem::directory_iterator(dir, error))
+    if (IsSegmentName(entry.path().filename().string())) segments.push_back(entry.path());
+  bool ok = !error;
+  for (const auto &segment : segments) ok = std::filesystem::remove(segment, error) && ok;
+  return ok;
+}
+
 TrajectoryWriter::~TrajectoryWriter() {
   for (Vec &v : frame_vecs_) (void)VecDestroy(&v);
-  (void)PetscViewerDestroy(&viewer_);
   if (!created_) return;
   PetscMPIInt rank = 0;
   MPI_Comm_rank(comm_, &rank);
-  MPI_Barrier(comm_);  // every rank has closed the file
+  MPI_Barrier(comm_);  // every rank has closed its segment
   if (rank == 0) {
     std::remove(path_.c_str());
+    index_.RemoveScratch();
     for (const char *suffix : {"", "_substeps", "_attention"}) std::remove(XdmfPathFor(path_, suffix).c_str());
+    std::error_code error;
+    RemoveSegments(segment_dir_);
+    std::filesystem::remove(segment_dir_, error);  // only if empty
   }
 }
 
@@ -57,8 +105,11 @@ PetscErrorCode TrajectoryWriter::SetFromOptions() {
              "-traj '%s' differs from -restart '%s': a restart appends to the file it continues", path, restart);
   restart_ = restart_set;
   path_ = restart_ ? restart : path;
+  segment_dir_ = TrajectorySegmentDir(path_);
   PetscCheck(!Enabled() || XdmfPathFor(path_) != path_, comm_, PETSC_ERR_USER_INPUT,
              "-traj '%s' would be overwritten by its XDMF index: give the trajectory another extension, e.g. .h5", path_.c_str());
+  PetscCheck(!Enabled() || segment_dir_ != path_, comm_, PETSC_ERR_USER_INPUT,
+             "-traj '%s' is the name of its own segment directory: give the trajectory another extension, e.g. .h5", path_.c_str());
   PetscCheck(Enabled() || !(substeps || maps), comm_, PETSC_ERR_USER_INPUT, "-traj_substeps and -traj_attention save into the trajectory file, but -traj is 'none'");
   content_.frames = substeps;
   maps_requested_ = maps;
@@ -87,137 +138,106 @@ PetscErrorCode TrajectoryWriter::CheckWritable() const {
   int ok = 1;
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(comm_, &rank));
-  const size_t slash = path_.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path_.substr(0, slash));
-  if (rank == 0) ok = access(dir.c_str(), W_OK | X_OK) == 0 && (access(path_.c_str(), F_OK) != 0 || access(path_.c_str(), W_OK) == 0);
+  const std::string dir = DirName(path_), segments = TrajectorySegmentDir(path_);
+  struct stat info;
+  if (rank == 0) {
+    ok = access(dir.c_str(), W_OK | X_OK) == 0 && (access(path_.c_str(), F_OK) != 0 || access(path_.c_str(), W_OK) == 0);
+    if (ok && stat(segments.c_str(), &info) == 0) ok = S_ISDIR(info.st_mode) && access(segments.c_str(), W_OK | X_OK) == 0 ? 1 : 2;
+  }
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
   PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -traj file '%s': its directory '%s' does not exist or is not writable",
              path_.c_str(), dir.c_str());
+  PetscCheck(ok == 1, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -traj file '%s': its segment directory '%s' is not a writable directory",
+             path_.c_str(), segments.c_str());
   PetscFunctionReturn(0);
 }
 
-// A small 1-D dataset of the same values on every rank, written by rank 0 (creation is collective).
-static PetscErrorCode WriteSmallArray(MPI_Comm comm, hid_t file, const char name[], const std::vector<PetscReal> &a) {
+// Rank 0 creates the segment directory if needed.
+PetscErrorCode TrajectoryWriter::CreateSegmentDir() const {
   PetscMPIInt rank;
+  int ok = 1;
   PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  const hsize_t n = a.size();
-  hid_t space = H5Screate_simple(1, &n, nullptr);
-  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  hid_t ds = H5Dcreate2(file, name, H5T_NATIVE_DOUBLE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  PetscCheck(ds >= 0, comm, PETSC_ERR_FILE_WRITE, "could not create dataset %s in the trajectory file", name);
-  if (rank) H5Sselect_none(space);
-  herr_t status = H5Dwrite(ds, H5T_NATIVE_DOUBLE, space, space, H5P_DEFAULT, a.data());
-  H5Dclose(ds);
-  H5Pclose(lcpl);
-  H5Sclose(space);
-  PetscCheck(status >= 0, comm, PETSC_ERR_FILE_WRITE, "could not write dataset %s of the trajectory file", name);
-  PetscFunctionReturn(0);
-}
-
-// An empty dataset growable along its first dimension: (0,) or (0, width) (intermediate groups are created).
-static PetscErrorCode CreateSeries(MPI_Comm comm, hid_t file, const std::string &name, hid_t type, hsize_t width = 0) {
-  PetscFunctionBeginUser;
-  const int rank = width ? 2 : 1;
-  const hsize_t zero[2] = {0, width}, unlimited[2] = {H5S_UNLIMITED, width}, chunk[2] = {64, width};
-  hid_t space = H5Screate_simple(rank, zero, unlimited);
-  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  H5Pset_chunk(dcpl, rank, chunk);
-  hid_t ds = H5Dcreate2(file, name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT);
-  H5Pclose(dcpl);
-  H5Pclose(lcpl);
-  H5Sclose(space);
-  PetscCheck(ds >= 0, comm, PETSC_ERR_FILE_WRITE, "could not create dataset %s in the trajectory file", name.c_str());
-  H5Dclose(ds);
-  PetscFunctionReturn(0);
-}
-
-// Cuts a series back to n entries along its first dimension.
-static PetscErrorCode TruncateSeries(MPI_Comm comm, hid_t file, const std::string &path, const std::string &name, hsize_t n) {
-  PetscFunctionBeginUser;
-  hid_t ds = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
-  herr_t status = -1;
-  if (ds >= 0) {
-    hid_t space = H5Dget_space(ds);
-    hsize_t dims[2] = {0, 0};
-    H5Sget_simple_extent_dims(space, dims, nullptr);
-    H5Sclose(space);
-    dims[0] = n;
-    status = H5Dset_extent(ds, dims);
-    H5Dclose(ds);
+  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
+  if (rank == 0) {
+    std::error_code error;
+    std::filesystem::create_directory(segment_dir_, error);
+    ok = !error && std::filesystem::is_directory(segment_dir_, error);
   }
-  PetscCheck(status >= 0, comm, PETSC_ERR_FILE_WRITE, "-restart file '%s': could not truncate %s", path.c_str(), name.c_str());
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
+  PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "could not create the segment directory '%s' of the trajectory '%s'", segment_dir_.c_str(),
+             path_.c_str());
   PetscFunctionReturn(0);
 }
 
-// Removes group/NNNNNN for NNNNNN = first, first + 1, … while they exist.
-static PetscErrorCode RemoveFrom(MPI_Comm comm, hid_t file, const std::string &path, const char group[], PetscInt first) {
+// A new run, once its empty index and XDMF files have replaced an earlier run's: rank 0 removes that run's
+// segments and the XDMF files of content this run does not save.
+PetscErrorCode TrajectoryWriter::RemoveEarlierRun() const {
+  PetscMPIInt rank;
+  int ok = 1;
   PetscFunctionBeginUser;
-  if (H5Lexists(file, group, H5P_DEFAULT) <= 0) PetscFunctionReturn(0);
-  for (PetscInt k = first;; ++k) {
-    char name[64];
-    PetscCall(PetscSNPrintf(name, sizeof(name), "%s/%06" PetscInt_FMT, group, k));
-    if (H5Lexists(file, name, H5P_DEFAULT) <= 0) break;
-    PetscCheck(H5Ldelete(file, name, H5P_DEFAULT) >= 0, comm, PETSC_ERR_FILE_WRITE, "-restart file '%s': could not remove the incomplete %s",
-               path.c_str(), name);
+  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
+  if (rank == 0) {
+    ok = RemoveSegments(segment_dir_);
+    if (!content_.frames) std::remove(XdmfPathFor(path_, "_substeps").c_str());
+    if (!content_.maps) std::remove(XdmfPathFor(path_, "_attention").c_str());
   }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
+  PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "could not remove the earlier segments in '%s'", segment_dir_.c_str());
   PetscFunctionReturn(0);
 }
 
-static hid_t SeriesType(const std::string &name) { return name == "/step" || name == "/substeps/step" ? H5T_NATIVE_LLONG : H5T_NATIVE_DOUBLE; }
+// The segment of saved state n, as the index's links name it: relative to the index's directory.
+std::string TrajectoryWriter::SegmentName(PetscInt n) const { return Numbered(BaseName(segment_dir_), n) + ".h5"; }
 
 PetscErrorCode TrajectoryWriter::Open(const Grid &grid, const Metadata &meta) {
-  hid_t file;
   char *options;
   PetscFunctionBeginUser;
-  PetscCall(PetscViewerHDF5Open(comm_, path_.c_str(), FILE_MODE_WRITE, &viewer_));
+  PetscCall(CreateSegmentDir());
   created_ = true;
-  PetscCall(PetscViewerHDF5GetFileId(viewer_, &file));
-  const char *status = "incomplete";
-  PetscCall(PetscViewerHDF5WriteAttribute(viewer_, "/", "status", PETSC_STRING, status));
-  PetscCall(PetscViewerHDF5WriteAttribute(viewer_, "/", "ctflow_version", PETSC_STRING, CTFLOW_VERSION));
+  PetscCall(index_.Create(path_));
+  index_.Attribute("status", std::string("incomplete"));
+  index_.Attribute("ctflow_version", std::string(CTFLOW_VERSION));
   PetscCall(PetscOptionsGetAll(nullptr, &options));
-  PetscCall(PetscViewerHDF5WriteAttribute(viewer_, "/", "options", PETSC_STRING, options));
+  index_.Attribute("options", std::string(options));
   PetscCall(PetscFree(options));
-  PetscCall(PetscViewerHDF5WriteAttribute(viewer_, "/", "splitting", PETSC_STRING, meta.splitting.c_str()));
-  PetscCall(PetscViewerHDF5WriteAttribute(viewer_, "/", "controls", PETSC_STRING, meta.controls.c_str()));
-  PetscCall(PetscViewerHDF5WriteAttribute(viewer_, "/", "initial_state", PETSC_STRING, meta.initial_state.c_str()));
-  const PetscInt sizes[3] = {grid.Nx(), grid.Ny(), grid.Nh()};
-  const PetscReal lengths[3] = {grid.Lx(), grid.Ly(), grid.Lh()};
-  const char *size_names[3] = {"N_x", "N_y", "N_h"}, *length_names[3] = {"L_x", "L_y", "L_h"};
-  for (int d = 0; d < 3; ++d) {
-    PetscCall(PetscViewerHDF5WriteAttribute(viewer_, "/", size_names[d], PETSC_INT, &sizes[d]));
-    PetscCall(PetscViewerHDF5WriteAttribute(viewer_, "/", length_names[d], PETSC_REAL, &lengths[d]));
-  }
-  PetscCall(PetscViewerHDF5WriteAttribute(viewer_, "/", "T", PETSC_REAL, &meta.T));
-  PetscCall(PetscViewerHDF5WriteAttribute(viewer_, "/", "dt", PETSC_REAL, &meta.dt));
-
+  index_.Attribute("splitting", meta.splitting);
+  index_.Attribute("controls", meta.controls);
+  index_.Attribute("initial_state", meta.initial_state);
+  index_.Attribute("N_x", grid.Nx());
+  index_.Attribute("L_x", grid.Lx());
+  index_.Attribute("N_y", grid.Ny());
+  index_.Attribute("L_y", grid.Ly());
+  index_.Attribute("N_h", grid.Nh());
+  index_.Attribute("L_h", grid.Lh());
+  index_.Attribute("T", meta.T);
+  index_.Attribute("dt", meta.dt);
   std::vector<PetscReal> x(grid.Nx()), y(grid.Ny()), h(grid.Nh());
   for (PetscInt k = 0; k < grid.Nx(); ++k) x[k] = grid.x(k);
   for (PetscInt l = 0; l < grid.Ny(); ++l) y[l] = grid.y(l);
   for (PetscInt m = 0; m < grid.Nh(); ++m) h[m] = grid.h(m);
-  PetscCall(WriteSmallArray(comm_, file, "/grid/x", x));
-  PetscCall(WriteSmallArray(comm_, file, "/grid/y", y));
-  PetscCall(WriteSmallArray(comm_, file, "/grid/h", h));
-  for (const std::string &name : TrajectorySeriesNames(content_)) PetscCall(CreateSeries(comm_, file, name, SeriesType(name)));
+  index_.Array("/grid/x", x);
+  index_.Array("/grid/y", y);
+  index_.Array("/grid/h", h);
+  for (const std::string &name : TrajectorySeriesNames(content_)) index_.Series(name, name == "/step" ? H5T_NATIVE_LLONG : H5T_NATIVE_DOUBLE);
+  // A frame's name is a node's expression, a part of the whole scheme's, or "final_norm".
+  name_width_ = std::max(meta.splitting.size(), std::strlen(kFinalNorm));
   if (content_.frames) {
-    // A frame's name is a node's expression, a part of the whole scheme's, or "final_norm".
     hid_t text = H5Tcopy(H5T_C_S1);
-    H5Tset_size(text, std::max(meta.splitting.size(), std::strlen(kFinalNorm)));
+    H5Tset_size(text, name_width_);
     H5Tset_strpad(text, H5T_STR_NULLPAD);
-    for (const std::string &name : FrameSeriesNames())
-      PetscCall(CreateSeries(comm_, file, name, name == "/substeps/name" ? text : SeriesType(name), name == "/substeps/interval" ? 2 : 0));
+    index_.Series("/substeps/step", H5T_NATIVE_LLONG);
+    index_.Series("/substeps/name", text);
+    index_.Series("/substeps/interval", H5T_NATIVE_DOUBLE, 2);
+    index_.Series("/substeps/time", H5T_NATIVE_DOUBLE);
     H5Tclose(text);
   }
+  PetscCall(index_.Commit());
   grid_ = &grid;
   saved_ = frames_ = 0;
-  times_.clear();
-  frame_times_.clear();
   step_start_ = 0;
-  PetscCall(Flush());
+  open_ = true;
   PetscCall(WriteIndexes());
+  PetscCall(RemoveEarlierRun());
   PetscFunctionReturn(0);
 }
 
@@ -226,9 +246,9 @@ PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, 
   PetscViewer in;
   PetscReal norm;
   char name[32];
-  hid_t file;
   PetscFunctionBeginUser;
   PetscCall(TrajectoryRestartInspect(comm_, path_, grid, meta, content_, num_steps, &point));
+  // The state through the index's link (HDF5 follows it into the segment).
   PetscCall(PetscSNPrintf(name, sizeof(name), "%06" PetscInt_FMT, point.saved - 1));
   PetscCall(PetscViewerHDF5Open(comm_, path_.c_str(), FILE_MODE_READ, &in));
   PetscCall(PetscViewerHDF5PushGroup(in, "/u"));
@@ -240,89 +260,101 @@ PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, 
   PetscCheck(std::isfinite(norm), comm_, PETSC_ERR_FILE_UNEXPECTED, "-restart file '%s' is corrupt: state /u/%s is not finite", path_.c_str(),
              name);
 
-  // Drop what an interrupted write left beyond the last complete state (collective metadata changes).
-  PetscCall(PetscViewerHDF5Open(comm_, path_.c_str(), FILE_MODE_APPEND, &viewer_));
-  PetscCall(PetscViewerHDF5GetFileId(viewer_, &file));
-  for (const std::string &series : TrajectorySeriesNames(content_)) PetscCall(TruncateSeries(comm_, file, path_, series, point.saved));
-  PetscCall(RemoveFrom(comm_, file, path_, "/u", point.saved));
-  PetscCall(RemoveFrom(comm_, file, path_, "/attention", point.saved));
+  // Drop from the index whatever it lists beyond the restart point (a run stopped between its writes never
+  // leaves such entries; an index cut back by hand may).
+  PetscCall(CreateSegmentDir());
+  PetscCall(index_.Load(path_));
+  for (const std::string &series : TrajectorySeriesNames(content_)) index_.Truncate(series, point.saved);
+  index_.UnlinkFrom("/u", point.saved);
+  index_.UnlinkFrom("/attention", point.saved);
   if (content_.frames) {
-    for (const std::string &series : FrameSeriesNames()) PetscCall(TruncateSeries(comm_, file, path_, series, point.frames));
-    PetscCall(RemoveFrom(comm_, file, path_, "/substeps/u", point.frames));
+    for (const std::string &series : FrameSeriesNames()) index_.Truncate(series, point.frames);
+    index_.UnlinkFrom("/substeps/u", point.frames);
   }
+  PetscCallCXX(state_items_ = index_.LinkTargets("/u", point.saved));
+  if (content_.maps) PetscCallCXX(map_items_ = index_.LinkTargets("/attention", point.saved));
+  if (content_.frames) PetscCallCXX(frame_items_ = index_.LinkTargets("/substeps/u", point.frames));
+  PetscCall(index_.Commit());
+  name_width_ = std::max(meta.splitting.size(), std::strlen(kFinalNorm));
   grid_ = &grid;
   saved_ = point.saved;
   times_ = point.times;
   frames_ = point.frames;
   frame_times_ = point.frame_times;
   step_start_ = times_.back();
-  PetscCall(Flush());
+  open_ = true;
   PetscCall(WriteIndexes());
   *step = point.step;
   PetscFunctionReturn(0);
 }
 
-// Appends `rows` entries at `offset` to a series (1-D, or 2-D of any width), written by rank 0.
-PetscErrorCode TrajectoryWriter::AppendRows(const std::string &name, hid_t type, hsize_t offset, hsize_t rows, const void *values) {
-  hid_t file;
-  PetscMPIInt rank;
-  PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
-  PetscCall(PetscViewerHDF5GetFileId(viewer_, &file));
-  hid_t ds = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
-  hid_t fspace = H5Dget_space(ds);
-  const int ndims = H5Sget_simple_extent_ndims(fspace);
-  hsize_t dims[2] = {0, 1}, start[2] = {offset, 0};
-  H5Sget_simple_extent_dims(fspace, dims, nullptr);
-  H5Sclose(fspace);
-  dims[0] = offset + rows;
-  herr_t status = H5Dset_extent(ds, dims);
-  dims[0] = rows;
-  fspace = H5Dget_space(ds);
-  hid_t mspace = H5Screate_simple(ndims, dims, nullptr);
-  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, dims, nullptr);
-  if (rank) {
-    H5Sselect_none(fspace);
-    H5Sselect_none(mspace);
-  }
-  if (status >= 0) status = H5Dwrite(ds, type, mspace, fspace, H5P_DEFAULT, values);
-  H5Sclose(mspace);
-  H5Sclose(fspace);
-  H5Dclose(ds);
-  PetscCheck(status >= 0, comm_, PETSC_ERR_FILE_WRITE, "could not append to %s in the trajectory file '%s'", name.c_str(), path_.c_str());
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode TrajectoryWriter::Flush() const {
-  hid_t file;
-  PetscFunctionBeginUser;
-  PetscCall(PetscViewerHDF5GetFileId(viewer_, &file));
-  PetscCheck(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, comm_, PETSC_ERR_FILE_WRITE, "could not flush the trajectory file '%s'", path_.c_str());
-  PetscFunctionReturn(0);
-}
-
-// u as the (N_x, N_y) dataset group/NNNNNN.
-PetscErrorCode TrajectoryWriter::WriteVec(const char group[], PetscInt index, Vec u) {
+// u as the (N_x, N_y) dataset group/name of the viewer's file.
+static PetscErrorCode WriteState(PetscViewer viewer, const char group[], const char name[], Vec u, PetscInt Ny) {
   const PetscScalar *a;
   PetscInt n, N;
   Vec rows;
-  char name[32];
+  MPI_Comm comm;
   PetscFunctionBeginUser;
-  PetscCall(PetscSNPrintf(name, sizeof(name), "%06" PetscInt_FMT, index));
-  PetscCall(PetscViewerHDF5PushGroup(viewer_, group));
+  PetscCall(PetscObjectGetComm((PetscObject)u, &comm));
+  PetscCall(PetscViewerHDF5PushGroup(viewer, group));
   // The state is viewed through a DM-less vector of block size N_y on the same memory, which PETSc writes
   // as the same (N_x, N_y) dataset: PETSc 3.18's DMDA path picks an HDF5 chunk wider than N_y for a
   // 1-D DMDA with many degrees of freedom on several ranks, and H5Dcreate fails.
   PetscCall(VecGetLocalSize(u, &n));
   PetscCall(VecGetSize(u, &N));
   PetscCall(VecGetArrayRead(u, &a));
-  PetscCall(VecCreateMPIWithArray(comm_, grid_->Ny(), n, N, a, &rows));
+  PetscCall(VecCreateMPIWithArray(comm, Ny, n, N, a, &rows));
   PetscCall(PetscObjectSetName((PetscObject)rows, name));
-  PetscCall(VecView(rows, viewer_));
+  PetscCall(VecView(rows, viewer));
   PetscCall(VecDestroy(&rows));
   PetscCall(VecRestoreArrayRead(u, &a));
-  PetscCall(PetscViewerHDF5PopGroup(viewer_));
+  PetscCall(PetscViewerHDF5PopGroup(viewer));
   PetscFunctionReturn(0);
+}
+
+// Collective: the segment of the state to be saved (number saved_): the first `frames` buffered frames, u, and
+// with -traj_attention its maps (with -traj_entropy, *entropy: their mean entropy). Closed when this returns.
+PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames, PetscReal *entropy) const {
+  PetscViewer segment;
+  const std::string path = DirName(path_) + "/" + SegmentName(saved_);
+  PetscFunctionBeginUser;
+  PetscCall(PetscViewerHDF5Open(comm_, path.c_str(), FILE_MODE_WRITE, &segment));
+  for (size_t i = 0; i < frames; ++i) PetscCall(WriteState(segment, "/substeps", SixDigits((PetscInt)i).c_str(), frame_vecs_[i], grid_->Ny()));
+  PetscCall(WriteState(segment, "/", "u", u, grid_->Ny()));
+  if (content_.maps || content_.entropy) {
+    hid_t file;
+    PetscCall(PetscViewerHDF5GetFileId(segment, &file));
+    // Layered controls are defined on [0, T): the final state's maps use the controls of the last step.
+    PetscCall(AttentionMapsWrite(*grid_, *controls_, t < controls_->EndTime() ? t : step_start_, u, content_.maps ? file : -1, "/attention", entropy));
+  }
+  PetscCall(PetscViewerDestroy(&segment));
+  PetscFunctionReturn(0);
+}
+
+// Index edits for the buffered frames of the step [step_start_, t] ending with `step`, stored in `segment`.
+void TrajectoryWriter::ListFrames(PetscInt step, PetscReal t, const std::string &segment) {
+  const size_t M = buffered_.size();
+  std::vector<long long> steps(M, step);
+  std::vector<char> names(M * name_width_, '\0');
+  std::vector<PetscReal> intervals(2 * M), times(M);
+  for (size_t i = 0; i < M; ++i) {
+    std::memcpy(&names[i * name_width_], buffered_[i].node.data(), std::min(name_width_, buffered_[i].node.size()));
+    intervals[2 * i] = buffered_[i].t0;
+    intervals[2 * i + 1] = buffered_[i].t1;
+    times[i] = i + 1 == M ? t : step_start_ + (PetscReal)(i + 1) / M * (t - step_start_);  // strictly increasing in the step
+    index_.Link(Numbered("/substeps/u", frames_ + (PetscInt)i), segment, Numbered("/substeps", (PetscInt)i));
+    frame_items_.push_back(segment + ":" + Numbered("/substeps", (PetscInt)i));
+  }
+  hid_t text = H5Tcopy(H5T_C_S1);
+  H5Tset_size(text, name_width_);
+  H5Tset_strpad(text, H5T_STR_NULLPAD);
+  index_.Append("/substeps/step", H5T_NATIVE_LLONG, frames_, M, steps.data());
+  index_.Append("/substeps/name", text, frames_, M, names.data());
+  index_.Append("/substeps/interval", H5T_NATIVE_DOUBLE, frames_, M, intervals.data());
+  index_.Append("/substeps/time", H5T_NATIVE_DOUBLE, frames_, M, times.data());
+  H5Tclose(text);
+  frames_ += (PetscInt)M;
+  frame_times_.insert(frame_times_.end(), times.begin(), times.end());
 }
 
 PetscErrorCode TrajectoryWriter::Frame(const std::string &node, PetscReal t0, PetscReal t1, Vec u) {
@@ -344,111 +376,17 @@ PetscErrorCode TrajectoryWriter::DiscardFrames() {
   PetscFunctionReturn(0);
 }
 
-// The buffered frames of the step [step_start_, t] ending with `step`: datasets, flush, then the series.
-PetscErrorCode TrajectoryWriter::WriteFrames(PetscInt step, PetscReal t) {
-  const size_t M = buffered_.size();
-  hid_t file;
-  PetscFunctionBeginUser;
-  for (size_t i = 0; i < M; ++i) PetscCall(WriteVec("/substeps/u", frames_ + (PetscInt)i, frame_vecs_[i]));
-  PetscCall(Flush());
-  PetscCall(PetscViewerHDF5GetFileId(viewer_, &file));
-  hid_t ds = H5Dopen2(file, "/substeps/name", H5P_DEFAULT), text = H5Dget_type(ds);
-  const size_t width = H5Tget_size(text);
-  H5Dclose(ds);
-  std::vector<long long> steps(M, step);
-  std::vector<char> names(M * width, '\0');
-  std::vector<PetscReal> intervals(2 * M), times(M);
-  bool fits = true;
-  for (size_t i = 0; i < M; ++i) {
-    fits = fits && buffered_[i].node.size() <= width;
-    std::memcpy(&names[i * width], buffered_[i].node.data(), std::min(width, buffered_[i].node.size()));
-    intervals[2 * i] = buffered_[i].t0;
-    intervals[2 * i + 1] = buffered_[i].t1;
-    times[i] = i + 1 == M ? t : step_start_ + (PetscReal)(i + 1) / M * (t - step_start_);  // strictly increasing in the step
-  }
-  PetscCheck(fits, comm_, PETSC_ERR_PLIB, "a substep name is longer than the splitting expression");
-  PetscCall(AppendRows("/substeps/step", H5T_NATIVE_LLONG, frames_, M, steps.data()));
-  PetscCall(AppendRows("/substeps/name", text, frames_, M, names.data()));
-  PetscCall(AppendRows("/substeps/interval", H5T_NATIVE_DOUBLE, frames_, M, intervals.data()));
-  PetscCall(AppendRows("/substeps/time", H5T_NATIVE_DOUBLE, frames_, M, times.data()));
-  H5Tclose(text);
-  PetscCall(Flush());
-  frames_ += (PetscInt)M;
-  PetscCallCXX(frame_times_.insert(frame_times_.end(), times.begin(), times.end()));
-  PetscFunctionReturn(0);
-}
-
-// γ of u at t (row blocks of at most kMapBlockDoubles values), written to /attention/NNNNNN if -traj_attention,
-// and the mean differential entropy of the rows.
-PetscErrorCode TrajectoryWriter::WriteAttention(PetscReal t, Vec u, PetscReal *entropy) {
-  const PetscInt Nx = grid_->Nx(), Nh = grid_->Nh(), xs = grid_->XStart(), xm = grid_->XLocal();
-  const PetscInt rows = std::max<PetscInt>(1, kMapBlockDoubles / (Nh * Nx));
-  PetscInt blocks = (xm + rows - 1) / rows;
-  PetscReal sum = 0;
-  std::vector<PetscReal> gamma;
-  AttentionMaps maps(*grid_, *controls_);
-  hid_t file, ds = -1, dxpl = -1;
-  int ok = 1;
-  PetscFunctionBeginUser;
-  // Layered controls are defined on [0, T): the final state's maps use the controls of the last step.
-  PetscCall(maps.SetUp(t < controls_->EndTime() ? t : step_start_, u));
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &blocks, 1, MPIU_INT, MPI_MAX, comm_));
-  if (content_.maps) {
-    char name[40];
-    const hsize_t dims[3] = {(hsize_t)Nh, (hsize_t)Nx, (hsize_t)Nx};
-    PetscCall(PetscViewerHDF5GetFileId(viewer_, &file));
-    PetscCall(PetscSNPrintf(name, sizeof(name), "/attention/%06" PetscInt_FMT, saved_));
-    hid_t space = H5Screate_simple(3, dims, nullptr), lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-    ds = H5Dcreate2(file, name, H5T_NATIVE_DOUBLE, space, lcpl, dcpl, H5P_DEFAULT);
-    H5Sclose(space);
-    H5Pclose(lcpl);
-    H5Pclose(dcpl);
-    PetscCheck(ds >= 0, comm_, PETSC_ERR_FILE_WRITE, "could not create dataset %s in the trajectory file '%s'", name, path_.c_str());
-    dxpl = H5Pcreate(H5P_DATASET_XFER);
-    H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-  }
-  // Every rank takes part in every collective write, with an empty selection once its rows are done.
-  for (PetscInt b = 0; b < blocks; ++b) {
-    const PetscInt k0 = b * rows, n = std::max<PetscInt>(0, std::min(rows, xm - k0));
-    if (n > 0) {
-      PetscCall(maps.Rows(k0, n, &gamma));
-      sum += AttentionEntropySum(gamma, Nx, grid_->dx());
-    }
-    if (ds < 0) continue;
-    const hsize_t start[3] = {0, (hsize_t)(xs + k0), 0}, count[3] = {(hsize_t)Nh, (hsize_t)std::max<PetscInt>(n, 1), (hsize_t)Nx};
-    hid_t fspace = H5Dget_space(ds), mspace = H5Screate_simple(3, count, nullptr);
-    if (n > 0) H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr);
-    else H5Sselect_none(fspace), H5Sselect_none(mspace);
-    const PetscReal none = 0;  // a valid buffer for an empty selection
-    ok = H5Dwrite(ds, H5T_NATIVE_DOUBLE, mspace, fspace, dxpl, n > 0 ? gamma.data() : &none) >= 0 && ok;
-    H5Sclose(mspace);
-    H5Sclose(fspace);
-  }
-  if (ds >= 0) {
-    H5Pclose(dxpl);
-    H5Dclose(ds);
-  }
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, comm_));
-  PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "could not write the attention map of state %" PetscInt_FMT " to '%s'", saved_, path_.c_str());
-  PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &sum, 1, MPIU_REAL, MPIU_SUM, comm_));
-  *entropy = sum / (Nx * Nh);
-  PetscFunctionReturn(0);
-}
-
-XdmfSeries TrajectoryWriter::StateSeries(const std::string &group, const std::vector<PetscReal> &times) const {
-  return {group, "u", {{"/grid/x", grid_->Nx()}, {"/grid/y", grid_->Ny()}}, times};
+XdmfSeries TrajectoryWriter::Series(const std::string &field, bool maps, const std::vector<PetscReal> &times,
+                                    const std::vector<std::string> &items) const {
+  if (maps) return {field, {{"/grid/h", grid_->Nh()}, {"/grid/x", grid_->Nx()}, {"/grid/x", grid_->Nx()}}, times, items};
+  return {field, {{"/grid/x", grid_->Nx()}, {"/grid/y", grid_->Ny()}}, times, items};
 }
 
 PetscErrorCode TrajectoryWriter::WriteIndexes() const {
   PetscFunctionBeginUser;
-  PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_), path_, StateSeries("/u", times_)));
-  if (content_.frames) PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_, "_substeps"), path_, StateSeries("/substeps/u", frame_times_)));
-  if (content_.maps) {
-    const XdmfSeries maps = {"/attention", "gamma", {{"/grid/h", grid_->Nh()}, {"/grid/x", grid_->Nx()}, {"/grid/x", grid_->Nx()}}, times_};
-    PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_, "_attention"), path_, maps));
-  }
+  PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_), path_, Series("u", false, times_, state_items_)));
+  if (content_.frames) PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_, "_substeps"), path_, Series("u", false, frame_times_, frame_items_)));
+  if (content_.maps) PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_, "_attention"), path_, Series("gamma", true, times_, map_items_)));
   PetscFunctionReturn(0);
 }
 
@@ -457,24 +395,29 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
   std::array<PetscReal, kNumDiagnostics> diagnostics;
   PetscReal entropy = 0;
   PetscFunctionBeginUser;
-  if (viewer_ && (step % every_ == 0 || final)) {
+  if (open_ && (step % every_ == 0 || final)) {
     if (!event) PetscCall(PetscLogEventRegister("TrajectoryWrite", 0, &event));
     PetscCall(PetscLogEventBegin(event, 0, 0, 0, 0));
-    if (content_.frames && !buffered_.empty()) PetscCall(WriteFrames(step, t));
-    PetscCall(WriteVec("/u", saved_, u));
-    if (content_.maps || content_.entropy) PetscCall(WriteAttention(t, u, &entropy));
-    PetscCall(Flush());
-    // The state is on disk; now list it, /time last (the order of TrajectorySeriesNames).
+    for (const Buffered &b : buffered_)
+      PetscCheck(b.node.size() <= name_width_, comm_, PETSC_ERR_PLIB, "the substep name '%s' is longer than the splitting expression", b.node.c_str());
+    const size_t frames = content_.frames ? buffered_.size() : 0;
+    PetscCall(WriteSegment(t, u, frames, &entropy));
     PetscCall(StateDiagnostics(*grid_, u, &diagnostics));
+    // The segment is closed; now one atomic replacement of the index lists its frames and its state.
+    const std::string segment = SegmentName(saved_);
+    if (frames) ListFrames(step, t, segment);
+    index_.Link(Numbered("/u", saved_), segment, "/u");
+    if (content_.maps) index_.Link(Numbered("/attention", saved_), segment, "/attention");
     const long long step_ll = step;
-    PetscCall(AppendRows("/step", H5T_NATIVE_LLONG, saved_, 1, &step_ll));
-    for (int i = 0; i < kNumDiagnostics; ++i)
-      PetscCall(AppendRows(std::string("/diagnostics/") + kDiagnosticNames[i], H5T_NATIVE_DOUBLE, saved_, 1, &diagnostics[i]));
-    if (content_.entropy) PetscCall(AppendRows(std::string("/diagnostics/") + kAttentionEntropyName, H5T_NATIVE_DOUBLE, saved_, 1, &entropy));
-    PetscCall(AppendRows("/time", H5T_NATIVE_DOUBLE, saved_, 1, &t));
-    PetscCall(Flush());
+    index_.Append("/step", H5T_NATIVE_LLONG, saved_, 1, &step_ll);
+    for (int i = 0; i < kNumDiagnostics; ++i) index_.Append(std::string("/diagnostics/") + kDiagnosticNames[i], H5T_NATIVE_DOUBLE, saved_, 1, &diagnostics[i]);
+    if (content_.entropy) index_.Append(std::string("/diagnostics/") + kAttentionEntropyName, H5T_NATIVE_DOUBLE, saved_, 1, &entropy);
+    index_.Append("/time", H5T_NATIVE_DOUBLE, saved_, 1, &t);
+    PetscCall(index_.Commit());
     ++saved_;
     PetscCallCXX(times_.push_back(t));
+    PetscCallCXX(state_items_.push_back(segment + ":/u"));
+    if (content_.maps) PetscCallCXX(map_items_.push_back(segment + ":/attention"));
     PetscCall(WriteIndexes());
     PetscCall(PetscLogEventEnd(event, 0, 0, 0, 0));
   }
@@ -484,21 +427,19 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
 }
 
 PetscErrorCode TrajectoryWriter::WriteArray(const char name[], const std::vector<PetscReal> &a) {
-  hid_t file;
   PetscFunctionBeginUser;
-  if (!viewer_) PetscFunctionReturn(0);
-  PetscCall(PetscViewerHDF5GetFileId(viewer_, &file));
-  PetscCall(WriteSmallArray(comm_, file, name, a));
+  if (!open_) PetscFunctionReturn(0);
+  index_.Array(name, a);
+  PetscCall(index_.Commit());
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode TrajectoryWriter::Close() {
   PetscFunctionBeginUser;
-  if (!viewer_) PetscFunctionReturn(0);
-  const char *status = "complete";
-  PetscCall(PetscViewerHDF5WriteAttribute(viewer_, "/", "status", PETSC_STRING, status));
-  PetscCall(PetscViewerDestroy(&viewer_));
-  created_ = false;
+  if (!open_) PetscFunctionReturn(0);
+  index_.Attribute("status", std::string("complete"));
+  PetscCall(index_.Commit());
+  open_ = created_ = false;
   PetscFunctionReturn(0);
 }
 

@@ -1,19 +1,22 @@
-// TrajectoryWriter: the run's states u(·, ·, t^n) in one HDF5 file, written collectively by all ranks,
-// with XDMF indexes beside it for ParaView (run.h5 → run.xmf, run_substeps.xmf, run_attention.xmf;
-// solver/xdmf_index.hpp).
-//
-// Layout (docs/trajectory-format.md):
-//   /u/NNNNNN     (N_x, N_y) float64, the NNNNNN-th saved state (PETSc HDF5 viewer, parallel)
-//   /step, /diagnostics/<name>, /time   1-D, one entry per complete state (solver/state_diagnostics.hpp)
+// TrajectoryWriter: the run's states u(·, ·, t^n) as a trajectory that ParaView opens and that a run killed at
+// any moment (kill -9) leaves readable and restartable (docs/trajectory-format.md):
+//   run.h5          the index (solver/trajectory_index.hpp): attributes, /grid, the 1-D series, and links
+//                   /u/NNNNNN, /attention/NNNNNN, /substeps/u/NNNNNN to the segments; replaced atomically
+//   run.d/NNNNNN.h5 the segment of saved state NNNNNN, written collectively by all ranks (parallel HDF5):
+//                   /u (N_x, N_y), /attention (N_h, N_x, N_x) with -traj_attention, /substeps/000000… the frames
+//                   of its step with -traj_substeps
+//   run.xmf, run_substeps.xmf, run_attention.xmf   XDMF indexes for ParaView (solver/xdmf_index.hpp)
+// Index:
+//   /u/NNNNNN, /substeps/u/NNNNNN, /attention/NNNNNN   external links into the segments
+//   /step, /diagnostics/<name>, /time   1-D, one entry per saved state (solver/state_diagnostics.hpp)
 //   /grid/x, /grid/y, /grid/h   cell centres
-//   /substeps/u/NNNNNN, /substeps/{step, name, interval, time}   frames after every substep (-traj_substeps)
-//   /attention/NNNNNN  (N_h, N_x, N_x) float64, γ(x, η, h) of saved state NNNNNN (-traj_attention)
+//   /substeps/{step, name, interval, time}   one entry per frame (-traj_substeps)
 //   attributes of /: status ("incomplete" until the run ends cleanly, then "complete"), ctflow_version,
 //   options, splitting, controls, initial_state, N_x, N_y, N_h, L_x, L_y, L_h, T, dt.
-// For each saved step: its frames are written, flushed and listed (/substeps/time last); then the state
-// and its map are written, flushed, listed in the 1-D series (/time last), flushed again, and only then
-// added to the XDMF indexes. So a run killed at any moment leaves every listed state complete, and a
-// restart drops the frames of the steps whose state was not listed.
+// For each saved step the segment is written and closed first; then the index gains the links and the series
+// entries of the state and its frames in one atomic replacement; then the XDMF files are replaced. A segment is
+// immutable once listed, so at any moment the index and the XDMF files list only complete states, and a
+// segment left half-written by a kill is listed nowhere (the restart that reaches its number rewrites it).
 //
 // Frames: with -traj_substeps, the integrator hands every frame of a step to Frame (solver/composition.hpp
 // says which nodes make frames); they are buffered (one vector each) and written with the state of the
@@ -23,40 +26,38 @@
 // true sub-interval [t0, t1] in /substeps/interval (all of the step's leaves span [t^n, t^{n+1}] in the
 // paper's Lie scheme).
 //
-// Attention: with an `attention` leaf in the composition, every saved state gets the mean attention
-// entropy (solver/state_diagnostics.hpp; -traj_entropy false turns it off) and, with -traj_attention, its
-// maps γ(x, η, h) = AttentionMaps (operators/attention_maps.hpp) of the controls at t, or at the start of
-// the last step for the final state when the controls end at T (layered controls). Both are computed by
-// blocks of owned rows of at most kMapBlockDoubles values; the maps are written collectively, each rank
-// its rows (hyperslabs), so the file does not depend on the number of ranks.
+// Attention: with an `attention` leaf in the composition, -traj_entropy saves the mean attention entropy of
+// every saved state and -traj_attention its maps γ(x, η, h) (solver/attention_map_output.hpp), with the
+// controls at t, or at the start of the last step for the final state when the controls end at T (layered).
 //
 // Options: -traj FILE (default ctflow.h5; "none": no file), -traj_every k (save every k-th step; the
 // initial and the final state are always saved), -traj_substeps, -traj_attention, -traj_attention_max_mb
-// (bound on one state's map, N_h N_x² × 8 bytes; default 256), -traj_entropy (default true), -restart FILE
+// (bound on one state's map, N_h N_x² × 8 bytes; default 256), -traj_entropy (default false), -restart FILE
 // (continue the interrupted run of FILE from its last complete state, appending to FILE;
 // solver/trajectory_restart.hpp).
 #pragma once
-#include <hdf5.h>
-#include <petscviewer.h>
+#include <petscvec.h>
 
 #include <string>
 #include <vector>
 
 #include "discretization/controls.hpp"
 #include "discretization/grid.hpp"
+#include "solver/trajectory_index.hpp"
 #include "solver/trajectory_restart.hpp"
 #include "solver/xdmf_index.hpp"
 
 namespace ctflow {
 
+// The directory of the segments of trajectory path: its extension (if any) replaced by ".d" (run.h5 → run.d).
+std::string TrajectorySegmentDir(const std::string &path);
+
 class TrajectoryWriter {
  public:
   using Metadata = TrajectoryMetadata;
-  static constexpr PetscInt kMapBlockDoubles = 1 << 21;  // 16 MB of γ per row block
-
-  explicit TrajectoryWriter(MPI_Comm comm) : comm_(comm) {}
-  // A new run's file that was not closed (the run stopped with an error) is removed with its indexes: a
-  // failed run leaves no output that looks usable. A killed run runs no destructor and leaves its
+  explicit TrajectoryWriter(MPI_Comm comm) : comm_(comm), index_(comm) {}
+  // A new run's files that were not closed (the run stopped with an error) are removed: index, segments and
+  // XDMF files, so a failed run leaves no output that looks usable. A killed run runs no destructor and leaves its
   // complete states for -restart; a failed restart leaves the file it was given as it was.
   ~TrajectoryWriter();
   PetscErrorCode SetFromOptions();
@@ -68,12 +69,13 @@ class TrajectoryWriter {
   bool Restarting() const { return restart_; }
   bool Substeps() const { return content_.frames; }
   const std::string &Path() const { return path_; }
-  // Fails (collectively) when the file cannot be created; call before any output exists.
+  // Fails (collectively) when the index or the segment directory (TrajectorySegmentDir) cannot be
+  // created; call before any output exists.
   PetscErrorCode CheckWritable() const;
   // Creates the file (and its XDMF indexes) for a new run.
   PetscErrorCode Open(const Grid &grid, const Metadata &meta);
-  // With -restart: checks the file against this run, loads its last complete state into u, drops what
-  // follows it (states, maps, and the frames of later steps) and reopens the file for appending.
+  // With -restart: checks the file against this run, loads its last complete state into u and drops from the
+  // index whatever it lists beyond that state (states, maps, and the frames of later steps).
   // *step: the step of that state. num_steps: of the run.
   PetscErrorCode Resume(const Grid &grid, const Metadata &meta, PetscInt num_steps, Vec u, PetscInt *step);
   // Called after every accepted step (and with step 0 for the initial state): saves u, with the step's
@@ -95,26 +97,28 @@ class TrajectoryWriter {
     std::string node;
     PetscReal t0, t1;
   };
-  PetscErrorCode AppendRows(const std::string &name, hid_t type, hsize_t offset, hsize_t rows, const void *values);
-  PetscErrorCode WriteVec(const char group[], PetscInt index, Vec u);
-  PetscErrorCode WriteFrames(PetscInt step, PetscReal t);
-  PetscErrorCode WriteAttention(PetscReal t, Vec u, PetscReal *entropy);
+  PetscErrorCode CreateSegmentDir() const;
+  PetscErrorCode RemoveEarlierRun() const;
+  PetscErrorCode WriteSegment(PetscReal t, Vec u, size_t frames, PetscReal *entropy) const;
+  void ListFrames(PetscInt step, PetscReal t, const std::string &segment);
   PetscErrorCode WriteIndexes() const;
-  PetscErrorCode Flush() const;
-  XdmfSeries StateSeries(const std::string &group, const std::vector<PetscReal> &times) const;
+  std::string SegmentName(PetscInt n) const;
+  XdmfSeries Series(const std::string &field, bool maps, const std::vector<PetscReal> &times, const std::vector<std::string> &items) const;
 
   MPI_Comm comm_;
-  std::string path_ = "ctflow.h5";
-  bool restart_ = false, created_ = false, maps_requested_ = false, entropy_requested_ = true;
+  std::string path_ = "ctflow.h5", segment_dir_;
+  bool restart_ = false, created_ = false, open_ = false, maps_requested_ = false, entropy_requested_ = false;
   PetscInt every_ = 1, saved_ = 0, frames_ = 0, max_mb_ = 256;
+  size_t name_width_ = 0;  // of /substeps/name: the longest name a frame can have
   TrajectoryContent content_;
+  TrajectoryIndex index_;
   std::vector<PetscReal> times_, frame_times_;
+  std::vector<std::string> state_items_, map_items_, frame_items_;  // rank 0: the segment datasets, for the XDMF files
   PetscReal step_start_ = 0;  // t of the last accepted step (the start of the current one)
   std::vector<Buffered> buffered_;
   std::vector<Vec> frame_vecs_;  // buffered_[i]'s state is frame_vecs_[i]; reused from step to step
   const Grid *grid_ = nullptr;
   const Controls *controls_ = nullptr;
-  PetscViewer viewer_ = nullptr;
 };
 
 }  // namespace ctflow

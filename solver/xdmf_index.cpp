@@ -37,8 +37,8 @@ static std::string XdmfText(const std::string &h5_name, const XdmfSeries &series
         << ":" << series.axes[d].first << "</DataItem>\n";
     s << "    </Geometry>\n"
       << "    <Attribute Name=\"" << series.field << "\" AttributeType=\"Scalar\" Center=\"Node\">\n"
-      << "     <DataItem Dimensions=\"" << dims.str() << "\" NumberType=\"Float\" Precision=\"8\" Format=\"HDF\">" << h5_name << ":"
-      << series.group << "/" << entry << "</DataItem>\n"
+      << "     <DataItem Dimensions=\"" << dims.str() << "\" NumberType=\"Float\" Precision=\"8\" Format=\"HDF\">" << series.items[n]
+      << "</DataItem>\n"
       << "    </Attribute>\n   </Grid>\n";
   }
   s << "  </Grid>\n </Domain>\n</Xdmf>\n";

@@ -5,9 +5,11 @@
 //
 // Each is a temporal collection with one uniform grid per complete entry: a 2DRectMesh (VXVY) or
 // 3DRectMesh (VXVYVZ) built from explicit coordinate arrays (/grid/y, /grid/x, /grid/h), and the field as a
-// node-centred scalar on those cell centres (see docs/trajectory-format.md for the axes). The HDF5 file is
-// referenced by its base name, so the files can be moved together. Only constructs that ParaView 5.11's
-// three XDMF readers all read correctly are used: no CoRectMesh, no HyperSlab.
+// node-centred scalar on those cell centres (see docs/trajectory-format.md for the axes). The coordinates are
+// read from the index by its base name and each field straight from its segment (run.d/NNNNNN.h5:/u), by a
+// path relative to the XDMF file, so the files can be moved together; ParaView 5.11's Xdmf2 reader does not
+// follow the index's external links. Only constructs that ParaView 5.11's three XDMF readers all read
+// correctly are used: no CoRectMesh, no HyperSlab.
 //
 // Write replaces the file atomically (a temporary file renamed over it) and is collective: rank 0
 // writes, every rank gets the same error if that fails.
@@ -23,14 +25,15 @@ namespace ctflow {
 // The index file of trajectory h5_path: its extension (if any) replaced by suffix + ".xmf".
 std::string XdmfPathFor(const std::string &h5_path, const std::string &suffix = "");
 
-// One temporal collection: datasets group/000000, group/000001, … at the given times.
+// One temporal collection: the field items[n] at times[n].
 struct XdmfSeries {
-  std::string group;      // e.g. "/u"
-  std::string field;      // the name ParaView shows, e.g. "u"
-  std::vector<std::pair<std::string, PetscInt>> axes;  // coordinate datasets and their sizes, slowest first (2 or 3)
+  std::string field;                                   // the name ParaView shows, e.g. "u"
+  std::vector<std::pair<std::string, PetscInt>> axes;  // coordinate datasets of the index and their sizes, slowest first (2 or 3)
   std::vector<PetscReal> times;
+  std::vector<std::string> items;                      // "FILE:/dataset", FILE relative to the XDMF file's directory
 };
 
+// Collective; rank 0's series is written (the other ranks' items may be empty).
 PetscErrorCode XdmfIndexWrite(MPI_Comm comm, const std::string &xmf_path, const std::string &h5_path, const XdmfSeries &series);
 
 }  // namespace ctflow

@@ -84,11 +84,13 @@ std::string ReadString(hid_t file, const char name[]) {
   return s.c_str();
 }
 
-TEST(Trajectory, XdmfPathReplacesTheExtension) {
+TEST(Trajectory, IndexAndSegmentPathsReplaceTheExtension) {
   EXPECT_EQ(ctflow::XdmfPathFor("run.h5"), "run.xmf");
   EXPECT_EQ(ctflow::XdmfPathFor("out/run.v2.h5"), "out/run.v2.xmf");
   EXPECT_EQ(ctflow::XdmfPathFor("out.d/run"), "out.d/run.xmf");
   EXPECT_EQ(ctflow::XdmfPathFor("out/run.h5", "_substeps"), "out/run_substeps.xmf");
+  EXPECT_EQ(ctflow::TrajectorySegmentDir("out/run.v2.h5"), "out/run.v2.d");
+  EXPECT_EQ(ctflow::TrajectorySegmentDir("out.x/run"), "out.x/run.d");
 }
 
 TEST(Trajectory, FileHoldsWhatWasComputed) {
@@ -148,7 +150,9 @@ TEST(Trajectory, FileHoldsWhatWasComputed) {
   size_t listed = 0;
   for (size_t pos = 0; (pos = s.find("<Time Value=", pos)) != std::string::npos; ++pos) ++listed;
   EXPECT_EQ(listed, saved.states.size()) << s;
-  EXPECT_NE(s.find(path + ":/u/000003</DataItem>"), std::string::npos) << s;
+  // the state is read from its segment, the coordinates from the index
+  EXPECT_NE(s.find(ctflow::TrajectorySegmentDir(path) + "/000003.h5:/u</DataItem>"), std::string::npos) << s;
+  EXPECT_NE(s.find(path + ":/grid/x</DataItem>"), std::string::npos) << s;
   EXPECT_NE(s.find("NumberOfElements=\"10 6\""), std::string::npos) << s;
   EXPECT_NE(s.find("<Time Value=\"0.375\"/>"), std::string::npos) << "the time of step 3 is not listed";
 }

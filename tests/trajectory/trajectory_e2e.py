@@ -14,6 +14,8 @@
   attention          -traj_attention and the attention entropy against numpy's eq. (6)/(37) on layered controls
   substeps-restart   -restart with frames and maps: from cut-back files and after kill -9, bitwise
   content-bad        -traj_attention without an attention leaf or over -traj_attention_max_mb, frames without a file
+  kill-sweep         kill -9 a run just before each of its file changes in turn (--preload kill_at_write.so; --stride,
+                     --content): every time, what is left opens, lists only complete states, and -restart finishes it bitwise
 
 Every mode works in a fresh temporary directory.
 """
@@ -55,8 +57,9 @@ class Ctflow:
     def command(self, np_, args):
         return self.mpiexec + ["-n", str(np_), self.exe] + args
 
-    def run(self, np_, args, expect_success=True):
-        p = subprocess.run(self.command(np_, args), cwd=self.cwd, capture_output=True, text=True, timeout=240)
+    def run(self, np_, args, expect_success=True, env=None):
+        p = subprocess.run(self.command(np_, args), cwd=self.cwd, capture_output=True, text=True, timeout=240,
+                           env=dict(os.environ, **env) if env else None)
         if expect_success and p.returncode != 0:
             raise Failure(f"ctflow {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
         return p
@@ -101,12 +104,23 @@ def complete_states(f):
     return min(len(f[name]) for name in SERIES)
 
 
+def object_names(f):
+    """Every object of a trajectory, through the index's external links into the segments (h5py's visit stops at them)."""
+    names = []
+
+    def walk(group, prefix):
+        for key in group.keys():
+            names.append(prefix + key)
+            if isinstance(group[key], h5py.Group):
+                walk(group[key], prefix + key + "/")
+    walk(f, "")
+    return names
+
+
 def compare_files(a, b, exact, ignore_attrs=("options",)):
     """The two trajectories hold the same objects, attributes, series and states (exactly, or states to 1e-13)."""
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
-        names_a, names_b = [], []
-        fa.visit(names_a.append)
-        fb.visit(names_b.append)
+        names_a, names_b = object_names(fa), object_names(fb)
         check(sorted(names_a) == sorted(names_b), f"{a} and {b} hold different objects:\n{sorted(names_a)}\n{sorted(names_b)}")
         for key in set(fa.attrs) | set(fb.attrs):
             if key not in ignore_attrs:
@@ -126,6 +140,13 @@ def compare_files(a, b, exact, ignore_attrs=("options",)):
                 check(np.max(np.abs(x - y)) <= 1e-13 * scale, f"{name} differs by {np.max(np.abs(x - y)):.3g} between {a} and {b}")
 
 
+def segment_item(f, name):
+    """The segment dataset that the index's external link `name` points to, as the .xmf names it ("run.d/000003.h5:/u")."""
+    link = f.get(name, getlink=True)
+    check(isinstance(link, h5py.ExternalLink), f"{name} is not an external link into a segment")
+    return f"{link.filename}:{link.path}"
+
+
 def check_xmf_matches(xmf, h5):
     """The index lists exactly the complete states of h5, with their times, in order."""
     states = xmf_states(xmf)
@@ -133,7 +154,7 @@ def check_xmf_matches(xmf, h5):
         n = complete_states(f)
         check(len(states) <= n, f"{xmf} lists {len(states)} states, {h5} completes only {n}")
         for k, (t, item) in enumerate(states):
-            check(item == f"{os.path.basename(h5)}:/u/{k:06d}", f"{xmf}: state {k} refers to {item}")
+            check(item == segment_item(f, f"u/{k:06d}"), f"{xmf}: state {k} refers to {item}")
             check(t == f["time"][k], f"{xmf}: time {t} of state {k}, /time has {f['time'][k]}")
             check(f[f"u/{k:06d}"].shape == (f.attrs["N_x"], f.attrs["N_y"]), f"/u/{k:06d} has the wrong shape")
         return len(states), n
@@ -144,7 +165,7 @@ def mode_ranks(ctflow, args):
         ctflow.run(np_, RUN + ["-traj", f"np{np_}.h5"])
     for np_ in (2, 3):
         compare_files(os.path.join(ctflow.cwd, "np1.h5"), os.path.join(ctflow.cwd, f"np{np_}.h5"), exact=False)
-        text = [open(os.path.join(ctflow.cwd, f"np{p}.xmf")).read().replace(f"np{p}.h5", "X") for p in (1, np_)]
+        text = [open(os.path.join(ctflow.cwd, f"np{p}.xmf")).read().replace(f"np{p}.h5", "X").replace(f"np{p}.d/", "X/") for p in (1, np_)]
         check(text[0] == text[1], f"np1.xmf and np{np_}.xmf differ beyond the file name")
     print("np = 1, 2, 3 write the same trajectory")
 
@@ -214,6 +235,9 @@ def mode_restart_truncated(ctflow, args):
 
 
 def sha(path):
+    """Of a file, or of a directory's files (a trajectory's segments)."""
+    if os.path.isdir(path):
+        return hashlib.sha256("".join(name + str(sha(os.path.join(path, name))) for name in sorted(os.listdir(path))).encode()).hexdigest()
     try:
         with open(path, "rb") as f:
             return hashlib.sha256(f.read()).hexdigest()
@@ -340,10 +364,11 @@ def check_frames(h5, per_step, saved_steps):
             last = frame(f, j * M + M - 1)
             check(np.array_equal(last, f[f"u/{state_of[step]:06d}"][...]), f"{h5}: the last frame of step {step} is not its saved state")
         check(np.all(np.diff(times) > 0), f"{h5}: frame times are not strictly increasing")
+        items = [segment_item(f, f"substeps/u/{k:06d}") for k in range(n)]
     xmf = os.path.splitext(h5)[0] + "_substeps.xmf"
     listed = xmf_states(xmf)
     check([t for t, _ in listed] == list(times), f"{xmf}: times differ from /substeps/time")
-    check([item for _, item in listed] == [f"{os.path.basename(h5)}:/substeps/u/{k:06d}" for k in range(n)], f"{xmf}: wrong datasets")
+    check([item for _, item in listed] == items, f"{xmf}: wrong datasets")
 
 
 def close_to(a, b, tol, what):
@@ -451,7 +476,7 @@ def mode_attention(ctflow, args):
                 check(abs(H[k] - entropy_of(gamma, dx)) <= 1e-12 * max(1, abs(H[k])), f"{tag} state {k}: entropy {H[k]} vs {entropy_of(gamma, dx)}")
             check(np.all(H <= np.log(Lx) + 1e-12), f"{tag}: entropy above the uniform density's log L_x: {H}")
         listed = xmf_states(os.path.join(d, f"{tag}_maps_attention.xmf"))
-        check([t for t, _ in listed] == list(times) and [i for _, i in listed] == [f"{tag}_maps.h5:/attention/{k:06d}" for k in range(5)],
+        check([t for t, _ in listed] == list(times) and [i for _, i in listed] == [f"{tag}_maps.d/{k:06d}.h5:/attention" for k in range(5)],
               f"{tag}_maps_attention.xmf lists {listed}")
         if args.np > 1:
             ctflow.run(1, run + ["-traj_attention", "-traj_entropy", "-traj", f"{tag}_np1.h5"])
@@ -491,11 +516,87 @@ def mode_substeps_restart(ctflow, args):
         check("restarting from step 3" in p.stdout, f"{case}: expected a restart from step 3:\n{p.stdout}")
         compare_files(h5, os.path.join(d, "full.h5"), exact=True)
         for suffix in ("", "_substeps", "_attention"):
-            text = [open(os.path.join(d, f"{name}{suffix}.xmf")).read().replace(f"{name}.h5", "X") for name in (case, "full")]
+            # the copied index still links the states up to the restart to full.d/, the restart's own to {case}.d/
+            text = [open(os.path.join(d, f"{name}{suffix}.xmf")).read().replace(f"{name}.h5", "X").replace(f"{case}.d/", "X/").replace("full.d/", "X/")
+                    for name in (case, "full")]
             check(text[0] == text[1], f"{case}{suffix}.xmf differs from the uninterrupted run's")
         print(f"{case}: the restarted file and its three indexes equal the uninterrupted run's")
     os.remove(os.path.join(d, "full.h5"))
     kill_restart(ctflow, args, LONG[:-1] + ["0.02", "-traj_substeps"], 51)
+
+
+SWEEP = ["-Nx", "12", "-Ny", "8", "-T", "0.375", "-dt", "0.125"]  # 4 states
+
+
+def listed_items(xmf):
+    return [item for _, item in xmf_states(xmf)] if os.path.exists(xmf) else []
+
+
+def check_killed_trial(d, ref, content, np_):
+    """What a run killed in directory d left: nothing, or an index that opens and lists only states, maps and frames
+    equal (bitwise) to the uninterrupted run's, with .xmf files listing no more than the index. Returns the number of
+    states listed, or -1 if the run had marked its index complete."""
+    h5 = os.path.join(d, "run.h5")
+    if not os.path.exists(h5):
+        check(all(not os.path.exists(os.path.join(d, f"run{x}.xmf")) for x in ("", "_substeps", "_attention")), "an .xmf without its index")
+        return 0
+    with h5py.File(h5, "r") as f, h5py.File(ref, "r") as r:
+        n = len(f["time"])
+        complete = f.attrs["status"] == b"complete"  # killed after its last commit: nothing to restart
+        check(not complete or n == 4, f"the index says 'complete' with {n} states")
+        check(all(len(f[name]) == n for name in SERIES), "the 1-D series have different lengths")
+        check(np.array_equal(f["time"][...], r["time"][:n]) and np.array_equal(f["step"][...], r["step"][:n]), "listed times or steps differ")
+        for k in range(n):
+            check(np.array_equal(f[f"u/{k:06d}"][...], r[f"u/{k:06d}"][...]), f"listed state {k} is not the uninterrupted run's")
+            if content:
+                check(np.array_equal(f[f"attention/{k:06d}"][...], r[f"attention/{k:06d}"][...]), f"listed map {k} differs")
+        if content:
+            m = len(f["substeps/time"])
+            check(all(len(f[name]) == m for name in FRAME_SERIES), "the frame series have different lengths")
+            check(m == 0 or f["substeps/step"][m - 1] <= f["step"][n - 1], "frames listed beyond the last listed state")
+            for k in range(m):
+                check(np.array_equal(f[f"substeps/u/{k:06d}"][...], r[f"substeps/u/{k:06d}"][...]), f"listed frame {k} differs")
+        for suffix, group in (("", "u"), ("_substeps", "substeps/u"), ("_attention", "attention")):
+            items = listed_items(os.path.join(d, f"run{suffix}.xmf"))
+            check(items == [segment_item(f, f"{group}/{k:06d}") for k in range(len(items))], f"run{suffix}.xmf lists more than the index")
+    return -1 if complete else n
+
+
+def mode_kill_sweep(ctflow, args):
+    check(args.preload and os.path.exists(args.preload), "kill-sweep needs --preload kill_at_write.so")
+    run = SWEEP + (["-traj_substeps", "-traj_attention", "-traj_entropy"] if args.content else [])
+    root = ctflow.cwd
+    ctflow.run(args.np, run + ["-traj", "ref.h5"])
+    ref = os.path.join(root, "ref.h5")
+    counted = os.path.join(root, "count")
+    os.mkdir(counted)
+    env = {"LD_PRELOAD": args.preload, "CTFLOW_KILL_DIR": counted, "CTFLOW_KILL_COUNT": os.path.join(root, "counts")}
+    Ctflow(ctflow.exe, ctflow.mpiexec, counted).run(args.np, run + ["-traj", "run.h5"], env=env)
+    with open(os.path.join(root, "counts")) as f:
+        changes = max(int(line) for line in f)
+    kinds, restarts = {}, 0
+    for at in range(1, changes + 1, args.stride):
+        d = os.path.join(root, f"kill{at}")
+        os.mkdir(d)
+        trial = Ctflow(ctflow.exe, ctflow.mpiexec, d)
+        # (mpiexec waits 1 s before it SIGKILLs the other ranks of a killed run, unless told not to)
+        p = trial.run(args.np, run + ["-traj", "run.h5"], expect_success=False,
+                      env={"LD_PRELOAD": args.preload, "CTFLOW_KILL_DIR": d, "CTFLOW_KILL_AT": str(at), "OMPI_MCA_odls_base_sigkill_timeout": "0"})
+        check(p.returncode != 0, f"the run to be killed at change {at} of {changes} finished")
+        try:
+            n = check_killed_trial(d, ref, args.content, args.np)
+            kinds[n] = kinds.get(n, 0) + 1
+            restarts += n > 0
+            if n and restarts % args.restart_every == 1 % args.restart_every:
+                trial.run(args.np, run + ["-restart", "run.h5"])
+                compare_files(os.path.join(d, "run.h5"), ref, exact=True)
+                check(check_xmf_matches(os.path.join(d, "run.xmf"), os.path.join(d, "run.h5")) == (4, 4), "the restarted run.xmf does not list 4 states")
+        except Failure as e:
+            raise Failure(f"killed before file change {at} of {changes}: {e}")
+        shutil.rmtree(d)
+    print(f"{len(range(1, changes + 1, args.stride))} kills among {changes} file changes (states listed: trials {dict(sorted(kinds.items()))}); "
+          f"each left a readable index of complete states; {(restarts + args.restart_every - 1) // args.restart_every} restarts "
+          "reproduced the uninterrupted run bitwise")
 
 
 def mode_content_bad(ctflow, args):
@@ -522,8 +623,12 @@ def mode_content_bad(ctflow, args):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", choices=("ranks", "kill-restart", "restart-truncated", "restart-bad", "plot", "paraview", "substeps", "attention",
-                                    "substeps-restart", "content-bad"))
+                                    "substeps-restart", "content-bad", "kill-sweep"))
     p.add_argument("--np", type=int, default=2)
+    p.add_argument("--preload", help="kill-sweep: the kill_at_write library")
+    p.add_argument("--stride", type=int, default=1, help="kill-sweep: kill before every stride-th file change")
+    p.add_argument("--content", action="store_true", help="kill-sweep: with frames, maps and entropy")
+    p.add_argument("--restart-every", type=int, default=3, help="kill-sweep: restart every n-th killed run that listed a state")
     p.add_argument("--ctflow", required=True)
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
