@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 namespace ctflow {
 
@@ -99,7 +100,7 @@ PetscErrorCode StepAdapt::ErrorNorm(Vec u, Vec v, PetscReal *err) const {
   PetscCall(VecRestoreArrayRead(u, &a));
   PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &sum, 1, MPIU_REAL, MPIU_SUM, PetscObjectComm((PetscObject)u)));
   *err = std::sqrt(sum / N);
-  if (!std::isfinite(*err)) *err = PETSC_INFINITY;
+  if (!std::isfinite(*err)) *err = std::numeric_limits<PetscReal>::infinity();  // not PETSC_INFINITY, which is finite
   PetscFunctionReturn(0);
 }
 

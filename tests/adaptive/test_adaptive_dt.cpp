@@ -1,6 +1,7 @@
 // Adaptive Δt (-dt_adapt, solver/step_adapt.hpp) on a smooth problem whose operators do not commute:
 // fewer steps than the uniform step of the same accuracy, errors that follow the tolerance, exact replay
-// of the saved steps (-dt_schedule file:), rank independence, and steps that land on layer boundaries.
+// of the saved steps (-dt_schedule file:), rank independence, steps that land on layer boundaries, and the
+// controller's answer to a trial step that blew up.
 //
 // Problem: flows only, -split_order attention,ffn1, 'ts' substeps (classical RK4 with 8 steps per substep,
 // so that the splitting error dominates and the scheme's order shows: the uniform errors below fall by 2
@@ -21,6 +22,7 @@
 #include "discretization/layered_controls.hpp"
 #include "pulsed_controls.hpp"
 #include "solver/integrator.hpp"
+#include "solver/step_adapt.hpp"
 #include "support/layered_model.hpp"
 
 using namespace ctflow_test;
@@ -202,6 +204,42 @@ TEST(AdaptiveDt, StepsLandExactlyOnLayerTimes) {
   const Result replay = solve("-dt_schedule file:" + steps_path);
   EXPECT_EQ(adaptive.times, replay.times);
   EXPECT_TRUE(adaptive.u == replay.u) << "max difference " << MaxDiff(adaptive.u, replay.u);
+}
+
+// A trial state with a NaN or an Inf (a step that blew up) has error ∞ on every rank, is rejected, and the next
+// trial step is exactly half the step (solver/step_adapt.hpp), not the clip's lower bound that a huge finite
+// error gets. The bad entry sits on the last rank only.
+TEST(AdaptiveDt, NonFiniteTrialStateIsRejectedAndHalvesTheStep) {
+  MPI_Comm comm = PETSC_COMM_WORLD;
+  for (const PetscReal bad : {(PetscReal)NAN, (PetscReal)INFINITY}) {
+    ASSERT_EQ(PetscOptionsInsertString(nullptr, "-dt_adapt -dt_adapt_clip 0.01,10"), 0);
+    ctflow::StepAdapt adapt(comm);
+    ASSERT_EQ(adapt.SetFromOptions(1.0, 0.25), 0);
+    ASSERT_EQ(PetscOptionsClear(nullptr), 0);
+    Vec u, v;
+    PetscInt N;
+    ASSERT_EQ(VecCreateMPI(comm, 3, PETSC_DECIDE, &u), 0);
+    ASSERT_EQ(VecSet(u, 1.0), 0);
+    ASSERT_EQ(VecDuplicate(u, &v), 0);
+    ASSERT_EQ(VecCopy(u, v), 0);
+    ASSERT_EQ(VecGetSize(v, &N), 0);
+    ASSERT_EQ(VecSetValue(v, N - 1, bad, INSERT_VALUES), 0);
+    ASSERT_EQ(VecAssemblyBegin(v), 0);
+    ASSERT_EQ(VecAssemblyEnd(v), 0);
+    PetscReal err;
+    bool accept = true;
+    ASSERT_EQ(adapt.ErrorNorm(u, v, &err), 0);
+    EXPECT_TRUE(std::isinf(err)) << "entry " << bad << ": error " << err;
+    ASSERT_EQ(adapt.Judge(0, 0.25, err, false, &accept), 0);
+    EXPECT_FALSE(accept);
+    EXPECT_EQ(adapt.Proposal(), 0.125) << "entry " << bad;
+    // a finite but huge error is cut by the clip instead: 0.9 · (1e12)^(−1/2) < 0.01
+    ASSERT_EQ(adapt.Judge(0, 0.125, 1e12, false, &accept), 0);
+    EXPECT_FALSE(accept);
+    EXPECT_EQ(adapt.Proposal(), 0.125 * 0.01);
+    ASSERT_EQ(VecDestroy(&u), 0);
+    ASSERT_EQ(VecDestroy(&v), 0);
+  }
 }
 
 }  // namespace
