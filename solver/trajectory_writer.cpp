@@ -328,6 +328,9 @@ PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames,
     PetscCall(AttentionMapsWrite(*grid_, *controls_, t < controls_->EndTime() ? t : step_start_, u, content_.maps ? file : -1, "/attention", entropy));
   }
   PetscCall(PetscViewerDestroy(&segment));
+  // Every rank has written its part of the segment before rank 0 lists it (a rank killed after this point
+  // cannot leave the listed segment incomplete).
+  PetscCallMPI(MPI_Barrier(comm_));
   PetscFunctionReturn(0);
 }
 
