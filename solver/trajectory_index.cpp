@@ -215,7 +215,7 @@ PetscErrorCode TrajectoryIndex::Commit() {
 void TrajectoryIndex::RemoveScratch() const {
   PetscMPIInt rank = 0;
   MPI_Comm_rank(comm_, &rank);
-  if (rank == 0) std::remove((path_ + ".part").c_str());
+  if (rank == 0 && !path_.empty()) std::remove((path_ + ".part").c_str());
 }
 
 }  // namespace ctflow

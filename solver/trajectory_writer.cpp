@@ -43,6 +43,14 @@ static bool IsSegmentName(const std::string &name) {
   return name.size() == 9 && name.compare(6, 3, ".h5") == 0 && std::all_of(name.begin(), name.begin() + 6, [](char c) { return std::isdigit((unsigned char)c); });
 }
 
+// The type of /substeps/name: fixed-length strings of `width` characters, NUL-padded.
+static hid_t FrameNameType(size_t width) {
+  hid_t text = H5Tcopy(H5T_C_S1);
+  H5Tset_size(text, width);
+  H5Tset_strpad(text, H5T_STR_NULLPAD);
+  return text;
+}
+
 std::string TrajectorySegmentDir(const std::string &path) {
   const size_t slash = path.find_last_of('/'), dot = path.find_last_of('.');
   const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1);
@@ -222,9 +230,7 @@ PetscErrorCode TrajectoryWriter::Open(const Grid &grid, const Metadata &meta) {
   // A frame's name is a node's expression, a part of the whole scheme's, or "final_norm".
   name_width_ = std::max(meta.splitting.size(), std::strlen(kFinalNorm));
   if (content_.frames) {
-    hid_t text = H5Tcopy(H5T_C_S1);
-    H5Tset_size(text, name_width_);
-    H5Tset_strpad(text, H5T_STR_NULLPAD);
+    hid_t text = FrameNameType(name_width_);
     index_.Series("/substeps/step", H5T_NATIVE_LLONG);
     index_.Series("/substeps/name", text);
     index_.Series("/substeps/interval", H5T_NATIVE_DOUBLE, 2);
@@ -348,9 +354,7 @@ void TrajectoryWriter::ListFrames(PetscInt step, PetscReal t, const std::string 
     index_.Link(Numbered("/substeps/u", frames_ + (PetscInt)i), segment, Numbered("/substeps", (PetscInt)i));
     frame_items_.push_back(segment + ":" + Numbered("/substeps", (PetscInt)i));
   }
-  hid_t text = H5Tcopy(H5T_C_S1);
-  H5Tset_size(text, name_width_);
-  H5Tset_strpad(text, H5T_STR_NULLPAD);
+  hid_t text = FrameNameType(name_width_);
   index_.Append("/substeps/step", H5T_NATIVE_LLONG, frames_, M, steps.data());
   index_.Append("/substeps/name", text, frames_, M, names.data());
   index_.Append("/substeps/interval", H5T_NATIVE_DOUBLE, frames_, M, intervals.data());
