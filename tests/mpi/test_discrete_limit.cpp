@@ -27,15 +27,6 @@ struct Case {
 
 class DiscreteLimit : public ::testing::TestWithParam<Case> {};
 
-double MaxRelativeDifference(const Matrix &a, const Matrix &b) {
-  double diff = 0, ref = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(a[i] - b[i]));
-    ref = std::max(ref, std::abs(b[i]));
-  }
-  return diff / ref;
-}
-
 TEST_P(DiscreteLimit, MatchesDenseScheme) {
   const Case c = GetParam();
   LayeredModel model = RandomModel(c.Nx, c.Ny, c.Nh, c.J, c.layers, 0.4, c.bias_per_token, 2025);

@@ -9,10 +9,11 @@
 #include <vector>
 
 #include "solver/matrix_exponential.hpp"
+#include "support/layered_model.hpp"
 
 namespace {
 
-using Matrix = std::vector<double>;
+using ctflow_test::Matrix;
 
 Matrix Expm(int n, const Matrix &A) {
   Matrix E(n * n);
@@ -20,20 +21,11 @@ Matrix Expm(int n, const Matrix &A) {
   return E;
 }
 
-double RelativeError(const Matrix &E, const Matrix &exact) {
-  double diff = 0, ref = 0;
-  for (size_t k = 0; k < E.size(); ++k) {
-    diff = std::max(diff, std::abs(E[k] - exact[k]));
-    ref = std::max(ref, std::abs(exact[k]));
-  }
-  return diff / ref;
-}
-
 TEST(MatrixExponential, RotationGenerator) {
   for (double theta : {1.0, 50.0}) {  // 50: ||A||_1 = 50 needs s = 4 squarings
     const Matrix A = {0, theta, -theta, 0};
     const Matrix exact = {std::cos(theta), std::sin(theta), -std::sin(theta), std::cos(theta)};
-    EXPECT_LE(RelativeError(Expm(2, A), exact), 1e-13) << "theta = " << theta;
+    EXPECT_LE(ctflow_test::MaxRelativeDifference(Expm(2, A), exact), 1e-13) << "theta = " << theta;
   }
 }
 
@@ -41,7 +33,7 @@ TEST(MatrixExponential, Diagonal) {
   const double d[4] = {-3, 0.5, 2, 7};
   Matrix A(16, 0.0), exact(16, 0.0);
   for (int i = 0; i < 4; ++i) A[i * 5] = d[i], exact[i * 5] = std::exp(d[i]);
-  EXPECT_LE(RelativeError(Expm(4, A), exact), 1e-13);
+  EXPECT_LE(ctflow_test::MaxRelativeDifference(Expm(4, A), exact), 1e-13);
 }
 
 TEST(MatrixExponential, JordanBlocks) {
@@ -58,7 +50,7 @@ TEST(MatrixExponential, JordanBlocks) {
         term *= mu / (k + 1);
       }
     }
-    EXPECT_LE(RelativeError(Expm(n, A), exact), 1e-13) << "lambda = " << lambda << ", mu = " << mu;
+    EXPECT_LE(ctflow_test::MaxRelativeDifference(Expm(n, A), exact), 1e-13) << "lambda = " << lambda << ", mu = " << mu;
   }
 }
 
@@ -67,7 +59,7 @@ TEST(MatrixExponential, NonNormalNeedingScaling) {
   const double a = 1, c = 50, d = 2;
   const Matrix A = {a, c, 0, d};
   const Matrix exact = {std::exp(a), c * (std::exp(a) - std::exp(d)) / (a - d), 0, std::exp(d)};
-  EXPECT_LE(RelativeError(Expm(2, A), exact), 1e-13);
+  EXPECT_LE(ctflow_test::MaxRelativeDifference(Expm(2, A), exact), 1e-13);
 }
 
 TEST(MatrixExponential, Phi1ThroughTheAugmentedMatrix) {
@@ -84,7 +76,7 @@ TEST(MatrixExponential, Phi1ThroughTheAugmentedMatrix) {
   }
   const Matrix E = Expm(n2, Z);
   for (int i = 0; i < n; ++i) EXPECT_NEAR(E[i * n2 + n + i], exact[i * n2 + n + i], 1e-14 * std::abs(exact[i * n2 + n + i]));
-  EXPECT_LE(RelativeError(E, exact), 1e-13);
+  EXPECT_LE(ctflow_test::MaxRelativeDifference(E, exact), 1e-13);
 }
 
 }  // namespace

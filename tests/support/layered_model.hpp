@@ -39,6 +39,8 @@ PetscErrorCode SolveAnalytic(MPI_Comm comm, Matrix *u);
 PetscErrorCode CreateState(const ctflow::Grid &grid, const Matrix *u0, const ctflow::InitialState *f, Vec *u);
 // Every rank gets the whole of a distributed vector.
 PetscErrorCode GatherToAll(Vec v, Matrix *all);
+// max |a − reference| / max |reference| over all entries.
+double MaxRelativeDifference(const Matrix &a, const Matrix &reference);
 
 // Rank 0 writes the file; collective (ends with a barrier on comm).
 PetscErrorCode WriteControlsFile(MPI_Comm comm, const std::string &path, const LayeredModel &model);

@@ -1,5 +1,6 @@
 // Running ctflow's solver in-process, the way the ctflow executable assembles it.
 #include <algorithm>
+#include <cmath>
 
 #include "discretization/analytic_controls.hpp"
 #include "discretization/initial_state.hpp"
@@ -77,6 +78,15 @@ PetscErrorCode SolveAnalytic(MPI_Comm comm, Matrix *u) {
   PetscCall(f.SetFromOptions(&grid, controls));
   PetscCall(Integrate(grid, controls, nullptr, &f, u));
   PetscFunctionReturn(0);
+}
+
+double MaxRelativeDifference(const Matrix &a, const Matrix &reference) {
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::abs(a[i] - reference[i]));
+    ref = std::max(ref, std::abs(reference[i]));
+  }
+  return diff / ref;
 }
 
 }  // namespace ctflow_test
