@@ -5,7 +5,7 @@
 // a flow; its explicit Euler substep with Δt = Δy = 1 is eq. (34): ū = u + u W_j + b_j. The paper's b_j(x)
 // is the special case of a bias constant in y; a bias per feature b_j(y) is constant in x. The flow is affine
 // per token, A_j(t, u)(x_k, ·) = u(x_k, ·) M(t) + b_j(t, x_k, ·) with M = Δy W_j, so the implicit and exact
-// substep integrators apply (solver/affine_substeps.cpp).
+// substep integrators apply (solver/timestepping/affine_substeps.cpp).
 #pragma once
 #include "operators/operator.hpp"
 

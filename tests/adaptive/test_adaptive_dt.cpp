@@ -1,4 +1,4 @@
-// Adaptive Δt (-dt_adapt, solver/step_adapt.hpp) on a smooth problem whose operators do not commute:
+// Adaptive Δt (-dt_adapt, solver/timestepping/step_adapt.hpp) on a smooth problem whose operators do not commute:
 // fewer steps than the uniform step of the same accuracy, errors that follow the tolerance, exact replay
 // of the saved steps (-dt_schedule file:), rank independence, steps that land on layer boundaries, and the
 // controller's answer to a trial step that blew up.
@@ -21,8 +21,8 @@
 #include "discretization/initial_state.hpp"
 #include "discretization/layered_controls.hpp"
 #include "pulsed_controls.hpp"
-#include "solver/integrator.hpp"
-#include "solver/step_adapt.hpp"
+#include "solver/timestepping/integrator.hpp"
+#include "solver/timestepping/step_adapt.hpp"
 #include "support/layered_model.hpp"
 
 using namespace ctflow_test;
@@ -207,7 +207,7 @@ TEST(AdaptiveDt, StepsLandExactlyOnLayerTimes) {
 }
 
 // A trial state with a NaN or an Inf (a step that blew up) has error ∞ on every rank, is rejected, and the next
-// trial step is exactly half the step (solver/step_adapt.hpp), not the clip's lower bound that a huge finite
+// trial step is exactly half the step (solver/timestepping/step_adapt.hpp), not the clip's lower bound that a huge finite
 // error gets. The bad entry sits on the last rank only.
 TEST(AdaptiveDt, NonFiniteTrialStateIsRejectedAndHalvesTheStep) {
   MPI_Comm comm = PETSC_COMM_WORLD;

@@ -5,7 +5,7 @@ CSV per study, the figures (tools/plot_convergence.py) and prints the tables of 
 
   run_studies.py --ctflow build/ctflow --plot tools/plot_convergence.py --workdir /tmp/studies [--figures docs/figures] [--check]
 
---check asserts the smooth orders against the registered ones (±0.15; solver/splitting_schemes.cpp).
+--check asserts the smooth orders against the registered ones (±0.15; solver/timestepping/splitting_schemes.cpp).
 """
 import argparse
 import csv

@@ -1,4 +1,4 @@
-// Observed order in Δt of every registered splitting scheme (solver/splitting_schemes.hpp), one
+// Observed order in Δt of every registered splitting scheme (solver/timestepping/splitting_schemes.hpp), one
 // parametrised test over the registry: a newly registered scheme is tested with its registered order.
 //
 // Problem: flows only, u_t = A_att(t, u) + A_ffn1(t, u) + A_ffn2(t, u) with the smooth, time-dependent
@@ -12,7 +12,7 @@
 
 #include <cmath>
 
-#include "solver/splitting_schemes.hpp"
+#include "solver/timestepping/splitting_schemes.hpp"
 #include "support/layered_model.hpp"
 
 using namespace ctflow_test;

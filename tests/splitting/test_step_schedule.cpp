@@ -1,10 +1,10 @@
-// Variable Δt (-dt_schedule, solver/step_schedule.hpp) and the errors of scheme selection: a schedule of
+// Variable Δt (-dt_schedule, solver/timestepping/step_schedule.hpp) and the errors of scheme selection: a schedule of
 // equal steps gives the uniform -dt solution; partial sums hit layer boundaries exactly; bad schedules,
 // unknown schemes and bad hybrid groupings fail with one clear message each.
 #include <gtest/gtest.h>
 
 #include "discretization/analytic_controls.hpp"
-#include "solver/integrator.hpp"
+#include "solver/timestepping/integrator.hpp"
 #include "support/layered_model.hpp"
 
 using namespace ctflow_test;

@@ -1,4 +1,4 @@
-// The substep integrators for affine flows (solver/affine_substeps.cpp) and the left-limit sampling of
+// The substep integrators for affine flows (solver/timestepping/affine_substeps.cpp) and the left-limit sampling of
 // piecewise-constant controls at a substep's end (Controls::SubstepSampleTime), on the feed-forward flow
 // ffn1, u_t = u W_1 + b_1 (Δy = 1 with layered controls), whose layer-n flow is known in closed form.
 #include <gtest/gtest.h>

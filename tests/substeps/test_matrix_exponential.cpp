@@ -1,4 +1,4 @@
-// The matrix exponential (solver/matrix_exponential.hpp) against closed forms: a rotation generator, a
+// The matrix exponential (solver/timestepping/matrix_exponential.hpp) against closed forms: a rotation generator, a
 // diagonal matrix, Jordan blocks, an upper-triangular matrix of norm ~50 (four squarings), and φ1 through the
 // augmented matrix the exact substep uses. Tolerance 1e-13 relative (max norm): Higham's Padé(13) scaling and
 // squaring has backward error ≤ u; the forward errors of these cases, including the rounding of up to
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <vector>
 
-#include "solver/matrix_exponential.hpp"
+#include "solver/timestepping/matrix_exponential.hpp"
 #include "support/layered_model.hpp"
 
 namespace {

@@ -5,7 +5,7 @@
 #include "discretization/analytic_controls.hpp"
 #include "discretization/initial_state.hpp"
 #include "discretization/layered_controls.hpp"
-#include "solver/integrator.hpp"
+#include "solver/timestepping/integrator.hpp"
 #include "support/layered_model.hpp"
 
 namespace ctflow_test {

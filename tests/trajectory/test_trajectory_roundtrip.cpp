@@ -9,10 +9,10 @@
 
 #include "discretization/analytic_controls.hpp"
 #include "discretization/initial_state.hpp"
-#include "solver/integrator.hpp"
-#include "solver/state_diagnostics.hpp"
-#include "solver/trajectory_writer.hpp"
-#include "solver/xdmf_index.hpp"
+#include "solver/timestepping/integrator.hpp"
+#include "solver/output/state_diagnostics.hpp"
+#include "solver/output/trajectory_writer.hpp"
+#include "solver/output/xdmf_index.hpp"
 #include "support/layered_model.hpp"
 
 namespace {
@@ -122,7 +122,7 @@ TEST(Trajectory, FileHoldsWhatWasComputed) {
     char name[32];
     snprintf(name, sizeof(name), "/u/%06zu", n);
     EXPECT_EQ(ReadDoubles(file, name), saved.states[n]) << name << " differs from the state computed at step " << saved.steps[n];
-    // The diagnostics, recomputed here from their definitions (solver/state_diagnostics.hpp).
+    // The diagnostics, recomputed here from their definitions (solver/output/state_diagnostics.hpp).
     const Matrix &u = saved.states[n];
     double sum2 = 0, max_abs = 0, mean = 0, var = 0;
     for (PetscInt k = 0; k < Nx; ++k) {

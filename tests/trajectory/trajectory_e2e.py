@@ -323,7 +323,7 @@ def mode_paraview(ctflow, args):
 
 
 # -traj_substeps: the nodes that make frames in one step of the paper's Lie scheme and of Strang's, with their
-# sub-intervals as fractions (a, b) of the step (solver/composition.hpp).
+# sub-intervals as fractions (a, b) of the step (solver/timestepping/composition.hpp).
 FFN_BLOCK = [("ffn1", 0, 1), ("relu", 0, 1), ("ffn2", 0, 1), ("relu", 0, 1)]
 SKIP = "avg(seq(ffn1, relu, ffn2, relu), identity)"
 LIE_FRAMES = [("attention", 0, 1), ("layernorm", 0, 1)] + FFN_BLOCK + [(SKIP, 0, 1), ("layernorm", 0, 1)]
@@ -484,7 +484,7 @@ def mode_attention(ctflow, args):
         print(f"{tag}: rows integrate to 1, maps = numpy eq. (6)/(37), entropy = numpy's, entropy {np.round(H, 4)}"
               + (f", np 1 = np {args.np}" if args.np > 1 else ""))
     if args.np > 1:
-        # Row blocks: N_h N_x = 2200 values per row, 953 rows per block (solver/trajectory_writer.hpp), so np 1 writes
+        # Row blocks: N_h N_x = 2200 values per row, 953 rows per block (solver/output/trajectory_writer.hpp), so np 1 writes
         # two blocks of different sizes and np 2 one block per rank; the files agree.
         big = ["-Nx", "1100", "-Ny", "4", "-Nh", "2", "-Lx", "2", "-T", "0.125", "-dt", "0.125", "-traj_attention", "-traj_entropy"]
         ctflow.run(1, big + ["-traj", "big_np1.h5"])

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "discretization/analytic_controls.hpp"
-#include "solver/composition.hpp"
-#include "solver/splitting_schemes.hpp"
+#include "solver/timestepping/composition.hpp"
+#include "solver/timestepping/splitting_schemes.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "solver/error_reporting.hpp"
+#include "solver/app/error_reporting.hpp"
 
 #include <string>
 

@@ -1,12 +1,12 @@
-#include "solver/run_driver.hpp"
+#include "solver/app/run_driver.hpp"
 
 #include <petscdmda.h>
 
 #include <cmath>
 
 #include "discretization/initial_state.hpp"
-#include "solver/integrator.hpp"
-#include "solver/trajectory_writer.hpp"
+#include "solver/timestepping/integrator.hpp"
+#include "solver/output/trajectory_writer.hpp"
 
 namespace ctflow {
 

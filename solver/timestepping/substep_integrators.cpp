@@ -1,4 +1,4 @@
-#include "solver/substep_integrators.hpp"
+#include "solver/timestepping/substep_integrators.hpp"
 
 #include <petscts.h>
 

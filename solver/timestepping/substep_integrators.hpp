@@ -1,4 +1,4 @@
-// Substep integrators: how a flow leaf of a splitting scheme (solver/composition.hpp) solves its substep
+// Substep integrators: how a flow leaf of a splitting scheme (solver/timestepping/composition.hpp) solves its substep
 //   v_t = r A(s, v),  s ∈ [t0, t0 + h],
 // the sub-problem of appendix C, eq. (58) (r = 1) and (59) (r = K). Registered by name:
 //   euler  one explicit Euler step v += h r A(t0, v): the paper's eq. (13) and first line of (23);
@@ -8,7 +8,7 @@
 //          substep of a composition with negative coefficients) runs the TS forward in τ = |s - t0|;
 //   implicit, exact  for affine flows only (Operator::Affine, e.g. ffn<j>): backward Euler by a dense LU, and
 //          the exact flow of the linear ODE with coefficients frozen at the substep's midpoint
-//          (solver/affine_substeps.cpp). Requesting them for another flow fails at set-up.
+//          (solver/timestepping/affine_substeps.cpp). Requesting them for another flow fails at set-up.
 // Every integrator samples the controls through Controls::SubstepSampleTime, so a substep over [t0, t0 + h]
 // sees the piece of piecewise-constant controls that contains its interior, also at its end points.
 // Projections are not integrated: their substep is the exact proximal map, independent of h.
@@ -38,7 +38,7 @@ PetscFunctionList SubstepIntegratorList();
 std::string SubstepIntegratorNames();
 PetscErrorCode SubstepIntegratorCreate(MPI_Comm comm, const std::string &name, std::unique_ptr<SubstepIntegrator> *integrator);
 
-// Creators of the integrators for affine flows (solver/affine_substeps.cpp).
+// Creators of the integrators for affine flows (solver/timestepping/affine_substeps.cpp).
 PetscErrorCode ImplicitSubstepCreate(std::unique_ptr<SubstepIntegrator> *integrator);
 PetscErrorCode ExactSubstepCreate(std::unique_ptr<SubstepIntegrator> *integrator);
 

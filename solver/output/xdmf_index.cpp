@@ -1,4 +1,4 @@
-#include "solver/xdmf_index.hpp"
+#include "solver/output/xdmf_index.hpp"
 
 #include <cstdio>
 #include <sstream>

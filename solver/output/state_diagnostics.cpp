@@ -1,4 +1,4 @@
-#include "solver/state_diagnostics.hpp"
+#include "solver/output/state_diagnostics.hpp"
 
 #include <cmath>
 

@@ -1,4 +1,4 @@
-#include "solver/trajectory_index.hpp"
+#include "solver/output/trajectory_index.hpp"
 
 #include <cstdio>
 

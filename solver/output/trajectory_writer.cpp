@@ -1,4 +1,4 @@
-#include "solver/trajectory_writer.hpp"
+#include "solver/output/trajectory_writer.hpp"
 
 #include <petscviewerhdf5.h>
 #include <sys/stat.h>
@@ -11,12 +11,12 @@
 #include <cstring>
 #include <filesystem>
 
-#include "solver/attention_map_output.hpp"
-#include "solver/state_diagnostics.hpp"
+#include "solver/output/attention_map_output.hpp"
+#include "solver/output/state_diagnostics.hpp"
 
 namespace ctflow {
 
-static const char *const kFinalNorm = "final_norm";  // the frame of the controls' final projection (solver/integrator.hpp)
+static const char *const kFinalNorm = "final_norm";  // the frame of the controls' final projection (solver/timestepping/integrator.hpp)
 
 static std::string DirName(const std::string &path) {
   const size_t slash = path.find_last_of('/');

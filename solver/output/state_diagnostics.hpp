@@ -7,7 +7,7 @@
 // Collective; independent of the number of ranks up to round-off.
 //
 // With an attention leaf in the composition, also (computed by the trajectory writer from the maps
-// γ(x, η, h) of eq. (6) / (37), solver/trajectory_writer.hpp, row block by row block):
+// γ(x, η, h) of eq. (6) / (37), solver/output/trajectory_writer.hpp, row block by row block):
 //   attention_entropy  (1/(N_x N_h)) Σ_k Σ_m H(x_k, h_m),  H(x, h) = −∫ γ(x, η, h) log γ(x, η, h) dη
 // the differential entropy of the attention density, by the midpoint rule −Σ_j γ_j log γ_j Δx (0 log 0 = 0).
 // It equals the discrete entropy −Σ_j p_j log p_j of p_j = γ_j Δx plus log Δx; the differential one is

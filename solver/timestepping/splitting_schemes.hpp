@@ -1,6 +1,6 @@
 // Registry of named splitting schemes (-split NAME). A scheme is data: a builder that turns the operator
 // order (the units to split, -split_order) and, for hybrid splitting, their grouping (-split_groups) into a
-// composition expression (solver/composition.hpp), plus its nominal order p in Δt (for exact or high-order
+// composition expression (solver/timestepping/composition.hpp), plus its nominal order p in Δt (for exact or high-order
 // substeps and smooth controls; the convergence test in tests/splitting/ checks it for every scheme; -dt_adapt
 // uses it in its step-size rule).
 // Adding a scheme is one builder and one SplittingSchemeRegister line in SplittingSchemeRegisterAll.
@@ -40,7 +40,7 @@ PetscErrorCode SplittingUnitsParse(MPI_Comm comm, const std::string &order, Pets
 // The expression of scheme `name` for these units. groups: empty means consecutive pairs; else must sum to units.size().
 PetscErrorCode SplittingSchemeExpression(MPI_Comm comm, const std::string &name, const std::vector<std::string> &units,
                                          const std::vector<PetscInt> &groups, std::string *expr);
-// The error-estimate counterpart of -dt_adapt (solver/step_adapt.hpp): scheme `name` built from the units in
+// The error-estimate counterpart of -dt_adapt (solver/timestepping/step_adapt.hpp): scheme `name` built from the units in
 // reverse order (for hybrid splitting also the groups): reversed Lie seq(U_m, ..., U_1), the shifted Strang
 // seq(U_m[0, 0.5], ..., U_1, ..., U_m[0.5, 1]). Fails if that is the scheme itself up to the order of parallel
 // branches, which commute (symmetric, parallel, parallel_add, hybrid with one group, a single unit).

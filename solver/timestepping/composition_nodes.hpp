@@ -1,9 +1,9 @@
-// The node types of a splitting expression (solver/composition.hpp), created by the parser
-// (solver/composition_parser.cpp): leaf, seq (eq. (58)), avg (eq. (16), (59)), sum (additive parallel).
+// The node types of a splitting expression (solver/timestepping/composition.hpp), created by the parser
+// (solver/timestepping/composition_parser.cpp): leaf, seq (eq. (58)), avg (eq. (16), (59)), sum (additive parallel).
 #pragma once
 #include <vector>
 
-#include "solver/composition.hpp"
+#include "solver/timestepping/composition.hpp"
 
 namespace ctflow {
 

@@ -1,4 +1,4 @@
-#include "solver/trajectory_restart.hpp"
+#include "solver/output/trajectory_restart.hpp"
 
 #include <hdf5.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <map>
 #include <sstream>
 
-#include "solver/state_diagnostics.hpp"
+#include "solver/output/state_diagnostics.hpp"
 
 namespace ctflow {
 

@@ -1,14 +1,14 @@
 // TrajectoryWriter: the run's states u(·, ·, t^n) as a trajectory that ParaView opens and that a run killed at
 // any moment (kill -9) leaves readable and restartable (docs/trajectory-format.md):
-//   run.h5          the index (solver/trajectory_index.hpp): attributes, /grid, the 1-D series, and links
+//   run.h5          the index (solver/output/trajectory_index.hpp): attributes, /grid, the 1-D series, and links
 //                   /u/NNNNNN, /attention/NNNNNN, /substeps/u/NNNNNN to the segments; replaced atomically
 //   run.d/NNNNNN.h5 the segment of saved state NNNNNN, written collectively by all ranks (parallel HDF5):
 //                   /u (N_x, N_y), /attention (N_h, N_x, N_x) with -traj_attention, /substeps/000000… the frames
 //                   of its step with -traj_substeps
-//   run.xmf, run_substeps.xmf, run_attention.xmf   XDMF indexes for ParaView (solver/xdmf_index.hpp)
+//   run.xmf, run_substeps.xmf, run_attention.xmf   XDMF indexes for ParaView (solver/output/xdmf_index.hpp)
 // Index:
 //   /u/NNNNNN, /substeps/u/NNNNNN, /attention/NNNNNN   external links into the segments
-//   /step, /diagnostics/<name>, /time   1-D, one entry per saved state (solver/state_diagnostics.hpp)
+//   /step, /diagnostics/<name>, /time   1-D, one entry per saved state (solver/output/state_diagnostics.hpp)
 //   /grid/x, /grid/y, /grid/h   cell centres
 //   /substeps/{step, name, interval, time}   one entry per frame (-traj_substeps)
 //   attributes of /: status ("incomplete" until the run ends cleanly, then "complete"), ctflow_version,
@@ -18,7 +18,7 @@
 // immutable once listed, so at any moment the index and the XDMF files list only complete states, and a
 // segment left half-written by a kill is listed nowhere (the restart that reaches its number rewrites it).
 //
-// Frames: with -traj_substeps, the integrator hands every frame of a step to Frame (solver/composition.hpp
+// Frames: with -traj_substeps, the integrator hands every frame of a step to Frame (solver/timestepping/composition.hpp
 // says which nodes make frames); they are buffered (one vector each) and written with the state of the
 // step when it is saved, dropped by DiscardFrames (a rejected attempt) or when the step is not saved. The
 // i-th of the M frames of the step [t^n, t^{n+1}] gets the time t^n + (i + 1)/M (t^{n+1} − t^n) (strictly
@@ -27,14 +27,14 @@
 // paper's Lie scheme).
 //
 // Attention: with an `attention` leaf in the composition, -traj_entropy saves the mean attention entropy of
-// every saved state and -traj_attention its maps γ(x, η, h) (solver/attention_map_output.hpp), with the
+// every saved state and -traj_attention its maps γ(x, η, h) (solver/output/attention_map_output.hpp), with the
 // controls at t, or at the start of the last step for the final state when the controls end at T (layered).
 //
 // Options: -traj FILE (default ctflow.h5; "none": no file), -traj_every k (save every k-th step; the
 // initial and the final state are always saved), -traj_substeps, -traj_attention, -traj_attention_max_mb
 // (bound on one state's map, N_h N_x² × 8 bytes; default 256), -traj_entropy (default false), -restart FILE
 // (continue the interrupted run of FILE from its last complete state, appending to FILE;
-// solver/trajectory_restart.hpp).
+// solver/output/trajectory_restart.hpp).
 #pragma once
 #include <petscvec.h>
 
@@ -43,9 +43,9 @@
 
 #include "discretization/controls.hpp"
 #include "discretization/grid.hpp"
-#include "solver/trajectory_index.hpp"
-#include "solver/trajectory_restart.hpp"
-#include "solver/xdmf_index.hpp"
+#include "solver/output/trajectory_index.hpp"
+#include "solver/output/trajectory_restart.hpp"
+#include "solver/output/xdmf_index.hpp"
 
 namespace ctflow {
 

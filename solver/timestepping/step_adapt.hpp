@@ -2,7 +2,7 @@
 // "basic" driven by a splitting error estimate.
 //
 // Estimate: from u^n, one step of the scheme S (the step taken, u) and one of its reversed-order
-// counterpart S' (v; solver/splitting_schemes.hpp: Lie ↔ reversed Lie, Strang ↔ shifted Strang), both of
+// counterpart S' (v; solver/timestepping/splitting_schemes.hpp: Lie ↔ reversed Lie, Strang ↔ shifted Strang), both of
 // order p, so u − v = O(Δt^{p+1}) estimates the local error of S. Its size is the weighted RMS norm of
 // PETSc's TSErrorWeightedNorm2 (src/ts/interface/ts.c, PETSc 3.18), over all N unknowns on all ranks:
 //   err = sqrt( (1/N) Σ_i ((u_i − v_i) / (atol + rtol max(|u_i|, |v_i|)))² ).

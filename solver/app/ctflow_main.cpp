@@ -11,9 +11,9 @@ static char help[] =
 
 #include <hdf5.h>
 
-#include "solver/convergence_study.hpp"
-#include "solver/error_reporting.hpp"
-#include "solver/run_driver.hpp"
+#include "solver/app/convergence_study.hpp"
+#include "solver/app/error_reporting.hpp"
+#include "solver/app/run_driver.hpp"
 
 // An ordinary run, or with -study_levels a convergence study over refined copies of the problem.
 static PetscErrorCode Run(MPI_Comm comm) {

@@ -19,7 +19,7 @@ struct StepSchedule {
   PetscInt NumSteps() const { return (PetscInt)dt.size(); }
 };
 
-// t^{n+1} from t^n and Δt^n, the same for list schedules and adaptive steps (solver/step_adapt.hpp), so that
+// t^{n+1} from t^n and Δt^n, the same for list schedules and adaptive steps (solver/timestepping/step_adapt.hpp), so that
 // the steps an adaptive run saves replay bit for bit: a compensated (Neumaier) sum of the steps, so ten steps
 // of 0.1 end at 1 exactly; a time within round-off (1e-10 T) of T or of a breakpoint of the controls
 // (Controls::Breakpoints) is that time exactly, and the sum restarts there.

@@ -1,4 +1,4 @@
-#include "solver/splitting_schemes.hpp"
+#include "solver/timestepping/splitting_schemes.hpp"
 
 #include <algorithm>
 #include <numeric>

@@ -1,21 +1,21 @@
-// Integrator: advances u from t = 0 to T over the time points of a step schedule (solver/step_schedule.hpp)
-// with a splitting scheme (solver/composition.hpp).
+// Integrator: advances u from t = 0 to T over the time points of a step schedule (solver/timestepping/step_schedule.hpp)
+// with a splitting scheme (solver/timestepping/composition.hpp).
 //
 // Options: -T (final time), -dt (uniform step; the last step is shortened to end exactly at T),
 // -dt_schedule (variable steps 'dt1,dt2,...', 'file:PATH' or 'geometric:dt0,ratio'; overrides -dt), -dt_adapt
-// and -dt_adapt_* (adaptive Δt from a splitting error estimate, solver/step_adapt.hpp), -split NAME (a
-// registered scheme, solver/splitting_schemes.hpp) built from -split_order (the operators to split, default
+// and -dt_adapt_* (adaptive Δt from a splitting error estimate, solver/timestepping/step_adapt.hpp), -split NAME (a
+// registered scheme, solver/timestepping/splitting_schemes.hpp) built from -split_order (the operators to split, default
 // the paper's 'attention, layernorm, ffn, layernorm') and -split_groups (hybrid splitting), -split_tree EXPR
 // (an explicit composition, which replaces the three), -split_substep (the flow leaves' default substep
-// integrator, solver/substep_integrators.hpp). Defaults come from the controls: T = t_L and Δt = 1 for
+// integrator, solver/timestepping/substep_integrators.hpp). Defaults come from the controls: T = t_L and Δt = 1 for
 // layered controls, T = 1 and Δt = 1/8 for the analytic ones. The time loop is the log stage "Integrate".
 #pragma once
 #include <functional>
 #include <memory>
 
-#include "solver/composition.hpp"
-#include "solver/step_adapt.hpp"
-#include "solver/step_schedule.hpp"
+#include "solver/timestepping/composition.hpp"
+#include "solver/timestepping/step_adapt.hpp"
+#include "solver/timestepping/step_schedule.hpp"
 
 namespace ctflow {
 

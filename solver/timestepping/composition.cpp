@@ -1,11 +1,11 @@
-#include "solver/composition.hpp"
+#include "solver/timestepping/composition.hpp"
 
 #include <cstdio>
 #include <cstdlib>
 
 #include "operators/skip_relaxation.hpp"
-#include "solver/composition_nodes.hpp"
-#include "solver/substep_integrators.hpp"
+#include "solver/timestepping/composition_nodes.hpp"
+#include "solver/timestepping/substep_integrators.hpp"
 
 namespace ctflow {
 

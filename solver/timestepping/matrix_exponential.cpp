@@ -1,4 +1,4 @@
-#include "solver/matrix_exponential.hpp"
+#include "solver/timestepping/matrix_exponential.hpp"
 
 #include <petscblaslapack.h>
 

@@ -1,4 +1,4 @@
-#include "solver/step_schedule.hpp"
+#include "solver/timestepping/step_schedule.hpp"
 
 #include <cerrno>
 #include <cmath>

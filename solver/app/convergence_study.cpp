@@ -1,4 +1,4 @@
-#include "solver/convergence_study.hpp"
+#include "solver/app/convergence_study.hpp"
 
 #include <petscdmda.h>
 #include <unistd.h>
@@ -10,9 +10,9 @@
 
 #include "discretization/grid_transfer.hpp"
 #include "discretization/initial_state.hpp"
-#include "solver/integrator.hpp"
-#include "solver/run_driver.hpp"
-#include "solver/trajectory_writer.hpp"
+#include "solver/timestepping/integrator.hpp"
+#include "solver/app/run_driver.hpp"
+#include "solver/output/trajectory_writer.hpp"
 
 namespace ctflow {
 

@@ -1,11 +1,11 @@
-#include "solver/integrator.hpp"
+#include "solver/timestepping/integrator.hpp"
 
 #include <algorithm>
 #include <cmath>
 
 #include "operators/layer_norm_projection.hpp"
-#include "solver/splitting_schemes.hpp"
-#include "solver/substep_integrators.hpp"
+#include "solver/timestepping/splitting_schemes.hpp"
+#include "solver/timestepping/substep_integrators.hpp"
 
 namespace ctflow {
 
@@ -183,7 +183,7 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
   PetscFunctionReturn(0);
 }
 
-// -dt_adapt (solver/step_adapt.hpp): every attempt advances u by the scheme and a copy v by its reversed-order
+// -dt_adapt (solver/timestepping/step_adapt.hpp): every attempt advances u by the scheme and a copy v by its reversed-order
 // counterpart over the same [t, t + h]; a rejected attempt restores u. A step that would reach (or come within
 // a tenth of a step of) the next breakpoint or T ends on it. An accepted step advances the StepClock as a list
 // schedule of the same steps does, so that -dt_schedule file: of the saved steps replays the run bit for bit.

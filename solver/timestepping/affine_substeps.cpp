@@ -12,8 +12,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "solver/matrix_exponential.hpp"
-#include "solver/substep_integrators.hpp"
+#include "solver/timestepping/matrix_exponential.hpp"
+#include "solver/timestepping/substep_integrators.hpp"
 
 #include <petscblaslapack.h>
 

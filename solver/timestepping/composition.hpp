@@ -13,7 +13,7 @@
 // [t, t + Δt] at the root), with a rate factor that multiplies its parent's:
 //   [a, b]          the sub-interval [t + aΔt, t + bΔt] of the parent's [t, t + Δt] (default [0, 1]);
 //   *r              rate factor: a flow leaf advances u_t = r·A(s, u) (default 1; nested factors multiply);
-//   @substep        a flow leaf's substep integrator (solver/substep_integrators.hpp; default -split_substep).
+//   @substep        a flow leaf's substep integrator (solver/timestepping/substep_integrators.hpp; default -split_substep).
 // Node types:
 //   seq(a, b, ...)  sequential (Lie) splitting, eq. (58): the children advance the state one after the other;
 //   avg(a, b, ...)  parallel, averaged: every child advances a copy of the incoming state u^n and

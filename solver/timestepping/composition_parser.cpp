@@ -1,10 +1,10 @@
-// Recursive-descent parser of splitting expressions (grammar in solver/composition.hpp). Every error names
+// Recursive-descent parser of splitting expressions (grammar in solver/timestepping/composition.hpp). Every error names
 // the expression and the column.
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
 
-#include "solver/composition_nodes.hpp"
+#include "solver/timestepping/composition_nodes.hpp"
 
 namespace ctflow {
 

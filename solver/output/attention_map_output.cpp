@@ -1,10 +1,10 @@
-#include "solver/attention_map_output.hpp"
+#include "solver/output/attention_map_output.hpp"
 
 #include <algorithm>
 #include <vector>
 
 #include "operators/attention_maps.hpp"
-#include "solver/state_diagnostics.hpp"
+#include "solver/output/state_diagnostics.hpp"
 
 namespace ctflow {
 

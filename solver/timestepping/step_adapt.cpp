@@ -1,4 +1,4 @@
-#include "solver/step_adapt.hpp"
+#include "solver/timestepping/step_adapt.hpp"
 
 #include <unistd.h>
 

@@ -3,7 +3,7 @@
 //
 // A state n is complete when it is listed in every 1-D series of the index (/time, /step,
 // /diagnostics/*): the writer lists a state only after its segment is closed, in an index that replaces the
-// previous one atomically (solver/trajectory_index.hpp, docs/trajectory-format.md), so every listed state is
+// previous one atomically (solver/output/trajectory_index.hpp, docs/trajectory-format.md), so every listed state is
 // complete; the series may differ in length only in an index cut back by hand. Compatible means: status "incomplete"; equal
 // N_x, N_y, N_h, L_x, L_y, L_h, T, dt, splitting, controls and initial_state attributes; and the same
 // command-line options except those that only steer output (-traj, -traj_every, -restart, -log*,
