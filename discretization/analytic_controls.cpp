@@ -39,8 +39,8 @@ std::vector<AnalyticControls::Mode> AnalyticControls::Modes(PetscInt kernel) con
   return modes;
 }
 
-void AnalyticControls::SampleKernel(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h,
-                                    PetscBool use_h, PetscReal *W) const {
+void AnalyticControls::SampleKernel(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h, PetscBool use_h,
+                                    PetscReal *W) const {
   const PetscInt Ny = grid.Ny();
   const PetscReal Ly = grid.Ly();
   std::fill(W, W + Ny * Ny, 0.0);
@@ -73,8 +73,7 @@ PetscErrorCode AnalyticControls::SampleAttention(PetscReal t, const Grid &grid, 
 PetscErrorCode AnalyticControls::SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const {
   const PetscInt Ny = grid.Ny(), xs = grid.XStart(), xm = grid.XLocal();
   PetscFunctionBeginUser;
-  PetscCheck(j >= 1 && j <= J_, comm_, PETSC_ERR_ARG_OUTOFRANGE, "feed-forward layer %" PetscInt_FMT " requested, J = %" PetscInt_FMT,
-             j, J_);
+  PetscCheck(j >= 1 && j <= J_, comm_, PETSC_ERR_ARG_OUTOFRANGE, "feed-forward layer %" PetscInt_FMT " requested, J = %" PetscInt_FMT, j, J_);
   PetscCallCXX(k->W.resize(Ny * Ny));
   PetscCallCXX(k->b.assign(xm * Ny, 0.0));
   SampleKernel(2 + j, 1.0, t, grid, 0, PETSC_FALSE, k->W.data());

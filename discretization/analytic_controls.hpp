@@ -38,8 +38,7 @@ class AnalyticControls : public Controls {
   // The P modes of kernel number `kernel` (0: Q, 1: K, 2: V, 2 + j: W_j, 2 + J + j: b_j).
   std::vector<Mode> Modes(PetscInt kernel) const;
   // (A/L_y) Σ_p c_p cos(π a_p ξ/L_y) cos(π b_p y/L_y) cos(π d_p h/L_h) g_p(t) on the grid, [i][l].
-  void SampleKernel(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h, PetscBool use_h,
-                    PetscReal *W) const;
+  void SampleKernel(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h, PetscBool use_h, PetscReal *W) const;
 
   MPI_Comm comm_;
   PetscInt seed_ = 0, modes_ = 4, J_ = 2;

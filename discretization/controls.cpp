@@ -6,8 +6,7 @@
 namespace ctflow {
 
 PetscErrorCode Controls::SampleMlp(PetscReal, const Grid &grid, MlpKernels *) const {
-  SETERRQ(grid.Comm(), PETSC_ERR_USER_INPUT, "the controls %s define no lifted feed-forward network (operator 'mlp')",
-          Description().c_str());
+  SETERRQ(grid.Comm(), PETSC_ERR_USER_INPUT, "the controls %s define no lifted feed-forward network (operator 'mlp')", Description().c_str());
 }
 
 PetscErrorCode Controls::LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const {
@@ -34,8 +33,8 @@ PetscErrorCode ControlsCreateFromOptions(Grid *grid, std::unique_ptr<Controls> *
   PetscBool from_file = PETSC_FALSE;
   PetscFunctionBeginUser;
   PetscOptionsBegin(grid->Comm(), nullptr, "Controls θ(t)", "Controls");
-  PetscCall(PetscOptionsString("-controls", "Layered controls file (HDF5, docs/controls-format.md); default: analytic",
-                               "Controls", file, file, sizeof(file), &from_file));
+  PetscCall(PetscOptionsString("-controls", "Layered controls file (HDF5, docs/controls-format.md); default: analytic", "Controls", file, file,
+                               sizeof(file), &from_file));
   PetscOptionsEnd();
   // Both sources register their options, so that -help lists all of them whichever is used.
   auto analytic = std::make_unique<AnalyticControls>(grid->Comm());

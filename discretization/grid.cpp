@@ -28,8 +28,8 @@ PetscErrorCode Grid::SetFromOptions() {
   PetscOptionsEnd();
   for (int d = 0; d < 3; ++d) {
     PetscCheck(N_[d] > 0, comm_, PETSC_ERR_USER_INPUT, "%s must be positive, got %" PetscInt_FMT, kSizeOption[d], N_[d]);
-    PetscCheck(!L_set_[d] || (L_[d] > 0 && PetscIsNormalReal(L_[d])), comm_, PETSC_ERR_USER_INPUT,
-               "%s must be positive and finite, got %g", kLengthOption[d], (double)L_[d]);
+    PetscCheck(!L_set_[d] || (L_[d] > 0 && PetscIsNormalReal(L_[d])), comm_, PETSC_ERR_USER_INPUT, "%s must be positive and finite, got %g",
+               kLengthOption[d], (double)L_[d]);
   }
   PetscFunctionReturn(0);
 }
@@ -38,12 +38,10 @@ PetscErrorCode Grid::RequireSize(const char option[], PetscInt required, const c
   PetscFunctionBeginUser;
   for (int d = 0; d < 3; ++d) {
     if (std::string(option) != kSizeOption[d]) continue;
-    PetscCheck(!N_set_[d] || N_[d] == required, comm_, PETSC_ERR_USER_INPUT,
-               "%s %" PetscInt_FMT " does not match %s, which has %s = %" PetscInt_FMT, option, N_[d], source, option + 1,
-               required);
-    PetscCheck(N_source_[d].empty() || N_[d] == required, comm_, PETSC_ERR_USER_INPUT,
-               "%s has %s = %" PetscInt_FMT " but %s has %s = %" PetscInt_FMT, source, option + 1, required, N_source_[d].c_str(),
-               option + 1, N_[d]);
+    PetscCheck(!N_set_[d] || N_[d] == required, comm_, PETSC_ERR_USER_INPUT, "%s %" PetscInt_FMT " does not match %s, which has %s = %" PetscInt_FMT,
+               option, N_[d], source, option + 1, required);
+    PetscCheck(N_source_[d].empty() || N_[d] == required, comm_, PETSC_ERR_USER_INPUT, "%s has %s = %" PetscInt_FMT " but %s has %s = %" PetscInt_FMT,
+               source, option + 1, required, N_source_[d].c_str(), option + 1, N_[d]);
     N_[d] = required;
     if (N_source_[d].empty()) N_source_[d] = source;
     PetscFunctionReturn(0);
@@ -90,8 +88,7 @@ PetscErrorCode Grid::View(PetscViewer viewer) const {
   PetscCall(PetscViewerASCIIPrintf(viewer,
                                    "Grid: N_x = %" PetscInt_FMT ", N_y = %" PetscInt_FMT ", N_h = %" PetscInt_FMT
                                    "; L_x = %g, L_y = %g, L_h = %g (Δx = %g, Δy = %g, Δh = %g)\n",
-                                   N_[0], N_[1], N_[2], (double)L_[0], (double)L_[1], (double)L_[2], (double)dx(), (double)dy(),
-                                   (double)dh()));
+                                   N_[0], N_[1], N_[2], (double)L_[0], (double)L_[1], (double)L_[2], (double)dx(), (double)dy(), (double)dh()));
   PetscFunctionReturn(0);
 }
 

@@ -63,7 +63,7 @@ class Grid {
   PetscBool unit_spacing_ = PETSC_FALSE;
   PetscBool N_set_[3] = {PETSC_FALSE, PETSC_FALSE, PETSC_FALSE};
   PetscBool L_set_[3] = {PETSC_FALSE, PETSC_FALSE, PETSC_FALSE};
-  std::string N_source_[3];  // the data that imposed each size, if any
+  std::string N_source_[3];             // the data that imposed each size, if any
   PetscInt data_cells_[3] = {0, 0, 0};  // cells of refinable data (RequireRefinableSize), or 0
   DM da_ = nullptr;
   PetscInt xs_ = 0, xm_ = 0;

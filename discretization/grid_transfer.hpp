@@ -34,7 +34,7 @@ class GridRestriction {
 
  private:
   VecScatter scatter_ = nullptr;
-  Vec local_ = nullptr;  // the fine tokens under the owned coarse tokens
+  Vec local_ = nullptr;                         // the fine tokens under the owned coarse tokens
   PetscInt rx_ = 1, ry_ = 1, Ny_ = 0, xm_ = 0;  // ratios, coarse N_y, owned coarse tokens
 };
 

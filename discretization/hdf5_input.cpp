@@ -17,15 +17,11 @@ PetscErrorCode H5Input::Open(MPI_Comm comm, const std::string &path, const std::
   in->comm_ = comm;
   in->path_ = path;
   in->what_ = what;
-  PetscCheck(access(path.c_str(), F_OK) == 0, comm, PETSC_ERR_FILE_OPEN, "%s file '%s' does not exist", what.c_str(),
-             path.c_str());
-  PetscCheck(access(path.c_str(), R_OK) == 0, comm, PETSC_ERR_FILE_OPEN, "%s file '%s' is not readable", what.c_str(),
-             path.c_str());
-  PetscCheck(H5Fis_hdf5(path.c_str()) > 0, comm, PETSC_ERR_FILE_UNEXPECTED,
-             "%s file '%s' is not an HDF5 file", what.c_str(), path.c_str());
+  PetscCheck(access(path.c_str(), F_OK) == 0, comm, PETSC_ERR_FILE_OPEN, "%s file '%s' does not exist", what.c_str(), path.c_str());
+  PetscCheck(access(path.c_str(), R_OK) == 0, comm, PETSC_ERR_FILE_OPEN, "%s file '%s' is not readable", what.c_str(), path.c_str());
+  PetscCheck(H5Fis_hdf5(path.c_str()) > 0, comm, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s' is not an HDF5 file", what.c_str(), path.c_str());
   in->file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  PetscCheck(in->file_ >= 0, comm, PETSC_ERR_FILE_READ, "%s file '%s' could not be opened by HDF5", what.c_str(),
-             path.c_str());
+  PetscCheck(in->file_ >= 0, comm, PETSC_ERR_FILE_READ, "%s file '%s' could not be opened by HDF5", what.c_str(), path.c_str());
   PetscFunctionReturn(0);
 }
 
@@ -43,11 +39,9 @@ bool H5Input::Has(const std::string &object) const {
 
 PetscErrorCode H5Input::Shape(const std::string &dataset, std::vector<hsize_t> *shape) const {
   PetscFunctionBeginUser;
-  PetscCheck(Has(dataset), comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s' has no dataset '%s'", what_.c_str(),
-             path_.c_str(), dataset.c_str());
+  PetscCheck(Has(dataset), comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s' has no dataset '%s'", what_.c_str(), path_.c_str(), dataset.c_str());
   hid_t ds = H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT);
-  PetscCheck(ds >= 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': '%s' is not a dataset", what_.c_str(), path_.c_str(),
-             dataset.c_str());
+  PetscCheck(ds >= 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': '%s' is not a dataset", what_.c_str(), path_.c_str(), dataset.c_str());
   hid_t type = H5Dget_type(ds), space = H5Dget_space(ds);
   const bool is_f64 = H5Tget_class(type) == H5T_FLOAT && H5Tget_size(type) == 8;
   const int rank = H5Sget_simple_extent_ndims(space);
@@ -56,8 +50,7 @@ PetscErrorCode H5Input::Shape(const std::string &dataset, std::vector<hsize_t> *
   H5Sclose(space);
   H5Tclose(type);
   H5Dclose(ds);
-  PetscCheck(is_f64, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': dataset '%s' must be float64", what_.c_str(),
-             path_.c_str(), dataset.c_str());
+  PetscCheck(is_f64, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': dataset '%s' must be float64", what_.c_str(), path_.c_str(), dataset.c_str());
   PetscFunctionReturn(0);
 }
 
@@ -66,18 +59,16 @@ PetscErrorCode H5Input::Read(const std::string &dataset, const std::vector<hsize
   std::vector<hsize_t> actual;
   PetscFunctionBeginUser;
   PetscCall(Shape(dataset, &actual));
-  PetscCheck(actual == shape, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': dataset '%s' has shape %s, expected %s %s",
-             what_.c_str(), path_.c_str(), dataset.c_str(), ShapeString(actual).c_str(), ShapeString(shape).c_str(), meaning);
+  PetscCheck(actual == shape, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': dataset '%s' has shape %s, expected %s %s", what_.c_str(),
+             path_.c_str(), dataset.c_str(), ShapeString(actual).c_str(), ShapeString(shape).c_str(), meaning);
   size_t n = 1;
   for (hsize_t d : shape) n *= d;
   PetscCallCXX(data->resize(n));
   hid_t ds = H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT);
   herr_t status = H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data->data());
   H5Dclose(ds);
-  PetscCheck(status >= 0, comm_, PETSC_ERR_FILE_READ, "%s file '%s': reading dataset '%s' failed", what_.c_str(),
-             path_.c_str(), dataset.c_str());
-  PetscCall(CheckFinite(comm_, data->data(), (PetscInt)n, 0,
-                        what_ + " file '" + path_ + "': dataset '" + dataset + "'"));
+  PetscCheck(status >= 0, comm_, PETSC_ERR_FILE_READ, "%s file '%s': reading dataset '%s' failed", what_.c_str(), path_.c_str(), dataset.c_str());
+  PetscCall(CheckFinite(comm_, data->data(), (PetscInt)n, 0, what_ + " file '" + path_ + "': dataset '" + dataset + "'"));
   PetscFunctionReturn(0);
 }
 
@@ -85,8 +76,8 @@ PetscErrorCode H5Input::FindAttribute(const std::string &object, const char name
   PetscFunctionBeginUser;
   *exists = Has(object) && H5Aexists_by_name(file_, object.c_str(), name, H5P_DEFAULT) > 0;
   if (found) *found = *exists;
-  PetscCheck(*exists || found, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': '%s' has no attribute '%s'", what_.c_str(),
-             path_.c_str(), object.c_str(), name);
+  PetscCheck(*exists || found, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': '%s' has no attribute '%s'", what_.c_str(), path_.c_str(),
+             object.c_str(), name);
   PetscFunctionReturn(0);
 }
 
@@ -101,10 +92,10 @@ PetscErrorCode H5Input::ReadAttribute(const std::string &object, const char name
   H5Sclose(space);
   herr_t status = npoints == 1 ? H5Aread(attr, H5T_NATIVE_DOUBLE, value) : -1;
   H5Aclose(attr);
-  PetscCheck(status >= 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': attribute '%s' of '%s' must be a real scalar",
-             what_.c_str(), path_.c_str(), name, object.c_str());
-  PetscCheck(std::isfinite(*value), comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': attribute '%s' of '%s' is not finite (%g)",
-             what_.c_str(), path_.c_str(), name, object.c_str(), (double)*value);
+  PetscCheck(status >= 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': attribute '%s' of '%s' must be a real scalar", what_.c_str(),
+             path_.c_str(), name, object.c_str());
+  PetscCheck(std::isfinite(*value), comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': attribute '%s' of '%s' is not finite (%g)", what_.c_str(),
+             path_.c_str(), name, object.c_str(), (double)*value);
   PetscFunctionReturn(0);
 }
 
@@ -135,8 +126,8 @@ PetscErrorCode H5Input::ReadAttribute(const std::string &object, const char name
   }
   H5Tclose(type);
   H5Aclose(attr);
-  PetscCheck(status >= 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': attribute '%s' of '%s' must be a string",
-             what_.c_str(), path_.c_str(), name, object.c_str());
+  PetscCheck(status >= 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': attribute '%s' of '%s' must be a string", what_.c_str(), path_.c_str(),
+             name, object.c_str());
   PetscFunctionReturn(0);
 }
 
@@ -149,8 +140,8 @@ PetscErrorCode CheckFinite(MPI_Comm comm, const PetscReal *a, PetscInt n, PetscI
       break;
     }
   PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &first, 1, MPIU_INT, MPI_MIN, comm));
-  PetscCheck(first == PETSC_MAX_INT, comm, PETSC_ERR_FP, "%s contains a non-finite value (NaN or Inf) at flat index %" PetscInt_FMT,
-             label.c_str(), first);
+  PetscCheck(first == PETSC_MAX_INT, comm, PETSC_ERR_FP, "%s contains a non-finite value (NaN or Inf) at flat index %" PetscInt_FMT, label.c_str(),
+             first);
   PetscFunctionReturn(0);
 }
 

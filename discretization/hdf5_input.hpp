@@ -25,8 +25,7 @@ class H5Input {
   PetscErrorCode Shape(const std::string &dataset, std::vector<hsize_t> *shape) const;
   // Whole float64 dataset of the given shape (meaning describes the axes, e.g. "(N_h, N_y, N_y)"),
   // rejecting NaN and Inf.
-  PetscErrorCode Read(const std::string &dataset, const std::vector<hsize_t> &shape, const char meaning[],
-                      std::vector<PetscReal> *data) const;
+  PetscErrorCode Read(const std::string &dataset, const std::vector<hsize_t> &shape, const char meaning[], std::vector<PetscReal> *data) const;
   // Scalar float64 attribute of an object; *found = false when absent (found == nullptr: required).
   PetscErrorCode ReadAttribute(const std::string &object, const char name[], PetscReal *value, bool *found) const;
   // String attribute (fixed or variable length); *found = false when absent (found == nullptr: required).

@@ -15,10 +15,10 @@ PetscErrorCode InitialState::SetFromOptions(Grid *grid, const Controls &controls
   std::vector<hsize_t> shape;
   PetscFunctionBeginUser;
   PetscOptionsBegin(grid->Comm(), nullptr, "Initial state f(x, y)", "InitialState");
-  PetscCall(PetscOptionsString("-u0", "Initial state file (HDF5, dataset /u0 of shape (N_x, N_y)); default: analytic f",
-                               "InitialState", file, file, sizeof(file), &set));
-  PetscCall(PetscOptionsString("-image", "Image file (HDF5, dataset /image of shape (C, H, W)) for vision-Transformer controls",
-                               "InitialState", image, image, sizeof(image), &image_set));
+  PetscCall(PetscOptionsString("-u0", "Initial state file (HDF5, dataset /u0 of shape (N_x, N_y)); default: analytic f", "InitialState", file, file,
+                               sizeof(file), &set));
+  PetscCall(PetscOptionsString("-image", "Image file (HDF5, dataset /image of shape (C, H, W)) for vision-Transformer controls", "InitialState",
+                               image, image, sizeof(image), &image_set));
   PetscOptionsEnd();
   PetscCheck(!(set && image_set), grid->Comm(), PETSC_ERR_USER_INPUT, "give -u0 or -image, not both");
   if (image_set) {
@@ -27,16 +27,15 @@ PetscErrorCode InitialState::SetFromOptions(Grid *grid, const Controls &controls
                controls.Description().c_str());
     path_ = image;
     PetscCall(H5Input::Open(grid->Comm(), path_, "-image", &in));
-    PetscCall(in.Read("/image", {(hsize_t)vit_->channels, (hsize_t)vit_->height, (hsize_t)vit_->width}, "(C, H, W) of the controls' /vit",
-                      &image_));
+    PetscCall(in.Read("/image", {(hsize_t)vit_->channels, (hsize_t)vit_->height, (hsize_t)vit_->width}, "(C, H, W) of the controls' /vit", &image_));
     PetscFunctionReturn(0);
   }
   if (!set) PetscFunctionReturn(0);
   path_ = file;
   PetscCall(H5Input::Open(grid->Comm(), path_, "-u0", &in));
   PetscCall(in.Shape("/u0", &shape));
-  PetscCheck(shape.size() == 2, grid->Comm(), PETSC_ERR_FILE_UNEXPECTED,
-             "-u0 file '%s': dataset '/u0' has shape %s, expected (N_x, N_y)", path_.c_str(), ShapeString(shape).c_str());
+  PetscCheck(shape.size() == 2, grid->Comm(), PETSC_ERR_FILE_UNEXPECTED, "-u0 file '%s': dataset '/u0' has shape %s, expected (N_x, N_y)",
+             path_.c_str(), ShapeString(shape).c_str());
   const std::string source = "the -u0 file '" + path_ + "'";
   PetscCall(grid->RequireSize("-Nx", (PetscInt)shape[0], source.c_str()));
   PetscCall(grid->RequireSize("-Ny", (PetscInt)shape[1], source.c_str()));
@@ -62,8 +61,7 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
       const PetscReal x = grid.x(xs + k) / grid.Lx();
       for (PetscInt l = 0; l < Ny; ++l) {
         const PetscReal y = grid.y(l) / grid.Ly();
-        a[k * Ny + l] = std::cos(2 * PETSC_PI * x) * std::cos(PETSC_PI * y) + std::sin(2 * PETSC_PI * (x + y)) / 2 +
-                        0.3 * std::cos(3 * PETSC_PI * y);
+        a[k * Ny + l] = std::cos(2 * PETSC_PI * x) * std::cos(PETSC_PI * y) + std::sin(2 * PETSC_PI * (x + y)) / 2 + 0.3 * std::cos(3 * PETSC_PI * y);
       }
     }
     PetscCall(VecRestoreArray(u, &a));

@@ -7,12 +7,10 @@
 
 namespace ctflow {
 
-std::string LayeredControls::Description() const {
-  return "layered (" + path_ + ", " + std::to_string(layers_.size()) + " layers)";
-}
+std::string LayeredControls::Description() const { return "layered (" + path_ + ", " + std::to_string(layers_.size()) + " layers)"; }
 
-PetscErrorCode LayeredControls::LoadNorm(const H5Input &in, const std::string &prefix, const std::string &eps_object,
-                                         const std::string &eps_name, LayerNormTargets *norm) {
+PetscErrorCode LayeredControls::LoadNorm(const H5Input &in, const std::string &prefix, const std::string &eps_object, const std::string &eps_name,
+                                         LayerNormTargets *norm) {
   const std::vector<hsize_t> vec = {(hsize_t)Ny_};
   bool has_eps;
   PetscFunctionBeginUser;
@@ -20,8 +18,8 @@ PetscErrorCode LayeredControls::LoadNorm(const H5Input &in, const std::string &p
   PetscCall(in.Read(prefix + "beta", vec, "(N_y,)", &norm->sigma1_y));
   PetscCall(in.ReadAttribute(eps_object, eps_name.c_str(), &norm->eps, &has_eps));
   if (!has_eps) norm->eps = -1;
-  PetscCheck(!has_eps || norm->eps >= 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': %s must be non-negative",
-             path_.c_str(), (eps_object + eps_name).c_str());
+  PetscCheck(!has_eps || norm->eps >= 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': %s must be non-negative", path_.c_str(),
+             (eps_object + eps_name).c_str());
   PetscFunctionReturn(0);
 }
 
@@ -37,8 +35,9 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Grid *g
   PetscCall(in.Read(g + "WK", {Nh, Ny, d}, "(N_h, N_y, d_head)", &a.WK));
   PetscCall(in.Read(g + "WV", {Nh, Ny, d}, "(N_h, N_y, d_head)", &a.WV));
   if (in.Has(g + "WO")) PetscCall(in.Read(g + "WO", {Nh, d, Ny}, "(N_h, d_head, N_y)", &a.WO));
-  else PetscCheck(d == Ny, comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': layer %" PetscInt_FMT " has d_head = %d != N_y = %d but no WO",
-                  path_.c_str(), n, (int)d, (int)Ny);
+  else
+    PetscCheck(d == Ny, comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': layer %" PetscInt_FMT " has d_head = %d != N_y = %d but no WO",
+               path_.c_str(), n, (int)d, (int)Ny);
   if (in.Has(g + "bQ")) PetscCall(in.Read(g + "bQ", {Nh, d}, "(N_h, d_head)", &a.bQ));
   if (in.Has(g + "c")) PetscCall(in.Read(g + "c", {Ny}, "(N_y,)", &a.c));
   PetscCall(in.ReadAttribute(g, "attention_scale", &a.scale, &found));
@@ -47,8 +46,7 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Grid *g
 
   // The paper's feed-forward layers W_j, b_j, eq. (34).
   PetscCheck(!in.Has(g + "W" + std::to_string(J_ + 1)), comm_, PETSC_ERR_FILE_UNEXPECTED,
-             "-controls file '%s': layer %" PetscInt_FMT " has more feed-forward layers than layer 0 (J = %" PetscInt_FMT ")",
-             path_.c_str(), n, J_);
+             "-controls file '%s': layer %" PetscInt_FMT " has more feed-forward layers than layer 0 (J = %" PetscInt_FMT ")", path_.c_str(), n, J_);
   layer->W.resize(J_);
   layer->b.resize(J_);
   layer->b_per_token.resize(J_);
@@ -72,8 +70,7 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Grid *g
     std::string activation = "relu";
     PetscCall(in.Shape(g + "mlp_W1", &shape));
     PetscCheck(shape.size() == 2 && shape[0] == Ny && shape[1] > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
-               "-controls file '%s': dataset '%smlp_W1' has shape %s, expected (N_y, F)", path_.c_str(), g.c_str(),
-               ShapeString(shape).c_str());
+               "-controls file '%s': dataset '%smlp_W1' has shape %s, expected (N_y, F)", path_.c_str(), g.c_str(), ShapeString(shape).c_str());
     const hsize_t F = shape[1];
     m.F = (PetscInt)F;
     PetscCall(in.Read(g + "mlp_W1", {Ny, F}, "(N_y, F)", &m.W1));
@@ -82,8 +79,7 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Grid *g
     PetscCall(in.Read(g + "mlp_b2", {Ny}, "(N_y,)", &m.b2));
     PetscCall(in.ReadAttribute(g, "mlp_activation", &activation, &found));
     PetscCheck(activation == "relu" || activation == "gelu", comm_, PETSC_ERR_FILE_UNEXPECTED,
-               "-controls file '%s': layer %" PetscInt_FMT " has mlp_activation '%s'; supported: relu, gelu", path_.c_str(), n,
-               activation.c_str());
+               "-controls file '%s': layer %" PetscInt_FMT " has mlp_activation '%s'; supported: relu, gelu", path_.c_str(), n, activation.c_str());
     m.gelu = activation == "gelu";
   }
 
@@ -94,8 +90,8 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Grid *g
   PetscCheck(layer->has_sigma == has_sigma2, comm_, PETSC_ERR_FILE_UNEXPECTED,
              "-controls file '%s': layer %" PetscInt_FMT " must give both sigma1 and sigma2 or neither", path_.c_str(), n);
   PetscCheck(!layer->has_sigma || layer->sigma2 > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
-             "-controls file '%s': layer %" PetscInt_FMT " has sigma2 = %g; the layer-norm standard deviation must be positive",
-             path_.c_str(), n, (double)layer->sigma2);
+             "-controls file '%s': layer %" PetscInt_FMT " has sigma2 = %g; the layer-norm standard deviation must be positive", path_.c_str(), n,
+             (double)layer->sigma2);
   for (PetscInt k = 1; in.Has(g + "layernorm" + std::to_string(k) + "_gamma"); ++k) {
     const std::string prefix = "layernorm" + std::to_string(k) + "_";
     layer->norms.emplace_back();
@@ -117,10 +113,9 @@ PetscErrorCode LayeredControls::LoadVit(const H5Input &in, Grid *grid) {
   vit_.height = (PetscInt)H;
   vit_.width = (PetscInt)W;
   vit_.patch = (PetscInt)p;
-  PetscCheck(vit_.channels > 0 && vit_.patch > 0 && vit_.height > 0 && vit_.width > 0 && vit_.height % vit_.patch == 0 &&
-                 vit_.width % vit_.patch == 0,
-             comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': /vit needs positive channels and an image size divisible by patch_size",
-             path_.c_str());
+  PetscCheck(
+      vit_.channels > 0 && vit_.patch > 0 && vit_.height > 0 && vit_.width > 0 && vit_.height % vit_.patch == 0 && vit_.width % vit_.patch == 0,
+      comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': /vit needs positive channels and an image size divisible by patch_size", path_.c_str());
   const hsize_t D = (hsize_t)(vit_.channels * vit_.patch * vit_.patch), Nx = (hsize_t)vit_.NumTokens();
   PetscCall(grid->RequireSize("-Nx", (PetscInt)Nx, ("the image size of the -controls file '" + path_ + "'").c_str()));
   PetscCall(in.Read("/vit/patch_embedding", {D, Ny}, "(C p p, N_y)", &vit_.patch_embedding));
@@ -129,8 +124,7 @@ PetscErrorCode LayeredControls::LoadVit(const H5Input &in, Grid *grid) {
   PetscCall(in.Read("/vit/position_embedding", {Nx, Ny}, "(N_x, N_y)", &vit_.position_embedding));
   PetscCall(in.Shape("/vit/head_weight", &shape));
   PetscCheck(shape.size() == 2 && shape[0] == Ny && shape[1] > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
-             "-controls file '%s': dataset '/vit/head_weight' has shape %s, expected (N_y, classes)", path_.c_str(),
-             ShapeString(shape).c_str());
+             "-controls file '%s': dataset '/vit/head_weight' has shape %s, expected (N_y, classes)", path_.c_str(), ShapeString(shape).c_str());
   vit_.classes = (PetscInt)shape[1];
   PetscCall(in.Read("/vit/head_weight", {Ny, shape[1]}, "(N_y, classes)", &vit_.head_weight));
   PetscCall(in.Read("/vit/head_bias", {shape[1]}, "(classes,)", &vit_.head_bias));
@@ -138,8 +132,8 @@ PetscErrorCode LayeredControls::LoadVit(const H5Input &in, Grid *grid) {
 }
 
 // out[i0][i1][i2] = a[i0 / r0][i1 / r1][i2 / r2] for a of shape (n0, n1, n2): piecewise-constant refinement.
-static std::vector<PetscReal> RefineArray(const std::vector<PetscReal> &a, PetscInt n0, PetscInt n1, PetscInt n2, PetscInt r0,
-                                          PetscInt r1, PetscInt r2) {
+static std::vector<PetscReal> RefineArray(const std::vector<PetscReal> &a, PetscInt n0, PetscInt n1, PetscInt n2, PetscInt r0, PetscInt r1,
+                                          PetscInt r2) {
   std::vector<PetscReal> out;
   if (a.empty()) return out;
   out.resize(a.size() * r0 * r1 * r2);
@@ -200,16 +194,15 @@ PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
   PetscFunctionBeginUser;
   path_ = path;
   PetscCall(H5Input::Open(comm_, path, "-controls", &in));
-  PetscCheck(in.Has("/layers/0"), comm_, PETSC_ERR_FILE_UNEXPECTED,
-             "-controls file '%s' has no group '/layers/0' (see docs/controls-format.md)", path.c_str());
+  PetscCheck(in.Has("/layers/0"), comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s' has no group '/layers/0' (see docs/controls-format.md)",
+             path.c_str());
   PetscInt L = 0;
   while (in.Has("/layers/" + std::to_string(L))) ++L;
 
   // Sizes from layer 0; every other layer must agree.
   PetscCall(in.Shape("/layers/0/WQ", &shape));
   PetscCheck(shape.size() == 3 && shape[0] > 0 && shape[1] > 0 && shape[2] > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
-             "-controls file '%s': dataset '/layers/0/WQ' has shape %s, expected (N_h, N_y, d_head)", path.c_str(),
-             ShapeString(shape).c_str());
+             "-controls file '%s': dataset '/layers/0/WQ' has shape %s, expected (N_h, N_y, d_head)", path.c_str(), ShapeString(shape).c_str());
   Nh_ = (PetscInt)shape[0];
   Ny_ = (PetscInt)shape[1];
   d_head_ = (PetscInt)shape[2];
@@ -238,11 +231,10 @@ PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
 
   if (in.Has("/layer_times")) {
     PetscCall(in.Read("/layer_times", {(hsize_t)L + 1}, "(num_layers + 1,)", &times_));
-    PetscCheck(times_[0] == 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': /layer_times must start at 0",
-               path.c_str());
+    PetscCheck(times_[0] == 0, comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': /layer_times must start at 0", path.c_str());
     for (PetscInt n = 0; n < L; ++n)
-      PetscCheck(times_[n + 1] > times_[n], comm_, PETSC_ERR_FILE_UNEXPECTED,
-                 "-controls file '%s': /layer_times must be strictly increasing", path.c_str());
+      PetscCheck(times_[n + 1] > times_[n], comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': /layer_times must be strictly increasing",
+                 path.c_str());
   } else {
     times_.resize(L + 1);
     for (PetscInt n = 0; n <= L; ++n) times_[n] = (PetscReal)n;
@@ -268,8 +260,8 @@ PetscReal LayeredControls::SubstepSampleTime(PetscReal s, PetscReal lo, PetscRea
 PetscErrorCode LayeredControls::LayerAt(PetscReal t, const Layer **layer) const {
   const PetscInt n = PieceKey(t);
   PetscFunctionBeginUser;
-  PetscCheck(n >= 0, comm_, PETSC_ERR_ARG_OUTOFRANGE, "layered controls '%s' are defined on [0, %g); sampled at t = %g",
-             path_.c_str(), (double)times_.back(), (double)t);
+  PetscCheck(n >= 0, comm_, PETSC_ERR_ARG_OUTOFRANGE, "layered controls '%s' are defined on [0, %g); sampled at t = %g", path_.c_str(),
+             (double)times_.back(), (double)t);
   *layer = &layers_[n];
   PetscFunctionReturn(0);
 }
@@ -304,8 +296,7 @@ PetscErrorCode LayeredControls::SampleFeedForward(PetscInt j, PetscReal t, const
   PetscCallCXX(k->W = layer->W[j - 1]);
   PetscCallCXX(k->b.resize(xm * Ny));
   const std::vector<PetscReal> &b = layer->b[j - 1];
-  for (PetscInt r = 0; r < xm; ++r)
-    std::copy_n(layer->b_per_token[j - 1] ? &b[(xs + r) * Ny] : b.data(), Ny, &k->b[r * Ny]);
+  for (PetscInt r = 0; r < xm; ++r) std::copy_n(layer->b_per_token[j - 1] ? &b[(xs + r) * Ny] : b.data(), Ny, &k->b[r * Ny]);
   PetscFunctionReturn(0);
 }
 
@@ -321,8 +312,8 @@ PetscErrorCode LayeredControls::LendMlp(PetscReal t, const Grid &grid, MlpKernel
   const Layer *layer = nullptr;
   PetscFunctionBeginUser;
   PetscCall(LayerAt(t, &layer));
-  PetscCheck(layer->mlp.F > 0, grid.Comm(), PETSC_ERR_USER_INPUT,
-             "the -controls file '%s' has no lifted feed-forward network (mlp_W1 ...) at t = %g", path_.c_str(), (double)t);
+  PetscCheck(layer->mlp.F > 0, grid.Comm(), PETSC_ERR_USER_INPUT, "the -controls file '%s' has no lifted feed-forward network (mlp_W1 ...) at t = %g",
+             path_.c_str(), (double)t);
   *k = &layer->mlp;
   PetscFunctionReturn(0);
 }
@@ -333,8 +324,7 @@ PetscErrorCode LayeredControls::SampleLayerNorm(PetscInt index, PetscReal t, Lay
   PetscCall(LayerAt(t, &layer));
   if (index == 0) {
     PetscCheck(layer->has_sigma, comm_, PETSC_ERR_USER_INPUT,
-               "the -controls file '%s' has no sigma1/sigma2 (the paper's layer norm, operator 'layernorm') at t = %g",
-               path_.c_str(), (double)t);
+               "the -controls file '%s' has no sigma1/sigma2 (the paper's layer norm, operator 'layernorm') at t = %g", path_.c_str(), (double)t);
     *s = LayerNormTargets();
     s->sigma1 = layer->sigma1;
     s->sigma2 = layer->sigma2;

@@ -56,8 +56,8 @@ class LayeredControls : public Controls {
   // Refines the loaded kernels by ry in y and rh in h (piecewise constant on the file's cells).
   PetscErrorCode Refine(const class H5Input &in, PetscInt Ny_fine, PetscInt ry, PetscInt rh);
   PetscErrorCode LoadLayer(const class H5Input &in, PetscInt n, Grid *grid, Layer *layer);
-  PetscErrorCode LoadNorm(const class H5Input &in, const std::string &prefix, const std::string &eps_object,
-                          const std::string &eps_name, LayerNormTargets *norm);
+  PetscErrorCode LoadNorm(const class H5Input &in, const std::string &prefix, const std::string &eps_object, const std::string &eps_name,
+                          LayerNormTargets *norm);
 
   MPI_Comm comm_;
   std::string path_;

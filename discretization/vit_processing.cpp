@@ -21,8 +21,7 @@ PetscErrorCode EmbedImage(const Grid &grid, const VitProcessing &vit, const std:
       const PetscInt i = (token - 1) / nw, j = (token - 1) % nw;
       for (PetscInt c = 0; c < vit.channels; ++c)
         for (PetscInt di = 0; di < p; ++di)
-          for (PetscInt dj = 0; dj < p; ++dj)
-            patch[(c * p + di) * p + dj] = image[(c * vit.height + i * p + di) * vit.width + j * p + dj];
+          for (PetscInt dj = 0; dj < p; ++dj) patch[(c * p + di) * p + dj] = image[(c * vit.height + i * p + di) * vit.width + j * p + dj];
       std::copy_n(vit.patch_bias.data(), Ny, row);
       cblas_dgemv(CblasRowMajor, CblasTrans, D, Ny, 1.0, vit.patch_embedding.data(), Ny, patch.data(), 1, 1.0, row, 1);
     }

@@ -34,7 +34,8 @@ Attention::Attention(const OperatorContext &ctx) : Operator(ctx, "attention") {}
 PetscErrorCode Attention::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(Comm(), "attention_", "Attention operator", "Attention");
-  PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax (rows per block when materialised)", "Attention", tile_, &tile_, nullptr));
+  PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax (rows per block when materialised)", "Attention", tile_, &tile_,
+                            nullptr));
   PetscCall(PetscOptionsBool("-materialise", "Form the attention weights in row blocks (all K, V on every rank) instead of streaming", "Attention",
                              materialise_, &materialise_, nullptr));
   PetscOptionsEnd();

@@ -44,22 +44,22 @@ class Attention : public Operator {
   // K, V point at head m's columns of a ring block, leading dimension 2 N_h d_head).
   void AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
 
-  PetscInt tile_ = 256;            // -attention_tile: keys processed per GEMM tile
+  PetscInt tile_ = 256;                  // -attention_tile: keys processed per GEMM tile
   PetscBool materialise_ = PETSC_FALSE;  // -attention_materialise: γ formed in row blocks (AttentionMaps)
   std::unique_ptr<AttentionMaps> maps_;
   const AttentionKernels *kernels_ = nullptr;  // lent by the controls, or kernels_storage_
   AttentionKernels kernels_storage_;
   // Heads side by side (columns m d_head … (m+1) d_head), so that projections are single wide GEMMs.
-  std::vector<PetscReal> W_;       // [W^Q | W^K | W^V]: N_y × 3 N_h d_head, packed from the kernels
-  std::vector<PetscReal> Q_;       // xm × N_h d_head
-  std::vector<PetscReal> kv_[2];   // ring buffers: one block's [K | V], rows × 2 N_h d_head
-  std::vector<PetscReal> O_;       // xm × N_h d_head: Σ_η exp(a - rowmax) V
+  std::vector<PetscReal> W_;                // [W^Q | W^K | W^V]: N_y × 3 N_h d_head, packed from the kernels
+  std::vector<PetscReal> Q_;                // xm × N_h d_head
+  std::vector<PetscReal> kv_[2];            // ring buffers: one block's [K | V], rows × 2 N_h d_head
+  std::vector<PetscReal> O_;                // xm × N_h d_head: Σ_η exp(a - rowmax) V
   std::vector<PetscReal> rowmax_, rowsum_;  // N_h × xm
-  std::vector<PetscReal> S_;       // xm × tile scores
-  PetscReal score_scale_ = 1;      // s Δz, Δz = Δy
-  PetscInt d_ = 0, D_ = 0;         // d_head, N_h d_head
-  PetscInt piece_ = -1;            // Controls::PieceKey of kernels_ and W_ (-1: resample)
-  PetscInt max_rows_ = 0;          // the most tokens any rank owns
+  std::vector<PetscReal> S_;                // xm × tile scores
+  PetscReal score_scale_ = 1;               // s Δz, Δz = Δy
+  PetscInt d_ = 0, D_ = 0;                  // d_head, N_h d_head
+  PetscInt piece_ = -1;                     // Controls::PieceKey of kernels_ and W_ (-1: resample)
+  PetscInt max_rows_ = 0;                   // the most tokens any rank owns
 };
 
 }  // namespace ctflow

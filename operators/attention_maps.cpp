@@ -55,7 +55,8 @@ PetscErrorCode AttentionMaps::Rows(PetscInt k0, PetscInt n, std::vector<PetscRea
   const PetscInt Nx = g.Nx(), Nh = g.Nh(), d = kernels_->d_head, D = Nh * d;
   PetscFunctionBeginUser;
   PetscCheck(k0 >= 0 && n >= 0 && k0 + n <= g.XLocal() && (PetscInt)Q_.size() == g.XLocal() * D, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
-             "AttentionMaps: rows %" PetscInt_FMT "..%" PetscInt_FMT " requested of %" PetscInt_FMT " owned (SetUp first)", k0, k0 + n - 1, g.XLocal());
+             "AttentionMaps: rows %" PetscInt_FMT "..%" PetscInt_FMT " requested of %" PetscInt_FMT " owned (SetUp first)", k0, k0 + n - 1,
+             g.XLocal());
   PetscCallCXX(gamma->resize(Nh * n * Nx));
   for (PetscInt m = 0; m < Nh; ++m) {
     PetscReal *G = gamma->data() + m * n * Nx;

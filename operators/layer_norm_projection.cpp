@@ -19,11 +19,10 @@ PetscErrorCode LayerNormProjectionCreate(const OperatorContext &ctx, PetscInt in
 PetscErrorCode LayerNormProjection::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(Comm(), "layernorm_", "Layer-norm projection onto S1(σ1, σ2)", "LayerNormProjection");
-  PetscCall(PetscOptionsReal("-eps", "ε added to the variance (0: the exact projection of Theorem 3.1)", "LayerNormProjection",
-                             eps_, &eps_, nullptr));
+  PetscCall(
+      PetscOptionsReal("-eps", "ε added to the variance (0: the exact projection of Theorem 3.1)", "LayerNormProjection", eps_, &eps_, nullptr));
   PetscOptionsEnd();
-  PetscCheck(eps_ >= 0 && std::isfinite(eps_), Comm(), PETSC_ERR_USER_INPUT, "-layernorm_eps must be non-negative, got %g",
-             (double)eps_);
+  PetscCheck(eps_ >= 0 && std::isfinite(eps_), Comm(), PETSC_ERR_USER_INPUT, "-layernorm_eps must be non-negative, got %g", (double)eps_);
   PetscFunctionReturn(0);
 }
 
@@ -71,7 +70,8 @@ PetscErrorCode LayerNormProjectOnto(const Grid &g, const LayerNormTargets &targe
   PetscCall(VecRestoreArray(U, &u));
   PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &degenerate, 1, MPIU_INT, MPI_MIN, comm));
   PetscCheck(degenerate == PETSC_MAX_INT, comm, PETSC_ERR_USER_INPUT,
-             "layer norm at t = %g: token %" PetscInt_FMT " (x = %g) has zero variance along y, so its projection onto "
+             "layer norm at t = %g: token %" PetscInt_FMT
+             " (x = %g) has zero variance along y, so its projection onto "
              "S1(σ1, σ2) is not unique; pass -layernorm_eps <ε> (ε > 0 is added to the variance, as in torch.nn.LayerNorm)",
              (double)t, degenerate, (double)g.x(degenerate));
   PetscCall(PetscLogFlops(5.0 * xm * Ny));

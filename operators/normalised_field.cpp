@@ -2,12 +2,10 @@
 
 namespace ctflow {
 
-static PetscErrorCode NormalisedFieldCreate(const char inner[], const OperatorContext &ctx, PetscInt index,
-                                            std::unique_ptr<Operator> *op) {
+static PetscErrorCode NormalisedFieldCreate(const char inner[], const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op) {
   std::unique_ptr<Operator> flow, norm;
   PetscFunctionBeginUser;
-  PetscCheck(index >= 1, ctx.grid->Comm(), PETSC_ERR_USER_INPUT, "operator '%s_ln' needs the index of a layer norm, e.g. %s_ln1",
-             inner, inner);
+  PetscCheck(index >= 1, ctx.grid->Comm(), PETSC_ERR_USER_INPUT, "operator '%s_ln' needs the index of a layer norm, e.g. %s_ln1", inner, inner);
   PetscCall(OperatorCreate(inner, ctx, &flow));
   PetscCall(OperatorCreate("layernorm" + std::to_string(index), ctx, &norm));
   PetscCallCXX(*op = std::make_unique<NormalisedField>(ctx, std::move(flow), std::move(norm)));

@@ -11,9 +11,7 @@ PetscErrorCode Operator::Rhs(PetscReal, Vec, Vec) {
   SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' is a projection and has no right-hand side", name_.c_str());
 }
 
-PetscErrorCode Operator::Project(PetscReal, Vec) {
-  SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' is a flow, not a projection", name_.c_str());
-}
+PetscErrorCode Operator::Project(PetscReal, Vec) { SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' is a flow, not a projection", name_.c_str()); }
 
 PetscErrorCode OperatorRegister(const char name[], OperatorCreator create) {
   PetscFunctionBeginUser;
@@ -27,13 +25,13 @@ PetscErrorCode OperatorRegisterAll() {
   PetscFunctionBeginUser;
   if (registered) PetscFunctionReturn(0);
   registered = true;
-  PetscCall(OperatorRegister("attention", AttentionCreate));             // term I / I-a of eq. (7), (38)
-  PetscCall(OperatorRegister("layernorm", LayerNormProjectionCreate));   // term II, ∂I_S1
-  PetscCall(OperatorRegister("ffn", FeedForwardCreate));                 // term III, linear part, layer j
-  PetscCall(OperatorRegister("relu", ReluProjectionCreate));             // term III, ∂I_S2
-  PetscCall(OperatorRegister("identity", IdentityCreate));               // the skip branch of eq. (16)
-  PetscCall(OperatorRegister("mlp", LiftedFeedForwardCreate));           // term III lifted to N_y → F → N_y
-  PetscCall(OperatorRegister("attention_ln", AttentionNormalisedCreate)); // pre-LN: A(N_k(u))
+  PetscCall(OperatorRegister("attention", AttentionCreate));               // term I / I-a of eq. (7), (38)
+  PetscCall(OperatorRegister("layernorm", LayerNormProjectionCreate));     // term II, ∂I_S1
+  PetscCall(OperatorRegister("ffn", FeedForwardCreate));                   // term III, linear part, layer j
+  PetscCall(OperatorRegister("relu", ReluProjectionCreate));               // term III, ∂I_S2
+  PetscCall(OperatorRegister("identity", IdentityCreate));                 // the skip branch of eq. (16)
+  PetscCall(OperatorRegister("mlp", LiftedFeedForwardCreate));             // term III lifted to N_y → F → N_y
+  PetscCall(OperatorRegister("attention_ln", AttentionNormalisedCreate));  // pre-LN: A(N_k(u))
   PetscCall(OperatorRegister("mlp_ln", LiftedFeedForwardNormalisedCreate));
   PetscFunctionReturn(0);
 }

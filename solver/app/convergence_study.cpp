@@ -10,9 +10,9 @@
 
 #include "discretization/grid_transfer.hpp"
 #include "discretization/initial_state.hpp"
-#include "solver/timestepping/integrator.hpp"
 #include "solver/app/run_driver.hpp"
 #include "solver/output/trajectory_writer.hpp"
+#include "solver/timestepping/integrator.hpp"
 
 namespace ctflow {
 
@@ -62,10 +62,11 @@ PetscErrorCode ConvergenceStudy::SetFromOptions() {
                             "ConvergenceStudy", levels, &levels, &levels_set));
   PetscCall(PetscOptionsString("-study_refine", "Variables refined by 2 per level: a subset of x,y,h,t", "ConvergenceStudy", refine, refine,
                                sizeof(refine), &refine_set));
-  PetscCall(PetscOptionsString("-study_reference", "Reference of the errors: finest (the finest level) or richardson (extrapolated from the three finest)",
+  PetscCall(PetscOptionsString("-study_reference",
+                               "Reference of the errors: finest (the finest level) or richardson (extrapolated from the three finest)",
                                "ConvergenceStudy", reference, reference, sizeof(reference), &reference_set));
-  PetscCall(PetscOptionsString("-study_csv", "CSV file of the study's error table ('none': no file)", "ConvergenceStudy", csv, csv, sizeof(csv),
-                               &csv_set));
+  PetscCall(
+      PetscOptionsString("-study_csv", "CSV file of the study's error table ('none': no file)", "ConvergenceStudy", csv, csv, sizeof(csv), &csv_set));
   PetscOptionsEnd();
   PetscCall(PetscOptionsHasHelp(nullptr, &help));
   help_ = help;
@@ -137,11 +138,10 @@ PetscErrorCode ConvergenceStudy::CheckBase(const Level &base) const {
   PetscBool schedule;
   PetscFunctionBeginUser;
   PetscCheck(base.initial.Analytic() || !(refine_[0] || refine_[1]), comm_, PETSC_ERR_USER_INPUT,
-             "-study_refine %s: the initial state %s has a fixed grid; refining x or y needs the analytic initial state",
-             refine_[0] ? "x" : "y", base.initial.Description().c_str());
+             "-study_refine %s: the initial state %s has a fixed grid; refining x or y needs the analytic initial state", refine_[0] ? "x" : "y",
+             base.initial.Description().c_str());
   PetscCall(PetscOptionsHasName(nullptr, nullptr, "-dt_schedule", &schedule));
-  PetscCheck(!refine_[3] || !schedule, comm_, PETSC_ERR_USER_INPUT,
-             "-study_refine t halves a uniform step -dt; it does not refine a -dt_schedule");
+  PetscCheck(!refine_[3] || !schedule, comm_, PETSC_ERR_USER_INPUT, "-study_refine t halves a uniform step -dt; it does not refine a -dt_schedule");
   PetscCheck(!refine_[2] || base.integrator->Scheme().find("attention") != std::string::npos, comm_, PETSC_ERR_USER_INPUT,
              "-study_refine h changes nothing: no operator of the splitting '%s' integrates over heads (attention)",
              base.integrator->Scheme().c_str());
@@ -180,8 +180,8 @@ PetscErrorCode ConvergenceStudy::Run() {
   for (int d = 0; d < 4; ++d)
     if (refine_[d]) refined += (refined.empty() ? "" : ",") + std::string(kVariable[d]);
   header_ = "Convergence study: refine " + refined + ", " + std::to_string(levels_) + " levels, reference " +
-            (richardson_ ? "Richardson extrapolation of the three finest" : "the finest level") + "\n  controls " +
-            base.controls->Description() + ", initial state " + base.initial.Description() + "\n  splitting: " + base.integrator->Scheme() +
+            (richardson_ ? "Richardson extrapolation of the three finest" : "the finest level") + "\n  controls " + base.controls->Description() +
+            ", initial state " + base.initial.Description() + "\n  splitting: " + base.integrator->Scheme() +
             ", T = " + Real(base.integrator->FinalTime()) + "\n";
   PetscCall(PetscPrintf(comm_, "ctflow %s\n%s", CTFLOW_VERSION, header_.c_str()));
   rows_.clear();
@@ -201,16 +201,16 @@ PetscErrorCode ConvergenceStudy::Run() {
       PetscCall(level.traj->Open(level.grid, meta));
       PetscCall(level.traj->Write(0, 0, level.u, true));
     }
-    PetscCall(level.integrator->Solve(level.u, [&](PetscInt step, PetscReal t, Vec v) {
-      return level.traj ? level.traj->Write(step, t, v, step == N) : PetscErrorCode(0);
-    }));
+    PetscCall(level.integrator->Solve(
+        level.u, [&](PetscInt step, PetscReal t, Vec v) { return level.traj ? level.traj->Write(step, t, v, step == N) : PetscErrorCode(0); }));
     if (level.traj) PetscCall(level.traj->Close());
     GridRestriction restriction;
     PetscCall(restriction.SetUp(level.grid, base.grid));
     PetscCall(VecDuplicate(base.u, &restricted[k]));
     PetscCall(restriction.Apply(level.u, restricted[k]));
     rows_.push_back({k, level.grid.Nx(), level.grid.Ny(), level.grid.Nh(), level.integrator->TimeStep(), -1, -1});
-    PetscCall(PetscPrintf(comm_, "  level %" PetscInt_FMT ": N_x = %" PetscInt_FMT ", N_y = %" PetscInt_FMT ", N_h = %" PetscInt_FMT
+    PetscCall(PetscPrintf(comm_,
+                          "  level %" PetscInt_FMT ": N_x = %" PetscInt_FMT ", N_y = %" PetscInt_FMT ", N_h = %" PetscInt_FMT
                           ", dt = %g, %" PetscInt_FMT " steps done\n",
                           k, level.grid.Nx(), level.grid.Ny(), level.grid.Nh(), (double)level.integrator->TimeStep(), N));
   }
@@ -266,8 +266,8 @@ PetscErrorCode ConvergenceStudy::View(PetscViewer viewer) const {
   PetscFunctionBeginUser;
   if (rows_.empty()) PetscFunctionReturn(0);
   if (richardson_) PetscCall(PetscViewerASCIIPrintf(viewer, "Richardson extrapolation with observed p = %.4f\n", (double)p_));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "%5s %6s %5s %5s %11s %11s %6s %11s %6s\n", "level", "N_x", "N_y", "N_h", "dt", "e_L2", "order",
-                                   "e_max", "order"));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "%5s %6s %5s %5s %11s %11s %6s %11s %6s\n", "level", "N_x", "N_y", "N_h", "dt", "e_L2", "order", "e_max",
+                                   "order"));
   for (size_t k = 0; k < rows_.size(); ++k) {
     const Row &r = rows_[k];
     const bool next = k + 1 < rows_.size();
@@ -277,9 +277,8 @@ PetscErrorCode ConvergenceStudy::View(PetscViewer viewer) const {
       std::snprintf(e[1], sizeof(e[1]), "%.4e", (double)r.e_max);
     }
     PetscCall(PetscViewerASCIIPrintf(viewer, "%5" PetscInt_FMT " %6" PetscInt_FMT " %5" PetscInt_FMT " %5" PetscInt_FMT " %11.4e %11s %6s %11s %6s\n",
-                                     r.level, r.Nx, r.Ny, r.Nh, (double)r.dt, e[0],
-                                     next ? Order(r.e_l2, rows_[k + 1].e_l2, "%.3f").c_str() : "", e[1],
-                                     next ? Order(r.e_max, rows_[k + 1].e_max, "%.3f").c_str() : ""));
+                                     r.level, r.Nx, r.Ny, r.Nh, (double)r.dt, e[0], next ? Order(r.e_l2, rows_[k + 1].e_l2, "%.3f").c_str() : "",
+                                     e[1], next ? Order(r.e_max, rows_[k + 1].e_max, "%.3f").c_str() : ""));
   }
   if (csv_ != "none") PetscCall(PetscViewerASCIIPrintf(viewer, "wrote %s\n", csv_.c_str()));
   PetscFunctionReturn(0);

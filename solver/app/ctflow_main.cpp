@@ -1,13 +1,13 @@
 static char help[] =
-  "ctflow: the continuous Transformer of Tai, Liu, Li & Chan (2025) as an evolution problem.\n\n"
-  "  u_t = ∫_Ωh ⟨γ(x, ·, h; u), V(·, y, h; u)⟩_Ωx dh  + ∂I_S1(σ1, σ2)(u)\n"
-  "        + Σ_j (⟨W_j(·, y), u(x, ·)⟩_Ωy + b_j(x, y)) + ∂I_S2(u),   u(x, y, 0) = f(x, y)\n\n"
-  "solved by operator splitting on a cell-centred grid of Ω_x × Ω_y × Ω_h, tokens distributed over ranks.\n"
-  "Examples:\n"
-  "  mpirun -n 2 ctflow                                  # analytic controls, writes ctflow.h5\n"
-  "  mpirun -n 2 ctflow -controls model.h5 -u0 x.h5 -traj run.h5\n"
-  "  ctflow -Nx 64 -Ny 32 -T 2 -dt 0.05 -layernorm_eps 1e-5\n"
-  "  mpirun -n 2 ctflow -study_levels 4 -study_refine t -split strang -split_substep ts   # convergence study\n\n";
+    "ctflow: the continuous Transformer of Tai, Liu, Li & Chan (2025) as an evolution problem.\n\n"
+    "  u_t = ∫_Ωh ⟨γ(x, ·, h; u), V(·, y, h; u)⟩_Ωx dh  + ∂I_S1(σ1, σ2)(u)\n"
+    "        + Σ_j (⟨W_j(·, y), u(x, ·)⟩_Ωy + b_j(x, y)) + ∂I_S2(u),   u(x, y, 0) = f(x, y)\n\n"
+    "solved by operator splitting on a cell-centred grid of Ω_x × Ω_y × Ω_h, tokens distributed over ranks.\n"
+    "Examples:\n"
+    "  mpirun -n 2 ctflow                                  # analytic controls, writes ctflow.h5\n"
+    "  mpirun -n 2 ctflow -controls model.h5 -u0 x.h5 -traj run.h5\n"
+    "  ctflow -Nx 64 -Ny 32 -T 2 -dt 0.05 -layernorm_eps 1e-5\n"
+    "  mpirun -n 2 ctflow -study_levels 4 -study_refine t -split strang -split_substep ts   # convergence study\n\n";
 
 #include <hdf5.h>
 

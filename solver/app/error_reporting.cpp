@@ -19,8 +19,7 @@ bool IsInputError(PetscErrorCode n) {
          n == PETSC_ERR_FILE_UNEXPECTED || n == PETSC_ERR_FP || n == PETSC_ERR_ARG_OUTOFRANGE;
 }
 
-PetscErrorCode RecordError(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p,
-                           const char *mess, void *) {
+PetscErrorCode RecordError(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *) {
   if (p == PETSC_ERROR_INITIAL && !first_error.recorded) {
     first_error.recorded = true;
     first_error.code = n;

@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "discretization/initial_state.hpp"
-#include "solver/timestepping/integrator.hpp"
 #include "solver/output/trajectory_writer.hpp"
+#include "solver/timestepping/integrator.hpp"
 
 namespace ctflow {
 
@@ -74,7 +74,8 @@ PetscErrorCode RunCtflow(MPI_Comm comm) {
   }
   if (first_step) PetscCall(PetscPrintf(comm, "restarting from step %" PetscInt_FMT " of %s\n", first_step, traj.Path().c_str()));
   // t = T exactly at the last step (under -dt_adapt, N is known only at the end)
-  PetscCall(integrator.Solve(u, [&](PetscInt step, PetscReal t, Vec v) { return traj.Write(step, t, v, t == integrator.FinalTime()); }, first_step));
+  PetscCall(integrator.Solve(
+      u, [&](PetscInt step, PetscReal t, Vec v) { return traj.Write(step, t, v, t == integrator.FinalTime()); }, first_step));
   PetscCall(integrator.ViewStatistics(out));
   if (initial.Embedded()) {  // a vision Transformer: the post-processing G of §4.2
     std::vector<PetscReal> logits;
@@ -89,8 +90,7 @@ PetscErrorCode RunCtflow(MPI_Comm comm) {
   PetscReal norm;
   PetscCall(VecNorm(u, NORM_2, &norm));
   PetscCall(PetscPrintf(comm, "t = %g: ||u||_L2 = %.12e\n", (double)integrator.FinalTime(), (double)(norm * std::sqrt(grid.dx() * grid.dy()))));
-  if (traj.Enabled())
-    PetscCall(PetscPrintf(comm, "wrote %" PetscInt_FMT " states to %s\n", traj.NumSaved(), traj.Path().c_str()));
+  if (traj.Enabled()) PetscCall(PetscPrintf(comm, "wrote %" PetscInt_FMT " states to %s\n", traj.NumSaved(), traj.Path().c_str()));
   PetscCall(VecDestroy(&u));
   PetscFunctionReturn(0);
 }

@@ -8,8 +8,7 @@
 
 namespace ctflow {
 
-PetscErrorCode AttentionMapsWrite(const Grid &grid, const Controls &controls, PetscReal t, Vec u, hid_t file, const char name[],
-                                  PetscReal *entropy) {
+PetscErrorCode AttentionMapsWrite(const Grid &grid, const Controls &controls, PetscReal t, Vec u, hid_t file, const char name[], PetscReal *entropy) {
   const PetscInt Nx = grid.Nx(), Nh = grid.Nh(), xs = grid.XStart(), xm = grid.XLocal();
   const PetscInt rows = std::max<PetscInt>(1, kMapBlockDoubles / (Nh * Nx));
   PetscInt blocks = (xm + rows - 1) / rows;

@@ -15,7 +15,6 @@ constexpr PetscInt kMapBlockDoubles = 1 << 21;  // 16 MB of γ per row block
 // Collective. The maps of u with the controls at t: written, when file ≥ 0, into the new (N_h, N_x, N_x) float64
 // dataset `name` of file (each rank its rows, as hyperslabs of collective writes, so the dataset does not depend
 // on the number of ranks), and the mean differential entropy of their rows (solver/output/state_diagnostics.hpp).
-PetscErrorCode AttentionMapsWrite(const Grid &grid, const Controls &controls, PetscReal t, Vec u, hid_t file, const char name[],
-                                  PetscReal *entropy);
+PetscErrorCode AttentionMapsWrite(const Grid &grid, const Controls &controls, PetscReal t, Vec u, hid_t file, const char name[], PetscReal *entropy);
 
 }  // namespace ctflow

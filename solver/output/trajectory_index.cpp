@@ -124,7 +124,8 @@ void TrajectoryIndex::Append(const std::string &name, hid_t type, hsize_t offset
     H5Sget_simple_extent_dims(fspace, dims, nullptr);
     dims[0] = rows;
     hid_t mspace = H5Screate_simple(ndims, dims, nullptr);
-    ok = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, dims, nullptr) >= 0 && H5Dwrite(ds, type, mspace, fspace, H5P_DEFAULT, values) >= 0;
+    ok = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, dims, nullptr) >= 0 &&
+         H5Dwrite(ds, type, mspace, fspace, H5P_DEFAULT, values) >= 0;
     H5Sclose(mspace);
     H5Sclose(fspace);
   }

@@ -53,8 +53,7 @@ bool ReadString(hid_t file, const char name[], std::string *value) {
   Handle attr(H5Aopen(file, name, H5P_DEFAULT), H5Aclose);
   if (!attr.Ok()) return false;
   Handle type(H5Aget_type(*attr), H5Tclose), space(H5Aget_space(*attr), H5Sclose);
-  if (!type.Ok() || H5Tget_class(*type) != H5T_STRING || H5Tis_variable_str(*type) != 0 || H5Sget_simple_extent_npoints(*space) != 1)
-    return false;
+  if (!type.Ok() || H5Tget_class(*type) != H5T_STRING || H5Tis_variable_str(*type) != 0 || H5Sget_simple_extent_npoints(*space) != 1) return false;
   std::vector<char> text(H5Tget_size(*type) + 1, '\0');
   if (H5Aread(*attr, *type, text.data()) < 0) return false;
   *value = text.data();
@@ -152,7 +151,8 @@ std::string InspectFrames(hid_t file, const std::string &what, const Grid &grid,
   }
   point->frames = (PetscInt)keep;
   point->frame_times.resize(keep);
-  if (!ReadPrefix(file, "/substeps/time", H5T_NATIVE_DOUBLE, keep, point->frame_times.data())) return what + " is corrupt: reading /substeps/time failed";
+  if (!ReadPrefix(file, "/substeps/time", H5T_NATIVE_DOUBLE, keep, point->frame_times.data()))
+    return what + " is corrupt: reading /substeps/time failed";
   return "";
 }
 
@@ -184,8 +184,8 @@ std::string Inspect(const std::string &path, const Grid &grid, const TrajectoryM
     if (!ReadNumber(*file, name, H5T_NATIVE_DOUBLE, &there)) return what + " is not a ctflow trajectory (no attribute '" + name + "')";
     if (there != here) return differs + name + " = " + Real(there) + " there, " + Real(here) + " here";
   }
-  const std::pair<const char *, std::string> strings[] = {{"splitting", meta.splitting}, {"controls", meta.controls},
-                                                          {"initial_state", meta.initial_state}, {"options", options}};
+  const std::pair<const char *, std::string> strings[] = {
+      {"splitting", meta.splitting}, {"controls", meta.controls}, {"initial_state", meta.initial_state}, {"options", options}};
   for (const auto &[name, here] : strings) {
     if (!ReadString(*file, name, &text)) return what + " is not a ctflow trajectory (no attribute '" + name + "')";
     if (std::string(name) != "options" && text != here) return differs + name + " '" + text + "' there, '" + here + "' here";

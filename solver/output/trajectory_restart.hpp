@@ -34,10 +34,10 @@ struct TrajectoryContent {
 };
 
 struct RestartPoint {
-  PetscInt saved = 0;              // complete states: /u/000000 … /u/(saved − 1)
-  PetscInt step = 0;               // time-step number of the last of them
-  std::vector<PetscReal> times;    // /time of the complete states
-  PetscInt frames = 0;             // frames kept: /substeps/u/000000 … (those of the steps up to `step`)
+  PetscInt saved = 0;                  // complete states: /u/000000 … /u/(saved − 1)
+  PetscInt step = 0;                   // time-step number of the last of them
+  std::vector<PetscReal> times;        // /time of the complete states
+  PetscInt frames = 0;                 // frames kept: /substeps/u/000000 … (those of the steps up to `step`)
   std::vector<PetscReal> frame_times;  // /substeps/time of those frames
 };
 

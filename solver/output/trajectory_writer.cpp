@@ -40,7 +40,8 @@ static std::string Numbered(const std::string &group, PetscInt n) { return group
 
 // A segment's file name: NNNNNN.h5.
 static bool IsSegmentName(const std::string &name) {
-  return name.size() == 9 && name.compare(6, 3, ".h5") == 0 && std::all_of(name.begin(), name.begin() + 6, [](char c) { return std::isdigit((unsigned char)c); });
+  return name.size() == 9 && name.compare(6, 3, ".h5") == 0 &&
+         std::all_of(name.begin(), name.begin() + 6, [](char c) { return std::isdigit((unsigned char)c); });
 }
 
 // The type of /substeps/name: fixed-length strings of `width` characters, NUL-padded.
@@ -90,18 +91,24 @@ PetscErrorCode TrajectoryWriter::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(path, path_.c_str(), sizeof(path)));
   PetscOptionsBegin(comm_, nullptr, "Trajectory output", "TrajectoryWriter");
-  PetscCall(PetscOptionsString("-traj", "Trajectory file (HDF5, with an XDMF index FILE.xmf beside it); 'none' writes no file",
-                               "TrajectoryWriter", path, path, sizeof(path), &traj_set));
-  PetscCall(PetscOptionsInt("-traj_every", "Save every k-th step (the initial and final states are always saved)", "TrajectoryWriter",
-                            every_, &every_, nullptr));
-  PetscCall(PetscOptionsBool("-traj_substeps", "Also save a frame after every substep of the saved steps (each layer: attention, norm, FFN, ReLU, skip), indexed by FILE_substeps.xmf",
-                             "TrajectoryWriter", substeps, &substeps, nullptr));
-  PetscCall(PetscOptionsBool("-traj_attention", "Also save the attention maps gamma(x, eta, h) of every saved state, indexed by FILE_attention.xmf (needs an attention leaf)",
-                             "TrajectoryWriter", maps, &maps, nullptr));
+  PetscCall(PetscOptionsString("-traj", "Trajectory file (HDF5, with an XDMF index FILE.xmf beside it); 'none' writes no file", "TrajectoryWriter",
+                               path, path, sizeof(path), &traj_set));
+  PetscCall(PetscOptionsInt("-traj_every", "Save every k-th step (the initial and final states are always saved)", "TrajectoryWriter", every_,
+                            &every_, nullptr));
+  PetscCall(PetscOptionsBool(
+      "-traj_substeps",
+      "Also save a frame after every substep of the saved steps (each layer: attention, norm, FFN, ReLU, skip), indexed by FILE_substeps.xmf",
+      "TrajectoryWriter", substeps, &substeps, nullptr));
+  PetscCall(
+      PetscOptionsBool("-traj_attention",
+                       "Also save the attention maps gamma(x, eta, h) of every saved state, indexed by FILE_attention.xmf (needs an attention leaf)",
+                       "TrajectoryWriter", maps, &maps, nullptr));
   PetscCall(PetscOptionsInt("-traj_attention_max_mb", "Largest attention map of one state (N_h N_x^2 doubles) that -traj_attention accepts, in MB",
                             "TrajectoryWriter", max_mb_, &max_mb_, nullptr));
-  PetscCall(PetscOptionsBool("-traj_entropy", "Also save the mean attention entropy of every saved state (needs an attention leaf; costs about half an attention evaluation per saved state)",
-                             "TrajectoryWriter", entropy, &entropy, nullptr));
+  PetscCall(PetscOptionsBool(
+      "-traj_entropy",
+      "Also save the mean attention entropy of every saved state (needs an attention leaf; costs about half an attention evaluation per saved state)",
+      "TrajectoryWriter", entropy, &entropy, nullptr));
   PetscCall(PetscOptionsString("-restart", "Continue the interrupted run of this trajectory file from its last complete state, appending to it",
                                "TrajectoryWriter", restart, restart, sizeof(restart), &restart_set));
   PetscOptionsEnd();
@@ -118,7 +125,8 @@ PetscErrorCode TrajectoryWriter::SetFromOptions() {
              "-traj '%s' would be overwritten by its XDMF index: give the trajectory another extension, e.g. .h5", path_.c_str());
   PetscCheck(!Enabled() || segment_dir_ != path_, comm_, PETSC_ERR_USER_INPUT,
              "-traj '%s' is the name of its own segment directory: give the trajectory another extension, e.g. .h5", path_.c_str());
-  PetscCheck(Enabled() || !(substeps || maps), comm_, PETSC_ERR_USER_INPUT, "-traj_substeps and -traj_attention save into the trajectory file, but -traj is 'none'");
+  PetscCheck(Enabled() || !(substeps || maps), comm_, PETSC_ERR_USER_INPUT,
+             "-traj_substeps and -traj_attention save into the trajectory file, but -traj is 'none'");
   content_.frames = substeps;
   maps_requested_ = maps;
   entropy_requested_ = entropy;
@@ -130,10 +138,12 @@ PetscErrorCode TrajectoryWriter::SetUp(const Grid &grid, const Controls &control
   PetscCheck(!maps_requested_ || has_attention, comm_, PETSC_ERR_USER_INPUT,
              "-traj_attention saves the weights of the 'attention' operator, but the splitting scheme '%s' has no 'attention' leaf", scheme.c_str());
   PetscCheck(!entropy_requested_ || has_attention, comm_, PETSC_ERR_USER_INPUT,
-             "-traj_entropy is the entropy of the 'attention' operator's weights, but the splitting scheme '%s' has no 'attention' leaf", scheme.c_str());
+             "-traj_entropy is the entropy of the 'attention' operator's weights, but the splitting scheme '%s' has no 'attention' leaf",
+             scheme.c_str());
   const double mb = (double)grid.Nh() * grid.Nx() * grid.Nx() * sizeof(PetscReal) / (1 << 20);
   PetscCheck(!maps_requested_ || mb <= max_mb_, comm_, PETSC_ERR_USER_INPUT,
-             "-traj_attention: the attention map of one state, N_h N_x^2 = %" PetscInt_FMT " x %" PetscInt_FMT "^2 doubles (%.1f MB), exceeds -traj_attention_max_mb %" PetscInt_FMT,
+             "-traj_attention: the attention map of one state, N_h N_x^2 = %" PetscInt_FMT " x %" PetscInt_FMT
+             "^2 doubles (%.1f MB), exceeds -traj_attention_max_mb %" PetscInt_FMT,
              grid.Nh(), grid.Nx(), mb, max_mb_);
   controls_ = &controls;
   content_.maps = maps_requested_;
@@ -153,8 +163,8 @@ PetscErrorCode TrajectoryWriter::CheckWritable() const {
     if (ok && stat(segments.c_str(), &info) == 0) ok = S_ISDIR(info.st_mode) && access(segments.c_str(), W_OK | X_OK) == 0 ? 1 : 2;
   }
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
-  PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -traj file '%s': its directory '%s' does not exist or is not writable",
-             path_.c_str(), dir.c_str());
+  PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -traj file '%s': its directory '%s' does not exist or is not writable", path_.c_str(),
+             dir.c_str());
   PetscCheck(ok == 1, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -traj file '%s': its segment directory '%s' is not a writable directory",
              path_.c_str(), segments.c_str());
   PetscFunctionReturn(0);
@@ -263,8 +273,7 @@ PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, 
   PetscCall(PetscViewerHDF5PopGroup(in));
   PetscCall(PetscViewerDestroy(&in));
   PetscCall(VecNorm(u, NORM_INFINITY, &norm));
-  PetscCheck(std::isfinite(norm), comm_, PETSC_ERR_FILE_UNEXPECTED, "-restart file '%s' is corrupt: state /u/%s is not finite", path_.c_str(),
-             name);
+  PetscCheck(std::isfinite(norm), comm_, PETSC_ERR_FILE_UNEXPECTED, "-restart file '%s' is corrupt: state /u/%s is not finite", path_.c_str(), name);
 
   // Drop from the index whatever it lists beyond the restart point (a run stopped between its writes never
   // leaves such entries; an index cut back by hand may).
@@ -331,7 +340,8 @@ PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames,
     hid_t file;
     PetscCall(PetscViewerHDF5GetFileId(segment, &file));
     // Layered controls are defined on [0, T): the final state's maps use the controls of the last step.
-    PetscCall(AttentionMapsWrite(*grid_, *controls_, t < controls_->EndTime() ? t : step_start_, u, content_.maps ? file : -1, "/attention", entropy));
+    PetscCall(
+        AttentionMapsWrite(*grid_, *controls_, t < controls_->EndTime() ? t : step_start_, u, content_.maps ? file : -1, "/attention", entropy));
   }
   PetscCall(PetscViewerDestroy(&segment));
   // Every rank has written its part of the segment before rank 0 lists it (a rank killed after this point
@@ -406,7 +416,8 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
     if (!event) PetscCall(PetscLogEventRegister("TrajectoryWrite", 0, &event));
     PetscCall(PetscLogEventBegin(event, 0, 0, 0, 0));
     for (const Buffered &b : buffered_)
-      PetscCheck(b.node.size() <= name_width_, comm_, PETSC_ERR_PLIB, "the substep name '%s' is longer than the splitting expression", b.node.c_str());
+      PetscCheck(b.node.size() <= name_width_, comm_, PETSC_ERR_PLIB, "the substep name '%s' is longer than the splitting expression",
+                 b.node.c_str());
     const size_t frames = content_.frames ? buffered_.size() : 0;
     PetscCall(WriteSegment(t, u, frames, &entropy));
     PetscCall(StateDiagnostics(*grid_, u, &diagnostics));
@@ -417,7 +428,8 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
     if (content_.maps) index_.Link(Numbered("/attention", saved_), segment, "/attention");
     const long long step_ll = step;
     index_.Append("/step", H5T_NATIVE_LLONG, saved_, 1, &step_ll);
-    for (int i = 0; i < kNumDiagnostics; ++i) index_.Append(std::string("/diagnostics/") + kDiagnosticNames[i], H5T_NATIVE_DOUBLE, saved_, 1, &diagnostics[i]);
+    for (int i = 0; i < kNumDiagnostics; ++i)
+      index_.Append(std::string("/diagnostics/") + kDiagnosticNames[i], H5T_NATIVE_DOUBLE, saved_, 1, &diagnostics[i]);
     if (content_.entropy) index_.Append(std::string("/diagnostics/") + kAttentionEntropyName, H5T_NATIVE_DOUBLE, saved_, 1, &entropy);
     index_.Append("/time", H5T_NATIVE_DOUBLE, saved_, 1, &t);
     PetscCall(index_.Commit());

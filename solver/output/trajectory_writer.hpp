@@ -114,7 +114,7 @@ class TrajectoryWriter {
   TrajectoryIndex index_;
   std::vector<PetscReal> times_, frame_times_;
   std::vector<std::string> state_items_, map_items_, frame_items_;  // rank 0: the segment datasets, for the XDMF files
-  PetscReal step_start_ = 0;  // t of the last accepted step (the start of the current one)
+  PetscReal step_start_ = 0;                                        // t of the last accepted step (the start of the current one)
   std::vector<Buffered> buffered_;
   std::vector<Vec> frame_vecs_;  // buffered_[i]'s state is frame_vecs_[i]; reused from step to step
   const Grid *grid_ = nullptr;

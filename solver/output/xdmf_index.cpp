@@ -33,8 +33,8 @@ static std::string XdmfText(const std::string &h5_name, const XdmfSeries &series
       << "    <Geometry GeometryType=\"" << geometry << "\">\n";
     // XDMF lists dimensions slowest first, but VX… takes the fastest axis first.
     for (size_t d = rank; d-- > 0;)
-      s << "     <DataItem Dimensions=\"" << series.axes[d].second << "\" NumberType=\"Float\" Precision=\"8\" Format=\"HDF\">" << h5_name
-        << ":" << series.axes[d].first << "</DataItem>\n";
+      s << "     <DataItem Dimensions=\"" << series.axes[d].second << "\" NumberType=\"Float\" Precision=\"8\" Format=\"HDF\">" << h5_name << ":"
+        << series.axes[d].first << "</DataItem>\n";
     s << "    </Geometry>\n"
       << "    <Attribute Name=\"" << series.field << "\" AttributeType=\"Scalar\" Center=\"Node\">\n"
       << "     <DataItem Dimensions=\"" << dims.str() << "\" NumberType=\"Float\" Precision=\"8\" Format=\"HDF\">" << series.items[n]

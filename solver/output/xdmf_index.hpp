@@ -30,7 +30,7 @@ struct XdmfSeries {
   std::string field;                                   // the name ParaView shows, e.g. "u"
   std::vector<std::pair<std::string, PetscInt>> axes;  // coordinate datasets of the index and their sizes, slowest first (2 or 3)
   std::vector<PetscReal> times;
-  std::vector<std::string> items;                      // "FILE:/dataset", FILE relative to the XDMF file's directory
+  std::vector<std::string> items;  // "FILE:/dataset", FILE relative to the XDMF file's directory
 };
 
 // Collective; rank 0's series is written (the other ranks' items may be empty).

@@ -27,8 +27,8 @@ class AffineSubstep : public SubstepIntegrator {
   PetscErrorCode SetUp(Operator &op, Vec like) override {
     PetscFunctionBeginUser;
     PetscCall(PetscObjectGetComm((PetscObject)like, &comm_));
-    PetscCheck(op.Affine(), comm_, PETSC_ERR_USER_INPUT, "substep integrator '%s' needs an affine flow; '%s' is not one (use euler or ts)",
-               name_, op.Name().c_str());
+    PetscCheck(op.Affine(), comm_, PETSC_ERR_USER_INPUT, "substep integrator '%s' needs an affine flow; '%s' is not one (use euler or ts)", name_,
+               op.Name().c_str());
     PetscFunctionReturn(0);
   }
   PetscErrorCode Advance(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v) override {
@@ -88,9 +88,8 @@ class ImplicitSubstep : public AffineSubstep {
     for (size_t k = 0; k < M_.size(); ++k) B_[k] = -hr * M_[k];
     for (PetscInt i = 0; i < Ny_; ++i) B_[i * Ny_ + i] += 1;
     LAPACKgetrf_(&N, &N, B_.data(), &N, pivots_.data(), &info);
-    PetscCheck(info == 0, comm_, PETSC_ERR_NOT_CONVERGED,
-               "substep integrator 'implicit' for '%s': I - h r M is singular at t = %g (h r = %g)", op.Name().c_str(), (double)t,
-               (double)hr);
+    PetscCheck(info == 0, comm_, PETSC_ERR_NOT_CONVERGED, "substep integrator 'implicit' for '%s': I - h r M is singular at t = %g (h r = %g)",
+               op.Name().c_str(), (double)t, (double)hr);
     PetscCall(PetscLogFlops(2.0 / 3.0 * Ny_ * Ny_ * Ny_));
     PetscFunctionReturn(0);
   }

@@ -18,8 +18,8 @@ class Parser {
     PetscFunctionBeginUser;
     PetscCall(Node(root));
     SkipSpace();
-    PetscCheck(pos_ == s_.size(), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': unexpected '%s' at column %zu",
-               s_.c_str(), s_.substr(pos_).c_str(), pos_ + 1);
+    PetscCheck(pos_ == s_.size(), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': unexpected '%s' at column %zu", s_.c_str(),
+               s_.substr(pos_).c_str(), pos_ + 1);
     PetscCall((*root)->CheckDirection(Comm(), s_, 1));
     PetscFunctionReturn(0);
   }
@@ -48,20 +48,20 @@ class Parser {
     char *end;
     const double num = std::strtod(s_.c_str() + pos_, &end);
     pos_ = end - s_.c_str();
-    PetscCheck(pos_ > start, Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': expected a number (%s) at column %zu",
-               s_.c_str(), what, start + 1);
+    PetscCheck(pos_ > start, Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': expected a number (%s) at column %zu", s_.c_str(), what,
+               start + 1);
     double den = 1;
     if (Accept('/')) {
       SkipSpace();
       const size_t dstart = pos_;
       den = std::strtod(s_.c_str() + pos_, &end);
       pos_ = end - s_.c_str();
-      PetscCheck(pos_ > dstart && den != 0, Comm(), PETSC_ERR_USER_INPUT,
-                 "splitting expression '%s': expected a non-zero denominator at column %zu", s_.c_str(), dstart + 1);
+      PetscCheck(pos_ > dstart && den != 0, Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': expected a non-zero denominator at column %zu",
+                 s_.c_str(), dstart + 1);
     }
     *x = num / den;
-    PetscCheck(std::isfinite(*x), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': %s at column %zu is not finite",
-               s_.c_str(), what, start + 1);
+    PetscCheck(std::isfinite(*x), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': %s at column %zu is not finite", s_.c_str(), what,
+               start + 1);
     PetscFunctionReturn(0);
   }
   // [ '[' a ',' b ']' ] [ '*' r ]
@@ -70,11 +70,10 @@ class Parser {
     *a = 0, *b = 1, *r = 1;
     if (Accept('[')) {
       PetscCall(Number("start of the sub-interval", a));
-      PetscCheck(Accept(','), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': expected ',' in '[a, b]' at column %zu",
-                 s_.c_str(), pos_ + 1);
-      PetscCall(Number("end of the sub-interval", b));
-      PetscCheck(Accept(']'), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': expected ']' at column %zu", s_.c_str(),
+      PetscCheck(Accept(','), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': expected ',' in '[a, b]' at column %zu", s_.c_str(),
                  pos_ + 1);
+      PetscCall(Number("end of the sub-interval", b));
+      PetscCheck(Accept(']'), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': expected ']' at column %zu", s_.c_str(), pos_ + 1);
     }
     if (Accept('*')) PetscCall(Number("rate factor", r));
     PetscFunctionReturn(0);
@@ -89,9 +88,8 @@ class Parser {
                "splitting expression '%s': expected an operator or seq(...)/avg(...)/sum(...) at column %zu", s_.c_str(), start + 1);
     const bool group = name == "seq" || name == "avg" || name == "sum";
     if (!Accept('(')) {
-      PetscCheck(!group, Comm(), PETSC_ERR_USER_INPUT,
-                 "splitting expression '%s': '%s' at column %zu needs a parenthesised list of substeps", s_.c_str(), name.c_str(),
-                 start + 1);
+      PetscCheck(!group, Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': '%s' at column %zu needs a parenthesised list of substeps",
+                 s_.c_str(), name.c_str(), start + 1);
       std::unique_ptr<Operator> op;
       PetscCall(OperatorCreate(name, ctx_, &op));
       PetscReal a, b, r;
@@ -107,17 +105,15 @@ class Parser {
       (*node)->SetModifiers(a, b, r);
       PetscFunctionReturn(0);
     }
-    PetscCheck(group, Comm(), PETSC_ERR_USER_INPUT,
-               "splitting expression '%s': unknown group '%s' at column %zu (groups: seq, avg, sum)", s_.c_str(), name.c_str(),
-               start + 1);
+    PetscCheck(group, Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': unknown group '%s' at column %zu (groups: seq, avg, sum)", s_.c_str(),
+               name.c_str(), start + 1);
     std::vector<std::unique_ptr<SplittingNode>> children;
     do {
       std::unique_ptr<SplittingNode> child;
       PetscCall(Node(&child));
       PetscCallCXX(children.push_back(std::move(child)));
     } while (Accept(','));
-    PetscCheck(Accept(')'), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': expected ',' or ')' at column %zu",
-               s_.c_str(), pos_ + 1);
+    PetscCheck(Accept(')'), Comm(), PETSC_ERR_USER_INPUT, "splitting expression '%s': expected ',' or ')' at column %zu", s_.c_str(), pos_ + 1);
     const GroupKind kind = name == "seq" ? GroupKind::Sequential : name == "avg" ? GroupKind::Average : GroupKind::Sum;
     PetscReal a, b, r;
     PetscCall(GroupCreate(kind, std::move(children), node));

@@ -40,28 +40,32 @@ PetscErrorCode Integrator::SetFromOptions() {
   PetscOptionsBegin(Comm(), nullptr, "Time integration by operator splitting", "Integrator");
   PetscCall(PetscOptionsReal("-T", "Final time T (default: t_L for layered controls, 1 for analytic)", "Integrator", T_, &T_, nullptr));
   PetscCall(PetscOptionsReal("-dt", "Time step Δt (default: 1 for layered controls, 1/8 for analytic)", "Integrator", dt_, &dt_, nullptr));
-  PetscCall(PetscOptionsString("-dt_schedule",
-                               "Variable steps 'dt1,dt2,...' or 'file:PATH' (the step reaching T ends at T and is the last) or 'geometric:dt0,ratio'; overrides -dt",
-                               "Integrator", schedule, schedule, sizeof(schedule), &schedule_set));
+  PetscCall(PetscOptionsString(
+      "-dt_schedule",
+      "Variable steps 'dt1,dt2,...' or 'file:PATH' (the step reaching T ends at T and is the last) or 'geometric:dt0,ratio'; overrides -dt",
+      "Integrator", schedule, schedule, sizeof(schedule), &schedule_set));
   PetscCall(PetscOptionsFList("-split", "Splitting scheme", "Integrator", SplittingSchemeList(), scheme, scheme, sizeof(scheme), nullptr));
-  PetscCall(PetscOptionsString("-split_order", "Operators the -split scheme splits, comma separated ('ffn': the feed-forward block with skip relaxation)",
+  PetscCall(PetscOptionsString("-split_order",
+                               "Operators the -split scheme splits, comma separated ('ffn': the feed-forward block with skip relaxation)",
                                "Integrator", order, order, sizeof(order), &order_set));
-  PetscCall(PetscOptionsIntArray("-split_groups", "Hybrid splitting: sizes of consecutive groups of -split_order, each a parallel substep (default: pairs)",
+  PetscCall(PetscOptionsIntArray("-split_groups",
+                                 "Hybrid splitting: sizes of consecutive groups of -split_order, each a parallel substep (default: pairs)",
                                  "Integrator", groups, &num_groups, &groups_set));
-  PetscCall(PetscOptionsString("-split_tree", "Explicit composition, e.g. 'seq(attention, layernorm, avg(seq(ffn1, relu), identity), layernorm)'; overrides -split",
+  PetscCall(PetscOptionsString("-split_tree",
+                               "Explicit composition, e.g. 'seq(attention, layernorm, avg(seq(ffn1, relu), identity), layernorm)'; overrides -split",
                                "Integrator", tree, tree, sizeof(tree), &tree_set));
-  PetscCall(PetscOptionsFList("-split_substep", "Substep integrator of flow leaves without '@'", "Integrator", SubstepIntegratorList(), substep, substep,
-                              sizeof(substep), nullptr));
+  PetscCall(PetscOptionsFList("-split_substep", "Substep integrator of flow leaves without '@'", "Integrator", SubstepIntegratorList(), substep,
+                              substep, sizeof(substep), nullptr));
   PetscOptionsEnd();
   PetscCall(adapt_.SetFromOptions(T_, dt_));
   PetscCheck(std::isfinite(T_) && T_ > 0, Comm(), PETSC_ERR_USER_INPUT, "-T must be positive, got %g", (double)T_);
   PetscCheck(std::isfinite(dt_) && dt_ > 0, Comm(), PETSC_ERR_USER_INPUT, "-dt must be positive, got %g", (double)dt_);
-  PetscCheck(T_ <= ctx_.controls->EndTime() * (1 + 1e-12), Comm(), PETSC_ERR_USER_INPUT,
-             "-T %g exceeds the time span [0, %g] of the controls %s", (double)T_, (double)ctx_.controls->EndTime(),
-             ctx_.controls->Description().c_str());
+  PetscCheck(T_ <= ctx_.controls->EndTime() * (1 + 1e-12), Comm(), PETSC_ERR_USER_INPUT, "-T %g exceeds the time span [0, %g] of the controls %s",
+             (double)T_, (double)ctx_.controls->EndTime(), ctx_.controls->Description().c_str());
   PetscCheck(!tree_set || !(order_set || groups_set), Comm(), PETSC_ERR_USER_INPUT,
              "-split_order and -split_groups build a -split scheme; they cannot be combined with -split_tree, which gives the whole composition");
-  PetscCheck(!adapt_.Enabled() || !schedule_set, Comm(), PETSC_ERR_USER_INPUT, "-dt_adapt chooses the steps; it cannot be combined with -dt_schedule");
+  PetscCheck(!adapt_.Enabled() || !schedule_set, Comm(), PETSC_ERR_USER_INPUT,
+             "-dt_adapt chooses the steps; it cannot be combined with -dt_schedule");
   PetscCheck(!adapt_.Enabled() || !tree_set, Comm(), PETSC_ERR_USER_INPUT,
              "-dt_adapt needs a -split scheme, whose reversed-order counterpart estimates the error; an explicit -split_tree has none");
   scheme_ = scheme;
@@ -176,8 +180,8 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
     if (n + 1 == N) PetscCall(FinalProjection(u));
     PetscCall(VecNorm(u, NORM_INFINITY, &norm));
     PetscCall(PetscLogStagePop());
-    PetscCheck(std::isfinite(norm), Comm(), PETSC_ERR_FP, "the state became non-finite in step %" PetscInt_FMT " (t = %g to %g)",
-               n + 1, (double)t, (double)schedule_.t[n + 1]);
+    PetscCheck(std::isfinite(norm), Comm(), PETSC_ERR_FP, "the state became non-finite in step %" PetscInt_FMT " (t = %g to %g)", n + 1, (double)t,
+               (double)schedule_.t[n + 1]);
     PetscCall(monitor(n + 1, schedule_.t[n + 1], u));
   }
   PetscFunctionReturn(0);

@@ -9,10 +9,20 @@
 namespace ctflow {
 
 // Coefficients b_0 … b_13 of the Padé(13) numerator p(x) = Σ b_k x^k (q(x) = p(-x)), Higham (2005) eq. (2.3).
-static const PetscReal kPade13[14] = {64764752532480000., 32382376266240000., 7771770303897600., 1187353796428800.,
-                                      129060195264000.,   10559470521600.,    670442572800.,     33522128640.,
-                                      1323241920.,        40840800.,          960960.,           16380.,
-                                      182.,               1.};
+static const PetscReal kPade13[14] = {64764752532480000.,
+                                      32382376266240000.,
+                                      7771770303897600.,
+                                      1187353796428800.,
+                                      129060195264000.,
+                                      10559470521600.,
+                                      670442572800.,
+                                      33522128640.,
+                                      1323241920.,
+                                      40840800.,
+                                      960960.,
+                                      16380.,
+                                      182.,
+                                      1.};
 static const PetscReal kTheta13 = 5.371920351148152;
 
 PetscErrorCode MatrixExponential(MPI_Comm comm, PetscInt n, const PetscReal *A, PetscReal *E) {

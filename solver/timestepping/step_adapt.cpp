@@ -17,7 +17,8 @@ PetscErrorCode StepAdapt::SetFromOptions(PetscReal T, PetscReal dt0) {
   dt_min_ = 1e-10 * T;
   dt_max_ = T;
   PetscOptionsBegin(comm_, nullptr, "Adaptive time step from a splitting error estimate", "StepAdapt");
-  PetscCall(PetscOptionsBool("-dt_adapt", "Adapt Δt to the difference between the scheme and its reversed-order counterpart; -dt is the first trial step",
+  PetscCall(PetscOptionsBool("-dt_adapt",
+                             "Adapt Δt to the difference between the scheme and its reversed-order counterpart; -dt is the first trial step",
                              "StepAdapt", enabled, &enabled, nullptr));
   PetscCall(PetscOptionsReal("-dt_adapt_rtol", "Relative tolerance of the weighted error norm", "StepAdapt", rtol_, &rtol_, &set[0]));
   PetscCall(PetscOptionsReal("-dt_adapt_atol", "Absolute tolerance of the weighted error norm", "StepAdapt", atol_, &atol_, &set[1]));
@@ -30,8 +31,8 @@ PetscErrorCode StepAdapt::SetFromOptions(PetscReal T, PetscReal dt0) {
   PetscCall(PetscOptionsInt("-dt_adapt_max_reject", "Consecutive rejected attempts allowed before an error", "StepAdapt", max_reject_, &max_reject_,
                             &set[6]));
   PetscCall(PetscOptionsBool("-dt_adapt_monitor", "Print t, Δt, error and the decision of every attempt", "StepAdapt", monitor, &monitor, &set[7]));
-  PetscCall(PetscOptionsString("-dt_adapt_save", "Write the accepted steps to this file, for -dt_schedule file:FILE (exact replay)", "StepAdapt", save,
-                               save, sizeof(save), &set[8]));
+  PetscCall(PetscOptionsString("-dt_adapt_save", "Write the accepted steps to this file, for -dt_schedule file:FILE (exact replay)", "StepAdapt",
+                               save, save, sizeof(save), &set[8]));
   PetscOptionsEnd();
   enabled_ = enabled, monitor_ = monitor, save_ = save;
   const char *names[] = {"rtol", "atol", "safety", "clip", "dt_min", "dt_max", "max_reject", "monitor", "save"};
@@ -68,11 +69,9 @@ PetscErrorCode StepAdapt::View(PetscViewer viewer) const {
   if (!enabled_) PetscFunctionReturn(0);
   PetscCall(PetscViewerASCIIPrintf(viewer, "  adaptive Δt: error of %s (order %" PetscInt_FMT ") against %s\n", scheme_.c_str(), order_,
                                    counterpart_.c_str()));
-  PetscCall(PetscViewerASCIIPrintf(viewer,
-                                   "    rtol %g, atol %g, safety %g, clip [%g, %g], Δt in [%g, %g], at most %" PetscInt_FMT
-                                   " consecutive rejections\n",
-                                   (double)rtol_, (double)atol_, (double)safety_, (double)clip_[0], (double)clip_[1], (double)dt_min_,
-                                   (double)dt_max_, max_reject_));
+  PetscCall(PetscViewerASCIIPrintf(
+      viewer, "    rtol %g, atol %g, safety %g, clip [%g, %g], Δt in [%g, %g], at most %" PetscInt_FMT " consecutive rejections\n", (double)rtol_,
+      (double)atol_, (double)safety_, (double)clip_[0], (double)clip_[1], (double)dt_min_, (double)dt_max_, max_reject_));
   PetscFunctionReturn(0);
 }
 
@@ -119,12 +118,15 @@ PetscErrorCode StepAdapt::Judge(PetscReal t, PetscReal h, PetscReal err, bool la
   if (*accept && lands) next = std::max(next, proposal_);
   if (monitor_)
     PetscCall(PetscPrintf(comm_, "dt_adapt: t = %-12.6g dt = %-12.6e error = %-11.4e %s\n", (double)t, (double)h, (double)err,
-                          *accept ? "accept" : finite ? "reject" : "reject (non-finite)"));
+                          *accept  ? "accept"
+                          : finite ? "reject"
+                                   : "reject (non-finite)"));
   after_reject_ = !*accept;
   consecutive_ = *accept ? 0 : consecutive_ + 1;
   (*accept ? accepted_ : rejected_)++;
   PetscCheck(consecutive_ <= max_reject_, comm_, PETSC_ERR_USER_INPUT,
-             "-dt_adapt: %" PetscInt_FMT " consecutive rejected steps at t = %g (last dt = %g, error %g); raise -dt_adapt_max_reject or the tolerances",
+             "-dt_adapt: %" PetscInt_FMT
+             " consecutive rejected steps at t = %g (last dt = %g, error %g); raise -dt_adapt_max_reject or the tolerances",
              consecutive_, (double)t, (double)h, (double)err);
   PetscCheck(next >= dt_min_, comm_, PETSC_ERR_USER_INPUT,
              "-dt_adapt: the step size fell below -dt_adapt_dt_min %g at t = %g (dt = %g gave error %g, next dt %g)", (double)dt_min_, (double)t,

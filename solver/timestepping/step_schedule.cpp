@@ -27,8 +27,7 @@ struct CompensatedSum {
 
 PetscErrorCode CheckStep(MPI_Comm comm, const char *what, size_t n, PetscReal dt) {
   PetscFunctionBeginUser;
-  PetscCheck(std::isfinite(dt) && dt > 0, comm, PETSC_ERR_USER_INPUT, "-dt_schedule: %s %zu is %g; steps must be positive", what, n + 1,
-             (double)dt);
+  PetscCheck(std::isfinite(dt) && dt > 0, comm, PETSC_ERR_USER_INPUT, "-dt_schedule: %s %zu is %g; steps must be positive", what, n + 1, (double)dt);
   PetscFunctionReturn(0);
 }
 
@@ -95,13 +94,12 @@ PetscErrorCode StepScheduleList(MPI_Comm comm, PetscReal T, const std::vector<Pe
       continue;
     }
     PetscCheck(n + 1 == steps.size(), comm, PETSC_ERR_USER_INPUT,
-               "-dt_schedule: step %zu already reaches T = %g; the %zu step(s) after it would lie beyond T", n + 1, (double)T,
-               steps.size() - n - 1);
+               "-dt_schedule: step %zu already reaches T = %g; the %zu step(s) after it would lie beyond T", n + 1, (double)T, steps.size() - n - 1);
     PetscCallCXX(s->dt.push_back(T - t));
     PetscFunctionReturn(0);
   }
-  SETERRQ(comm, PETSC_ERR_USER_INPUT, "-dt_schedule: the %zu steps add up to %g and do not reach T = %g", steps.size(),
-          (double)(s->t.back()), (double)T);
+  SETERRQ(comm, PETSC_ERR_USER_INPUT, "-dt_schedule: the %zu steps add up to %g and do not reach T = %g", steps.size(), (double)(s->t.back()),
+          (double)T);
 }
 
 PetscErrorCode StepScheduleGeometric(MPI_Comm comm, PetscReal T, PetscReal dt0, PetscReal ratio, StepSchedule *s) {
@@ -113,8 +111,8 @@ PetscErrorCode StepScheduleGeometric(MPI_Comm comm, PetscReal T, PetscReal dt0, 
   PetscCheck(std::isfinite(ratio) && ratio > 0, comm, PETSC_ERR_USER_INPUT, "-dt_schedule geometric:dt0,ratio: ratio must be positive, got %g",
              (double)ratio);
   PetscCheck(ratio >= 1 || dt0 / (1 - ratio) > T + Tolerance(T), comm, PETSC_ERR_USER_INPUT,
-             "-dt_schedule geometric:%g,%g: the steps add up to at most dt0/(1 - ratio) = %g and never reach T = %g", (double)dt0,
-             (double)ratio, (double)(dt0 / (1 - ratio)), (double)T);
+             "-dt_schedule geometric:%g,%g: the steps add up to at most dt0/(1 - ratio) = %g and never reach T = %g", (double)dt0, (double)ratio,
+             (double)(dt0 / (1 - ratio)), (double)T);
   s->t.assign(1, 0);
   s->dt.clear();
   for (PetscInt n = 0; s->t.back() < T; ++n) {
@@ -142,12 +140,11 @@ std::string ParseSteps(const std::string &path, std::istream &in, std::vector<Pe
       char *end;
       errno = 0;
       const double dt = std::strtod(word.c_str(), &end);
-      if (*end || errno == ERANGE)
-        return "-dt_schedule file:" + path + ": line " + std::to_string(lineno) + ": '" + word + "' is not a number";
+      if (*end || errno == ERANGE) return "-dt_schedule file:" + path + ": line " + std::to_string(lineno) + ": '" + word + "' is not a number";
       steps->push_back(dt);
       if (!(std::isfinite(dt) && dt > 0))
-        return "-dt_schedule file:" + path + ": line " + std::to_string(lineno) + ": step " + std::to_string(steps->size()) + " is " +
-               word + "; steps must be positive";
+        return "-dt_schedule file:" + path + ": line " + std::to_string(lineno) + ": step " + std::to_string(steps->size()) + " is " + word +
+               "; steps must be positive";
     }
   }
   if (in.bad()) return "-dt_schedule file:" + path + ": reading the file failed";

@@ -119,8 +119,8 @@ PetscErrorCode SubstepIntegratorRegisterAll() {
   PetscFunctionBeginUser;
   if (registered) PetscFunctionReturn(0);
   registered = true;
-  PetscCall(SubstepIntegratorRegister("euler", EulerCreate));     // the paper's explicit substep, eq. (13), (23)
-  PetscCall(SubstepIntegratorRegister("ts", TSSubstepCreate));    // PETSc TS, prefix split_<operator>_
+  PetscCall(SubstepIntegratorRegister("euler", EulerCreate));               // the paper's explicit substep, eq. (13), (23)
+  PetscCall(SubstepIntegratorRegister("ts", TSSubstepCreate));              // PETSc TS, prefix split_<operator>_
   PetscCall(SubstepIntegratorRegister("implicit", ImplicitSubstepCreate));  // backward Euler, affine flows
   PetscCall(SubstepIntegratorRegister("exact", ExactSubstepCreate));        // exact linear flow, affine flows
   PetscFunctionReturn(0);

@@ -29,7 +29,8 @@ using namespace ctflow_test;
 
 namespace {
 
-const char *const kProblem = "-Nx 8 -Ny 6 -Nh 1 -T 1 -split_order attention,ffn1 -split_substep ts -split_attention_ts_steps 8 -split_ffn1_ts_steps 8";
+const char *const kProblem =
+    "-Nx 8 -Ny 6 -Nh 1 -T 1 -split_order attention,ffn1 -split_substep ts -split_attention_ts_steps 8 -split_ffn1_ts_steps 8";
 
 struct Result {
   Matrix u;                      // final state, on every rank

@@ -43,9 +43,7 @@ class RandomAttentionControls : public ctflow::Controls {
     *k = k_;
     return 0;
   }
-  PetscErrorCode SampleFeedForward(PetscInt, PetscReal, const ctflow::Grid &, ctflow::FeedForwardKernel *) const override {
-    return PETSC_ERR_SUP;
-  }
+  PetscErrorCode SampleFeedForward(PetscInt, PetscReal, const ctflow::Grid &, ctflow::FeedForwardKernel *) const override { return PETSC_ERR_SUP; }
   PetscErrorCode SampleLayerNorm(PetscInt, PetscReal, ctflow::LayerNormTargets *) const override { return PETSC_ERR_SUP; }
   PetscReal EndTime() const override { return 1; }
   PetscReal DefaultFinalTime() const override { return 1; }

@@ -73,8 +73,9 @@ TEST_P(Restriction, MapsCellAveragesToCellAveragesOnAnyNumberOfRanks) {
   VecDestroy(&exact);
 }
 
-INSTANTIATE_TEST_SUITE_P(Ratios, Restriction, ::testing::Values(std::make_tuple(1, 1), std::make_tuple(2, 2), std::make_tuple(4, 1),
-                                                                 std::make_tuple(3, 2), std::make_tuple(8, 4)));
+INSTANTIATE_TEST_SUITE_P(Ratios, Restriction,
+                         ::testing::Values(std::make_tuple(1, 1), std::make_tuple(2, 2), std::make_tuple(4, 1), std::make_tuple(3, 2),
+                                           std::make_tuple(8, 4)));
 
 TEST(RestrictionSetUp, RejectsSizesThatAreNotMultiples) {
   Grid coarse(PETSC_COMM_WORLD), fine(PETSC_COMM_WORLD);

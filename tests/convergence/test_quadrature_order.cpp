@@ -121,7 +121,7 @@ void ExpectSecondOrder(const std::vector<double> &e) {
 
 TEST(Quadrature, AttentionInXIsSpectralForPeriodicStatesAndSecondOrderOtherwise) {
   ExpectSpectral(Errors("attention", {4, 6, 1}, 0, 4, kPeriodic));  // measured 8.3e-5, 6e-17, 8e-17
-  ExpectSecondOrder(Errors("attention", {4, 6, 1}, 0, 4, kRamp));    // measured orders 2.010, 2.096
+  ExpectSecondOrder(Errors("attention", {4, 6, 1}, 0, 4, kRamp));   // measured orders 2.010, 2.096
 }
 
 TEST(Quadrature, FeedForwardInYIsSecondOrder) {

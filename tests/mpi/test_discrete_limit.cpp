@@ -44,15 +44,14 @@ TEST_P(DiscreteLimit, MatchesDenseScheme) {
   EXPECT_GT(MaxRelativeDifference(u0, reference), 0.1);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    PaperEquations, DiscreteLimit,
-    ::testing::Values(
-        // eq. (29): one head, no scale, the paper's per-token bias b_j(x)
-        Case{"single_head_eq29", 9, 6, 1, 2, 3, true, 1.0},
-        // eq. (41) with the scale 1/sqrt(|Ω_y|) of eq. (37) (the paper's 1/sqrt(L_x) is a typo)
-        Case{"multi_head_eq41", 7, 8, 3, 2, 2, false, -1},
-        // J = 3 feed-forward layers, two heads, per-feature bias
-        Case{"three_ffn_layers", 5, 4, 2, 3, 2, false, 0.5}),
-    [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(PaperEquations, DiscreteLimit,
+                         ::testing::Values(
+                             // eq. (29): one head, no scale, the paper's per-token bias b_j(x)
+                             Case{"single_head_eq29", 9, 6, 1, 2, 3, true, 1.0},
+                             // eq. (41) with the scale 1/sqrt(|Ω_y|) of eq. (37) (the paper's 1/sqrt(L_x) is a typo)
+                             Case{"multi_head_eq41", 7, 8, 3, 2, 2, false, -1},
+                             // J = 3 feed-forward layers, two heads, per-feature bias
+                             Case{"three_ffn_layers", 5, 4, 2, 3, 2, false, 0.5}),
+                         [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -160,8 +160,7 @@ TEST(ExactSubstep, StrangWithExactFfnIsSecondOrder) {
     errors.push_back(MaxDiff(solve(1 << k), reference));
   }
   const double order = ObservedOrder(dts, errors);
-  PetscPrintf(PETSC_COMM_WORLD, "strang with exact ffn: observed order %.3f (errors %.2e ... %.2e)\n", order, errors.front(),
-              errors.back());
+  PetscPrintf(PETSC_COMM_WORLD, "strang with exact ffn: observed order %.3f (errors %.2e ... %.2e)\n", order, errors.front(), errors.back());
   EXPECT_NEAR(order, 2.0, 0.15);
 }
 

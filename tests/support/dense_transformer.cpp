@@ -60,7 +60,7 @@ Matrix DenseTransformer(const LayeredModel &model, Matrix u) {
         }
     }
     for (size_t i = 0; i < v.size(); ++i) v[i] = 0.5 * (v[i] + u2[i]);  // eq. (33)
-    u = LayerNorm(v, Nx, Ny, L.sigma1, L.sigma2);                         // eq. (32)
+    u = LayerNorm(v, Nx, Ny, L.sigma1, L.sigma2);                       // eq. (32)
   }
   return u;
 }

@@ -42,8 +42,8 @@ PetscErrorCode CreateState(const ctflow::Grid &grid, const Matrix *u0, const ctf
   PetscFunctionReturn(0);
 }
 
-static PetscErrorCode Integrate(ctflow::Grid &grid, const ctflow::Controls &controls, const Matrix *u0,
-                                const ctflow::InitialState *f, Matrix *u_final) {
+static PetscErrorCode Integrate(ctflow::Grid &grid, const ctflow::Controls &controls, const Matrix *u0, const ctflow::InitialState *f,
+                                Matrix *u_final) {
   Vec u;
   PetscFunctionBeginUser;
   ctflow::Integrator integrator(grid, controls);

@@ -64,7 +64,9 @@ static void Change(void) {
   if (++counted == kill_at) kill(getpid(), SIGKILL);
 }
 
-#define REAL(name) static __typeof__(name) *real_##name; if (!real_##name) real_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
+#define REAL(name)                      \
+  static __typeof__(name) *real_##name; \
+  if (!real_##name) real_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
 
 ssize_t write(int fd, const void *buf, size_t n) {
   REAL(write);

@@ -9,10 +9,10 @@
 
 #include "discretization/analytic_controls.hpp"
 #include "discretization/initial_state.hpp"
-#include "solver/timestepping/integrator.hpp"
 #include "solver/output/state_diagnostics.hpp"
 #include "solver/output/trajectory_writer.hpp"
 #include "solver/output/xdmf_index.hpp"
+#include "solver/timestepping/integrator.hpp"
 #include "support/layered_model.hpp"
 
 namespace {

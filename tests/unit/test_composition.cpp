@@ -56,8 +56,7 @@ TEST_F(CompositionTest, RejectsProjectionsRunningBackwards) {
   EXPECT_EQ(ParseError("seq(ffn1[0, -0.5], ffn1[-0.5, 1], relu[0, 0])"), "");  // flows may run backwards
   EXPECT_NE(ParseError("seq(ffn1, layernorm[0.5, 0.25])").find("the projection 'layernorm[0.5, 0.25]' would get a negative sub-interval"),
             std::string::npos);
-  EXPECT_NE(ParseError("seq(ffn1, relu)[1, 0]").find("projection 'relu' would get a negative sub-interval (-1 of the step)"),
-            std::string::npos);
+  EXPECT_NE(ParseError("seq(ffn1, relu)[1, 0]").find("projection 'relu' would get a negative sub-interval (-1 of the step)"), std::string::npos);
   EXPECT_NE(ParseError("avg(relu, identity)*-1").find("projection 'relu' would get a negative"), std::string::npos);
 }
 

@@ -75,9 +75,9 @@ TEST_F(OperatorTest, LayerNormProjectsOntoS1AndIsTheNearestPoint) {
       var += std::pow(u[k * Ny() + l] - mean, 2) / Ny();
       vvar += std::pow(v[k * Ny() + l] - vmean, 2) / Ny();
     }
-    EXPECT_NEAR(mean, target.sigma1, 1e-14);                  // in S1: mean σ1 ...
-    EXPECT_NEAR(var, target.sigma2 * target.sigma2, 1e-13);   // ... and variance σ2²
-    for (PetscInt l = 0; l < Ny(); ++l)                       // eq. (22)
+    EXPECT_NEAR(mean, target.sigma1, 1e-14);                 // in S1: mean σ1 ...
+    EXPECT_NEAR(var, target.sigma2 * target.sigma2, 1e-13);  // ... and variance σ2²
+    for (PetscInt l = 0; l < Ny(); ++l)                      // eq. (22)
       EXPECT_NEAR(u[k * Ny() + l], target.sigma2 * (v[k * Ny() + l] - vmean) / std::sqrt(vvar) + target.sigma1, 1e-13);
     double dist = 0;
     for (PetscInt l = 0; l < Ny(); ++l) dist += std::pow(u[k * Ny() + l] - v[k * Ny() + l], 2);
