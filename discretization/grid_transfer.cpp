@@ -4,11 +4,6 @@
 
 namespace ctflow {
 
-GridRestriction::~GridRestriction() {
-  (void)VecScatterDestroy(&scatter_);
-  (void)VecDestroy(&local_);
-}
-
 PetscErrorCode GridRestriction::SetUp(const Grid &fine, const Grid &coarse) {
   const MPI_Comm comm = coarse.Comm();
   const PetscReal Lf[2] = {fine.Lx(), fine.Ly()}, Lc[2] = {coarse.Lx(), coarse.Ly()};
@@ -28,16 +23,12 @@ PetscErrorCode GridRestriction::SetUp(const Grid &fine, const Grid &coarse) {
   // The fine tokens r_x k … r_x (k + 1) − 1 of the owned coarse tokens k: one contiguous block of the
   // fine vector (a 1-D DMDA's global ordering is the natural one).
   const PetscInt n = xm_ * rx_ * Nf[1];
-  Vec fine_vec;
-  IS from;
-  PetscCall(VecScatterDestroy(&scatter_));
-  PetscCall(VecDestroy(&local_));
-  PetscCall(DMGetGlobalVector(fine.Layout(), &fine_vec));
-  PetscCall(VecCreateSeq(PETSC_COMM_SELF, n, &local_));
-  PetscCall(ISCreateStride(PETSC_COMM_SELF, n, coarse.XStart() * rx_ * Nf[1], 1, &from));
-  PetscCall(VecScatterCreate(fine_vec, from, local_, nullptr, &scatter_));
-  PetscCall(ISDestroy(&from));
-  PetscCall(DMRestoreGlobalVector(fine.Layout(), &fine_vec));
+  UniqueVec fine_vec;
+  UniqueIS from;
+  PetscCall(DMCreateGlobalVector(fine.Layout(), fine_vec.Out()));
+  PetscCall(VecCreateSeq(PETSC_COMM_SELF, n, local_.Out()));
+  PetscCall(ISCreateStride(PETSC_COMM_SELF, n, coarse.XStart() * rx_ * Nf[1], 1, from.Out()));
+  PetscCall(VecScatterCreate(fine_vec, from, local_, nullptr, scatter_.Out()));
   PetscFunctionReturn(0);
 }
 

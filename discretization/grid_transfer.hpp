@@ -13,17 +13,13 @@
 #pragma once
 #include <petscvec.h>
 
+#include "discretization/base/petsc_handle.hpp"
 #include "discretization/grid.hpp"
 
 namespace ctflow {
 
 class GridRestriction {
  public:
-  GridRestriction() = default;
-  ~GridRestriction();
-  GridRestriction(const GridRestriction &) = delete;
-  GridRestriction &operator=(const GridRestriction &) = delete;
-
   // Both grids set up on the same communicator; fine sizes integer multiples of the coarse ones and the
   // same domain lengths, else an error naming the mismatch.
   PetscErrorCode SetUp(const Grid &fine, const Grid &coarse);
@@ -33,8 +29,8 @@ class GridRestriction {
   PetscInt RatioY() const { return ry_; }
 
  private:
-  VecScatter scatter_ = nullptr;
-  Vec local_ = nullptr;                         // the fine tokens under the owned coarse tokens
+  UniqueScatter scatter_;
+  UniqueVec local_;                             // the fine tokens under the owned coarse tokens
   PetscInt rx_ = 1, ry_ = 1, Ny_ = 0, xm_ = 0;  // ratios, coarse N_y, owned coarse tokens
 };
 

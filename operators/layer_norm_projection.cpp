@@ -7,12 +7,31 @@ namespace ctflow {
 
 static PetscLogEvent LAYER_NORM_EVENT = 0;
 
+static PetscErrorCode RegisterEvent() {
+  PetscFunctionBeginUser;
+  if (!LAYER_NORM_EVENT) PetscCall(PetscLogEventRegister("LayerNorm", 0, &LAYER_NORM_EVENT));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode LayerNormProjectionCreate(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op) {
   LayerNormTargets probe;
   PetscFunctionBeginUser;
-  if (!LAYER_NORM_EVENT) PetscCall(PetscLogEventRegister("LayerNorm", 0, &LAYER_NORM_EVENT));
+  PetscCall(RegisterEvent());
   PetscCall(ctx.controls->SampleLayerNorm(std::max<PetscInt>(index, 0), 0, &probe));  // the controls define it
   PetscCallCXX(*op = std::make_unique<LayerNormProjection>(ctx, std::max<PetscInt>(index, 0)));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode FinalLayerNormCreate(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op) {
+  LayerNormTargets probe;
+  bool present;
+  PetscFunctionBeginUser;
+  PetscCheck(index < 0, ctx.grid->Comm(), PETSC_ERR_USER_INPUT, "operator 'final_norm' takes no index");
+  PetscCall(ctx.controls->SampleFinalNorm(&probe, &present));
+  PetscCheck(present, ctx.grid->Comm(), PETSC_ERR_USER_INPUT, "operator 'final_norm': the controls %s have no final layer norm",
+             ctx.controls->Description().c_str());
+  PetscCall(RegisterEvent());
+  PetscCallCXX(*op = std::make_unique<LayerNormProjection>(ctx, LayerNormProjection::kFinal));
   PetscFunctionReturn(0);
 }
 
@@ -28,8 +47,11 @@ PetscErrorCode LayerNormProjection::SetFromOptions() {
 
 PetscErrorCode LayerNormProjection::Project(PetscReal t, Vec U) {
   LayerNormTargets target;
+  bool present = true;
   PetscFunctionBeginUser;
-  PetscCall(ctx_.controls->SampleLayerNorm(index_, t, &target));
+  if (index_ == kFinal) PetscCall(ctx_.controls->SampleFinalNorm(&target, &present));
+  else PetscCall(ctx_.controls->SampleLayerNorm(index_, t, &target));
+  PetscCheck(present, Comm(), PETSC_ERR_PLIB, "the controls' final layer norm disappeared");
   PetscCall(LayerNormProjectOnto(*ctx_.grid, target, eps_, t, U));
   PetscFunctionReturn(0);
 }

@@ -11,7 +11,8 @@
 //
 // Operator "layernorm" uses the paper's scalar σ1(t), σ2(t); "layernorm<k>" the k-th layer norm of the
 // controls, whose per-feature targets σ1(y), σ2(y) (torch's β, γ) act as the projection onto S1(0, 1)
-// followed by the pointwise affine map u ← σ2(y) u + σ1(y).
+// followed by the pointwise affine map u ← σ2(y) u + σ1(y); "final_norm" the controls' final layer norm
+// (Controls::SampleFinalNorm), which the integrator applies once at t = T (Controls::FinalExpression).
 #pragma once
 #include "operators/operator.hpp"
 
@@ -19,8 +20,13 @@ namespace ctflow {
 
 class LayerNormProjection : public Operator {
  public:
+  // index: 0 the paper's layer norm, k ≥ 1 the k-th named one, kFinal the final one.
+  static constexpr PetscInt kFinal = -1;
   LayerNormProjection(const OperatorContext &ctx, PetscInt index)
-      : Operator(ctx, index ? "layernorm" + std::to_string(index) : "layernorm"), index_(index) {}
+      : Operator(ctx, index == kFinal ? "final_norm"
+                      : index         ? "layernorm" + std::to_string(index)
+                                      : "layernorm"),
+        index_(index) {}
   OperatorKind Kind() const override { return OperatorKind::Projection; }
   PetscErrorCode SetFromOptions() override;
   PetscErrorCode Project(PetscReal t, Vec U) override;

@@ -22,7 +22,7 @@ PetscErrorCode LiftedFeedForwardNormalisedCreate(const OperatorContext &ctx, Pet
 
 PetscErrorCode NormalisedField::SetUp(Vec like) {
   PetscFunctionBeginUser;
-  if (!normalised_) PetscCall(VecDuplicate(like, &normalised_));
+  if (!normalised_) PetscCall(VecDuplicate(like, normalised_.Out()));
   PetscCall(norm_->SetUp(like));
   PetscCall(inner_->SetUp(like));
   PetscFunctionReturn(0);
@@ -30,7 +30,7 @@ PetscErrorCode NormalisedField::SetUp(Vec like) {
 
 PetscErrorCode NormalisedField::Rhs(PetscReal t, Vec U, Vec F) {
   PetscFunctionBeginUser;
-  if (!normalised_) PetscCall(VecDuplicate(U, &normalised_));
+  if (!normalised_) PetscCall(VecDuplicate(U, normalised_.Out()));
   PetscCall(VecCopy(U, normalised_));
   PetscCall(norm_->Project(t, normalised_));
   PetscCall(inner_->Rhs(t, normalised_, F));

@@ -3,6 +3,7 @@
 // residual block u + A(LN_k(u)) of torch's norm_first=True layers. Operators "attention_ln<k>" and
 // "mlp_ln<k>".
 #pragma once
+#include "discretization/base/petsc_handle.hpp"
 #include "operators/layer_norm_projection.hpp"
 
 namespace ctflow {
@@ -11,14 +12,13 @@ class NormalisedField : public Operator {
  public:
   NormalisedField(const OperatorContext &ctx, std::unique_ptr<Operator> inner, std::unique_ptr<Operator> norm)
       : Operator(ctx, inner->Name() + "_ln" + norm->Name().substr(9)), inner_(std::move(inner)), norm_(std::move(norm)) {}
-  ~NormalisedField() override { (void)VecDestroy(&normalised_); }
   OperatorKind Kind() const override { return OperatorKind::Flow; }
   PetscErrorCode SetUp(Vec like) override;
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
 
  private:
   std::unique_ptr<Operator> inner_, norm_;
-  Vec normalised_ = nullptr;
+  UniqueVec normalised_;
 };
 
 }  // namespace ctflow

@@ -2,10 +2,9 @@
 
 #include <cctype>
 
-namespace ctflow {
+#include "discretization/base/registry.hpp"
 
-static PetscFunctionList operator_list = nullptr;
-static std::string operator_names;
+namespace ctflow {
 
 PetscErrorCode Operator::Rhs(PetscReal, Vec, Vec) {
   SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' is a projection and has no right-hand side", name_.c_str());
@@ -13,43 +12,46 @@ PetscErrorCode Operator::Rhs(PetscReal, Vec, Vec) {
 
 PetscErrorCode Operator::Project(PetscReal, Vec) { SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' is a flow, not a projection", name_.c_str()); }
 
-PetscErrorCode OperatorRegister(const char name[], OperatorCreator create) {
+namespace {
+
+PetscErrorCode RegisterBuiltins(Registry<OperatorCreator> &r) {
   PetscFunctionBeginUser;
-  PetscCall(PetscFunctionListAdd(&operator_list, name, create));
-  operator_names += (operator_names.empty() ? "" : ", ") + std::string(name);
+  PetscCall(r.Register("attention", AttentionCreate));               // term I / I-a of eq. (7), (38)
+  PetscCall(r.Register("layernorm", LayerNormProjectionCreate));     // term II, ∂I_S1
+  PetscCall(r.Register("ffn", FeedForwardCreate));                   // term III, linear part, layer j
+  PetscCall(r.Register("relu", ReluProjectionCreate));               // term III, ∂I_S2
+  PetscCall(r.Register("identity", IdentityCreate));                 // the skip branch of eq. (16)
+  PetscCall(r.Register("mlp", LiftedFeedForwardCreate));             // term III lifted to N_y → F → N_y
+  PetscCall(r.Register("attention_ln", AttentionNormalisedCreate));  // pre-LN: A(N_k(u))
+  PetscCall(r.Register("mlp_ln", LiftedFeedForwardNormalisedCreate));
+  PetscCall(r.Register("final_norm", FinalLayerNormCreate));  // a network's final layer norm, once at t = T
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode OperatorRegisterAll() {
-  static bool registered = false;
-  PetscFunctionBeginUser;
-  if (registered) PetscFunctionReturn(0);
-  registered = true;
-  PetscCall(OperatorRegister("attention", AttentionCreate));               // term I / I-a of eq. (7), (38)
-  PetscCall(OperatorRegister("layernorm", LayerNormProjectionCreate));     // term II, ∂I_S1
-  PetscCall(OperatorRegister("ffn", FeedForwardCreate));                   // term III, linear part, layer j
-  PetscCall(OperatorRegister("relu", ReluProjectionCreate));               // term III, ∂I_S2
-  PetscCall(OperatorRegister("identity", IdentityCreate));                 // the skip branch of eq. (16)
-  PetscCall(OperatorRegister("mlp", LiftedFeedForwardCreate));             // term III lifted to N_y → F → N_y
-  PetscCall(OperatorRegister("attention_ln", AttentionNormalisedCreate));  // pre-LN: A(N_k(u))
-  PetscCall(OperatorRegister("mlp_ln", LiftedFeedForwardNormalisedCreate));
-  PetscFunctionReturn(0);
-}
+Registry<OperatorCreator> operators("operator", "operators", RegisterBuiltins);
 
-std::string OperatorNames() { return operator_names; }
+}  // namespace
+
+PetscErrorCode OperatorRegister(const char name[], OperatorCreator create) { return operators.Register(name, create); }
 
 PetscErrorCode OperatorCreate(const std::string &name, const OperatorContext &ctx, std::unique_ptr<Operator> *op) {
-  OperatorCreator create = nullptr;
+  const OperatorCreator *create = nullptr;
+  PetscInt index = -1;
+  bool known;
   PetscFunctionBeginUser;
-  PetscCall(OperatorRegisterAll());
   size_t digits = name.size();
   while (digits > 0 && std::isdigit((unsigned char)name[digits - 1])) --digits;
-  const std::string base = name.substr(0, digits);
-  const PetscInt index = digits < name.size() ? (PetscInt)std::stol(name.substr(digits)) : -1;
-  PetscCall(PetscFunctionListFind(operator_list, base.c_str(), &create));
-  PetscCheck(create, ctx.grid->Comm(), PETSC_ERR_USER_INPUT, "unknown operator '%s'; known operators: %s (ffn takes a layer index, e.g. ffn1)",
-             name.c_str(), operator_names.c_str());
-  PetscCall(create(ctx, index, op));
+  PetscCall(operators.Has(name.substr(0, digits), &known));
+  PetscCheck(known, ctx.grid->Comm(), PETSC_ERR_USER_INPUT, "unknown operator '%s'; known operators: %s (ffn takes a layer index, e.g. ffn1)",
+             name.c_str(), operators.NameList().c_str());
+  // The index in PetscInt, refused when it does not fit (it would wrap to another operator's index).
+  for (size_t i = digits; i < name.size(); ++i) {
+    PetscCheck((index < 0 ? 0 : index) <= (PETSC_MAX_INT - 9) / 10, ctx.grid->Comm(), PETSC_ERR_USER_INPUT,
+               "operator '%s': the index %s is too large", name.c_str(), name.c_str() + digits);
+    index = (index < 0 ? 0 : index) * 10 + (name[i] - '0');
+  }
+  PetscCall(operators.Find(ctx.grid->Comm(), name.substr(0, digits), &create));
+  PetscCall((*create)(ctx, index, op));
   PetscCall((*op)->SetFromOptions());
   PetscFunctionReturn(0);
 }

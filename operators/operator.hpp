@@ -5,7 +5,8 @@
 //   projection  u - v ∈ ∂I_S(u): the proximal step u = P_S(v), exact and independent of Δt (eq. (20)–(21)).
 //
 // Operators are created by name from a registry (OperatorRegister), so a new term is one file plus one
-// registration line in OperatorRegisterAll. An indexed name such as "ffn2" creates "ffn" with index 2.
+// registration line (the built-in ones: RegisterBuiltins in operator.cpp; a program adds its own with
+// OperatorRegister before it builds a composition). An indexed name such as "ffn2" creates "ffn" with index 2.
 #pragma once
 #include <petscvec.h>
 
@@ -60,15 +61,13 @@ class Operator {
 using OperatorCreator = PetscErrorCode (*)(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op);
 
 PetscErrorCode OperatorRegister(const char name[], OperatorCreator create);
-PetscErrorCode OperatorRegisterAll();
-// name: a registered name with an optional index, e.g. "attention", "ffn1".
+// name: a registered name with an optional index, e.g. "attention", "ffn1"; the operator reads its options.
 PetscErrorCode OperatorCreate(const std::string &name, const OperatorContext &ctx, std::unique_ptr<Operator> *op);
-// Registered names, comma separated (for messages and -help).
-std::string OperatorNames();
 
 // Registered creators (one per operator file).
 PetscErrorCode AttentionCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 PetscErrorCode LayerNormProjectionCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode FinalLayerNormCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 PetscErrorCode FeedForwardCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 PetscErrorCode ReluProjectionCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 PetscErrorCode IdentityCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);

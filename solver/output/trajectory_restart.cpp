@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "discretization/base/number_format.hpp"
 #include "solver/output/state_diagnostics.hpp"
 
 namespace ctflow {
@@ -119,12 +120,6 @@ std::map<std::string, std::string> ProblemOptions(const std::string &all) {
   return options;
 }
 
-std::string Real(PetscReal v) {
-  char s[40];
-  snprintf(s, sizeof(s), "%.17g", (double)v);
-  return s;
-}
-
 // The frames to keep: the complete ones (listed in every /substeps series) of the steps up to point->step.
 std::string InspectFrames(hid_t file, const std::string &what, const Grid &grid, RestartPoint *point) {
   hsize_t n = 0;
@@ -182,7 +177,7 @@ std::string Inspect(const std::string &path, const Grid &grid, const TrajectoryM
   for (const auto &[name, here] : reals) {
     double there;
     if (!ReadNumber(*file, name, H5T_NATIVE_DOUBLE, &there)) return what + " is not a ctflow trajectory (no attribute '" + name + "')";
-    if (there != here) return differs + name + " = " + Real(there) + " there, " + Real(here) + " here";
+    if (there != here) return differs + name + " = " + FormatExact(there) + " there, " + FormatExact(here) + " here";
   }
   const std::pair<const char *, std::string> strings[] = {
       {"splitting", meta.splitting}, {"controls", meta.controls}, {"initial_state", meta.initial_state}, {"options", options}};

@@ -11,22 +11,14 @@
 #include <cstring>
 #include <filesystem>
 
+#include "discretization/base/paths.hpp"
+#include "discretization/base/petsc_handle.hpp"
 #include "solver/output/attention_map_output.hpp"
 #include "solver/output/state_diagnostics.hpp"
 
 namespace ctflow {
 
 static const char *const kFinalNorm = "final_norm";  // the frame of the controls' final projection (solver/timestepping/integrator.hpp)
-
-static std::string DirName(const std::string &path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-}
-
-static std::string BaseName(const std::string &path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 // NNNNNN
 static std::string SixDigits(PetscInt n) {
@@ -52,11 +44,7 @@ static hid_t FrameNameType(size_t width) {
   return text;
 }
 
-std::string TrajectorySegmentDir(const std::string &path) {
-  const size_t slash = path.find_last_of('/'), dot = path.find_last_of('.');
-  const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1);
-  return (has_ext ? path.substr(0, dot) : path) + ".d";
-}
+std::string TrajectorySegmentDir(const std::string &path) { return PathWithExtension(path, ".d"); }
 
 // Removes the segment files NNNNNN.h5 in dir; false if one could not be removed.
 static bool RemoveSegments(const std::string &dir) {
@@ -70,7 +58,6 @@ static bool RemoveSegments(const std::string &dir) {
 }
 
 TrajectoryWriter::~TrajectoryWriter() {
-  for (Vec &v : frame_vecs_) (void)VecDestroy(&v);
   if (!created_) return;
   PetscMPIInt rank = 0;
   MPI_Comm_rank(comm_, &rank);
@@ -119,8 +106,7 @@ PetscErrorCode TrajectoryWriter::SetFromOptions() {
   PetscCheck(!restart_set || !traj_set || std::string(path) == restart, comm_, PETSC_ERR_USER_INPUT,
              "-traj '%s' differs from -restart '%s': a restart appends to the file it continues", path, restart);
   restart_ = restart_set;
-  path_ = restart_ ? restart : path;
-  segment_dir_ = TrajectorySegmentDir(path_);
+  if (restart_ || traj_set) SetPath(restart_ ? restart : path);
   PetscCheck(!Enabled() || XdmfPathFor(path_) != path_, comm_, PETSC_ERR_USER_INPUT,
              "-traj '%s' would be overwritten by its XDMF index: give the trajectory another extension, e.g. .h5", path_.c_str());
   PetscCheck(!Enabled() || segment_dir_ != path_, comm_, PETSC_ERR_USER_INPUT,
@@ -131,6 +117,12 @@ PetscErrorCode TrajectoryWriter::SetFromOptions() {
   maps_requested_ = maps;
   entropy_requested_ = entropy;
   PetscFunctionReturn(0);
+}
+
+void TrajectoryWriter::SetPath(const std::string &path) {
+  path_ = path;
+  segment_dir_ = TrajectorySegmentDir(path_);
+  path_given_ = true;
 }
 
 PetscErrorCode TrajectoryWriter::SetUp(const Grid &grid, const Controls &controls, const std::string &scheme, bool has_attention) {
@@ -154,18 +146,14 @@ PetscErrorCode TrajectoryWriter::SetUp(const Grid &grid, const Controls &control
 PetscErrorCode TrajectoryWriter::CheckWritable() const {
   PetscMPIInt rank;
   int ok = 1;
-  PetscFunctionBeginUser;
-  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
-  const std::string dir = DirName(path_), segments = TrajectorySegmentDir(path_);
   struct stat info;
-  if (rank == 0) {
-    ok = access(dir.c_str(), W_OK | X_OK) == 0 && (access(path_.c_str(), F_OK) != 0 || access(path_.c_str(), W_OK) == 0);
-    if (ok && stat(segments.c_str(), &info) == 0) ok = S_ISDIR(info.st_mode) && access(segments.c_str(), W_OK | X_OK) == 0 ? 1 : 2;
-  }
+  const std::string segments = TrajectorySegmentDir(path_);
+  PetscFunctionBeginUser;
+  PetscCall(CheckWritableFile(comm_, path_, "-traj"));
+  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
+  if (rank == 0 && stat(segments.c_str(), &info) == 0) ok = S_ISDIR(info.st_mode) && access(segments.c_str(), W_OK | X_OK) == 0;
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
-  PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -traj file '%s': its directory '%s' does not exist or is not writable", path_.c_str(),
-             dir.c_str());
-  PetscCheck(ok == 1, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -traj file '%s': its segment directory '%s' is not a writable directory",
+  PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -traj file '%s': its segment directory '%s' is not a writable directory",
              path_.c_str(), segments.c_str());
   PetscFunctionReturn(0);
 }
@@ -205,7 +193,7 @@ PetscErrorCode TrajectoryWriter::RemoveEarlierRun() const {
 }
 
 // The segment of saved state n, as the index's links name it: relative to the index's directory.
-std::string TrajectoryWriter::SegmentName(PetscInt n) const { return Numbered(BaseName(segment_dir_), n) + ".h5"; }
+std::string TrajectoryWriter::SegmentName(PetscInt n) const { return Numbered(PathFileName(segment_dir_), n) + ".h5"; }
 
 PetscErrorCode TrajectoryWriter::Open(const Grid &grid, const Metadata &meta) {
   char *options;
@@ -259,19 +247,19 @@ PetscErrorCode TrajectoryWriter::Open(const Grid &grid, const Metadata &meta) {
 
 PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, PetscInt num_steps, Vec u, PetscInt *step) {
   RestartPoint point;
-  PetscViewer in;
+  UniqueViewer in;
   PetscReal norm;
   char name[32];
   PetscFunctionBeginUser;
   PetscCall(TrajectoryRestartInspect(comm_, path_, grid, meta, content_, num_steps, &point));
   // The state through the index's link (HDF5 follows it into the segment).
   PetscCall(PetscSNPrintf(name, sizeof(name), "%06" PetscInt_FMT, point.saved - 1));
-  PetscCall(PetscViewerHDF5Open(comm_, path_.c_str(), FILE_MODE_READ, &in));
+  PetscCall(PetscViewerHDF5Open(comm_, path_.c_str(), FILE_MODE_READ, in.Out()));
   PetscCall(PetscViewerHDF5PushGroup(in, "/u"));
   PetscCall(PetscObjectSetName((PetscObject)u, name));
   PetscCall(VecLoad(u, in));
   PetscCall(PetscViewerHDF5PopGroup(in));
-  PetscCall(PetscViewerDestroy(&in));
+  PetscCall(in.Reset());
   PetscCall(VecNorm(u, NORM_INFINITY, &norm));
   PetscCheck(std::isfinite(norm), comm_, PETSC_ERR_FILE_UNEXPECTED, "-restart file '%s' is corrupt: state /u/%s is not finite", path_.c_str(), name);
 
@@ -307,7 +295,7 @@ PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, 
 static PetscErrorCode WriteState(PetscViewer viewer, const char group[], const char name[], Vec u, PetscInt Ny) {
   const PetscScalar *a;
   PetscInt n, N;
-  Vec rows;
+  UniqueVec rows;
   MPI_Comm comm;
   PetscFunctionBeginUser;
   PetscCall(PetscObjectGetComm((PetscObject)u, &comm));
@@ -318,10 +306,10 @@ static PetscErrorCode WriteState(PetscViewer viewer, const char group[], const c
   PetscCall(VecGetLocalSize(u, &n));
   PetscCall(VecGetSize(u, &N));
   PetscCall(VecGetArrayRead(u, &a));
-  PetscCall(VecCreateMPIWithArray(comm, Ny, n, N, a, &rows));
-  PetscCall(PetscObjectSetName((PetscObject)rows, name));
+  PetscCall(VecCreateMPIWithArray(comm, Ny, n, N, a, rows.Out()));
+  PetscCall(PetscObjectSetName((PetscObject)rows.Get(), name));
   PetscCall(VecView(rows, viewer));
-  PetscCall(VecDestroy(&rows));
+  PetscCall(rows.Reset());
   PetscCall(VecRestoreArrayRead(u, &a));
   PetscCall(PetscViewerHDF5PopGroup(viewer));
   PetscFunctionReturn(0);
@@ -330,11 +318,11 @@ static PetscErrorCode WriteState(PetscViewer viewer, const char group[], const c
 // Collective: the segment of the state to be saved (number saved_): the first `frames` buffered frames, u, and
 // with -traj_attention its maps (with -traj_entropy, *entropy: their mean entropy). Closed when this returns.
 PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames, PetscReal *entropy) const {
-  PetscViewer segment;
-  const std::string path = DirName(path_) + "/" + SegmentName(saved_);
+  UniqueViewer segment;
+  const std::string path = PathDirectory(path_) + "/" + SegmentName(saved_);
   PetscFunctionBeginUser;
-  PetscCall(PetscViewerHDF5Open(comm_, path.c_str(), FILE_MODE_WRITE, &segment));
-  for (size_t i = 0; i < frames; ++i) PetscCall(WriteState(segment, "/substeps", SixDigits((PetscInt)i).c_str(), frame_vecs_[i], grid_->Ny()));
+  PetscCall(PetscViewerHDF5Open(comm_, path.c_str(), FILE_MODE_WRITE, segment.Out()));
+  for (size_t i = 0; i < frames; ++i) PetscCall(WriteState(segment, "/substeps", SixDigits((PetscInt)i).c_str(), buffer_[i].u, grid_->Ny()));
   PetscCall(WriteState(segment, "/", "u", u, grid_->Ny()));
   if (content_.maps || content_.entropy) {
     hid_t file;
@@ -343,7 +331,7 @@ PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames,
     PetscCall(
         AttentionMapsWrite(*grid_, *controls_, t < controls_->EndTime() ? t : step_start_, u, content_.maps ? file : -1, "/attention", entropy));
   }
-  PetscCall(PetscViewerDestroy(&segment));
+  PetscCall(segment.Reset());
   // Every rank has written its part of the segment before rank 0 lists it (a rank killed after this point
   // cannot leave the listed segment incomplete).
   PetscCallMPI(MPI_Barrier(comm_));
@@ -352,14 +340,15 @@ PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames,
 
 // Index edits for the buffered frames of the step [step_start_, t] ending with `step`, stored in `segment`.
 void TrajectoryWriter::ListFrames(PetscInt step, PetscReal t, const std::string &segment) {
-  const size_t M = buffered_.size();
+  const size_t M = buffer_.Size();
   std::vector<long long> steps(M, step);
   std::vector<char> names(M * name_width_, '\0');
   std::vector<PetscReal> intervals(2 * M), times(M);
   for (size_t i = 0; i < M; ++i) {
-    std::memcpy(&names[i * name_width_], buffered_[i].node.data(), std::min(name_width_, buffered_[i].node.size()));
-    intervals[2 * i] = buffered_[i].t0;
-    intervals[2 * i + 1] = buffered_[i].t1;
+    const FrameBuffer::Frame &f = buffer_[i];
+    std::memcpy(&names[i * name_width_], f.node.data(), std::min(name_width_, f.node.size()));
+    intervals[2 * i] = f.t0;
+    intervals[2 * i + 1] = f.t1;
     times[i] = i + 1 == M ? t : step_start_ + (PetscReal)(i + 1) / M * (t - step_start_);  // strictly increasing in the step
     index_.Link(Numbered("/substeps/u", frames_ + (PetscInt)i), segment, Numbered("/substeps", (PetscInt)i));
     frame_items_.push_back(segment + ":" + Numbered("/substeps", (PetscInt)i));
@@ -374,23 +363,11 @@ void TrajectoryWriter::ListFrames(PetscInt step, PetscReal t, const std::string 
   frame_times_.insert(frame_times_.end(), times.begin(), times.end());
 }
 
-PetscErrorCode TrajectoryWriter::Frame(const std::string &node, PetscReal t0, PetscReal t1, Vec u) {
-  const size_t i = buffered_.size();
-  PetscFunctionBeginUser;
-  if (i == frame_vecs_.size()) {
-    Vec v;
-    PetscCall(VecDuplicate(u, &v));
-    PetscCallCXX(frame_vecs_.push_back(v));
-  }
-  PetscCall(VecCopy(u, frame_vecs_[i]));
-  PetscCallCXX(buffered_.push_back({node, t0, t1}));
-  PetscFunctionReturn(0);
-}
+PetscErrorCode TrajectoryWriter::Frame(const std::string &node, PetscReal t0, PetscReal t1, Vec u) { return buffer_.Add(node, t0, t1, u); }
 
 PetscErrorCode TrajectoryWriter::DiscardFrames() {
-  PetscFunctionBeginUser;
-  buffered_.clear();
-  PetscFunctionReturn(0);
+  buffer_.Clear();
+  return 0;
 }
 
 XdmfSeries TrajectoryWriter::Series(const std::string &field, bool maps, const std::vector<PetscReal> &times,
@@ -415,10 +392,8 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
   if (open_ && (step % every_ == 0 || final)) {
     if (!event) PetscCall(PetscLogEventRegister("TrajectoryWrite", 0, &event));
     PetscCall(PetscLogEventBegin(event, 0, 0, 0, 0));
-    for (const Buffered &b : buffered_)
-      PetscCheck(b.node.size() <= name_width_, comm_, PETSC_ERR_PLIB, "the substep name '%s' is longer than the splitting expression",
-                 b.node.c_str());
-    const size_t frames = content_.frames ? buffered_.size() : 0;
+    PetscCheck(buffer_.LongestName() <= name_width_, comm_, PETSC_ERR_PLIB, "a substep name is longer than the splitting expression");
+    const size_t frames = content_.frames ? buffer_.Size() : 0;
     PetscCall(WriteSegment(t, u, frames, &entropy));
     PetscCall(StateDiagnostics(*grid_, u, &diagnostics));
     // The segment is closed; now one atomic replacement of the index lists its frames and its state.
@@ -440,7 +415,7 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
     PetscCall(WriteIndexes());
     PetscCall(PetscLogEventEnd(event, 0, 0, 0, 0));
   }
-  buffered_.clear();  // the frames of an unsaved step are not kept
+  buffer_.Clear();  // the frames of an unsaved step are not kept
   step_start_ = t;
   PetscFunctionReturn(0);
 }

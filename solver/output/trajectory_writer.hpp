@@ -30,7 +30,7 @@
 // every saved state and -traj_attention its maps γ(x, η, h) (solver/output/attention_map_output.hpp), with the
 // controls at t, or at the start of the last step for the final state when the controls end at T (layered).
 //
-// Options: -traj FILE (default ctflow.h5; "none": no file), -traj_every k (save every k-th step; the
+// Options: -traj FILE (SetPath; default ctflow.h5; "none": no file), -traj_every k (SetEvery; save every k-th step; the
 // initial and the final state are always saved), -traj_substeps, -traj_attention, -traj_attention_max_mb
 // (bound on one state's map, N_h N_x² × 8 bytes; default 256), -traj_entropy (default false), -restart FILE
 // (continue the interrupted run of FILE from its last complete state, appending to FILE;
@@ -43,6 +43,7 @@
 
 #include "discretization/controls.hpp"
 #include "discretization/grid.hpp"
+#include "solver/output/frame_buffer.hpp"
 #include "solver/output/trajectory_index.hpp"
 #include "solver/output/trajectory_restart.hpp"
 #include "solver/output/xdmf_index.hpp"
@@ -55,12 +56,15 @@ std::string TrajectorySegmentDir(const std::string &path);
 class TrajectoryWriter {
  public:
   using Metadata = TrajectoryMetadata;
-  explicit TrajectoryWriter(MPI_Comm comm) : comm_(comm), index_(comm) {}
+  explicit TrajectoryWriter(MPI_Comm comm) : comm_(comm), segment_dir_(TrajectorySegmentDir(path_)), index_(comm) {}
   // A new run's files that were not closed (the run stopped with an error) are removed: index, segments and
   // XDMF files, so a failed run leaves no output that looks usable. A killed run runs no destructor and leaves its
   // complete states for -restart; a failed restart leaves the file it was given as it was.
   ~TrajectoryWriter();
   PetscErrorCode SetFromOptions();
+  // The trajectory file ("none": no output); a path given this way or by -traj counts as given (PathGiven).
+  void SetPath(const std::string &path);
+  void SetEvery(PetscInt every) { every_ = every; }
   // Decides what is saved beyond the states, from the composition `scheme` (has_attention: it has an
   // `attention` leaf). Fails (collectively) on -traj_attention without an attention leaf or with a map larger than
   // -traj_attention_max_mb. Call before Open or Resume; without it only states and diagnostics are saved.
@@ -69,6 +73,8 @@ class TrajectoryWriter {
   bool Restarting() const { return restart_; }
   bool Substeps() const { return content_.frames; }
   const std::string &Path() const { return path_; }
+  // The path was given (-traj, -restart or SetPath) rather than left at its default.
+  bool PathGiven() const { return path_given_; }
   // Fails (collectively) when the index or the segment directory (TrajectorySegmentDir) cannot be
   // created; call before any output exists.
   PetscErrorCode CheckWritable() const;
@@ -93,10 +99,6 @@ class TrajectoryWriter {
   PetscInt NumSaved() const { return saved_; }
 
  private:
-  struct Buffered {
-    std::string node;
-    PetscReal t0, t1;
-  };
   PetscErrorCode CreateSegmentDir() const;
   PetscErrorCode RemoveEarlierRun() const;
   PetscErrorCode WriteSegment(PetscReal t, Vec u, size_t frames, PetscReal *entropy) const;
@@ -107,7 +109,7 @@ class TrajectoryWriter {
 
   MPI_Comm comm_;
   std::string path_ = "ctflow.h5", segment_dir_;
-  bool restart_ = false, created_ = false, open_ = false, maps_requested_ = false, entropy_requested_ = false;
+  bool restart_ = false, path_given_ = false, created_ = false, open_ = false, maps_requested_ = false, entropy_requested_ = false;
   PetscInt every_ = 1, saved_ = 0, frames_ = 0, max_mb_ = 256;
   size_t name_width_ = 0;  // of /substeps/name: the longest name a frame can have
   TrajectoryContent content_;
@@ -115,8 +117,7 @@ class TrajectoryWriter {
   std::vector<PetscReal> times_, frame_times_;
   std::vector<std::string> state_items_, map_items_, frame_items_;  // rank 0: the segment datasets, for the XDMF files
   PetscReal step_start_ = 0;                                        // t of the last accepted step (the start of the current one)
-  std::vector<Buffered> buffered_;
-  std::vector<Vec> frame_vecs_;  // buffered_[i]'s state is frame_vecs_[i]; reused from step to step
+  FrameBuffer buffer_;
   const Grid *grid_ = nullptr;
   const Controls *controls_ = nullptr;
 };

@@ -3,18 +3,12 @@
 #include <cstdio>
 #include <sstream>
 
+#include "discretization/base/number_format.hpp"
+#include "discretization/base/paths.hpp"
+
 namespace ctflow {
 
-static std::string BaseName(const std::string &path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-std::string XdmfPathFor(const std::string &h5_path, const std::string &suffix) {
-  const size_t slash = h5_path.find_last_of('/'), dot = h5_path.find_last_of('.');
-  const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1);
-  return (has_ext ? h5_path.substr(0, dot) : h5_path) + suffix + ".xmf";
-}
+std::string XdmfPathFor(const std::string &h5_path, const std::string &suffix) { return PathWithExtension(h5_path, suffix + ".xmf"); }
 
 static std::string XdmfText(const std::string &h5_name, const XdmfSeries &series) {
   std::ostringstream s, dims;
@@ -24,9 +18,9 @@ static std::string XdmfText(const std::string &h5_name, const XdmfSeries &series
   s << "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n<Xdmf Version=\"3.0\">\n <Domain>\n"
     << "  <Grid Name=\"ctflow\" GridType=\"Collection\" CollectionType=\"Temporal\">\n";
   for (size_t n = 0; n < series.times.size(); ++n) {
-    char entry[24], time[64];
+    char entry[24];
     std::snprintf(entry, sizeof(entry), "%06zu", n);
-    std::snprintf(time, sizeof(time), "%.17g", (double)series.times[n]);
+    const std::string time = FormatExact(series.times[n]);
     s << "   <Grid Name=\"" << series.field << "_" << entry << "\" GridType=\"Uniform\">\n"
       << "    <Time Value=\"" << time << "\"/>\n"
       << "    <Topology TopologyType=\"" << mesh << "\" NumberOfElements=\"" << dims.str() << "\"/>\n"
@@ -52,7 +46,7 @@ PetscErrorCode XdmfIndexWrite(MPI_Comm comm, const std::string &xmf_path, const 
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   if (rank == 0) {
     std::string text, tmp = xmf_path + ".tmp";
-    PetscCallCXX(text = XdmfText(BaseName(h5_path), series));
+    PetscCallCXX(text = XdmfText(PathFileName(h5_path), series));
     FILE *f = std::fopen(tmp.c_str(), "w");
     ok = f && std::fwrite(text.data(), 1, text.size(), f) == text.size();
     if (f) ok = std::fclose(f) == 0 && ok;

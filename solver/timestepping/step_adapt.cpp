@@ -1,21 +1,21 @@
 #include "solver/timestepping/step_adapt.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 
+#include "discretization/base/number_format.hpp"
+#include "discretization/base/paths.hpp"
+
 namespace ctflow {
 
-PetscErrorCode StepAdapt::SetFromOptions(PetscReal T, PetscReal dt0) {
+PetscErrorCode StepAdapt::SetFromOptions() {
   PetscInt nclip = 2;
   char save[PETSC_MAX_PATH_LEN] = "";
   PetscBool enabled = enabled_ ? PETSC_TRUE : PETSC_FALSE, monitor = monitor_ ? PETSC_TRUE : PETSC_FALSE, set[9] = {};
   PetscFunctionBeginUser;
-  dt_min_ = 1e-10 * T;
-  dt_max_ = T;
+  PetscCall(PetscStrncpy(save, save_.c_str(), sizeof(save)));
   PetscOptionsBegin(comm_, nullptr, "Adaptive time step from a splitting error estimate", "StepAdapt");
   PetscCall(PetscOptionsBool("-dt_adapt",
                              "Adapt Δt to the difference between the scheme and its reversed-order counterpart; -dt is the first trial step",
@@ -35,32 +35,46 @@ PetscErrorCode StepAdapt::SetFromOptions(PetscReal T, PetscReal dt0) {
                                save, save, sizeof(save), &set[8]));
   PetscOptionsEnd();
   enabled_ = enabled, monitor_ = monitor, save_ = save;
+  dt_min_set_ = dt_min_set_ || set[4], dt_max_set_ = dt_max_set_ || set[5];
   const char *names[] = {"rtol", "atol", "safety", "clip", "dt_min", "dt_max", "max_reject", "monitor", "save"};
   for (int k = 0; k < 9; ++k)
     PetscCheck(enabled_ || !set[k], comm_, PETSC_ERR_USER_INPUT, "-dt_adapt_%s is given but adaptive Δt is off (add -dt_adapt)", names[k]);
+  PetscCheck(!set[3] || nclip == 2, comm_, PETSC_ERR_USER_INPUT, "-dt_adapt_clip expects two numbers lo,hi, got %" PetscInt_FMT, nclip);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode StepAdapt::SetFromOptions(PetscReal T, PetscReal dt0) {
+  PetscFunctionBeginUser;
+  PetscCall(SetFromOptions());
+  PetscCall(SetUp(T, dt0));
+  PetscFunctionReturn(0);
+}
+
+void StepAdapt::SetTolerances(PetscReal rtol, PetscReal atol) { rtol_ = rtol, atol_ = atol; }
+
+void StepAdapt::SetStepBounds(PetscReal dt_min, PetscReal dt_max) {
+  dt_min_ = dt_min, dt_max_ = dt_max;
+  dt_min_set_ = dt_max_set_ = true;
+}
+
+PetscErrorCode StepAdapt::SetUp(PetscReal T, PetscReal dt0) {
+  PetscFunctionBeginUser;
   if (!enabled_) PetscFunctionReturn(0);
+  if (!dt_min_set_) dt_min_ = 1e-10 * T;
+  if (!dt_max_set_) dt_max_ = T;
   PetscCheck(std::isfinite(rtol_) && std::isfinite(atol_) && rtol_ >= 0 && atol_ >= 0 && rtol_ + atol_ > 0, comm_, PETSC_ERR_USER_INPUT,
              "-dt_adapt_rtol and -dt_adapt_atol must be non-negative and not both zero, got %g and %g", (double)rtol_, (double)atol_);
   PetscCheck(std::isfinite(safety_) && safety_ > 0 && safety_ <= 1, comm_, PETSC_ERR_USER_INPUT, "-dt_adapt_safety must be in (0, 1], got %g",
              (double)safety_);
-  PetscCheck(!set[3] || nclip == 2, comm_, PETSC_ERR_USER_INPUT, "-dt_adapt_clip expects two numbers lo,hi, got %" PetscInt_FMT, nclip);
   PetscCheck(clip_[0] > 0 && clip_[0] < 1 && clip_[1] > 1 && std::isfinite(clip_[1]), comm_, PETSC_ERR_USER_INPUT,
              "-dt_adapt_clip lo,hi needs 0 < lo < 1 < hi, got %g,%g", (double)clip_[0], (double)clip_[1]);
   PetscCheck(std::isfinite(dt_min_) && std::isfinite(dt_max_) && dt_min_ > 0 && dt_max_ >= dt_min_, comm_, PETSC_ERR_USER_INPUT,
              "-dt_adapt_dt_min and -dt_adapt_dt_max need 0 < dt_min <= dt_max, got %g and %g", (double)dt_min_, (double)dt_max_);
   PetscCheck(max_reject_ >= 0, comm_, PETSC_ERR_USER_INPUT, "-dt_adapt_max_reject must be non-negative, got %" PetscInt_FMT, max_reject_);
   proposal_ = std::min(std::max(dt0, dt_min_), dt_max_);
-  if (!save_.empty()) {  // fail now, before any output, rather than after the run
-    PetscMPIInt rank;
-    int ok = 1;
-    PetscCallMPI(MPI_Comm_rank(comm_, &rank));
-    const size_t slash = save_.find_last_of('/');
-    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : save_.substr(0, slash));
-    if (rank == 0) ok = access(dir.c_str(), W_OK | X_OK) == 0 && (access(save_.c_str(), F_OK) != 0 || access(save_.c_str(), W_OK) == 0);
-    PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
-    PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -dt_adapt_save file '%s': its directory '%s' does not exist or is not writable",
-               save_.c_str(), dir.c_str());
-  }
+  accepted_ = rejected_ = consecutive_ = 0;
+  after_reject_ = false;
+  if (!save_.empty()) PetscCall(CheckWritableFile(comm_, save_, "-dt_adapt_save"));  // fail now, before any output
   PetscFunctionReturn(0);
 }
 
@@ -147,7 +161,7 @@ PetscErrorCode StepAdapt::Save(const std::vector<PetscReal> &steps, const std::s
     if (f) {
       std::fprintf(f, "# ctflow -dt_adapt: %zu accepted steps of %s\n# replay: -dt_schedule file:%s\n", steps.size(), description.c_str(),
                    save_.c_str());
-      for (PetscReal dt : steps) std::fprintf(f, "%.17g\n", (double)dt);
+      for (PetscReal dt : steps) std::fprintf(f, "%s\n", FormatExact(dt).c_str());
       ok = std::fclose(f) == 0;
     }
   }

@@ -29,7 +29,16 @@ namespace ctflow {
 class StepAdapt {
  public:
   explicit StepAdapt(MPI_Comm comm) : comm_(comm) {}
-  // T: the final time (defaults of dt_min, dt_max); dt0: the first trial step.
+  PetscErrorCode SetFromOptions();
+  // Setters of the options (-dt_adapt, -dt_adapt_rtol/-dt_adapt_atol, -dt_adapt_dt_min/-dt_adapt_dt_max, -dt_adapt_save).
+  void SetEnabled(bool enabled) { enabled_ = enabled; }
+  void SetTolerances(PetscReal rtol, PetscReal atol);
+  void SetStepBounds(PetscReal dt_min, PetscReal dt_max);
+  void SetSaveFile(const std::string &path) { save_ = path; }
+  // Validates the settings for a run to T whose first trial step is dt0 (dt_min, dt_max default to 1e-10 T and T)
+  // and resets the controller. Checks that the -dt_adapt_save file can be written.
+  PetscErrorCode SetUp(PetscReal T, PetscReal dt0);
+  // SetFromOptions, then SetUp.
   PetscErrorCode SetFromOptions(PetscReal T, PetscReal dt0);
   bool Enabled() const { return enabled_; }
   // The scheme whose steps are adapted, its order p and the expression of its counterpart (for View).
@@ -55,7 +64,7 @@ class StepAdapt {
 
  private:
   MPI_Comm comm_;
-  bool enabled_ = false, monitor_ = false, after_reject_ = false;
+  bool enabled_ = false, monitor_ = false, after_reject_ = false, dt_min_set_ = false, dt_max_set_ = false;
   PetscReal rtol_ = 1e-4, atol_ = 1e-4, safety_ = 0.9, clip_[2] = {0.1, 10}, dt_min_ = 0, dt_max_ = 0, proposal_ = 0;
   PetscInt max_reject_ = 10, order_ = 1, accepted_ = 0, rejected_ = 0, consecutive_ = 0;
   std::string scheme_, counterpart_, save_;

@@ -1,5 +1,6 @@
 #include "solver/timestepping/step_schedule.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -100,6 +101,21 @@ PetscErrorCode StepScheduleList(MPI_Comm comm, PetscReal T, const std::vector<Pe
   }
   SETERRQ(comm, PETSC_ERR_USER_INPUT, "-dt_schedule: the %zu steps add up to %g and do not reach T = %g", steps.size(), (double)(s->t.back()),
           (double)T);
+}
+
+PetscErrorCode StepScheduleParseList(MPI_Comm comm, const std::string &list, std::vector<PetscReal> *steps) {
+  PetscFunctionBeginUser;
+  steps->clear();
+  std::istringstream entries(list);
+  for (std::string entry; std::getline(entries, entry, ',');) {
+    char *end;
+    const double dt = std::strtod(entry.c_str(), &end);
+    while (*end && std::isspace((unsigned char)*end)) ++end;
+    PetscCheck(end != entry.c_str() && !*end, comm, PETSC_ERR_USER_INPUT, "-dt_schedule '%s': entry %zu ('%s') is not a number", list.c_str(),
+               steps->size() + 1, entry.c_str());
+    PetscCallCXX(steps->push_back(dt));
+  }
+  PetscFunctionReturn(0);
 }
 
 PetscErrorCode StepScheduleGeometric(MPI_Comm comm, PetscReal T, PetscReal dt0, PetscReal ratio, StepSchedule *s) {

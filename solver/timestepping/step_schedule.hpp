@@ -50,6 +50,8 @@ PetscErrorCode StepScheduleUniform(MPI_Comm comm, PetscReal T, PetscReal dt, Ste
 PetscErrorCode StepScheduleList(MPI_Comm comm, PetscReal T, const std::vector<PetscReal> &steps, StepSchedule *s,
                                 const std::vector<PetscReal> &breakpoints = {});
 PetscErrorCode StepScheduleGeometric(MPI_Comm comm, PetscReal T, PetscReal dt0, PetscReal ratio, StepSchedule *s);
+// The steps of -dt_schedule 'dt1,dt2,...' (numbers; positivity is StepScheduleList's to check).
+PetscErrorCode StepScheduleParseList(MPI_Comm comm, const std::string &list, std::vector<PetscReal> *steps);
 // Reads the steps of a text file (-dt_schedule file:PATH): numbers separated by whitespace or commas, '#'
 // starts a comment to the end of the line. Collective: rank 0 reads, every rank gets the steps or the same
 // error (missing or unreadable file, an entry that is not a number, a step that is not positive, no steps).

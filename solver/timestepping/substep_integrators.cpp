@@ -5,19 +5,18 @@
 #include <algorithm>
 #include <cmath>
 
-namespace ctflow {
+#include "discretization/base/petsc_handle.hpp"
+#include "discretization/base/registry.hpp"
 
-static PetscFunctionList substep_list = nullptr;
-static std::string substep_names;
+namespace ctflow {
 
 namespace {
 
 class EulerSubstep : public SubstepIntegrator {
  public:
-  ~EulerSubstep() override { (void)VecDestroy(&rhs_); }
   PetscErrorCode SetUp(Operator &, Vec like) override {
     PetscFunctionBeginUser;
-    if (!rhs_) PetscCall(VecDuplicate(like, &rhs_));
+    if (!rhs_) PetscCall(VecDuplicate(like, rhs_.Out()));
     PetscFunctionReturn(0);
   }
   PetscErrorCode Advance(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v) override {
@@ -28,12 +27,11 @@ class EulerSubstep : public SubstepIntegrator {
   }
 
  private:
-  Vec rhs_ = nullptr;
+  UniqueVec rhs_;
 };
 
 class TSSubstep : public SubstepIntegrator {
  public:
-  ~TSSubstep() override { (void)TSDestroy(&ts_); }
   PetscErrorCode SetUp(Operator &op, Vec like) override {
     MPI_Comm comm;
     TSAdapt adapt;
@@ -42,7 +40,7 @@ class TSSubstep : public SubstepIntegrator {
     op_ = &op;
     const std::string prefix = "split_" + op.Name() + "_";
     PetscCall(PetscObjectGetComm((PetscObject)like, &comm));
-    PetscCall(TSCreate(comm, &ts_));
+    PetscCall(TSCreate(comm, ts_.Out()));
     PetscCall(TSSetOptionsPrefix(ts_, prefix.c_str()));
     PetscCall(TSSetProblemType(ts_, TS_NONLINEAR));
     PetscCall(TSSetType(ts_, TSRK));
@@ -87,7 +85,7 @@ class TSSubstep : public SubstepIntegrator {
     PetscFunctionReturn(0);
   }
 
-  TS ts_ = nullptr;
+  UniqueTS ts_;
   Operator *op_ = nullptr;
   PetscInt steps_ = 1;
   PetscReal t0_ = 0, t1_ = 0, dir_ = 1, rate_ = 1;
@@ -105,38 +103,28 @@ PetscErrorCode TSSubstepCreate(std::unique_ptr<SubstepIntegrator> *integrator) {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode RegisterBuiltins(Registry<SubstepIntegratorCreator> &r) {
+  PetscFunctionBeginUser;
+  PetscCall(r.Register("euler", EulerCreate));               // the paper's explicit substep, eq. (13), (23)
+  PetscCall(r.Register("ts", TSSubstepCreate));              // PETSc TS, prefix split_<operator>_
+  PetscCall(r.Register("implicit", ImplicitSubstepCreate));  // backward Euler, affine flows
+  PetscCall(r.Register("exact", ExactSubstepCreate));        // exact linear flow, affine flows
+  PetscFunctionReturn(0);
+}
+
+Registry<SubstepIntegratorCreator> substeps("substep integrator", "substep integrators", RegisterBuiltins);
+
 }  // namespace
 
-PetscErrorCode SubstepIntegratorRegister(const char name[], SubstepIntegratorCreator create) {
-  PetscFunctionBeginUser;
-  PetscCall(PetscFunctionListAdd(&substep_list, name, create));
-  substep_names += (substep_names.empty() ? "" : ", ") + std::string(name);
-  PetscFunctionReturn(0);
-}
+PetscErrorCode SubstepIntegratorRegister(const char name[], SubstepIntegratorCreator create) { return substeps.Register(name, create); }
 
-PetscErrorCode SubstepIntegratorRegisterAll() {
-  static bool registered = false;
-  PetscFunctionBeginUser;
-  if (registered) PetscFunctionReturn(0);
-  registered = true;
-  PetscCall(SubstepIntegratorRegister("euler", EulerCreate));               // the paper's explicit substep, eq. (13), (23)
-  PetscCall(SubstepIntegratorRegister("ts", TSSubstepCreate));              // PETSc TS, prefix split_<operator>_
-  PetscCall(SubstepIntegratorRegister("implicit", ImplicitSubstepCreate));  // backward Euler, affine flows
-  PetscCall(SubstepIntegratorRegister("exact", ExactSubstepCreate));        // exact linear flow, affine flows
-  PetscFunctionReturn(0);
-}
-
-PetscFunctionList SubstepIntegratorList() { return substep_list; }
-std::string SubstepIntegratorNames() { return substep_names; }
+PetscErrorCode SubstepIntegratorOptionsList(PetscFunctionList *list) { return substeps.OptionsList(list); }
 
 PetscErrorCode SubstepIntegratorCreate(MPI_Comm comm, const std::string &name, std::unique_ptr<SubstepIntegrator> *integrator) {
-  SubstepIntegratorCreator create = nullptr;
+  const SubstepIntegratorCreator *create = nullptr;
   PetscFunctionBeginUser;
-  PetscCall(SubstepIntegratorRegisterAll());
-  PetscCall(PetscFunctionListFind(substep_list, name.c_str(), &create));
-  PetscCheck(create, comm, PETSC_ERR_USER_INPUT, "unknown substep integrator '%s'; known substep integrators: %s", name.c_str(),
-             substep_names.c_str());
-  PetscCall(create(integrator));
+  PetscCall(substeps.Find(comm, name, &create));
+  PetscCall((*create)(integrator));
   PetscFunctionReturn(0);
 }
 

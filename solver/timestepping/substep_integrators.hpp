@@ -31,11 +31,10 @@ class SubstepIntegrator {
 
 using SubstepIntegratorCreator = PetscErrorCode (*)(std::unique_ptr<SubstepIntegrator> *integrator);
 
+// Adds an integrator (the built-in ones: RegisterBuiltins in substep_integrators.cpp).
 PetscErrorCode SubstepIntegratorRegister(const char name[], SubstepIntegratorCreator create);
-PetscErrorCode SubstepIntegratorRegisterAll();
-// The registered list (for PetscOptionsFList) and names, comma separated (for messages).
-PetscFunctionList SubstepIntegratorList();
-std::string SubstepIntegratorNames();
+// The registered names, for PetscOptionsFList.
+PetscErrorCode SubstepIntegratorOptionsList(PetscFunctionList *list);
 PetscErrorCode SubstepIntegratorCreate(MPI_Comm comm, const std::string &name, std::unique_ptr<SubstepIntegrator> *integrator);
 
 // Creators of the integrators for affine flows (solver/timestepping/affine_substeps.cpp).
