@@ -1,29 +1,11 @@
 #include "solver/timestepping/composition.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-
+#include "discretization/base/number_format.hpp"
+#include "discretization/base/petsc_handle.hpp"
 #include "operators/skip_relaxation.hpp"
-#include "solver/timestepping/composition_nodes.hpp"
 #include "solver/timestepping/substep_integrators.hpp"
 
 namespace ctflow {
-
-std::string FormatReal(PetscReal x) {
-  char s[32];
-  for (int digits = 1; digits <= 17; ++digits) {
-    std::snprintf(s, sizeof(s), "%.*g", digits, (double)x);
-    if (std::strtod(s, nullptr) == (double)x) break;
-  }
-  return s;
-}
-
-std::string SplittingNode::Modifiers() const {
-  std::string s;
-  if (a_ != 0 || b_ != 1) s += "[" + FormatReal(a_) + ", " + FormatReal(b_) + "]";
-  if (rate_ != 1) s += "*" + FormatReal(rate_);
-  return s;
-}
 
 PetscErrorCode SplittingNode::Apply(PetscReal t, PetscReal dt, PetscReal rate, Vec u) {
   const PetscReal t0 = t + a_ * dt, h = (b_ - a_) * dt;
@@ -35,33 +17,30 @@ PetscErrorCode SplittingNode::Apply(PetscReal t, PetscReal dt, PetscReal rate, V
 
 namespace {
 
+using Kind = SplittingExpression::Kind;
+
 class Leaf : public SplittingNode {
  public:
-  Leaf(std::unique_ptr<Operator> op, std::string substep_name, std::unique_ptr<SubstepIntegrator> substep)
-      : op_(std::move(op)), substep_name_(std::move(substep_name)), substep_(std::move(substep)) {}
+  Leaf(SplittingExpression tree, std::unique_ptr<Operator> op, std::unique_ptr<SubstepIntegrator> substep)
+      : SplittingNode(std::move(tree)), op_(std::move(op)), substep_(std::move(substep)) {}
   PetscErrorCode SetUp(Vec like) override {
     PetscFunctionBeginUser;
     PetscCall(op_->SetUp(like));
     if (op_->Kind() == OperatorKind::Flow) PetscCall(substep_->SetUp(*op_, like));
     PetscFunctionReturn(0);
   }
-  std::string Expression() const override {
-    const bool flow = op_->Kind() == OperatorKind::Flow;
-    return op_->Name() + Modifiers() + (flow && substep_name_ != "euler" ? "@" + substep_name_ : "");
-  }
   PetscErrorCode CheckDirection(MPI_Comm comm, const std::string &expr, PetscReal direction) const override {
     PetscFunctionBeginUser;
     PetscCheck(op_->Kind() == OperatorKind::Flow || direction * (b_ - a_) * rate_ >= 0, comm, PETSC_ERR_USER_INPUT,
                "splitting expression '%s': the projection '%s' would get a negative sub-interval (%s of the step); a projection "
                "has no backward step",
-               expr.c_str(), Expression().c_str(), FormatReal(direction * (b_ - a_) * rate_).c_str());
+               expr.c_str(), Expression().c_str(), FormatShortest(direction * (b_ - a_) * rate_).c_str());
     PetscFunctionReturn(0);
   }
   void SetFrameHook(const FrameHook &hook) override {
     hook_ = op_->Name() == "identity" ? FrameHook() : hook;  // the identity changes nothing: no frame
     frame_name_ = Expression();
   }
-  bool HasOperator(const std::string &name) const override { return op_->Name() == name; }
 
  protected:
   PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) override {
@@ -73,32 +52,26 @@ class Leaf : public SplittingNode {
 
  private:
   std::unique_ptr<Operator> op_;
-  std::string substep_name_;
   std::unique_ptr<SubstepIntegrator> substep_;
 };
 
 class Group : public SplittingNode {
  public:
-  Group(GroupKind kind, std::vector<std::unique_ptr<SplittingNode>> children) : kind_(kind), children_(std::move(children)) {}
-  ~Group() override {
-    for (Vec &v : work_) (void)VecDestroy(&v);
-  }
+  Group(SplittingExpression tree, std::vector<std::unique_ptr<SplittingNode>> children)
+      : SplittingNode(std::move(tree)), kind_(tree_.kind), children_(std::move(children)) {}
   PetscErrorCode SetUp(Vec like) override {
     const size_t K = children_.size();
     PetscFunctionBeginUser;
     for (auto &c : children_) PetscCall(c->SetUp(like));
-    if (kind_ == GroupKind::Sequential || !work_.empty()) PetscFunctionReturn(0);
-    // Parallel: work_[k] holds branch k ≥ 1; work_[0] is u itself during Step (avg) or the saved u^n (sum).
-    work_.assign(K, nullptr);
-    for (size_t k = kind_ == GroupKind::Sum ? 0 : 1; k < K; ++k) PetscCall(VecDuplicate(like, &work_[k]));
-    if (kind_ == GroupKind::Average) weights_.assign(K, 1.0 / K);
-    else weights_.assign(K, 1.0), weights_[0] = -(PetscReal)(K - 1);
+    if (kind_ == Kind::Seq || !work_.empty()) PetscFunctionReturn(0);
+    // Parallel: work_[k] holds branch k ≥ 1; branch 0 is u itself during Step (avg), and work_[0] the saved u^n (sum).
+    PetscCallCXX(work_.resize(K));
+    for (size_t k = kind_ == Kind::Sum ? 0 : 1; k < K; ++k) PetscCall(VecDuplicate(like, work_[k].Out()));
+    PetscCallCXX(branches_.resize(K));
+    for (size_t k = 0; k < K; ++k) branches_[k] = work_[k];
+    PetscCallCXX(weights_.assign(K, kind_ == Kind::Avg ? 1.0 / K : 1.0));
+    if (kind_ == Kind::Sum) weights_[0] = -(PetscReal)(K - 1);
     PetscFunctionReturn(0);
-  }
-  std::string Expression() const override {
-    std::string s = kind_ == GroupKind::Sequential ? "seq(" : kind_ == GroupKind::Average ? "avg(" : "sum(";
-    for (size_t i = 0; i < children_.size(); ++i) s += (i ? ", " : "") + children_[i]->Expression();
-    return s + ")" + Modifiers();
   }
   PetscErrorCode CheckDirection(MPI_Comm comm, const std::string &expr, PetscReal direction) const override {
     PetscFunctionBeginUser;
@@ -107,58 +80,83 @@ class Group : public SplittingNode {
   }
   void SetFrameHook(const FrameHook &hook) override {
     for (auto &c : children_) c->SetFrameHook(hook);
-    hook_ = kind_ == GroupKind::Sequential ? FrameHook() : hook;  // seq: its last child's frame is its result
+    hook_ = kind_ == Kind::Seq ? FrameHook() : hook;  // seq: its last child's frame is its result
     frame_name_ = Expression();
-  }
-  bool HasOperator(const std::string &name) const override {
-    for (auto &c : children_)
-      if (c->HasOperator(name)) return true;
-    return false;
   }
 
  protected:
   PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) override {
     const size_t K = children_.size();
     PetscFunctionBeginUser;
-    if (kind_ == GroupKind::Sequential) {
+    if (kind_ == Kind::Seq) {
       for (auto &c : children_) PetscCall(c->Apply(t0, h, rate, u));
       PetscFunctionReturn(0);
     }
     // Branches 1.. advance copies of u^n and branch 0 advances u itself; they run in the expression's order.
     for (size_t k = 1; k < K; ++k) PetscCall(VecCopy(u, work_[k]));
-    if (kind_ == GroupKind::Sum) PetscCall(VecCopy(u, work_[0]));
+    if (kind_ == Kind::Sum) PetscCall(VecCopy(u, work_[0]));
     PetscCall(children_[0]->Apply(t0, h, rate, u));
     for (size_t k = 1; k < K; ++k) PetscCall(children_[k]->Apply(t0, h, rate, work_[k]));
-    if (kind_ == GroupKind::Average) {
-      work_[0] = u;
-      PetscCall(SkipRelaxation((PetscInt)K, weights_.data(), work_.data()));  // u = (1/K) Σ_k v_k, eq. (16), (59)
-      work_[0] = nullptr;
+    if (kind_ == Kind::Avg) {
+      branches_[0] = u;
+      PetscCall(SkipRelaxation((PetscInt)K, weights_.data(), branches_.data()));  // u = (1/K) Σ_k v_k, eq. (16), (59)
     } else {
-      PetscCall(VecMAXPY(u, (PetscInt)K, weights_.data(), work_.data()));  // u = v_0 + Σ_{k≥1} v_k − (K − 1) u^n
+      PetscCall(VecMAXPY(u, (PetscInt)K, weights_.data(), branches_.data()));  // u = v_0 + Σ_{k≥1} v_k − (K − 1) u^n
     }
     PetscFunctionReturn(0);
   }
 
  private:
-  GroupKind kind_;
+  const Kind kind_;
   std::vector<std::unique_ptr<SplittingNode>> children_;
-  std::vector<Vec> work_;
+  std::vector<UniqueVec> work_;
+  std::vector<Vec> branches_;  // work_'s vectors; branches_[0] is u during an avg step
   std::vector<PetscReal> weights_;
 };
 
-}  // namespace
-
-PetscErrorCode LeafCreate(MPI_Comm comm, std::unique_ptr<Operator> op, const std::string &substep, std::unique_ptr<SplittingNode> *node) {
-  std::unique_ptr<SubstepIntegrator> integrator;
+// The node of e, its canonical tree built alongside (written default modifiers dropped; '@' only where it is not
+// euler on a flow leaf).
+PetscErrorCode Instantiate(const SplittingExpression &e, const OperatorContext &ctx, const std::string &default_substep,
+                           std::unique_ptr<SplittingNode> *node) {
+  MPI_Comm comm = ctx.grid->Comm();
   PetscFunctionBeginUser;
-  PetscCall(SubstepIntegratorCreate(comm, substep, &integrator));
-  PetscCallCXX(*node = std::make_unique<Leaf>(std::move(op), substep, std::move(integrator)));
+  SplittingExpression canonical = e;
+  canonical.interval_written = canonical.rate_written = false;
+  if (!e.IsGroup()) {
+    std::unique_ptr<Operator> op;
+    std::unique_ptr<SubstepIntegrator> substep;
+    const std::string name = e.substep.empty() ? default_substep : e.substep;
+    PetscCall(OperatorCreate(e.name, ctx, &op));
+    PetscCall(SubstepIntegratorCreate(comm, name, &substep));
+    canonical.substep = op->Kind() == OperatorKind::Flow && name != "euler" ? name : "";
+    PetscCallCXX(*node = std::make_unique<Leaf>(std::move(canonical), std::move(op), std::move(substep)));
+    PetscFunctionReturn(0);
+  }
+  std::vector<std::unique_ptr<SplittingNode>> children(e.children.size());
+  for (size_t k = 0; k < children.size(); ++k) {
+    PetscCall(Instantiate(e.children[k], ctx, default_substep, &children[k]));
+    canonical.children[k] = children[k]->Tree();
+  }
+  PetscCallCXX(*node = std::make_unique<Group>(std::move(canonical), std::move(children)));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode GroupCreate(GroupKind kind, std::vector<std::unique_ptr<SplittingNode>> children, std::unique_ptr<SplittingNode> *node) {
+}  // namespace
+
+PetscErrorCode CompositionCreate(const SplittingExpression &e, const OperatorContext &ctx, const std::string &default_substep,
+                                 std::unique_ptr<SplittingNode> *root) {
   PetscFunctionBeginUser;
-  PetscCallCXX(*node = std::make_unique<Group>(kind, std::move(children)));
+  PetscCall(Instantiate(e, ctx, default_substep, root));
+  PetscCall((*root)->CheckDirection(ctx.grid->Comm(), SplittingExpressionFormat(e), 1));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode ParseComposition(const std::string &expr, const OperatorContext &ctx, std::unique_ptr<SplittingNode> *root,
+                                const std::string &default_substep) {
+  SplittingExpression e;
+  PetscFunctionBeginUser;
+  PetscCall(SplittingExpressionParse(ctx.grid->Comm(), expr, &e));
+  PetscCall(CompositionCreate(e, ctx, default_substep, root));
   PetscFunctionReturn(0);
 }
 

@@ -1,13 +1,10 @@
-// A splitting scheme as data: a tree of substeps, written as an expression such as
+// The composition: a splitting expression (solver/timestepping/splitting_expression.hpp) instantiated into a tree of
+// nodes that advance the state, e.g. the paper's Lie scheme (13)–(17) for J = 2,
 //
 //   seq(attention, layernorm, avg(seq(ffn1, relu, ffn2, relu), identity), layernorm)
 //
-// which is the paper's Lie scheme (13)–(17) for J = 2, or  seq(attention[0, 0.5], ffn1, attention[0.5, 1])
-// (Strang), or  avg(attention*2, ffn1*2)  (the parallel splitting of appendix C, eq. (59)). docs/splitting.md
-// has the full description. Grammar:
-//
-//   node      := ( group '(' node (',' node)* ')' | operator ) [ '[' number ',' number ']' ] [ '*' number ] [ '@' substep ]
-//   number    := real [ '/' real ]          e.g. 0.5, 1/3, -0.25
+// or  seq(attention[0, 0.5], ffn1, attention[0.5, 1])  (Strang), or  avg(attention*2, ffn1*2)  (the parallel
+// splitting of appendix C, eq. (59)). docs/splitting.md has the full description.
 //
 // Every node advances the state over a sub-interval of the interval its parent gives it (the whole step
 // [t, t + Δt] at the root), with a rate factor that multiplies its parent's:
@@ -40,6 +37,7 @@
 #include <string>
 
 #include "operators/operator.hpp"
+#include "solver/timestepping/splitting_expression.hpp"
 
 namespace ctflow {
 
@@ -53,36 +51,35 @@ class SplittingNode {
   PetscErrorCode Apply(PetscReal t, PetscReal dt, PetscReal rate, Vec u);
   // Allocates work vectors like `like` and sets up the substep integrators.
   virtual PetscErrorCode SetUp(Vec like) = 0;
-  // The canonical expression of this subtree.
-  virtual std::string Expression() const = 0;
+  // The canonical expression of this subtree: its tree and its text.
+  const SplittingExpression &Tree() const { return tree_; }
+  std::string Expression() const { return SplittingExpressionFormat(tree_); }
   // Fails if a projection in this subtree would run backwards; direction: the sign of the parent's interval × rate.
   virtual PetscErrorCode CheckDirection(MPI_Comm comm, const std::string &expr, PetscReal direction) const = 0;
-
-  void SetModifiers(PetscReal a, PetscReal b, PetscReal rate) { a_ = a, b_ = b, rate_ = rate; }
 
   // Called with (node expression, t0, t1, state) after each node that changes the state (see above).
   using FrameHook = std::function<PetscErrorCode(const std::string &node, PetscReal t0, PetscReal t1, Vec u)>;
   // Installs hook on every frame node of this subtree; an empty hook removes it.
   virtual void SetFrameHook(const FrameHook &hook) = 0;
   // Whether a leaf of this subtree is the operator `name` (e.g. "attention").
-  virtual bool HasOperator(const std::string &name) const = 0;
+  bool HasOperator(const std::string &name) const { return tree_.HasOperator(name); }
 
  protected:
   // Advance u over [t0, t0 + h] with rate factor `rate`.
   virtual PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) = 0;
-  // "[a, b]" and "*r" when they are not the defaults.
-  std::string Modifiers() const;
-  PetscReal a_ = 0, b_ = 1, rate_ = 1;
+  explicit SplittingNode(SplittingExpression tree) : tree_(std::move(tree)), a_(tree_.a), b_(tree_.b), rate_(tree_.rate) {}
+  const SplittingExpression tree_;  // canonical
+  const PetscReal a_, b_, rate_;
   FrameHook hook_;
   std::string frame_name_;  // Expression(), cached when the hook is installed
 };
 
-// Parses expr into a tree whose leaves are operators created with ctx; flow leaves without '@' use
-// default_substep. Errors name the position.
+// Instantiates expression e: its leaves become operators created with ctx, flow leaves without '@' use
+// default_substep. Fails on unknown operators or substep integrators and on projections running backwards.
+PetscErrorCode CompositionCreate(const SplittingExpression &e, const OperatorContext &ctx, const std::string &default_substep,
+                                 std::unique_ptr<SplittingNode> *root);
+// The same from text (SplittingExpressionParse).
 PetscErrorCode ParseComposition(const std::string &expr, const OperatorContext &ctx, std::unique_ptr<SplittingNode> *root,
                                 const std::string &default_substep = "euler");
-
-// Shortest decimal that reads back as x (for canonical expressions).
-std::string FormatReal(PetscReal x);
 
 }  // namespace ctflow

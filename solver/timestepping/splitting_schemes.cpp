@@ -3,105 +3,88 @@
 #include <algorithm>
 #include <numeric>
 
+#include "discretization/base/registry.hpp"
+
 namespace ctflow {
 
 namespace {
 
-struct Registered {
-  std::string name;
+using Kind = SplittingExpression::Kind;
+using Units = std::vector<SplittingExpression>;
+
+struct Scheme {
   PetscInt order;
+  SplittingSchemeBuilder build;
 };
-PetscFunctionList scheme_list = nullptr;
-std::vector<Registered> schemes;
-
-std::string Names() {
-  std::string s;
-  for (const auto &r : schemes) s += (s.empty() ? "" : ", ") + r.name;
-  return s;
-}
-
-// U with the modifier `mod` ("[a, b]" or "*r"); a unit that carries modifiers already is wrapped in seq(...).
-std::string With(const std::string &unit, const std::string &mod) {
-  int depth = 0;
-  for (char c : unit) {
-    depth += (c == '(') - (c == ')');
-    if (depth == 0 && (c == '[' || c == '*' || c == '@')) return "seq(" + unit + ")" + mod;
-  }
-  return unit + mod;
-}
-
-std::string Join(const char *head, const std::vector<std::string> &parts) {
-  std::string s = std::string(head) + "(";
-  for (size_t i = 0; i < parts.size(); ++i) s += (i ? ", " : "") + parts[i];
-  return s + ")";
-}
 
 // Parallel substeps of eq. (59): the average of the units, each with rate factor K.
-std::string Parallel(const std::vector<std::string> &units) {
+SplittingExpression Parallel(const Units &units) {
   if (units.size() == 1) return units[0];
-  std::vector<std::string> branches;
-  for (const auto &u : units) branches.push_back(With(u, "*" + std::to_string(units.size())));
-  return Join("avg", branches);
+  Units branches;
+  for (const auto &u : units) branches.push_back(u.Rate((PetscReal)units.size()));
+  return SplittingExpression::Group(Kind::Avg, branches);
 }
 
 // The paper's order, eq. (13)–(17) and (58).
-std::string Lie(const std::vector<std::string> &units, const std::vector<PetscInt> &) { return Join("seq", units); }
+SplittingExpression Lie(const Units &units, const std::vector<PetscInt> &) { return SplittingExpression::Group(Kind::Seq, units); }
 
 // Half steps [0, 1/2] of U_1..U_{m-1}, the whole step of U_m, then half steps [1/2, 1] in reverse: symmetric.
-std::string Strang(const std::vector<std::string> &units, const std::vector<PetscInt> &) {
+SplittingExpression Strang(const Units &units, const std::vector<PetscInt> &) {
   const size_t m = units.size();
-  std::vector<std::string> steps;
-  for (size_t k = 0; k + 1 < m; ++k) steps.push_back(With(units[k], "[0, 0.5]"));
+  Units steps;
+  for (size_t k = 0; k + 1 < m; ++k) steps.push_back(units[k].Over(0, 0.5));
   steps.push_back(units[m - 1]);
-  for (size_t k = m - 1; k-- > 0;) steps.push_back(With(units[k], "[0.5, 1]"));
-  return Join("seq", steps);
+  for (size_t k = m - 1; k-- > 0;) steps.push_back(units[k].Over(0.5, 1));
+  return SplittingExpression::Group(Kind::Seq, steps);
 }
 
 // Appendix C, eq. (59).
-std::string ParallelAveraged(const std::vector<std::string> &units, const std::vector<PetscInt> &) { return Parallel(units); }
+SplittingExpression ParallelAveraged(const Units &units, const std::vector<PetscInt> &) { return Parallel(units); }
 
 // ARKODE's additive parallel splitting: u = Σ_k Φ_k(u^n) − (K − 1) u^n.
-std::string ParallelAdditive(const std::vector<std::string> &units, const std::vector<PetscInt> &) { return Join("sum", units); }
+SplittingExpression ParallelAdditive(const Units &units, const std::vector<PetscInt> &) { return SplittingExpression::Group(Kind::Sum, units); }
 
 // The average of Lie and reversed Lie.
-std::string Symmetric(const std::vector<std::string> &units, const std::vector<PetscInt> &) {
-  return Join("avg", {Join("seq", units), Join("seq", std::vector<std::string>(units.rbegin(), units.rend()))});
+SplittingExpression Symmetric(const Units &units, const std::vector<PetscInt> &) {
+  return SplittingExpression::Group(
+      Kind::Avg, {SplittingExpression::Group(Kind::Seq, units), SplittingExpression::Group(Kind::Seq, Units(units.rbegin(), units.rend()))});
 }
 
 // Sequential groups, each a parallel splitting of its units (appendix C, hybrid splitting [46]).
-std::string Hybrid(const std::vector<std::string> &units, const std::vector<PetscInt> &groups) {
-  std::vector<std::string> steps;
+SplittingExpression Hybrid(const Units &units, const std::vector<PetscInt> &groups) {
+  Units steps;
   size_t k = 0;
   for (PetscInt g : groups) {
-    steps.push_back(Parallel(std::vector<std::string>(units.begin() + k, units.begin() + k + g)));
+    steps.push_back(Parallel(Units(units.begin() + k, units.begin() + k + g)));
     k += g;
   }
-  return steps.size() == 1 ? steps[0] : Join("seq", steps);
+  return steps.size() == 1 ? steps[0] : SplittingExpression::Group(Kind::Seq, steps);
 }
 
-// The top-level parts of a comma-separated list ("a, seq(b, c)[0, 0.5]" → "a", "seq(b, c)[0, 0.5]").
-std::vector<std::string> SplitTopLevel(const std::string &list) {
-  std::vector<std::string> parts(1);
-  int depth = 0;
-  for (char c : list) {
-    depth += (c == '(' || c == '[') - (c == ')' || c == ']');
-    if (c == ',' && depth == 0) parts.emplace_back();
-    else if (!(c == ' ' && parts.back().empty())) parts.back() += c;
-  }
-  return parts;
+PetscErrorCode RegisterBuiltins(Registry<Scheme> &r) {
+  PetscFunctionBeginUser;
+  PetscCall(r.Register("lie", {1, Lie}));
+  PetscCall(r.Register("strang", {2, Strang}));
+  PetscCall(r.Register("parallel", {1, ParallelAveraged}));
+  PetscCall(r.Register("parallel_add", {1, ParallelAdditive}));
+  PetscCall(r.Register("symmetric", {2, Symmetric}));
+  PetscCall(r.Register("hybrid", {1, Hybrid}));
+  PetscFunctionReturn(0);
 }
 
-// expr with the branches of every avg and sum node sorted: parallel branches commute, so expressions with
-// equal commuted forms are the same composition (up to round-off).
-std::string CommutedForm(const std::string &expr) {
-  const std::string head = expr.substr(0, 4);
-  if (head != "seq(" && head != "avg(" && head != "sum(") return expr;
-  size_t close = 4;
-  for (int depth = 1; depth > 0; ++close) depth += (expr[close] == '(') - (expr[close] == ')');
-  std::vector<std::string> children = SplitTopLevel(expr.substr(4, close - 5));
-  for (std::string &c : children) c = CommutedForm(c);
-  if (head != "seq(") std::sort(children.begin(), children.end());
-  return Join(head.substr(0, 3).c_str(), children) + expr.substr(close);
+Registry<Scheme> schemes("splitting scheme", "schemes", RegisterBuiltins);
+
+// The canonical text of e with the branches of every avg and sum node sorted: parallel branches commute, so
+// expressions with equal commuted forms are the same composition (up to round-off).
+std::string CommutedForm(SplittingExpression e) {
+  std::vector<std::string> forms;
+  for (auto &c : e.children) forms.push_back(CommutedForm(c));
+  if (e.kind == Kind::Avg || e.kind == Kind::Sum) std::sort(forms.begin(), forms.end());
+  if (!e.IsGroup()) return SplittingExpressionFormat(e);
+  std::string s = std::to_string((int)e.kind) + "(";
+  for (const auto &f : forms) s += f + ",";
+  e.children.clear();
+  return s + ")" + SplittingExpressionFormat(e);
 }
 
 PetscErrorCode ResolveGroups(MPI_Comm comm, size_t num_units, const std::vector<PetscInt> &groups, std::vector<PetscInt> *g) {
@@ -121,109 +104,98 @@ PetscErrorCode ResolveGroups(MPI_Comm comm, size_t num_units, const std::vector<
 
 PetscErrorCode SplittingSchemeRegister(const char name[], PetscInt order, SplittingSchemeBuilder build) {
   PetscFunctionBeginUser;
-  PetscCall(PetscFunctionListAdd(&scheme_list, name, build));
-  PetscCallCXX(schemes.push_back({name, order}));
+  PetscCall(schemes.Register(name, {order, build}));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode SplittingSchemeRegisterAll() {
-  static bool registered = false;
+  PetscFunctionList list;
   PetscFunctionBeginUser;
-  if (registered) PetscFunctionReturn(0);
-  registered = true;
-  PetscCall(SplittingSchemeRegister("lie", 1, Lie));
-  PetscCall(SplittingSchemeRegister("strang", 2, Strang));
-  PetscCall(SplittingSchemeRegister("parallel", 1, ParallelAveraged));
-  PetscCall(SplittingSchemeRegister("parallel_add", 1, ParallelAdditive));
-  PetscCall(SplittingSchemeRegister("symmetric", 2, Symmetric));
-  PetscCall(SplittingSchemeRegister("hybrid", 1, Hybrid));
+  PetscCall(schemes.OptionsList(&list));
   PetscFunctionReturn(0);
 }
 
-PetscFunctionList SplittingSchemeList() { return scheme_list; }
+PetscErrorCode SplittingSchemeOptionsList(PetscFunctionList *list) { return schemes.OptionsList(list); }
 
 std::vector<std::string> SplittingSchemeNames() {
   std::vector<std::string> names;
-  for (const auto &r : schemes) names.push_back(r.name);
+  (void)schemes.Names(&names);
   return names;
 }
 
 PetscErrorCode SplittingSchemeOrder(MPI_Comm comm, const std::string &name, PetscInt *order) {
+  const Scheme *s = nullptr;
   PetscFunctionBeginUser;
-  PetscCall(SplittingSchemeRegisterAll());
-  for (const auto &r : schemes)
-    if (r.name == name) {
-      *order = r.order;
-      PetscFunctionReturn(0);
-    }
-  SETERRQ(comm, PETSC_ERR_USER_INPUT, "unknown splitting scheme '%s'; known schemes: %s", name.c_str(), Names().c_str());
+  PetscCall(schemes.Find(comm, name, &s));
+  *order = s->order;
+  PetscFunctionReturn(0);
 }
 
 std::string SplittingDefaultOrder(PetscInt J) { return J > 0 ? "attention, layernorm, ffn, layernorm" : "attention, layernorm, layernorm"; }
 
-PetscErrorCode SplittingUnitsParse(MPI_Comm comm, const std::string &order, PetscInt J, std::vector<std::string> *units) {
+PetscErrorCode SplittingUnitsParse(MPI_Comm comm, const std::string &order, PetscInt J, std::vector<SplittingExpression> *units) {
   PetscFunctionBeginUser;
-  units->clear();
-  int depth = 0;
-  std::string unit;
-  for (size_t i = 0; i <= order.size(); ++i) {
-    const char c = i < order.size() ? order[i] : ',';
-    depth += (c == '(') - (c == ')');
-    if (c != ',' || depth > 0) {
-      if (!(unit.empty() && c == ' ')) unit += c;
-      continue;
+  PetscCall(SplittingExpressionParseList(comm, order, "-split_order", units));
+  for (SplittingExpression &unit : *units) {
+    if (unit.IsGroup() || unit.name != "ffn" || unit.HasModifiers()) continue;
+    PetscCheck(J > 0, comm, PETSC_ERR_USER_INPUT, "-split_order '%s': 'ffn' (the feed-forward block) needs J > 0 feed-forward layers", order.c_str());
+    std::vector<SplittingExpression> layers;
+    for (PetscInt j = 1; j <= J; ++j) {
+      PetscCallCXX(layers.push_back(SplittingExpression::Operator("ffn" + std::to_string(j))));
+      PetscCallCXX(layers.push_back(SplittingExpression::Operator("relu")));
     }
-    while (!unit.empty() && unit.back() == ' ') unit.pop_back();
-    PetscCheck(!unit.empty(), comm, PETSC_ERR_USER_INPUT, "-split_order '%s': empty entry %zu (expected a comma-separated list of operators)",
-               order.c_str(), units->size() + 1);
-    if (unit == "ffn") {
-      PetscCheck(J > 0, comm, PETSC_ERR_USER_INPUT, "-split_order '%s': 'ffn' (the feed-forward block) needs J > 0 feed-forward layers",
-                 order.c_str());
-      std::string ffn;
-      for (PetscInt j = 1; j <= J; ++j) ffn += (j > 1 ? ", ffn" : "ffn") + std::to_string(j) + ", relu";
-      unit = "avg(seq(" + ffn + "), identity)";
-    }
-    PetscCallCXX(units->push_back(unit));
-    unit.clear();
+    PetscCallCXX(
+        unit = SplittingExpression::Group(Kind::Avg, {SplittingExpression::Group(Kind::Seq, layers), SplittingExpression::Operator("identity")}));
   }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode SplittingSchemeBuild(MPI_Comm comm, const std::string &name, const std::vector<SplittingExpression> &units,
+                                    const std::vector<PetscInt> &groups, SplittingExpression *scheme) {
+  const Scheme *s = nullptr;
+  std::vector<PetscInt> g;
+  PetscFunctionBeginUser;
+  PetscCall(schemes.Find(comm, name, &s));
+  PetscCheck(!units.empty(), comm, PETSC_ERR_USER_INPUT, "splitting scheme '%s' needs at least one operator in -split_order", name.c_str());
+  PetscCall(ResolveGroups(comm, units.size(), groups, &g));
+  PetscCallCXX(*scheme = s->build(units, g));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode SplittingSchemeBuildReversed(MPI_Comm comm, const std::string &name, const std::vector<SplittingExpression> &units,
+                                            const std::vector<PetscInt> &groups, SplittingExpression *scheme) {
+  SplittingExpression forward;
+  std::vector<PetscInt> g;
+  PetscFunctionBeginUser;
+  PetscCall(SplittingSchemeBuild(comm, name, units, groups, &forward));
+  PetscCall(ResolveGroups(comm, units.size(), groups, &g));
+  PetscCall(SplittingSchemeBuild(comm, name, std::vector<SplittingExpression>(units.rbegin(), units.rend()),
+                                 std::vector<PetscInt>(g.rbegin(), g.rend()), scheme));
+  PetscCheck(CommutedForm(*scheme) != CommutedForm(forward), comm, PETSC_ERR_USER_INPUT,
+             "-dt_adapt: the scheme '%s' of these operators is its own reversed-order counterpart (%s), so their difference estimates no "
+             "error; use lie, strang, or hybrid with two or more groups",
+             name.c_str(), SplittingExpressionFormat(forward).c_str());
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode SplittingSchemeExpression(MPI_Comm comm, const std::string &name, const std::vector<std::string> &units,
                                          const std::vector<PetscInt> &groups, std::string *expr) {
-  SplittingSchemeBuilder build = nullptr;
+  std::vector<SplittingExpression> trees(units.size());
+  SplittingExpression scheme;
   PetscFunctionBeginUser;
-  PetscCall(SplittingSchemeRegisterAll());
-  PetscCall(PetscFunctionListFind(scheme_list, name.c_str(), &build));
-  PetscCheck(build, comm, PETSC_ERR_USER_INPUT, "unknown splitting scheme '%s'; known schemes: %s", name.c_str(), Names().c_str());
-  PetscCheck(!units.empty(), comm, PETSC_ERR_USER_INPUT, "splitting scheme '%s' needs at least one operator in -split_order", name.c_str());
-  std::vector<PetscInt> g;
-  PetscCall(ResolveGroups(comm, units.size(), groups, &g));
-  PetscCallCXX(*expr = build(units, g));
+  for (size_t k = 0; k < units.size(); ++k) PetscCall(SplittingExpressionParse(comm, units[k], &trees[k]));
+  PetscCall(SplittingSchemeBuild(comm, name, trees, groups, &scheme));
+  PetscCallCXX(*expr = SplittingExpressionFormat(scheme));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode SplittingSchemeExpression(MPI_Comm comm, const std::string &name, PetscInt J, std::string *expr) {
-  std::vector<std::string> units;
+  std::vector<SplittingExpression> units;
+  SplittingExpression scheme;
   PetscFunctionBeginUser;
   PetscCall(SplittingUnitsParse(comm, SplittingDefaultOrder(J), J, &units));
-  PetscCall(SplittingSchemeExpression(comm, name, units, {}, expr));
-  PetscFunctionReturn(0);
-}
-
-PetscErrorCode SplittingSchemeReversedExpression(MPI_Comm comm, const std::string &name, const std::vector<std::string> &units,
-                                                 const std::vector<PetscInt> &groups, std::string *expr) {
-  std::vector<PetscInt> g;
-  std::string forward;
-  PetscFunctionBeginUser;
-  PetscCall(SplittingSchemeExpression(comm, name, units, groups, &forward));
-  PetscCall(ResolveGroups(comm, units.size(), groups, &g));
-  PetscCall(SplittingSchemeExpression(comm, name, std::vector<std::string>(units.rbegin(), units.rend()), std::vector<PetscInt>(g.rbegin(), g.rend()),
-                                      expr));
-  PetscCheck(CommutedForm(*expr) != CommutedForm(forward), comm, PETSC_ERR_USER_INPUT,
-             "-dt_adapt: the scheme '%s' of these operators is its own reversed-order counterpart (%s), so their difference estimates no "
-             "error; use lie, strang, or hybrid with two or more groups",
-             name.c_str(), forward.c_str());
+  PetscCall(SplittingSchemeBuild(comm, name, units, {}, &scheme));
+  PetscCallCXX(*expr = SplittingExpressionFormat(scheme));
   PetscFunctionReturn(0);
 }
 
