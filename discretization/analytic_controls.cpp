@@ -5,6 +5,12 @@
 
 namespace ctflow {
 
+PetscErrorCode AnalyticControlsCreate(MPI_Comm comm, std::unique_ptr<Controls> *controls) {
+  PetscFunctionBeginUser;
+  PetscCallCXX(*controls = std::make_unique<AnalyticControls>(comm));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode AnalyticControls::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(comm_, nullptr, "Analytic controls (used without -controls)", "Controls");

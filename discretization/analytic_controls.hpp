@@ -19,7 +19,11 @@ namespace ctflow {
 class AnalyticControls : public Controls {
  public:
   explicit AnalyticControls(MPI_Comm comm) : comm_(comm) {}
-  PetscErrorCode SetFromOptions();
+  PetscErrorCode SetFromOptions() override;
+  // Setters of -controls_seed, -controls_modes, -controls_ffn_layers.
+  void SetSeed(PetscInt seed) { seed_ = seed; }
+  void SetModes(PetscInt modes) { modes_ = modes; }
+  void SetFeedForwardLayers(PetscInt J) { J_ = J; }
 
   PetscInt NumFeedForward() const override { return J_; }
   PetscErrorCode SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const override;
@@ -43,5 +47,8 @@ class AnalyticControls : public Controls {
   MPI_Comm comm_;
   PetscInt seed_ = 0, modes_ = 4, J_ = 2;
 };
+
+// The registered creator of "analytic".
+PetscErrorCode AnalyticControlsCreate(MPI_Comm comm, std::unique_ptr<Controls> *controls);
 
 }  // namespace ctflow

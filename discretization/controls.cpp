@@ -1,6 +1,7 @@
 #include "discretization/controls.hpp"
 
 #include "discretization/analytic_controls.hpp"
+#include "discretization/base/registry.hpp"
 #include "discretization/layered_controls.hpp"
 
 namespace ctflow {
@@ -28,24 +29,34 @@ PetscErrorCode Controls::SampleFinalNorm(LayerNormTargets *, bool *present) cons
   return 0;
 }
 
-PetscErrorCode ControlsCreateFromOptions(Grid *grid, std::unique_ptr<Controls> *controls) {
-  char file[PETSC_MAX_PATH_LEN] = "";
-  PetscBool from_file = PETSC_FALSE;
+std::string Controls::FinalExpression() const {
+  LayerNormTargets norm;
+  bool present = false;
+  return SampleFinalNorm(&norm, &present) == 0 && present ? "final_norm" : "";
+}
+
+namespace {
+
+PetscErrorCode RegisterBuiltins(Registry<ControlsCreator> &r) {
   PetscFunctionBeginUser;
-  PetscOptionsBegin(grid->Comm(), nullptr, "Controls θ(t)", "Controls");
-  PetscCall(PetscOptionsString("-controls", "Layered controls file (HDF5, docs/controls-format.md); default: analytic", "Controls", file, file,
-                               sizeof(file), &from_file));
-  PetscOptionsEnd();
-  // Both sources register their options, so that -help lists all of them whichever is used.
-  auto analytic = std::make_unique<AnalyticControls>(grid->Comm());
-  PetscCall(analytic->SetFromOptions());
-  if (!from_file) {
-    *controls = std::move(analytic);
-    PetscFunctionReturn(0);
-  }
-  auto layered = std::make_unique<LayeredControls>(grid->Comm());
-  PetscCall(layered->Load(file, grid));
-  *controls = std::move(layered);
+  PetscCall(r.Register("analytic", AnalyticControlsCreate));
+  PetscCall(r.Register("layered", LayeredControlsCreate));
+  PetscFunctionReturn(0);
+}
+
+Registry<ControlsCreator> sources("controls type", "controls types", RegisterBuiltins);
+
+}  // namespace
+
+PetscErrorCode ControlsRegister(const char name[], ControlsCreator create) { return sources.Register(name, create); }
+
+PetscErrorCode ControlsOptionsList(PetscFunctionList *list) { return sources.OptionsList(list); }
+
+PetscErrorCode ControlsCreate(MPI_Comm comm, const std::string &type, std::unique_ptr<Controls> *controls) {
+  const ControlsCreator *create = nullptr;
+  PetscFunctionBeginUser;
+  PetscCall(sources.Find(comm, type, &create));
+  PetscCall((*create)(comm, controls));
   PetscFunctionReturn(0);
 }
 

@@ -9,8 +9,11 @@
 //              WO[m][r][l] = W^O(z_r, y_l, h_m); without WO, d_head = N_y and W^O is the identity (the paper)
 //   FFN        W[i][l]    = W_j(ξ = y_i, y = y_l),         b[k][l] = b_j(x_k, y_l) for the owned tokens k
 //
-// Sources: ControlsCreateFromOptions picks layered controls when -controls FILE is given (see
-// docs/controls-format.md) and the seeded analytic controls otherwise (see analytic_controls.hpp).
+// Sources are registered by name (ControlsRegister; -controls_type): "analytic", the seeded smooth kernels of
+// analytic_controls.hpp (the default), "layered", the discrete weights of a file (-controls FILE,
+// docs/controls-format.md), and whatever a program registers, e.g. a FunctionControls (function_controls.hpp)
+// built from C++ functions of (ξ, y, h, t). Life cycle: create, SetFromOptions (the source's own options; a file
+// is read here), SetUp(grid) before grid->SetUp() (the sizes the data imposes), then sample at will.
 #pragma once
 #include <petscsys.h>
 
@@ -55,6 +58,11 @@ struct LayerNormTargets {
 class Controls {
  public:
   virtual ~Controls() = default;
+  // Reads the source's own options (e.g. -controls_seed) and its data.
+  virtual PetscErrorCode SetFromOptions() { return 0; }
+  // Fixes the grid sizes the data imposes (N_y, N_h; N_x for per-token data), sets unit spacing for discrete weights
+  // and fits the kernels to the grid's sizes (refinement). Call before grid->SetUp().
+  virtual PetscErrorCode SetUp(Grid *) { return 0; }
   // J, the number of feed-forward layers.
   virtual PetscInt NumFeedForward() const = 0;
   virtual PetscErrorCode SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const = 0;
@@ -70,6 +78,9 @@ class Controls {
   virtual PetscErrorCode LendMlp(PetscReal t, const Grid &grid, MlpKernels *storage, const MlpKernels **k) const;
   // A projection applied once after the last step (a final layer norm); *present = false if none.
   virtual PetscErrorCode SampleFinalNorm(LayerNormTargets *s, bool *present) const;
+  // The splitting expression applied once at t = T after the last step ("final_norm" when SampleFinalNorm has one),
+  // or "".
+  virtual std::string FinalExpression() const;
   // A vision Transformer's pre- and post-processing (§4.2), or nullptr.
   virtual const VitProcessing *Vit() const { return nullptr; }
   // The operator order the controls were made for, comma separated (e.g. a pre-LN network's
@@ -93,8 +104,11 @@ class Controls {
   virtual std::string Description() const = 0;
 };
 
-// Reads -controls (layered file) or the analytic controls' options. Fixes the grid sizes that the data
-// imposes (N_y, N_h; N_x when a bias is given per token) and sets unit spacing for layered controls.
-PetscErrorCode ControlsCreateFromOptions(Grid *grid, std::unique_ptr<Controls> *controls);
+// A controls source of comm, created by its registered name.
+using ControlsCreator = PetscErrorCode (*)(MPI_Comm comm, std::unique_ptr<Controls> *controls);
+PetscErrorCode ControlsRegister(const char name[], ControlsCreator create);
+PetscErrorCode ControlsCreate(MPI_Comm comm, const std::string &type, std::unique_ptr<Controls> *controls);
+// The registered names, for PetscOptionsFList.
+PetscErrorCode ControlsOptionsList(PetscFunctionList *list);
 
 }  // namespace ctflow

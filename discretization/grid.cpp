@@ -7,8 +7,6 @@ static const char *const kLengthOption[3] = {"-Lx", "-Ly", "-Lh"};
 
 Grid::Grid(MPI_Comm comm) : comm_(comm) {}
 
-Grid::~Grid() { (void)DMDestroy(&da_); }
-
 PetscErrorCode Grid::SetOptionsPrefix(const char prefix[]) {
   PetscFunctionBeginUser;
   prefix_ = prefix ? prefix : "";
@@ -21,15 +19,40 @@ PetscErrorCode Grid::SetFromOptions() {
   static const char *const length_help[3] = {"Token domain length L_x (default: N_x for layered controls, else 1)",
                                              "Feature domain length L_y (default: the file's N_y for layered controls, else 1)",
                                              "Head domain length L_h (default: the file's N_h for layered controls, else 1)"};
+  PetscBool N_set[3], L_set[3];
   PetscFunctionBeginUser;
   PetscOptionsBegin(comm_, prefix_.c_str(), "Grid on Ω_x × Ω_y × Ω_h", "Grid");
-  for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsInt(kSizeOption[d], size_help[d], "Grid", N_[d], &N_[d], &N_set_[d]));
-  for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsReal(kLengthOption[d], length_help[d], "Grid", L_[d], &L_[d], &L_set_[d]));
+  for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsInt(kSizeOption[d], size_help[d], "Grid", N_[d], &N_[d], &N_set[d]));
+  for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsReal(kLengthOption[d], length_help[d], "Grid", L_[d], &L_[d], &L_set[d]));
   PetscOptionsEnd();
+  for (int d = 0; d < 3; ++d) N_set_[d] = (PetscBool)(N_set_[d] || N_set[d]), L_set_[d] = (PetscBool)(L_set_[d] || L_set[d]);
   for (int d = 0; d < 3; ++d) {
     PetscCheck(N_[d] > 0, comm_, PETSC_ERR_USER_INPUT, "%s must be positive, got %" PetscInt_FMT, kSizeOption[d], N_[d]);
     PetscCheck(!L_set_[d] || (L_[d] > 0 && PetscIsNormalReal(L_[d])), comm_, PETSC_ERR_USER_INPUT, "%s must be positive and finite, got %g",
                kLengthOption[d], (double)L_[d]);
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Grid::SetSizes(PetscInt Nx, PetscInt Ny, PetscInt Nh) {
+  const PetscInt N[3] = {Nx, Ny, Nh};
+  PetscFunctionBeginUser;
+  for (int d = 0; d < 3; ++d) {
+    if (N[d] == PETSC_DECIDE) continue;
+    PetscCheck(N[d] > 0, comm_, PETSC_ERR_USER_INPUT, "%s must be positive, got %" PetscInt_FMT, kSizeOption[d], N[d]);
+    N_[d] = N[d], N_set_[d] = PETSC_TRUE;
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Grid::SetLengths(PetscReal Lx, PetscReal Ly, PetscReal Lh) {
+  const PetscReal L[3] = {Lx, Ly, Lh};
+  PetscFunctionBeginUser;
+  for (int d = 0; d < 3; ++d) {
+    if (L[d] == PETSC_DECIDE) continue;
+    PetscCheck(L[d] > 0 && PetscIsNormalReal(L[d]), comm_, PETSC_ERR_USER_INPUT, "%s must be positive and finite, got %g", kLengthOption[d],
+               (double)L[d]);
+    L_[d] = L[d], L_set_[d] = PETSC_TRUE;
   }
   PetscFunctionReturn(0);
 }
@@ -76,8 +99,7 @@ PetscErrorCode Grid::SetUp() {
   PetscCallMPI(MPI_Comm_size(comm_, &size));
   PetscCheck(N_[0] >= size, comm_, PETSC_ERR_USER_INPUT,
              "N_x = %" PetscInt_FMT " tokens cannot be distributed over %d ranks (each rank owns whole tokens)", N_[0], size);
-  PetscCall(DMDestroy(&da_));
-  PetscCall(DMDACreate1d(comm_, DM_BOUNDARY_NONE, N_[0], N_[1], 0, nullptr, &da_));
+  PetscCall(DMDACreate1d(comm_, DM_BOUNDARY_NONE, N_[0], N_[1], 0, nullptr, da_.Out()));
   PetscCall(DMSetUp(da_));
   PetscCall(DMDAGetCorners(da_, &xs_, nullptr, nullptr, &xm_, nullptr, nullptr));
   PetscFunctionReturn(0);

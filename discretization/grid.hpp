@@ -5,12 +5,14 @@
 //   rank owns whole rows (tokens). Every discrete integral is the midpoint rule: ∫ f dy ≈ Σ_l f_l Δy.
 //   With L = N (the paper's §3.4 choice) the spacings are 1 and the integrals are plain sums (eq. (25)).
 //
-// Options (prefix-able): -Nx -Ny -Nh -Lx -Ly -Lh. Sizes may instead be imposed by data (RequireSize), or
+// Options (prefix-able): -Nx -Ny -Nh (SetSizes) -Lx -Ly -Lh (SetLengths). Sizes may instead be imposed by data (RequireSize), or
 // imposed up to an integer refinement factor (RequireRefinableSize: the data's cells split into r cells);
 // lengths left unset become L = N_data under SetUnitSpacing (layered controls: discrete weights; one unit per
 // cell of the data, so Δ = 1/r) and 1 otherwise.
 #pragma once
 #include <petscdmda.h>
+
+#include "discretization/base/petsc_handle.hpp"
 
 #include <string>
 
@@ -19,7 +21,6 @@ namespace ctflow {
 class Grid {
  public:
   explicit Grid(MPI_Comm comm);
-  ~Grid();
   Grid(const Grid &) = delete;
   Grid &operator=(const Grid &) = delete;
 
@@ -27,6 +28,9 @@ class Grid {
   void SetUnitSpacing(PetscBool unit_spacing) { unit_spacing_ = unit_spacing; }
   PetscErrorCode SetOptionsPrefix(const char prefix[]);
   PetscErrorCode SetFromOptions();
+  // Sizes and lengths as given explicitly (as -Nx ... -Lh); PETSC_DECIDE keeps a value as it is.
+  PetscErrorCode SetSizes(PetscInt Nx, PetscInt Ny, PetscInt Nh);
+  PetscErrorCode SetLengths(PetscReal Lx, PetscReal Ly, PetscReal Lh);
   // Fix a size imposed by data (a file); an explicit, different option value, or a different size imposed
   // by other data, is an error.
   PetscErrorCode RequireSize(const char option[], PetscInt required, const char source[]);
@@ -65,7 +69,7 @@ class Grid {
   PetscBool L_set_[3] = {PETSC_FALSE, PETSC_FALSE, PETSC_FALSE};
   std::string N_source_[3];             // the data that imposed each size, if any
   PetscInt data_cells_[3] = {0, 0, 0};  // cells of refinable data (RequireRefinableSize), or 0
-  DM da_ = nullptr;
+  UniqueDM da_;
   PetscInt xs_ = 0, xm_ = 0;
 };
 

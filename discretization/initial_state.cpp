@@ -4,34 +4,61 @@
 
 #include <cmath>
 
+#include "discretization/base/petsc_handle.hpp"
 #include "discretization/hdf5_input.hpp"
 
 namespace ctflow {
 
-PetscErrorCode InitialState::SetFromOptions(Grid *grid, const Controls &controls) {
+void InitialState::Reset() {
+  path_.clear(), description_.clear();
+  image_requested_ = false;
+  f_ = nullptr;
+  vit_ = nullptr;
+  image_.clear();
+}
+
+std::string InitialState::Description() const {
+  if (!path_.empty()) return path_ + (image_requested_ ? ":/image" : ":/u0");
+  return f_ ? description_ : "analytic f(x, y)";
+}
+
+PetscErrorCode InitialState::SetFromOptions(MPI_Comm comm) {
   char file[PETSC_MAX_PATH_LEN] = "", image[PETSC_MAX_PATH_LEN] = "";
   PetscBool set = PETSC_FALSE, image_set = PETSC_FALSE;
-  H5Input in;
-  std::vector<hsize_t> shape;
   PetscFunctionBeginUser;
-  PetscOptionsBegin(grid->Comm(), nullptr, "Initial state f(x, y)", "InitialState");
+  PetscOptionsBegin(comm, nullptr, "Initial state f(x, y)", "InitialState");
   PetscCall(PetscOptionsString("-u0", "Initial state file (HDF5, dataset /u0 of shape (N_x, N_y)); default: analytic f", "InitialState", file, file,
                                sizeof(file), &set));
   PetscCall(PetscOptionsString("-image", "Image file (HDF5, dataset /image of shape (C, H, W)) for vision-Transformer controls", "InitialState",
                                image, image, sizeof(image), &image_set));
   PetscOptionsEnd();
-  PetscCheck(!(set && image_set), grid->Comm(), PETSC_ERR_USER_INPUT, "give -u0 or -image, not both");
-  if (image_set) {
+  PetscCheck(!(set && image_set), comm, PETSC_ERR_USER_INPUT, "give -u0 or -image, not both");
+  if (set) SetFile(file);
+  if (image_set) SetImage(image);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode InitialState::SetFromOptions(Grid *grid, const Controls &controls) {
+  PetscFunctionBeginUser;
+  PetscCall(SetFromOptions(grid->Comm()));
+  PetscCall(SetUp(grid, controls));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode InitialState::SetUp(Grid *grid, const Controls &controls) {
+  H5Input in;
+  std::vector<hsize_t> shape;
+  PetscFunctionBeginUser;
+  vit_ = nullptr;
+  if (path_.empty()) PetscFunctionReturn(0);
+  if (image_requested_) {
     vit_ = controls.Vit();
     PetscCheck(vit_, grid->Comm(), PETSC_ERR_USER_INPUT, "-image needs controls with a vision Transformer's /vit group (%s has none)",
                controls.Description().c_str());
-    path_ = image;
     PetscCall(H5Input::Open(grid->Comm(), path_, "-image", &in));
     PetscCall(in.Read("/image", {(hsize_t)vit_->channels, (hsize_t)vit_->height, (hsize_t)vit_->width}, "(C, H, W) of the controls' /vit", &image_));
     PetscFunctionReturn(0);
   }
-  if (!set) PetscFunctionReturn(0);
-  path_ = file;
   PetscCall(H5Input::Open(grid->Comm(), path_, "-u0", &in));
   PetscCall(in.Shape("/u0", &shape));
   PetscCheck(shape.size() == 2, grid->Comm(), PETSC_ERR_FILE_UNEXPECTED, "-u0 file '%s': dataset '/u0' has shape %s, expected (N_x, N_y)",
@@ -49,26 +76,29 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
   if (vit_) {
     PetscCall(EmbedImage(grid, *vit_, image_, u));
   } else if (!path_.empty()) {
-    PetscViewer viewer;
-    PetscCall(PetscViewerHDF5Open(grid.Comm(), path_.c_str(), FILE_MODE_READ, &viewer));
+    UniqueViewer viewer;
+    PetscCall(PetscViewerHDF5Open(grid.Comm(), path_.c_str(), FILE_MODE_READ, viewer.Out()));
     PetscCall(PetscObjectSetName((PetscObject)u, "u0"));
     PetscCall(VecLoad(u, viewer));
-    PetscCall(PetscViewerDestroy(&viewer));
     PetscCall(PetscObjectSetName((PetscObject)u, "u"));
   } else {
     PetscCall(VecGetArray(u, &a));
-    for (PetscInt k = 0; k < xm; ++k) {
-      const PetscReal x = grid.x(xs + k) / grid.Lx();
+    for (PetscInt k = 0; k < xm; ++k)
       for (PetscInt l = 0; l < Ny; ++l) {
-        const PetscReal y = grid.y(l) / grid.Ly();
-        a[k * Ny + l] = std::cos(2 * PETSC_PI * x) * std::cos(PETSC_PI * y) + std::sin(2 * PETSC_PI * (x + y)) / 2 + 0.3 * std::cos(3 * PETSC_PI * y);
+        const PetscReal x = grid.x(xs + k) / grid.Lx(), y = grid.y(l) / grid.Ly();
+        if (f_) PetscCallCXX(a[k * Ny + l] = f_(grid.x(xs + k), grid.y(l)));
+        else
+          a[k * Ny + l] =
+              std::cos(2 * PETSC_PI * x) * std::cos(PETSC_PI * y) + std::sin(2 * PETSC_PI * (x + y)) / 2 + 0.3 * std::cos(3 * PETSC_PI * y);
       }
-    }
     PetscCall(VecRestoreArray(u, &a));
   }
   const PetscScalar *r;
   PetscCall(VecGetArrayRead(u, &r));
-  PetscCall(CheckFinite(grid.Comm(), r, xm * Ny, xs * Ny, vit_ ? "the embedded image" : "-u0 file '" + path_ + "': dataset '/u0'"));
+  PetscCall(CheckFinite(grid.Comm(), r, xm * Ny, xs * Ny,
+                        vit_            ? "the embedded image"
+                        : path_.empty() ? "the initial state " + Description()
+                                        : "-u0 file '" + path_ + "': dataset '/u0'"));
   PetscCall(VecRestoreArrayRead(u, &r));
   PetscFunctionReturn(0);
 }

@@ -23,7 +23,13 @@ PetscErrorCode LayeredControls::LoadNorm(const H5Input &in, const std::string &p
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Grid *grid, Layer *layer) {
+PetscErrorCode LayeredControlsCreate(MPI_Comm comm, std::unique_ptr<Controls> *controls) {
+  PetscFunctionBeginUser;
+  PetscCallCXX(*controls = std::make_unique<LayeredControls>(comm));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Layer *layer) {
   const std::string g = "/layers/" + std::to_string(n) + "/";
   const hsize_t Nh = Nh_, Ny = Ny_, d = d_head_;
   std::vector<hsize_t> shape;
@@ -57,7 +63,11 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Grid *g
     layer->b_per_token[j - 1] = shape.size() == 2;
     if (shape.size() == 2) {
       // b_j(x, y) per token: the file also fixes N_x.
-      PetscCall(grid->RequireSize("-Nx", (PetscInt)shape[0], ("the -controls file '" + path_ + "' (dataset " + b + ")").c_str()));
+      PetscCheck(Nx_ == 0 || Nx_ == (PetscInt)shape[0], comm_, PETSC_ERR_FILE_UNEXPECTED,
+                 "-controls file '%s': dataset %s has %d tokens but %s has %" PetscInt_FMT, path_.c_str(), b.c_str(), (int)shape[0],
+                 Nx_source_.c_str(), Nx_);
+      if (Nx_ == 0) PetscCallCXX(Nx_source_ = "the -controls file '" + path_ + "' (dataset " + b + ")");
+      Nx_ = (PetscInt)shape[0];
       PetscCall(in.Read(b, {shape[0], Ny}, "(N_x, N_y)", &layer->b[j - 1]));
     } else {
       PetscCall(in.Read(b, {Ny}, "(N_y,) or (N_x, N_y)", &layer->b[j - 1]));
@@ -100,7 +110,7 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Grid *g
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode LayeredControls::LoadVit(const H5Input &in, Grid *grid) {
+PetscErrorCode LayeredControls::LoadVit(const H5Input &in) {
   const hsize_t Ny = Ny_;
   PetscReal C, H, W, p;
   std::vector<hsize_t> shape;
@@ -117,7 +127,6 @@ PetscErrorCode LayeredControls::LoadVit(const H5Input &in, Grid *grid) {
       vit_.channels > 0 && vit_.patch > 0 && vit_.height > 0 && vit_.width > 0 && vit_.height % vit_.patch == 0 && vit_.width % vit_.patch == 0,
       comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': /vit needs positive channels and an image size divisible by patch_size", path_.c_str());
   const hsize_t D = (hsize_t)(vit_.channels * vit_.patch * vit_.patch), Nx = (hsize_t)vit_.NumTokens();
-  PetscCall(grid->RequireSize("-Nx", (PetscInt)Nx, ("the image size of the -controls file '" + path_ + "'").c_str()));
   PetscCall(in.Read("/vit/patch_embedding", {D, Ny}, "(C p p, N_y)", &vit_.patch_embedding));
   PetscCall(in.Read("/vit/patch_bias", {Ny}, "(N_y,)", &vit_.patch_bias));
   PetscCall(in.Read("/vit/class_token", {Ny}, "(N_y,)", &vit_.class_token));
@@ -144,14 +153,14 @@ static std::vector<PetscReal> RefineArray(const std::vector<PetscReal> &a, Petsc
   return out;
 }
 
-PetscErrorCode LayeredControls::Refine(const H5Input &in, PetscInt Ny_fine, PetscInt ry, PetscInt rh) {
+PetscErrorCode LayeredControls::Refine(PetscInt Ny_fine, PetscInt ry, PetscInt rh) {
   const PetscInt Ny = Ny_, Nh = Nh_, d = d_head_;
   PetscFunctionBeginUser;
   if (ry > 1) {
     // y-refinement is defined for the paper's kernels only (docs/controls-format.md); name the first other dataset.
     std::string what;
     if (d != Ny) what = "rank-d_head attention factors (d_head = " + std::to_string(d) + ")";
-    else if (in.Has("/vit")) what = "/vit";
+    else if (vit_.patch > 0) what = "/vit";
     else if (has_final_norm_) what = "/final_norm";
     for (size_t n = 0; n < layers_.size() && what.empty(); ++n) {
       const Layer &l = layers_[n];
@@ -183,10 +192,18 @@ PetscErrorCode LayeredControls::Refine(const H5Input &in, PetscInt Ny_fine, Pets
   Ny_ *= ry;
   Nh_ *= rh;
   d_head_ *= ry;
+  for (Layer &l : layers_) l.attention.d_head = d_head_;
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
+PetscErrorCode LayeredControls::SetFromOptions() {
+  PetscFunctionBeginUser;
+  PetscCheck(!path_.empty(), comm_, PETSC_ERR_USER_INPUT, "layered controls need a file: give -controls FILE");
+  if (!loaded_) PetscCall(Load(path_));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::Load(const std::string &path) {
   H5Input in;
   std::vector<hsize_t> shape;
   PetscReal causal = 0;
@@ -206,24 +223,17 @@ PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
   Nh_ = (PetscInt)shape[0];
   Ny_ = (PetscInt)shape[1];
   d_head_ = (PetscInt)shape[2];
-  const std::string source = "the -controls file '" + path + "'";
-  PetscInt ry, rh;
-  PetscCall(grid->RequireRefinableSize("-Ny", Ny_, source.c_str(), &ry));
-  PetscCall(grid->RequireRefinableSize("-Nh", Nh_, source.c_str(), &rh));
-  grid->SetUnitSpacing(PETSC_TRUE);
   while (in.Has("/layers/0/W" + std::to_string(J_ + 1))) ++J_;
 
   layers_.resize(L);
-  for (PetscInt n = 0; n < L; ++n) PetscCall(LoadLayer(in, n, grid, &layers_[n]));
+  for (PetscInt n = 0; n < L; ++n) PetscCall(LoadLayer(in, n, &layers_[n]));
 
   PetscCall(in.ReadAttribute("/", "causal", &causal, &found));
   causal_ = causal != 0;
   PetscCall(in.ReadAttribute("/", "order", &order_, &found));
-  if (in.Has("/vit")) PetscCall(LoadVit(in, grid));
+  if (in.Has("/vit")) PetscCall(LoadVit(in));
   has_final_norm_ = in.Has("/final_norm");
   if (has_final_norm_) PetscCall(LoadNorm(in, "/final_norm/", "/final_norm", "eps", &final_norm_));
-
-  if (ry > 1 || rh > 1) PetscCall(Refine(in, grid->Ny(), ry, rh));
   for (Layer &l : layers_) {
     l.attention.d_head = d_head_;
     l.attention.causal = causal_;
@@ -239,6 +249,28 @@ PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
     times_.resize(L + 1);
     for (PetscInt n = 0; n <= L; ++n) times_[n] = (PetscReal)n;
   }
+  loaded_ = true;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::SetUp(Grid *grid) {
+  const std::string source = "the -controls file '" + path_ + "'";
+  PetscInt ry, rh;
+  PetscFunctionBeginUser;
+  PetscCheck(loaded_, comm_, PETSC_ERR_ORDER, "LayeredControls::SetUp needs a loaded file");
+  PetscCall(grid->RequireRefinableSize("-Ny", Ny_, source.c_str(), &ry));
+  PetscCall(grid->RequireRefinableSize("-Nh", Nh_, source.c_str(), &rh));
+  grid->SetUnitSpacing(PETSC_TRUE);
+  if (Nx_) PetscCall(grid->RequireSize("-Nx", Nx_, Nx_source_.c_str()));
+  if (vit_.patch) PetscCall(grid->RequireSize("-Nx", vit_.NumTokens(), ("the image size of the -controls file '" + path_ + "'").c_str()));
+  if (ry > 1 || rh > 1) PetscCall(Refine(grid->Ny(), ry, rh));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
+  PetscFunctionBeginUser;
+  PetscCall(Load(path));
+  PetscCall(SetUp(grid));
   PetscFunctionReturn(0);
 }
 

@@ -13,7 +13,15 @@ namespace ctflow {
 class LayeredControls : public Controls {
  public:
   explicit LayeredControls(MPI_Comm comm) : comm_(comm) {}
-  // Reads and validates the whole file; imposes N_y, N_h (and N_x for per-token biases) on the grid.
+  // The file SetFromOptions reads (-controls FILE).
+  void SetFile(const std::string &path) { path_ = path; }
+  // Reads and validates the whole file.
+  PetscErrorCode SetFromOptions() override;
+  PetscErrorCode Load(const std::string &path);
+  // Imposes N_y, N_h (and N_x for per-token biases or an image) on the grid, unit spacing, and refines the
+  // kernels to the grid's N_y, N_h.
+  PetscErrorCode SetUp(Grid *grid) override;
+  // Load, then SetUp.
   PetscErrorCode Load(const std::string &path, Grid *grid);
 
   PetscInt NumFeedForward() const override { return J_; }
@@ -52,16 +60,19 @@ class LayeredControls : public Controls {
   PetscErrorCode LayerAt(PetscReal t, const Layer **layer) const;
   // s in γ = Softmax_2(s ⟨Q, K⟩) of the layer on this grid.
   static PetscReal Scale(const Layer &layer, const Grid &grid);
-  PetscErrorCode LoadVit(const class H5Input &in, Grid *grid);
+  PetscErrorCode LoadVit(const class H5Input &in);
   // Refines the loaded kernels by ry in y and rh in h (piecewise constant on the file's cells).
-  PetscErrorCode Refine(const class H5Input &in, PetscInt Ny_fine, PetscInt ry, PetscInt rh);
-  PetscErrorCode LoadLayer(const class H5Input &in, PetscInt n, Grid *grid, Layer *layer);
+  PetscErrorCode Refine(PetscInt Ny_fine, PetscInt ry, PetscInt rh);
+  PetscErrorCode LoadLayer(const class H5Input &in, PetscInt n, Layer *layer);
   PetscErrorCode LoadNorm(const class H5Input &in, const std::string &prefix, const std::string &eps_object, const std::string &eps_name,
                           LayerNormTargets *norm);
 
   MPI_Comm comm_;
   std::string path_;
+  bool loaded_ = false;
   PetscInt J_ = 0, Ny_ = 0, Nh_ = 0, d_head_ = 0;
+  PetscInt Nx_ = 0;        // tokens the data fixes (per-token biases), or 0
+  std::string Nx_source_;  // the dataset that fixes them
   bool causal_ = false, has_final_norm_ = false;
   LayerNormTargets final_norm_;
   VitProcessing vit_;
@@ -69,5 +80,8 @@ class LayeredControls : public Controls {
   std::vector<PetscReal> times_;  // t_0 = 0 < t_1 < ... < t_L
   std::vector<Layer> layers_;
 };
+
+// The registered creator of "layered".
+PetscErrorCode LayeredControlsCreate(MPI_Comm comm, std::unique_ptr<Controls> *controls);
 
 }  // namespace ctflow

@@ -11,28 +11,21 @@ static char help[] =
 
 #include <hdf5.h>
 
-#include "solver/app/convergence_study.hpp"
+#include <exception>
+
 #include "solver/app/error_reporting.hpp"
 #include "solver/app/run_driver.hpp"
-
-// An ordinary run, or with -study_levels a convergence study over refined copies of the problem.
-static PetscErrorCode Run(MPI_Comm comm) {
-  ctflow::ConvergenceStudy study(comm);
-  PetscFunctionBeginUser;
-  PetscCall(study.SetFromOptions());
-  if (!study.Enabled()) PetscCall(ctflow::RunCtflow(comm));
-  else {
-    PetscCall(study.Run());
-    PetscCall(study.View(PETSC_VIEWER_STDOUT_(comm)));
-  }
-  PetscFunctionReturn(0);
-}
 
 int main(int argc, char **argv) {
   PetscCall(PetscInitialize(&argc, &argv, nullptr, help));
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // HDF5's own error stacks would bury our message
   PetscCall(ctflow::ErrorReporterPush());
-  const PetscErrorCode ierr = Run(PETSC_COMM_WORLD);
+  PetscErrorCode ierr;
+  try {
+    ierr = ctflow::RunCtflow(PETSC_COMM_WORLD);
+  } catch (const std::exception &e) {  // last resort: every call that can throw is caught where it is made
+    ierr = ctflow::ErrorFromException(e.what());
+  }
   if (ierr) return ctflow::ErrorReport(ierr);
   PetscCall(PetscFinalize());
   return 0;

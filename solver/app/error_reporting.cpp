@@ -38,6 +38,10 @@ PetscErrorCode ErrorReporterPush() {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode ErrorFromException(const char what[]) {
+  return PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, PETSC_ERR_LIB, PETSC_ERROR_INITIAL, "C++ exception: %s", what);
+}
+
 int ErrorReport(PetscErrorCode code) {
   PetscMPIInt world_rank = 0, world_size = 1;
   MPI_Comm_rank(PETSC_COMM_WORLD, &world_rank);

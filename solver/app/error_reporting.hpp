@@ -9,6 +9,8 @@
 namespace ctflow {
 
 PetscErrorCode ErrorReporterPush();
+// Records a C++ exception that reached main as an error of this rank; returns its code.
+PetscErrorCode ErrorFromException(const char what[]);
 // Prints the recorded error and returns a non-zero exit code; call instead of PetscFinalize's success path.
 int ErrorReport(PetscErrorCode code);
 

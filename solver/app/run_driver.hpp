@@ -1,10 +1,11 @@
-// The ctflow run: build the problem from the options, integrate, write the trajectory.
+// The ctflow executable's two jobs, each a thin user of the library: one run of a Problem
+// (solver/problem/problem.hpp), or with -study_levels a convergence study (solver/problem/convergence_study.hpp).
 #pragma once
 #include <petscsys.h>
 
 namespace ctflow {
 
-// Runs the whole job on comm; with -help, lists every option and returns without integrating.
+// Runs the job the options describe on comm; with -help, lists every option and returns without integrating.
 PetscErrorCode RunCtflow(MPI_Comm comm);
 
 // Fails, naming them, if options were given that nothing read (misspellings). Call after every

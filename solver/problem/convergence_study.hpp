@@ -16,18 +16,25 @@
 // With the finest reference the last orders are biased low/high by the reference's own error
 // (e_k ∝ h_k^p − h_{L−1}^p); Richardson's last order equals p by construction.
 //
-// Options: -study_levels L (≥ 2; giving it selects this mode), -study_refine x,y,h,t (any subset, default t),
-// -study_reference finest|richardson (default finest; richardson needs L ≥ 3), -study_csv FILE (default
-// convergence.csv, 'none': no file). Every other ctflow option describes level 0. No trajectory is
-// written unless -traj FILE is given; then level k writes FILE with '_level<k>' before its extension.
-// Rejected: an unknown variable; refining x or y of a state read from a file (-u0, -image); refining t of a
-// -dt_schedule; refining h when no operator of the scheme integrates over heads (the refinement would
-// change nothing); -restart.
+// Every level is a Problem (solver/problem/problem.hpp) configured the same way — by default from the options
+// database, or by a function the program gives (SetProblemConfiguration) — and then given its sizes, lengths,
+// Δt and trajectory path through setters; the options database is never written.
+//
+// Options (each with a setter): -study_levels L (≥ 2; giving it selects this mode; SetLevels), -study_refine
+// x,y,h,t (any subset, default t; SetRefinement), -study_reference finest|richardson (default finest; richardson
+// needs L ≥ 3; SetRichardson), -study_csv FILE (default convergence.csv, 'none': no file; SetCsvFile). Every other
+// ctflow option describes level 0. No trajectory is written unless level 0's has a path given (-traj FILE); then
+// level k writes FILE with '_level<k>' before its extension. Rejected: an unknown variable; refining x or y of a
+// state read from a file (-u0, -image); refining t of a -dt_schedule; refining h when no operator of the scheme
+// integrates over heads (the refinement would change nothing); -restart.
 #pragma once
 #include <petscvec.h>
 
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "solver/problem/problem.hpp"
 
 namespace ctflow {
 
@@ -38,30 +45,40 @@ class ConvergenceStudy {
     PetscReal dt;
     PetscReal e_l2, e_max;  // < 0: the reference level (no error)
   };
+  // Configures a level's problem before its sizes and step are set (default: Problem::SetFromOptions).
+  using Configuration = std::function<PetscErrorCode(Problem &)>;
 
   explicit ConvergenceStudy(MPI_Comm comm) : comm_(comm) {}
   PetscErrorCode SetFromOptions();
-  // -study_levels was given.
+  void SetLevels(PetscInt levels) { levels_ = levels; }
+  // Which of x, y, h, t are refined by 2 per level.
+  void SetRefinement(bool x, bool y, bool h, bool t) { refine_[0] = x, refine_[1] = y, refine_[2] = h, refine_[3] = t; }
+  void SetRichardson(bool richardson) { richardson_ = richardson; }
+  void SetCsvFile(const std::string &path) { csv_ = path; }
+  void SetProblemConfiguration(Configuration configure) { configure_ = std::move(configure); }
+  // -study_levels was given (or SetLevels).
   bool Enabled() const { return levels_ > 0; }
-  // Runs every level and computes the errors; with -help, only lists the options of level 0.
+  // Builds level 0 and the finest level: every setting is checked before anything runs.
+  PetscErrorCode SetUp();
+  // Runs every level and computes the errors.
   PetscErrorCode Run();
   // The table (level, N_x, N_y, N_h, Δt, e_L2, order, e_max, order) and, unless 'none', the CSV file.
   PetscErrorCode View(PetscViewer viewer) const;
   const std::vector<Row> &Rows() const { return rows_; }
 
  private:
-  struct Level;
-  PetscErrorCode BuildLevel(PetscInt k, Level *level) const;
-  PetscErrorCode SetLevelOptions(PetscInt k) const;
-  PetscErrorCode CheckBase(const Level &base) const;
-  PetscErrorCode ComputeErrors(const std::vector<Vec> &u, const Level &base);
+  PetscErrorCode BuildLevel(PetscInt k, std::unique_ptr<Problem> *level);
+  PetscErrorCode CheckBase() const;
+  PetscErrorCode ComputeErrors(const std::vector<UniqueVec> &u);
   PetscErrorCode WriteCsv() const;
 
   MPI_Comm comm_;
   PetscInt levels_ = 0;
   bool refine_[4] = {false, false, false, true};  // x, y, h, t
-  bool richardson_ = false, help_ = false;
+  bool richardson_ = false;
   std::string csv_ = "convergence.csv", traj_;
+  Configuration configure_;
+  std::unique_ptr<Problem> base_;
   // Level 0's sizes, lengths and step, which the other levels scale.
   PetscInt N0_[3] = {0, 0, 0};
   PetscReal L0_[3] = {0, 0, 0}, dt0_ = 0, p_ = 0;

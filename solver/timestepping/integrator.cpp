@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "operators/layer_norm_projection.hpp"
+#include "discretization/base/petsc_handle.hpp"
 #include "solver/timestepping/splitting_schemes.hpp"
 #include "solver/timestepping/substep_integrators.hpp"
 
@@ -27,24 +27,25 @@ PetscErrorCode Integrator::SetFromOptions() {
   const std::string default_order = ctx_.controls->DefaultOrder().empty() ? SplittingDefaultOrder(J) : ctx_.controls->DefaultOrder();
   char scheme[256], substep[256], tree[4096] = "", order[4096], schedule[4096] = "";
   PetscInt groups[256], num_groups = 256;
-  std::fill_n(groups, num_groups, 2);  // shown by -help: pairs
-  PetscBool tree_set = PETSC_FALSE, order_set = PETSC_FALSE, groups_set = PETSC_FALSE, schedule_set = PETSC_FALSE;
+  PetscReal T = T_set_ ? T_ : ctx_.controls->DefaultFinalTime(), dt = dt_set_ ? dt_ : ctx_.controls->DefaultTimeStep();
+  PetscBool T_set, dt_set, tree_set = PETSC_FALSE, order_set = PETSC_FALSE, groups_set = PETSC_FALSE, schedule_set = PETSC_FALSE;
+  PetscFunctionList schemes, substeps;
   PetscFunctionBeginUser;
-  PetscCall(SplittingSchemeRegisterAll());
-  PetscCall(SubstepIntegratorRegisterAll());
-  T_ = ctx_.controls->DefaultFinalTime();
-  dt_ = ctx_.controls->DefaultTimeStep();
+  std::fill_n(groups, num_groups, 2);  // shown by -help: pairs
+  PetscCall(SplittingSchemeOptionsList(&schemes));
+  PetscCall(SubstepIntegratorOptionsList(&substeps));
   PetscCall(PetscStrncpy(scheme, scheme_.c_str(), sizeof(scheme)));
   PetscCall(PetscStrncpy(substep, substep_.c_str(), sizeof(substep)));
-  PetscCall(PetscStrncpy(order, default_order.c_str(), sizeof(order)));
+  PetscCall(PetscStrncpy(order, order_.empty() ? default_order.c_str() : order_.c_str(), sizeof(order)));
+  PetscCall(PetscStrncpy(schedule, schedule_spec_.c_str(), sizeof(schedule)));
   PetscOptionsBegin(Comm(), nullptr, "Time integration by operator splitting", "Integrator");
-  PetscCall(PetscOptionsReal("-T", "Final time T (default: t_L for layered controls, 1 for analytic)", "Integrator", T_, &T_, nullptr));
-  PetscCall(PetscOptionsReal("-dt", "Time step Δt (default: 1 for layered controls, 1/8 for analytic)", "Integrator", dt_, &dt_, nullptr));
+  PetscCall(PetscOptionsReal("-T", "Final time T (default: t_L for layered controls, 1 for analytic)", "Integrator", T, &T, &T_set));
+  PetscCall(PetscOptionsReal("-dt", "Time step Δt (default: 1 for layered controls, 1/8 for analytic)", "Integrator", dt, &dt, &dt_set));
   PetscCall(PetscOptionsString(
       "-dt_schedule",
       "Variable steps 'dt1,dt2,...' or 'file:PATH' (the step reaching T ends at T and is the last) or 'geometric:dt0,ratio'; overrides -dt",
       "Integrator", schedule, schedule, sizeof(schedule), &schedule_set));
-  PetscCall(PetscOptionsFList("-split", "Splitting scheme", "Integrator", SplittingSchemeList(), scheme, scheme, sizeof(scheme), nullptr));
+  PetscCall(PetscOptionsFList("-split", "Splitting scheme", "Integrator", schemes, scheme, scheme, sizeof(scheme), nullptr));
   PetscCall(PetscOptionsString("-split_order",
                                "Operators the -split scheme splits, comma separated ('ffn': the feed-forward block with skip relaxation)",
                                "Integrator", order, order, sizeof(order), &order_set));
@@ -54,41 +55,62 @@ PetscErrorCode Integrator::SetFromOptions() {
   PetscCall(PetscOptionsString("-split_tree",
                                "Explicit composition, e.g. 'seq(attention, layernorm, avg(seq(ffn1, relu), identity), layernorm)'; overrides -split",
                                "Integrator", tree, tree, sizeof(tree), &tree_set));
-  PetscCall(PetscOptionsFList("-split_substep", "Substep integrator of flow leaves without '@'", "Integrator", SubstepIntegratorList(), substep,
-                              substep, sizeof(substep), nullptr));
+  PetscCall(PetscOptionsFList("-split_substep", "Substep integrator of flow leaves without '@'", "Integrator", substeps, substep, substep,
+                              sizeof(substep), nullptr));
   PetscOptionsEnd();
-  PetscCall(adapt_.SetFromOptions(T_, dt_));
+  PetscCall(adapt_.SetFromOptions());
+  if (T_set) SetFinalTime(T);
+  if (dt_set) SetTimeStep(dt);
+  if (schedule_set) SetSchedule(schedule);
+  SetScheme(scheme);
+  SetSubstepType(substep);
+  if (order_set) SetOrder(order);
+  if (groups_set) SetGroups(std::vector<PetscInt>(groups, groups + num_groups));
+  if (tree_set) PetscCall(SetTree(tree));
+  PetscCall(Configure());
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Integrator::SetTree(const std::string &expr) {
+  SplittingExpression tree;
+  PetscFunctionBeginUser;
+  PetscCall(SplittingExpressionParse(Comm(), expr, &tree));
+  SetTree(tree);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Integrator::Configure() {
+  const Controls &controls = *ctx_.controls;
+  const PetscInt J = controls.NumFeedForward();
+  PetscFunctionBeginUser;
+  if (!T_set_) T_ = controls.DefaultFinalTime();
+  if (!dt_set_) dt_ = controls.DefaultTimeStep();
   PetscCheck(std::isfinite(T_) && T_ > 0, Comm(), PETSC_ERR_USER_INPUT, "-T must be positive, got %g", (double)T_);
   PetscCheck(std::isfinite(dt_) && dt_ > 0, Comm(), PETSC_ERR_USER_INPUT, "-dt must be positive, got %g", (double)dt_);
-  PetscCheck(T_ <= ctx_.controls->EndTime() * (1 + 1e-12), Comm(), PETSC_ERR_USER_INPUT, "-T %g exceeds the time span [0, %g] of the controls %s",
-             (double)T_, (double)ctx_.controls->EndTime(), ctx_.controls->Description().c_str());
-  PetscCheck(!tree_set || !(order_set || groups_set), Comm(), PETSC_ERR_USER_INPUT,
+  PetscCheck(T_ <= controls.EndTime() * (1 + 1e-12), Comm(), PETSC_ERR_USER_INPUT, "-T %g exceeds the time span [0, %g] of the controls %s",
+             (double)T_, (double)controls.EndTime(), controls.Description().c_str());
+  PetscCheck(!tree_set_ || (order_.empty() && groups_.empty()), Comm(), PETSC_ERR_USER_INPUT,
              "-split_order and -split_groups build a -split scheme; they cannot be combined with -split_tree, which gives the whole composition");
-  PetscCheck(!adapt_.Enabled() || !schedule_set, Comm(), PETSC_ERR_USER_INPUT,
+  PetscCheck(!adapt_.Enabled() || schedule_spec_.empty(), Comm(), PETSC_ERR_USER_INPUT,
              "-dt_adapt chooses the steps; it cannot be combined with -dt_schedule");
-  PetscCheck(!adapt_.Enabled() || !tree_set, Comm(), PETSC_ERR_USER_INPUT,
+  PetscCheck(!adapt_.Enabled() || !tree_set_, Comm(), PETSC_ERR_USER_INPUT,
              "-dt_adapt needs a -split scheme, whose reversed-order counterpart estimates the error; an explicit -split_tree has none");
-  scheme_ = scheme;
-  substep_ = substep;
+  PetscCall(adapt_.SetUp(T_, dt_));
   if (adapt_.Enabled()) schedule_ = StepSchedule{{0}, {}};  // chosen by SolveAdaptive
-  else if (schedule_set) PetscCall(ReadSchedule(schedule));
+  else if (!schedule_spec_.empty()) PetscCall(ReadSchedule(schedule_spec_));
   else PetscCall(StepScheduleUniform(Comm(), T_, dt_, &schedule_));
-  if (tree_set) {
-    tree_ = tree;
-  } else {
-    std::vector<std::string> units;
-    const std::vector<PetscInt> group_sizes(groups, groups + (groups_set ? num_groups : 0));
-    PetscCall(SplittingUnitsParse(Comm(), order, J, &units));
-    PetscCall(SplittingSchemeExpression(Comm(), scheme_, units, group_sizes, &tree_));
-    if (adapt_.Enabled()) PetscCall(SplittingSchemeReversedExpression(Comm(), scheme_, units, group_sizes, &counterpart_tree_));
-  }
+  if (tree_set_) PetscFunctionReturn(0);
+  std::vector<SplittingExpression> units;
+  const std::string order = !order_.empty() ? order_ : !controls.DefaultOrder().empty() ? controls.DefaultOrder() : SplittingDefaultOrder(J);
+  PetscCall(SplittingUnitsParse(Comm(), order, J, &units));
+  PetscCall(SplittingSchemeBuild(Comm(), scheme_, units, groups_, &tree_));
+  if (adapt_.Enabled()) PetscCall(SplittingSchemeBuildReversed(Comm(), scheme_, units, groups_, &counterpart_tree_));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode Integrator::ReadSchedule(const std::string &spec) {
   const std::string geometric = "geometric:", file = "file:";
   PetscFunctionBeginUser;
-  schedule_spec_ = spec;
   if (spec.compare(0, file.size(), file) == 0) {
     std::vector<PetscReal> steps;
     PetscCall(StepScheduleReadFile(Comm(), spec.substr(file.size()), &steps));
@@ -103,11 +125,8 @@ PetscErrorCode Integrator::ReadSchedule(const std::string &spec) {
     PetscCall(PetscOptionsStringToReal(args.substr(comma + 1).c_str(), &ratio));
     PetscCall(StepScheduleGeometric(Comm(), T_, dt0, ratio, &schedule_));
   } else {
-    // The list itself is parsed by PETSc's option reader, sized by its number of commas.
-    PetscInt n = 1 + (PetscInt)std::count(spec.begin(), spec.end(), ',');
-    std::vector<PetscReal> steps(n);
-    PetscCall(PetscOptionsGetRealArray(nullptr, nullptr, "-dt_schedule", steps.data(), &n, nullptr));
-    steps.resize(n);
+    std::vector<PetscReal> steps;
+    PetscCall(StepScheduleParseList(Comm(), spec, &steps));
     PetscCall(StepScheduleList(Comm(), T_, steps, &schedule_, ctx_.controls->Breakpoints()));
   }
   PetscFunctionReturn(0);
@@ -115,22 +134,31 @@ PetscErrorCode Integrator::ReadSchedule(const std::string &spec) {
 
 PetscErrorCode Integrator::SetUp(Vec like) {
   PetscFunctionBeginUser;
-  PetscCall(ParseComposition(tree_, ctx_, &root_, substep_));
+  PetscCall(Configure());
+  PetscCall(CompositionCreate(tree_, ctx_, substep_, &root_));
   PetscCall(root_->SetUp(like));
+  counterpart_.reset();
   if (adapt_.Enabled()) {
     PetscInt p;
-    PetscCall(ParseComposition(counterpart_tree_, ctx_, &counterpart_, substep_));
+    PetscCall(CompositionCreate(counterpart_tree_, ctx_, substep_, &counterpart_));
     PetscCall(counterpart_->SetUp(like));
     PetscCall(SplittingSchemeOrder(Comm(), scheme_, &p));
     adapt_.SetScheme(scheme_, p, counterpart_->Expression());
   }
-  root_->SetFrameHook([this](const std::string &node, PetscReal t0, PetscReal t1, Vec u) {
+  final_.reset();
+  if (!ctx_.controls->FinalExpression().empty()) {
+    PetscCall(ParseComposition(ctx_.controls->FinalExpression(), ctx_, &final_, substep_));
+    PetscCall(final_->SetUp(like));
+  }
+  const SplittingNode::FrameHook hook = [this](const std::string &node, PetscReal t0, PetscReal t1, Vec u) {
     return substep_monitor_.frame ? substep_monitor_.frame(node, t0, t1, u) : 0;
-  });
+  };
+  root_->SetFrameHook(hook);
+  if (final_) final_->SetFrameHook(hook);
   PetscFunctionReturn(0);
 }
 
-std::string Integrator::Scheme() const { return root_ ? root_->Expression() : tree_; }
+std::string Integrator::Scheme() const { return root_ ? root_->Expression() : SplittingExpressionFormat(tree_.Canonical()); }
 
 PetscErrorCode Integrator::View(PetscViewer viewer) const {
   PetscFunctionBeginUser;
@@ -146,17 +174,10 @@ PetscErrorCode Integrator::View(PetscViewer viewer) const {
   PetscFunctionReturn(0);
 }
 
-// The controls' final projection (a network's final layer norm, applied once at t = T), if any.
-PetscErrorCode Integrator::FinalProjection(Vec u) const {
-  LayerNormTargets final_norm;
-  bool present;
-  PetscReal eps = 0;
+// The controls' final expression (a network's final layer norm), once at t = T.
+PetscErrorCode Integrator::Finish(Vec u) {
   PetscFunctionBeginUser;
-  PetscCall(ctx_.controls->SampleFinalNorm(&final_norm, &present));
-  if (!present) PetscFunctionReturn(0);
-  PetscCall(PetscOptionsGetReal(nullptr, nullptr, "-layernorm_eps", &eps, nullptr));
-  PetscCall(LayerNormProjectOnto(*ctx_.grid, final_norm, eps, T_, u));
-  if (substep_monitor_.frame) PetscCall(substep_monitor_.frame("final_norm", T_, T_, u));
+  if (final_) PetscCall(final_->Advance(T_, 0, u));
   PetscFunctionReturn(0);
 }
 
@@ -164,6 +185,7 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
   PetscLogStage stage = -1;
   const PetscInt N = NumSteps();
   PetscFunctionBeginUser;
+  PetscCheck(root_, Comm(), PETSC_ERR_ORDER, "Integrator::SetUp must come before Solve");
   if (adapt_.Enabled()) {
     PetscCheck(first_step == 0, Comm(), PETSC_ERR_USER_INPUT, "-dt_adapt runs cannot be restarted (step %" PetscInt_FMT ")", first_step);
     PetscCall(SolveAdaptive(u, monitor));
@@ -177,12 +199,12 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
     PetscReal norm;
     PetscCall(PetscLogStagePush(stage));
     PetscCall(root_->Advance(t, dt, u));
-    if (n + 1 == N) PetscCall(FinalProjection(u));
+    if (n + 1 == N) PetscCall(Finish(u));
     PetscCall(VecNorm(u, NORM_INFINITY, &norm));
     PetscCall(PetscLogStagePop());
     PetscCheck(std::isfinite(norm), Comm(), PETSC_ERR_FP, "the state became non-finite in step %" PetscInt_FMT " (t = %g to %g)", n + 1, (double)t,
                (double)schedule_.t[n + 1]);
-    PetscCall(monitor(n + 1, schedule_.t[n + 1], u));
+    if (monitor) PetscCall(monitor(n + 1, schedule_.t[n + 1], u));
   }
   PetscFunctionReturn(0);
 }
@@ -194,11 +216,12 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
 PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
   PetscLogStage stage = -1;
   StepClock clock(T_, ctx_.controls->Breakpoints());
-  Vec start, v;
+  UniqueVec start, v;
   PetscFunctionBeginUser;
   PetscCall(IntegrateStage(&stage));
-  PetscCall(VecDuplicate(u, &start));
-  PetscCall(VecDuplicate(u, &v));
+  PetscCall(VecDuplicate(u, start.Out()));
+  PetscCall(VecDuplicate(u, v.Out()));
+  PetscCall(adapt_.SetUp(T_, dt_));
   schedule_ = StepSchedule{{0}, {}};
   while (!clock.Done()) {
     const PetscReal t = clock.Time(), stop = clock.NextStop();
@@ -221,11 +244,9 @@ PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
     }
     PetscCallCXX(schedule_.dt.push_back(h));
     PetscCallCXX(schedule_.t.push_back(clock.Advance(h)));
-    if (clock.Done()) PetscCall(FinalProjection(u));
-    PetscCall(monitor(NumSteps(), clock.Time(), u));
+    if (clock.Done()) PetscCall(Finish(u));
+    if (monitor) PetscCall(monitor(NumSteps(), clock.Time(), u));
   }
-  PetscCall(VecDestroy(&start));
-  PetscCall(VecDestroy(&v));
   PetscCall(adapt_.Save(schedule_.dt, Scheme()));
   PetscFunctionReturn(0);
 }

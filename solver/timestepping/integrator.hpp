@@ -1,14 +1,19 @@
 // Integrator: advances u from t = 0 to T over the time points of a step schedule (solver/timestepping/step_schedule.hpp)
-// with a splitting scheme (solver/timestepping/composition.hpp).
+// with a splitting scheme (solver/timestepping/composition.hpp), then applies the controls' final expression once at
+// t = T (Controls::FinalExpression, e.g. a network's final layer norm).
 //
-// Options: -T (final time), -dt (uniform step; the last step is shortened to end exactly at T),
-// -dt_schedule (variable steps 'dt1,dt2,...', 'file:PATH' or 'geometric:dt0,ratio'; overrides -dt), -dt_adapt
-// and -dt_adapt_* (adaptive Δt from a splitting error estimate, solver/timestepping/step_adapt.hpp), -split NAME (a
-// registered scheme, solver/timestepping/splitting_schemes.hpp) built from -split_order (the operators to split, default
-// the paper's 'attention, layernorm, ffn, layernorm') and -split_groups (hybrid splitting), -split_tree EXPR
-// (an explicit composition, which replaces the three), -split_substep (the flow leaves' default substep
-// integrator, solver/timestepping/substep_integrators.hpp). Defaults come from the controls: T = t_L and Δt = 1 for
-// layered controls, T = 1 and Δt = 1/8 for the analytic ones. The time loop is the log stage "Integrate".
+// Options (each with a setter): -T (SetFinalTime), -dt (SetTimeStep; the last step is shortened to end exactly at T),
+// -dt_schedule (SetSchedule: variable steps 'dt1,dt2,...', 'file:PATH' or 'geometric:dt0,ratio'; overrides -dt),
+// -dt_adapt and -dt_adapt_* (adaptive Δt from a splitting error estimate, solver/timestepping/step_adapt.hpp;
+// Adapt()), -split NAME (SetScheme: a registered scheme, solver/timestepping/splitting_schemes.hpp) built from
+// -split_order (SetOrder: the operators to split, default the paper's 'attention, layernorm, ffn, layernorm') and
+// -split_groups (SetGroups: hybrid splitting), -split_tree EXPR (SetTree: an explicit composition, which replaces
+// the three), -split_substep (SetSubstepType: the flow leaves' default substep integrator,
+// solver/timestepping/substep_integrators.hpp). Defaults come from the controls: T = t_L and Δt = 1 for layered
+// controls, T = 1 and Δt = 1/8 for the analytic ones. The time loop is the log stage "Integrate".
+//
+// Life cycle: construct, SetFromOptions (validates, and builds the schedule when the controls are loaded), setters,
+// SetUp (builds the schedule and the composition for the controls and settings of now), Solve (any number of times).
 #pragma once
 #include <functional>
 #include <memory>
@@ -23,7 +28,23 @@ class Integrator {
  public:
   Integrator(const Grid &grid, const Controls &controls) : ctx_{&grid, &controls}, adapt_(grid.Comm()) {}
   PetscErrorCode SetFromOptions();
-  // Builds the composition (creating its operators, which read their options).
+  // The controls whose defaults (T, Δt, operator order) and kernels the integrator uses.
+  void SetControls(const Controls &controls) { ctx_.controls = &controls; }
+  void SetFinalTime(PetscReal T) { T_ = T, T_set_ = true; }
+  void SetTimeStep(PetscReal dt) { dt_ = dt, dt_set_ = true; }
+  // spec: as -dt_schedule; "" for uniform steps of -dt.
+  void SetSchedule(const std::string &spec) { schedule_spec_ = spec; }
+  void SetScheme(const std::string &name) { scheme_ = name; }
+  // order: as -split_order, "" for the controls' (or the paper's) order.
+  void SetOrder(const std::string &order) { order_ = order; }
+  void SetGroups(const std::vector<PetscInt> &groups) { groups_ = groups; }
+  // An explicit composition (empty: the -split scheme's).
+  void SetTree(const SplittingExpression &tree) { tree_ = tree, tree_set_ = true; }
+  PetscErrorCode SetTree(const std::string &expr);
+  void SetSubstepType(const std::string &name) { substep_ = name; }
+  // Adaptive Δt (its setters).
+  StepAdapt &Adapt() { return adapt_; }
+  // Builds the schedule and the composition (creating its operators, which read their options).
   PetscErrorCode SetUp(Vec like);
   PetscErrorCode View(PetscViewer viewer) const;
 
@@ -31,7 +52,7 @@ class Integrator {
   using Monitor = std::function<PetscErrorCode(PetscInt step, PetscReal t, Vec u)>;
   // Frames inside a step (trajectory -traj_substeps): `frame` is called after every node of the composition
   // that changed the state (SplittingNode::SetFrameHook: leaves but identity, avg/sum groups; and the
-  // controls' final projection, as "final_norm"), with its canonical expression, its sub-interval [t0, t1]
+  // controls' final expression), with its canonical expression, its sub-interval [t0, t1]
   // and the state it advanced; `discard` is called when an attempted step is rejected (adaptive Δt), so
   // that the frames received since the last accepted step can be dropped. Monitor is called only for
   // accepted steps.
@@ -48,8 +69,12 @@ class Integrator {
   PetscErrorCode ViewStatistics(PetscViewer viewer) const { return adapt_.ViewStatistics(viewer); }
 
   PetscReal FinalTime() const { return T_; }
+  // Whether t is the final time (the step schedule and the adaptive clock end on T exactly).
+  bool IsFinalTime(PetscReal t) const { return t == T_; }
   // The first step Δt^0 (-dt, or the first step of -dt_schedule; under -dt_adapt the first trial step).
   PetscReal TimeStep() const { return schedule_.dt.empty() ? dt_ : schedule_.dt[0]; }
+  // Steps are given by -dt_schedule rather than -dt.
+  bool HasSchedule() const { return !schedule_spec_.empty(); }
   // The number of steps N and t^0..t^N; under -dt_adapt known only after Solve (before it: 0 and {0}).
   PetscInt NumSteps() const { return schedule_.NumSteps(); }
   const std::vector<PetscReal> &StepTimes() const { return schedule_.t; }
@@ -59,14 +84,19 @@ class Integrator {
 
  private:
   MPI_Comm Comm() const { return ctx_.grid->Comm(); }
+  // Resolves the defaults from the controls, validates, and builds the schedule and the scheme's tree(s).
+  PetscErrorCode Configure();
   PetscErrorCode ReadSchedule(const std::string &spec);
-  PetscErrorCode FinalProjection(Vec u) const;
   PetscErrorCode SolveAdaptive(Vec u, const Monitor &monitor);
+  PetscErrorCode Finish(Vec u);
   OperatorContext ctx_;
   PetscReal T_ = 0, dt_ = 0;
-  std::string scheme_ = "lie", tree_, substep_ = "euler", schedule_spec_, counterpart_tree_;
+  bool T_set_ = false, dt_set_ = false, tree_set_ = false;
+  std::string scheme_ = "lie", order_, substep_ = "euler", schedule_spec_;
+  std::vector<PetscInt> groups_;
+  SplittingExpression tree_, counterpart_tree_;
   StepSchedule schedule_;
-  std::unique_ptr<SplittingNode> root_, counterpart_;  // the scheme; its reversed-order counterpart (-dt_adapt)
+  std::unique_ptr<SplittingNode> root_, counterpart_, final_;  // the scheme; its reversed-order counterpart (-dt_adapt); at t = T
   StepAdapt adapt_;
   SubstepMonitor substep_monitor_;
 };
