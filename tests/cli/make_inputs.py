@@ -78,6 +78,7 @@ def main():
     c = u.copy()
     c[2, :] = 0.75
     u0(p("u0_const_token.h5"), c)
+    controls(p("ctl_order_overflow.h5"), lambda f: f.attrs.__setitem__("order", "attention, ffn99999999999999999999"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,12 @@
+# What ctflow builds on, found the same way for the build and for a project that uses an installed ctflow
+# (ctflowConfig.cmake includes this file): PETSc and OpenBLAS through pkg-config, MPI, parallel HDF5.
+include(CMakeFindDependencyMacro)
+find_dependency(PkgConfig)
+pkg_check_modules(PETSc REQUIRED IMPORTED_TARGET GLOBAL PETSc)
+pkg_check_modules(OpenBLAS REQUIRED IMPORTED_TARGET GLOBAL openblas)
+find_dependency(MPI COMPONENTS C CXX)
+set(HDF5_PREFER_PARALLEL TRUE)
+find_dependency(HDF5 COMPONENTS C)
+if(NOT HDF5_IS_PARALLEL)
+  message(FATAL_ERROR "ctflow needs parallel HDF5 (Debian: libhdf5-openmpi-dev)")
+endif()
