@@ -15,26 +15,11 @@
 #include "discretization/base/petsc_handle.hpp"
 #include "solver/output/attention_map_output.hpp"
 #include "solver/output/state_diagnostics.hpp"
+#include "solver/output/trajectory_segments.hpp"
 
 namespace ctflow {
 
 static const char *const kFinalNorm = "final_norm";  // the frame of the controls' final projection (solver/timestepping/integrator.hpp)
-
-// NNNNNN
-static std::string SixDigits(PetscInt n) {
-  char digits[24];
-  snprintf(digits, sizeof(digits), "%06lld", (long long)n);
-  return digits;
-}
-
-// group/NNNNNN
-static std::string Numbered(const std::string &group, PetscInt n) { return group + "/" + SixDigits(n); }
-
-// A segment's file name: NNNNNN.h5.
-static bool IsSegmentName(const std::string &name) {
-  return name.size() == 9 && name.compare(6, 3, ".h5") == 0 &&
-         std::all_of(name.begin(), name.begin() + 6, [](char c) { return std::isdigit((unsigned char)c); });
-}
 
 // The type of /substeps/name: fixed-length strings of `width` characters, NUL-padded.
 static hid_t FrameNameType(size_t width) {
@@ -42,19 +27,6 @@ static hid_t FrameNameType(size_t width) {
   H5Tset_size(text, width);
   H5Tset_strpad(text, H5T_STR_NULLPAD);
   return text;
-}
-
-std::string TrajectorySegmentDir(const std::string &path) { return PathWithExtension(path, ".d"); }
-
-// Removes the segment files NNNNNN.h5 in dir; false if one could not be removed.
-static bool RemoveSegments(const std::string &dir) {
-  std::error_code error;
-  std::vector<std::filesystem::path> segments;
-  for (const auto &entry : std::filesystem::directory_iterator(dir, error))
-    if (IsSegmentName(entry.path().filename().string())) segments.push_back(entry.path());
-  bool ok = !error;
-  for (const auto &segment : segments) ok = std::filesystem::remove(segment, error) && ok;
-  return ok;
 }
 
 TrajectoryWriter::~TrajectoryWriter() {
@@ -291,30 +263,6 @@ PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, 
   PetscFunctionReturn(0);
 }
 
-// u as the (N_x, N_y) dataset group/name of the viewer's file.
-static PetscErrorCode WriteState(PetscViewer viewer, const char group[], const char name[], Vec u, PetscInt Ny) {
-  const PetscScalar *a;
-  PetscInt n, N;
-  UniqueVec rows;
-  MPI_Comm comm;
-  PetscFunctionBeginUser;
-  PetscCall(PetscObjectGetComm((PetscObject)u, &comm));
-  PetscCall(PetscViewerHDF5PushGroup(viewer, group));
-  // The state is viewed through a DM-less vector of block size N_y on the same memory, which PETSc writes
-  // as the same (N_x, N_y) dataset: PETSc 3.18's DMDA path picks an HDF5 chunk wider than N_y for a
-  // 1-D DMDA with many degrees of freedom on several ranks, and H5Dcreate fails.
-  PetscCall(VecGetLocalSize(u, &n));
-  PetscCall(VecGetSize(u, &N));
-  PetscCall(VecGetArrayRead(u, &a));
-  PetscCall(VecCreateMPIWithArray(comm, Ny, n, N, a, rows.Out()));
-  PetscCall(PetscObjectSetName((PetscObject)rows.Get(), name));
-  PetscCall(VecView(rows, viewer));
-  PetscCall(rows.Reset());
-  PetscCall(VecRestoreArrayRead(u, &a));
-  PetscCall(PetscViewerHDF5PopGroup(viewer));
-  PetscFunctionReturn(0);
-}
-
 // Collective: the segment of the state to be saved (number saved_): the first `frames` buffered frames, u, and
 // with -traj_attention its maps (with -traj_entropy, *entropy: their mean entropy). Closed when this returns.
 PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames, PetscReal *entropy) const {
@@ -322,8 +270,8 @@ PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames,
   const std::string path = PathDirectory(path_) + "/" + SegmentName(saved_);
   PetscFunctionBeginUser;
   PetscCall(PetscViewerHDF5Open(comm_, path.c_str(), FILE_MODE_WRITE, segment.Out()));
-  for (size_t i = 0; i < frames; ++i) PetscCall(WriteState(segment, "/substeps", SixDigits((PetscInt)i).c_str(), buffer_[i].u, grid_->Ny()));
-  PetscCall(WriteState(segment, "/", "u", u, grid_->Ny()));
+  for (size_t i = 0; i < frames; ++i) PetscCall(WriteStateDataset(segment, "/substeps", SixDigits((PetscInt)i).c_str(), buffer_[i].u, grid_->Ny()));
+  PetscCall(WriteStateDataset(segment, "/", "u", u, grid_->Ny()));
   if (content_.maps || content_.entropy) {
     hid_t file;
     PetscCall(PetscViewerHDF5GetFileId(segment, &file));

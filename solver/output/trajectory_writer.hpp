@@ -46,12 +46,10 @@
 #include "solver/output/frame_buffer.hpp"
 #include "solver/output/trajectory_index.hpp"
 #include "solver/output/trajectory_restart.hpp"
+#include "solver/output/trajectory_segments.hpp"
 #include "solver/output/xdmf_index.hpp"
 
 namespace ctflow {
-
-// The directory of the segments of trajectory path: its extension (if any) replaced by ".d" (run.h5 → run.d).
-std::string TrajectorySegmentDir(const std::string &path);
 
 class TrajectoryWriter {
  public:
