@@ -56,9 +56,9 @@ PetscErrorCode Attention::Prepare(PetscReal t) {
   PetscMPIInt size;
   PetscFunctionBeginUser;
   const PetscInt piece = ctx_.controls->PieceKey(t);
-  if (piece >= 0 && piece == piece_) PetscFunctionReturn(0);
+  if (piece >= 0 && piece == piece_ && ctx_.controls->State() == state_) PetscFunctionReturn(0);
   PetscCall(ctx_.controls->LendAttention(t, g, &kernels_storage_, &kernels_));
-  piece_ = piece;
+  piece_ = piece, state_ = ctx_.controls->State();
   const PetscInt d = d_ = kernels_->d_head, D = D_ = Nh * d;
   score_scale_ = kernels_->scale * g.dy();
   PetscCallMPI(MPI_Comm_size(Comm(), &size));

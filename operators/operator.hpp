@@ -41,6 +41,11 @@ class Operator {
   virtual PetscErrorCode Rhs(PetscReal t, Vec U, Vec F);
   // Projection: U ← P(U).
   virtual PetscErrorCode Project(PetscReal t, Vec U);
+  // The vector–Jacobian products (the discrete adjoint, docs/adjoint.md). Flow: dU += (∂A/∂U)(t, U)^T G, and when g
+  // is given, g += (∂A/∂θ)^T G in the controls' parameter layout (Controls::GetParameters; this rank's share).
+  // Projection: the same for P at U (the state before the projection). U and G are not changed.
+  virtual PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g);
+  virtual PetscErrorCode ProjectTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g);
   // Affine flows, A(t, u)(x_k, ·) = u(x_k, ·) M(t) + b(t, x_k, ·), can be solved by the linear substep
   // integrators (implicit, exact): AffineParts gives M (N_y × N_y, row-major, the Δy quadrature weight
   // included) and b (owned tokens × N_y) at t.

@@ -10,6 +10,10 @@
 
 namespace ctflow {
 
+PetscErrorCode SubstepIntegrator::AdvanceTranspose(Operator &op, PetscReal, PetscReal, PetscReal, Vec v0, Vec, ControlsArrays *) {
+  SETERRQ(PetscObjectComm((PetscObject)v0), PETSC_ERR_SUP, "this substep integrator has no transpose (operator '%s')", op.Name().c_str());
+}
+
 namespace {
 
 class EulerSubstep : public SubstepIntegrator {
@@ -23,6 +27,15 @@ class EulerSubstep : public SubstepIntegrator {
     PetscFunctionBeginUser;
     PetscCall(op.Rhs(op.GetControls().SubstepSampleTime(t0, std::min(t0, t0 + h), std::max(t0, t0 + h)), v, rhs_));
     PetscCall(VecAXPY(v, h * rate, rhs_));
+    PetscFunctionReturn(0);
+  }
+  // v = v0 + h r A(s, v0): λ ← λ + (∂A/∂v)^T (h r λ).
+  PetscErrorCode AdvanceTranspose(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v0, Vec lambda, ControlsArrays *g) override {
+    PetscFunctionBeginUser;
+    if (!rhs_) PetscCall(VecDuplicate(v0, rhs_.Out()));
+    PetscCall(VecCopy(lambda, rhs_));
+    PetscCall(VecScale(rhs_, h * rate));
+    PetscCall(op.RhsTranspose(op.GetControls().SubstepSampleTime(t0, std::min(t0, t0 + h), std::max(t0, t0 + h)), v0, rhs_, lambda, g));
     PetscFunctionReturn(0);
   }
 
