@@ -84,4 +84,16 @@ PetscErrorCode FeedForward::AffineParts(PetscReal t, std::vector<PetscReal> *M, 
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode FeedForward::AffinePartsTranspose(PetscReal t, const std::vector<PetscReal> &dM, const std::vector<PetscReal> &db, ControlsArrays *g) {
+  const PetscReal dy = ctx_.grid->dy();
+  FeedForwardKernel dk;
+  PetscFunctionBeginUser;
+  if (!g) PetscFunctionReturn(0);
+  PetscCallCXX(dk.W.resize(dM.size()));
+  std::transform(dM.begin(), dM.end(), dk.W.begin(), [dy](PetscReal w) { return dy * w; });
+  PetscCallCXX(dk.b = db);
+  PetscCall(ctx_.controls->AddFeedForwardGradient(j_, t, *ctx_.grid, dk, g));
+  PetscFunctionReturn(0);
+}
+
 }  // namespace ctflow

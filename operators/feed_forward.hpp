@@ -20,6 +20,8 @@ class FeedForward : public Operator {
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
   bool Affine() const override { return true; }
   PetscErrorCode AffineParts(PetscReal t, std::vector<PetscReal> *M, std::vector<PetscReal> *b) override;
+  // M = Δy W_j: dW_j = Δy dM; db_j = db.
+  PetscErrorCode AffinePartsTranspose(PetscReal t, const std::vector<PetscReal> &dM, const std::vector<PetscReal> &db, ControlsArrays *g) override;
 
  private:
   // kernel_ for the piece of t (sampled again only when Controls::PieceKey changes).

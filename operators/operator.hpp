@@ -53,6 +53,10 @@ class Operator {
   virtual PetscErrorCode AffineParts(PetscReal, std::vector<PetscReal> *, std::vector<PetscReal> *) {
     SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' is not an affine flow", name_.c_str());
   }
+  // The chain rule from M and b to the controls' parameters: g += (∂(M, b)/∂θ)^T (dM, db) at t.
+  virtual PetscErrorCode AffinePartsTranspose(PetscReal, const std::vector<PetscReal> &, const std::vector<PetscReal> &, ControlsArrays *) {
+    SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' is not an affine flow", name_.c_str());
+  }
   // The controls the operator samples (substep integrators map their sampling times with them).
   const Controls &GetControls() const { return *ctx_.controls; }
 
