@@ -89,9 +89,9 @@ struct Gradient {
   Matrix du0;
 };
 
-Gradient Evaluate(const Case &s) {
+Gradient Evaluate(const Case &s, MPI_Comm comm = PETSC_COMM_WORLD) {
   Gradient r;
-  ctflow::Problem p(PETSC_COMM_WORLD);
+  ctflow::Problem p(comm);
   EXPECT_EQ(Build(s, Files().u0, &p), 0);
   EXPECT_EQ(p.Solve(), 0);
   EXPECT_EQ(p.SolveAdjoint(), 0);
@@ -185,6 +185,16 @@ TEST(Gradient, CheckpointsRecomputeTheSameGradient) {
     }
   EXPECT_LE(diff, 1e-13 * norm);
   EXPECT_LE(MaxRelativeDifference(b.du0, a.du0), 1e-13);
+}
+
+// The same problem on all ranks and on each rank alone: the same loss, parameter gradient and dL/du0 to round-off.
+TEST(Gradient, IsTheSameOnEveryRankCount) {
+  const Case s{"strang", kOrder, "ts"};
+  const Gradient world = Evaluate(s), self = Evaluate(s, PETSC_COMM_SELF);
+  EXPECT_NEAR(world.L, self.L, 1e-13 * std::abs(self.L));
+  for (size_t i = 0; i < self.g.Arrays().size(); ++i)
+    EXPECT_LE(MaxRelativeDifference(world.g.Arrays()[i].values, self.g.Arrays()[i].values), 1e-13) << self.g.Arrays()[i].name;
+  EXPECT_LE(MaxRelativeDifference(world.du0, self.du0), 1e-13);
 }
 
 }  // namespace
