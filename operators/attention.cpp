@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "operators/blas_kernels.hpp"
 #include "operators/vector_exp.hpp"
 
 namespace ctflow {
@@ -40,6 +41,7 @@ PetscErrorCode Attention::SetFromOptions() {
                              materialise_, &materialise_, nullptr));
   PetscOptionsEnd();
   PetscCheck(tile_ >= 1, Comm(), PETSC_ERR_USER_INPUT, "-attention_tile must be at least 1, got %" PetscInt_FMT, tile_);
+  PetscCall(BlasViewFromOptions(Comm()));  // attention is the GEMM-bound term: it reports the BLAS kernels
   PetscFunctionReturn(0);
 }
 

@@ -11,6 +11,7 @@ static char help[] =
 
 #include <hdf5.h>
 
+#include "operators/blas_kernels.hpp"
 #include "solver/app/convergence_study.hpp"
 #include "solver/app/error_reporting.hpp"
 #include "solver/app/run_driver.hpp"
@@ -29,6 +30,7 @@ static PetscErrorCode Run(MPI_Comm comm) {
 }
 
 int main(int argc, char **argv) {
+  ctflow::BlasSelectKernels(&argc, &argv);  // may re-execute the process on better BLAS kernels, before MPI starts
   PetscCall(PetscInitialize(&argc, &argv, nullptr, help));
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // HDF5's own error stacks would bury our message
   PetscCall(ctflow::ErrorReporterPush());
