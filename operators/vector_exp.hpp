@@ -11,6 +11,12 @@ namespace ctflow {
 // degree 13 (truncation |r|¹⁴/14! < 5e-18), times 2^k built in the exponent bits. Relative error a few
 // ulp against std::exp for x ≥ −708; arguments below −708 (exp < 3.3e-308, including −∞) give exactly 0.
 void ExpShifted(PetscInt n, PetscReal shift, PetscReal *s);
+// ExpShifted, returning Σ_j s[j] of the results (one pass over s; the same sum as SumOf afterwards).
+PetscReal ExpShiftedSum(PetscInt n, PetscReal shift, PetscReal *s);
+// ExpShiftedSum that also returns *max = max_j s[j] of the arguments (n ≥ 1), in the same pass: for a shift
+// that is only a bound of the maximum. Entries with s[j] − shift > 709 give meaningless results, which the
+// caller sees from *max.
+PetscReal ExpShiftedSumMax(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max);
 // max_j s[j] (n ≥ 1; no NaN) and Σ_j s[j], with several partial results so that they vectorise.
 PetscReal MaxOf(PetscInt n, const PetscReal *s);
 PetscReal SumOf(PetscInt n, const PetscReal *s);

@@ -66,4 +66,25 @@ TEST(VectorExp, MaxAndSumAtEveryRemainder) {
   }
 }
 
+// The one-pass kernels of the streaming softmax give bit for bit what the separate passes give: the same
+// exponentials, the same partial sums in the same order, the maximum of the arguments; also for arguments
+// above the shift (a shift that only bounds the maximum from below, by up to e^64).
+TEST(VectorExp, OnePassKernelsEqualSeparatePasses) {
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> u(-60, 60);
+  for (PetscInt n = 1; n <= 40; ++n) {
+    std::vector<double> s(n);
+    for (double &v : s) v = u(rng);
+    std::vector<double> a = s, b = s, c = s;
+    ctflow::ExpShifted(n, 3.0, a.data());
+    const double sum = ctflow::SumOf(n, a.data());
+    EXPECT_EQ(ctflow::ExpShiftedSum(n, 3.0, b.data()), sum) << "n = " << n;
+    double max;
+    EXPECT_EQ(ctflow::ExpShiftedSumMax(n, 3.0, c.data(), &max), sum) << "n = " << n;
+    EXPECT_EQ(max, *std::max_element(s.begin(), s.end())) << "n = " << n;
+    EXPECT_EQ(a, b) << "n = " << n;
+    EXPECT_EQ(a, c) << "n = " << n;
+  }
+}
+
 }  // namespace
