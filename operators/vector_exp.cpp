@@ -37,10 +37,6 @@ static inline double ExpKernel(double x) {
   return x < -708 ? 0.0 : p * scale;
 }
 
-CTFLOW_SIMD_CLONES void ExpShifted(PetscInt n, PetscReal shift, PetscReal *s) {
-  for (PetscInt j = 0; j < n; ++j) s[j] = ExpKernel(s[j] - shift);
-}
-
 CTFLOW_SIMD_CLONES PetscReal ExpShiftedSum(PetscInt n, PetscReal shift, PetscReal *s) {
   double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   PetscInt j = 0;
@@ -77,15 +73,6 @@ CTFLOW_SIMD_CLONES PetscReal MaxOf(PetscInt n, const PetscReal *s) {
   for (; j < n; ++j) m[0] = s[j] > m[0] ? s[j] : m[0];
   for (int i = 1; i < 8; ++i) m[0] = m[i] > m[0] ? m[i] : m[0];
   return m[0];
-}
-
-CTFLOW_SIMD_CLONES PetscReal SumOf(PetscInt n, const PetscReal *s) {
-  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  PetscInt j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int i = 0; i < 8; ++i) a[i] += s[j + i];
-  for (; j < n; ++j) a[0] += s[j];
-  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
 }  // namespace ctflow
