@@ -8,12 +8,14 @@ dim_feedforward = 2048, batch_first, eval, no_grad: torch's fused path) is expor
 tools/export_torch.py and run by `build/ctflow` on one rank at Δt = 1. Timed: torch's forward call and
 ctflow's PETSc log stage "Integrate" (from -log_view), medians over --reps runs, one thread on both sides.
 
-Same kernels: Debian's torch and numpy call the system OpenBLAS, as ctflow does. Unless OPENBLAS_CORETYPE is
-already set (then both sides use it) or --own-kernels is given, the script asks build/ctflow_blas_rate which
-kernels ctflow selects on this machine and re-executes itself with OPENBLAS_CORETYPE set to them, before
-numpy and torch load OpenBLAS. It prints the CPU model, each side's kernels and single-thread DGEMM rate
-(ctflow's from ctflow_blas_rate, torch's from torch.mm), then per N_x the times, the ratio, ctflow's rate
-as a share of its DGEMM rate, the same for the event AttnScoreSoftmax, and the largest relative difference.
+Same kernels: ctflow's GEMMs run in BLIS, on the configuration it selects (operators/blas_kernels.hpp);
+Debian's torch calls the system BLAS (OpenBLAS) through the symbol dgemm_. Unless --own-kernels is given,
+the script asks build/ctflow_blas_rate which library and configuration ctflow runs on this machine and
+re-executes itself with that library preloaded (LD_PRELOAD, so torch's dgemm_ is BLIS's) and the same
+BLIS_ARCH_TYPE. With --own-kernels torch runs on OpenBLAS's own choice, as a user of Debian's torch gets.
+It prints the CPU model, each side's kernels and single-thread DGEMM rate (ctflow's from ctflow_blas_rate,
+torch's from torch.mm), then per N_x the times, the ratio, ctflow's rate as a share of its DGEMM rate, the
+same for the event AttnScoreSoftmax, and the largest relative difference.
 
 Continuum case (--continuum-nx): the same controls as a continuous-time model, Δt = 1/8 per layer, Strang
 splitting (`-dt 0.125 -split strang`): eight steps per layer reuse the layer's kernels (Controls::PieceKey).
@@ -48,7 +50,7 @@ def parse_args():
     p.add_argument("--heads", type=int, default=8)
     p.add_argument("--ffn", type=int, default=2048)
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--own-kernels", action="store_true", help="let each side choose its kernels (torch: the library's choice)")
+    p.add_argument("--own-kernels", action="store_true", help="torch on its own BLAS (OpenBLAS, the library's choice of kernels)")
     p.add_argument("--ctflow", default=os.path.join(ROOT, "build", "ctflow"))
     p.add_argument("--blas-rate", default=None, help="the ctflow_blas_rate helper (default: beside --ctflow)")
     p.add_argument("--mpiexec", default="mpiexec")
@@ -60,21 +62,19 @@ def parse_args():
 
 
 def environment(threads=1):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), BLIS_NUM_THREADS=str(threads))
+    env.pop("LD_PRELOAD", None)  # ctflow links its BLAS and selects its kernels itself
+    if env.pop("BENCH_VS_TORCH_SET_ARCH", None):
+        env.pop("BLIS_ARCH_TYPE", None)
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     return env
 
 
-def ctflow_kernels(blas_rate, own=False):
-    """The kernels ctflow selects here, its description of them and their DGEMM rate [GFLOP/s]; own: in the
-    environment without the OPENBLAS_CORETYPE this script set."""
-    env = environment()
-    if own:
-        env.pop("OPENBLAS_CORETYPE")
-    out = subprocess.run([blas_rate], capture_output=True, text=True, check=True, env=env).stdout
-    fields = dict(line.split(": ", 1) for line in out.splitlines())
-    return fields["kernels"], fields["blas"], float(fields["dgemm"].split()[0])
+def ctflow_kernels(blas_rate):
+    """What ctflow_blas_rate prints: kernels, library, BLIS_ARCH_TYPE, blas (ctflow's description), dgemm."""
+    out = subprocess.run([blas_rate], capture_output=True, text=True, check=True, env=environment()).stdout
+    return dict(line.split(": ", 1) for line in out.splitlines())
 
 
 def cpu_model():
@@ -114,13 +114,15 @@ def median_run(args, options, **kw):
 
 def main():
     args = parse_args()
-    if not args.own_kernels and "OPENBLAS_CORETYPE" not in os.environ:
-        # Before numpy and torch load OpenBLAS: run this script again on the kernels ctflow selects.
-        os.environ["OPENBLAS_CORETYPE"] = ctflow_kernels(args.blas_rate)[0]
-        os.environ["BENCH_VS_TORCH_SET_CORETYPE"] = "1"
+    ctflow_blas = ctflow_kernels(args.blas_rate)
+    if not args.own_kernels and os.environ.get("LD_PRELOAD") != ctflow_blas["library"]:
+        # Before torch loads its BLAS: run this script again with ctflow's library and configuration.
+        os.environ["LD_PRELOAD"] = ctflow_blas["library"]
+        if ctflow_blas["BLIS_ARCH_TYPE"] != "unset" and "BLIS_ARCH_TYPE" not in os.environ:
+            os.environ.update(BLIS_ARCH_TYPE=ctflow_blas["BLIS_ARCH_TYPE"], BENCH_VS_TORCH_SET_ARCH="1")
         os.execv(sys.executable, [sys.executable] + sys.argv)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "BLIS_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     import ctypes
 
     import h5py
@@ -128,10 +130,22 @@ def main():
     import torch
     from torch import nn
 
-    openblas = ctypes.CDLL("libopenblas.so.0")  # the instance torch and numpy loaded
-    openblas.openblas_get_corename.restype = ctypes.c_char_p
+    if args.own_kernels:
+        blas = ctypes.CDLL("libopenblas.so.0")  # the instance torch loaded
+        blas.openblas_get_corename.restype = ctypes.c_char_p
+        torch_kernels = f"OpenBLAS kernels {blas.openblas_get_corename().decode()}"
+
+        def blas_threads(n):
+            blas.openblas_set_num_threads(n)
+    else:
+        blas = ctypes.CDLL(ctflow_blas["library"])  # preloaded: torch's dgemm_
+        blas.bli_arch_string.restype = ctypes.c_char_p
+        torch_kernels = f"{ctflow_blas['library']} preloaded, kernels {blas.bli_arch_string(blas.bli_arch_query_id()).decode()}"
+
+        def blas_threads(n):
+            blas.bli_thread_set_num_threads(ctypes.c_long(n))
     torch.set_num_threads(1)
-    openblas.openblas_set_num_threads(1)
+    blas_threads(1)
     os.makedirs(args.workdir, exist_ok=True)
     os.chdir(args.workdir)
 
@@ -148,15 +162,10 @@ def main():
         a, b = torch.rand(n, n, dtype=torch.float64), torch.rand(n, n, dtype=torch.float64)
         return 2 * n**3 / min(timed(lambda: torch.mm(a, b)) for _ in range(5)) / 1e9
 
-    kernels, description, gemm = ctflow_kernels(args.blas_rate)
+    gemm = float(ctflow_blas["dgemm"].split()[0])
     print(f"CPU: {cpu_model()}")
-    if os.environ.get("BENCH_VS_TORCH_SET_CORETYPE"):
-        own = ctflow_kernels(args.blas_rate, own=True)
-        print(f"ctflow in the default environment: {own[1]}; DGEMM {own[2]:.1f} GFLOP/s (one thread, n = 1024)")
-        print(f"both sides below: OPENBLAS_CORETYPE={kernels}, ctflow's choice, set by this script")
-    print(f"ctflow BLAS: {description}; DGEMM {gemm:.1f} GFLOP/s (one thread, n = 1024)")
-    print(f"torch {torch.__version__} BLAS: OpenBLAS kernels {openblas.openblas_get_corename().decode()}"
-          f" (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}); DGEMM {torch_dgemm():.1f} GFLOP/s (torch.mm, one thread)")
+    print(f"ctflow BLAS: {ctflow_blas['blas']}; DGEMM {gemm:.1f} GFLOP/s (one thread, n = 1024)")
+    print(f"torch {torch.__version__} BLAS: {torch_kernels}; DGEMM {torch_dgemm():.1f} GFLOP/s (torch.mm, one thread)")
     print(f"ctflow, in {os.getcwd()}: {args.ctflow} -controls controls.h5 -u0 u0.h5 -traj none|out.h5 -log_view")
     print()
     print("| N_x | torch forward [s] | ctflow Integrate [s] | ctflow / torch | ctflow GFLOP/s | % of DGEMM | AttnScoreSoftmax GFLOP/s (% of DGEMM) | max rel. diff |")
@@ -212,10 +221,10 @@ def main():
             ranks = median_run(args, ["-traj", "none"], np_=2)[0]
             t1 = forward_time(x)
             torch.set_num_threads(2)
-            openblas.openblas_set_num_threads(2)
+            blas_threads(2)
             t2 = forward_time(x)
             torch.set_num_threads(1)
-            openblas.openblas_set_num_threads(1)
+            blas_threads(1)
             print(f"| {nx} | {one:.3f} | {threads:.3f} ({one / threads:.2f}×) | {ranks:.3f} ({one / ranks:.2f}×) | {t1:.3f} | {t2:.3f} ({t1 / t2:.2f}×) |")
 
 

@@ -1,12 +1,15 @@
 #include "operators/blas_kernels.hpp"
 
-#include <cblas.h>
+#include <blis.h>
+#include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <sstream>
 #include <vector>
 
@@ -41,30 +44,27 @@ CpuFeatures DetectCpuFeatures() {
   return f;
 }
 
-// Instruction-set level of OpenBLAS's x86-64 cores (driver/others/dynamic.c): 3 AVX-512, 2 AVX2/FMA,
-// 1 AVX, 0 SSE; -1 for a name not listed here (kept as it is).
-static int CoreLevel(const std::string &core) {
+// Instruction-set level of BLIS's x86-64 configurations (frame/base/bli_arch.c): 3 AVX-512, 2 AVX2/FMA,
+// 1 AVX, 0 SSE or plain C; -1 for a name not listed here (kept as it is).
+static int ArchLevel(const std::string &arch) {
   static const struct {
     const char *name;
     int level;
-  } cores[] = {{"SkylakeX", 3},     {"Cooperlake", 3}, {"SapphireRapids", 3}, {"Haswell", 2},     {"Zen", 2},       {"Excavator", 2},
-               {"Sandybridge", 1},  {"Bulldozer", 1},  {"Piledriver", 1},     {"Steamroller", 1}, {"Prescott", 0},  {"Core2", 0},
-               {"Penryn", 0},       {"Dunnington", 0}, {"Nehalem", 0},        {"Atom", 0},        {"Barcelona", 0}, {"Opteron", 0},
-               {"Opteron_SSE3", 0}, {"Bobcat", 0},     {"Nano", 0},           {"Athlon", 0},      {"Katmai", 0},    {"Coppermine", 0},
-               {"Northwood", 0},    {"Banias", 0}};
-  for (const auto &c : cores)
-    if (strcasecmp(core.c_str(), c.name) == 0) return c.level;
+  } archs[] = {{"skx", 3},         {"knl", 3},       {"haswell", 2},    {"zen", 2},         {"zen2", 2},   {"zen3", 2},   {"excavator", 2},
+               {"sandybridge", 1}, {"bulldozer", 1}, {"piledriver", 1}, {"steamroller", 1}, {"penryn", 0}, {"generic", 0}};
+  for (const auto &a : archs)
+    if (arch == a.name) return a.level;
   return -1;
 }
 
-std::string BetterOpenBlasCore(const std::string &corename, const CpuFeatures &cpu) {
-  const int have = CoreLevel(corename);
+std::string BetterBlisArch(const std::string &arch, const CpuFeatures &cpu) {
+  const int have = ArchLevel(arch);
   if (have < 0) return "";
   const bool avx = cpu.avx && cpu.os_ymm, avx2 = avx && cpu.avx2 && cpu.fma, avx512 = avx2 && cpu.avx512 && cpu.os_zmm;
   const int best = avx512 ? 3 : avx2 ? 2 : avx ? 1 : 0;
   if (best <= have) return "";
-  static const char *core_for_level[] = {"", "Sandybridge", "Haswell", "SkylakeX"};
-  return core_for_level[best];
+  static const char *arch_for_level[] = {"", "sandybridge", "haswell", "skx"};
+  return arch_for_level[best];
 }
 
 static std::string Features(const CpuFeatures &cpu) {
@@ -79,32 +79,31 @@ BlasStartupAction BlasStartupStep(const BlasStartupState &state, const std::func
   std::string step, original, requested, reason;
   words >> step >> original >> requested >> reason;
   if (step == "selected") {
-    // After the re-exec: the library must run the requested core, and run it correctly.
-    if (state.corename != requested || !verify()) {
+    // After the re-exec: BLIS must run the requested configuration, and run it correctly.
+    if (state.arch != requested || !verify()) {
       act.reexec = true;
-      act.marker = "fallback " + original + " " + requested + " " + (state.corename != requested ? "not-loaded" : "check-GEMM-failed");
+      act.marker = "fallback " + original + " " + requested + " " + (state.arch != requested ? "not-loaded" : "check-GEMM-failed");
       return act;
     }
-    act.description =
-        "selected by ctflow (the library chose " + original + " on a CPU with OS-enabled " + Features(state.cpu) + "), check GEMM passed";
+    act.description = "selected by ctflow (BLIS chose " + original + " on a CPU with OS-enabled " + Features(state.cpu) + "), check GEMM passed";
     return act;
   }
   if (step == "fallback") {
-    act.description = "the library's choice (ctflow's selection " + requested + " was rejected: " + reason + ")";
+    act.description = "BLIS's choice (ctflow's selection " + requested + " was rejected: " + reason + ")";
     return act;
   }
-  if (state.coretype_env) {
-    act.description = std::string("OPENBLAS_CORETYPE=") + state.coretype_env + " set in the environment";
+  if (state.arch_env) {
+    act.description = std::string("BLIS_ARCH_TYPE=") + state.arch_env + " set in the environment";
     return act;
   }
-  const std::string better = BetterOpenBlasCore(state.corename, state.cpu);
+  const std::string better = BetterBlisArch(state.arch, state.cpu);
   if (better.empty()) {
-    act.description = "the library's choice, the best for this CPU's " + Features(state.cpu);
+    act.description = "BLIS's choice, the best for this CPU's " + Features(state.cpu);
     return act;
   }
   act.reexec = true;
-  act.coretype = better;
-  act.marker = "selected " + state.corename + " " + better;
+  act.arch = better;
+  act.marker = "selected " + state.arch + " " + better;
   return act;
 }
 
@@ -156,42 +155,76 @@ static void LiveGemm(bool ta, bool tb, int m, int n, int k, double alpha, const 
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+static std::string BlisArch() {
+  bli_init();  // BLIS initialises lazily: this reads BLIS_ARCH_TYPE
+  return bli_arch_string(bli_arch_query_id());
+}
+
+// BLIS_ARCH_TYPE takes the configuration's number (arch_t); "" when this BLIS was built without it (BLIS
+// aborts on a configuration it does not hold).
+static std::string BlisArchNumber(const std::string &arch) {
+  const char *built[] = {
+#ifdef BLIS_CONFIG_SKX
+      "skx",
+#endif
+#ifdef BLIS_CONFIG_HASWELL
+      "haswell",
+#endif
+#ifdef BLIS_CONFIG_SANDYBRIDGE
+      "sandybridge",
+#endif
+      ""};
+  if (arch.empty() || std::find(std::begin(built), std::end(built), arch) == std::end(built)) return "";
+  for (int id = 0; id < BLIS_NUM_ARCHS; ++id)
+    if (arch == bli_arch_string((arch_t)id)) return std::to_string(id);
+  return "";
+}
+
 void BlasSelectKernels(int *argc, char ***argv) {
   BlasStartupState state;
-  state.coretype_env = std::getenv("OPENBLAS_CORETYPE");
-  state.corename = openblas_get_corename();
+  const char *env = std::getenv("BLIS_ARCH_TYPE");
+  state.arch_env = env && *env ? env : nullptr;
+  state.arch = BlisArch();
   state.cpu = DetectCpuFeatures();
   const std::string pid = std::to_string(getpid()) + " ";
   if (const char *m = std::getenv(kMarker))
     if (std::strncmp(m, pid.c_str(), pid.size()) == 0) state.marker = m + pid.size();  // another process's marker is ignored
   const BlasStartupAction act = BlasStartupStep(state, [] { return BlasVerifyGemm(LiveGemm); });
-  if (act.reexec) {
-    if (act.coretype.empty()) unsetenv("OPENBLAS_CORETYPE");
-    else setenv("OPENBLAS_CORETYPE", act.coretype.c_str(), 1);
+  const std::string number = BlisArchNumber(act.arch);
+  if (act.reexec && (act.arch.empty() || !number.empty())) {
+    if (act.arch.empty()) unsetenv("BLIS_ARCH_TYPE");
+    else setenv("BLIS_ARCH_TYPE", number.c_str(), 1);
     setenv(kMarker, (pid + act.marker).c_str(), 1);
     std::vector<char *> args(*argv, *argv + *argc);
     args.push_back(nullptr);
     execv("/proc/self/exe", args.data());
     // exec failed: go on with the kernels loaded now
-    how_chosen = "the library's choice (ctflow could not re-execute itself: " + std::string(std::strerror(errno)) + ")";
-  } else how_chosen = act.description;
+    how_chosen = "BLIS's choice (ctflow could not re-execute itself: " + std::string(std::strerror(errno)) + ")";
+  } else if (act.reexec) how_chosen = "BLIS's choice (this BLIS has no configuration " + act.arch + ")";
+  else how_chosen = act.description;
   unsetenv(kMarker);
+}
+
+std::string BlasKernelName() { return BlisArch(); }
+
+std::string BlasLibraryPath() {
+  Dl_info info;
+  return dladdr((void *)&bli_init, &info) && info.dli_fname ? info.dli_fname : "";
 }
 
 std::string BlasDescription() {
   std::string how = how_chosen;
-  if (how.empty()) how = std::getenv("OPENBLAS_CORETYPE") ? "OPENBLAS_CORETYPE set in the environment" : "the library's choice";
-  return std::string(openblas_get_config()) + "; kernels " + openblas_get_corename() + ": " + how + "; " +
-         std::to_string(openblas_get_num_threads()) + " thread(s)";
+  if (how.empty()) how = std::getenv("BLIS_ARCH_TYPE") ? "BLIS_ARCH_TYPE set in the environment" : "BLIS's choice";
+  return std::string("BLIS ") + bli_info_get_version_str() + ", kernels " + BlisArch() + ": " + how + "; " +
+         std::to_string((long)bli_thread_get_num_threads()) + " thread(s)";
 }
-
 PetscErrorCode BlasViewFromOptions(MPI_Comm comm) {
   static bool viewed = false;
   PetscBool view = PETSC_FALSE;
   PetscFunctionBeginUser;
   if (viewed) PetscFunctionReturn(0);
   viewed = true;
-  PetscOptionsBegin(comm, nullptr, "BLAS kernels (chosen at start-up: OPENBLAS_CORETYPE if set, else the CPU's best)", "BLAS");
+  PetscOptionsBegin(comm, nullptr, "BLAS kernels (chosen at start-up: BLIS_ARCH_TYPE if set, else the CPU's best)", "BLAS");
   PetscCall(PetscOptionsBool("-blas_view", "Print the BLAS library and the kernels that run", "BlasSelectKernels", view, &view, nullptr));
   PetscOptionsEnd();
   const std::string text = BlasDescription();

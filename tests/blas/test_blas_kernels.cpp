@@ -1,6 +1,6 @@
-// BLAS kernel selection (operators/blas_kernels.hpp) with injected CPUs and libraries: which OpenBLAS core
-// is better for which CPU, every step of the start-up sequence (an explicit OPENBLAS_CORETYPE, the re-exec,
-// the check GEMM and its fall-back), and the check GEMM itself against correct and broken GEMMs.
+// BLAS kernel selection (operators/blas_kernels.hpp) with injected CPUs and libraries: which BLIS
+// configuration is better for which CPU, every step of the start-up sequence (an explicit BLIS_ARCH_TYPE, the
+// re-exec, the check GEMM and its fall-back), and the check GEMM itself against correct and broken GEMMs.
 #include <cblas.h>
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 
 namespace {
 
-using ctflow::BetterOpenBlasCore;
+using ctflow::BetterBlisArch;
 using ctflow::BlasStartupAction;
 using ctflow::BlasStartupState;
 using ctflow::BlasStartupStep;
@@ -28,30 +28,32 @@ CpuFeatures Avx512() {
   return f;
 }
 
-TEST(BlasKernels, BetterCoreOnlyForANewerInstructionSetTheOsEnables) {
-  EXPECT_EQ(BetterOpenBlasCore("Prescott", Avx512()), "SkylakeX");  // Debian's 0.3.21 on some AVX-512 Xeons
-  EXPECT_EQ(BetterOpenBlasCore("Haswell", Avx512()), "SkylakeX");   // ... and on AVX-512 AMD EPYC
-  EXPECT_EQ(BetterOpenBlasCore("haswell", Avx512()), "SkylakeX");   // names are case-insensitive
-  EXPECT_EQ(BetterOpenBlasCore("Prescott", Avx2()), "Haswell");
-  EXPECT_EQ(BetterOpenBlasCore("Sandybridge", Avx2()), "Haswell");
+TEST(BlasKernels, BetterArchOnlyForANewerInstructionSetTheOsEnables) {
+  EXPECT_EQ(BetterBlisArch("generic", Avx512()), "skx");  // Debian's BLIS 0.9 on AVX-512 AMD EPYC (Zen 5)
+  EXPECT_EQ(BetterBlisArch("zen3", Avx512()), "skx");     // ... on Zen 4
+  EXPECT_EQ(BetterBlisArch("haswell", Avx512()), "skx");
+  EXPECT_EQ(BetterBlisArch("generic", Avx2()), "haswell");
+  EXPECT_EQ(BetterBlisArch("penryn", Avx2()), "haswell");
+  EXPECT_EQ(BetterBlisArch("sandybridge", Avx2()), "haswell");
   CpuFeatures avx = Sse();
   avx.avx = avx.os_ymm = true;
-  EXPECT_EQ(BetterOpenBlasCore("Nehalem", avx), "Sandybridge");
-  // Already the best, or an equivalent vendor core: kept.
-  for (const char *core : {"SkylakeX", "Cooperlake", "SapphireRapids"}) EXPECT_EQ(BetterOpenBlasCore(core, Avx512()), "") << core;
-  for (const char *core : {"Haswell", "Zen", "Excavator"}) EXPECT_EQ(BetterOpenBlasCore(core, Avx2()), "") << core;
-  EXPECT_EQ(BetterOpenBlasCore("Prescott", Sse()), "");
+  EXPECT_EQ(BetterBlisArch("generic", avx), "sandybridge");
+  // Already the best, or an equivalent vendor configuration: kept.
+  for (const char *arch : {"skx", "knl"}) EXPECT_EQ(BetterBlisArch(arch, Avx512()), "") << arch;
+  for (const char *arch : {"haswell", "zen", "zen2", "zen3", "excavator"}) EXPECT_EQ(BetterBlisArch(arch, Avx2()), "") << arch;
+  EXPECT_EQ(BetterBlisArch("generic", Sse()), "");
   // The CPU has AVX-512 but the OS does not save the ZMM state (XCR0): AVX2 at most.
   CpuFeatures no_zmm = Avx512();
   no_zmm.os_zmm = false;
-  EXPECT_EQ(BetterOpenBlasCore("Haswell", no_zmm), "");
-  EXPECT_EQ(BetterOpenBlasCore("Prescott", no_zmm), "Haswell");
+  EXPECT_EQ(BetterBlisArch("haswell", no_zmm), "");
+  EXPECT_EQ(BetterBlisArch("generic", no_zmm), "haswell");
   CpuFeatures no_ymm = Avx512();
   no_ymm.os_ymm = no_ymm.os_zmm = false;
-  EXPECT_EQ(BetterOpenBlasCore("Prescott", no_ymm), "");
-  // A core this table does not know (a newer OpenBLAS, another architecture): kept.
-  EXPECT_EQ(BetterOpenBlasCore("FutureLake", Avx512()), "");
-  EXPECT_EQ(BetterOpenBlasCore("", Avx512()), "");
+  EXPECT_EQ(BetterBlisArch("generic", no_ymm), "");
+  // A configuration this table does not know (a newer BLIS, another architecture): kept.
+  EXPECT_EQ(BetterBlisArch("zen5", Avx512()), "");
+  EXPECT_EQ(BetterBlisArch("armsve", Avx512()), "");
+  EXPECT_EQ(BetterBlisArch("", Avx512()), "");
 }
 
 // Counts calls of the check GEMM and returns a fixed verdict.
@@ -66,69 +68,69 @@ struct FakeVerify {
   }
 };
 
-BlasStartupState State(const char *env, const std::string &marker, const std::string &corename, const CpuFeatures &cpu) {
+BlasStartupState State(const char *env, const std::string &marker, const std::string &arch, const CpuFeatures &cpu) {
   BlasStartupState s;
-  s.coretype_env = env;
+  s.arch_env = env;
   s.marker = marker;
-  s.corename = corename;
+  s.arch = arch;
   s.cpu = cpu;
   return s;
 }
 
-TEST(BlasKernels, ExplicitCoretypeIsRespected) {
+TEST(BlasKernels, ExplicitArchTypeIsRespected) {
   FakeVerify verify{true};
-  const BlasStartupAction a = BlasStartupStep(State("Prescott", "", "Prescott", Avx512()), verify.Fn());
+  const BlasStartupAction a = BlasStartupStep(State("5", "", "penryn", Avx512()), verify.Fn());
   EXPECT_FALSE(a.reexec);
-  EXPECT_NE(a.description.find("OPENBLAS_CORETYPE=Prescott set in the environment"), std::string::npos) << a.description;
+  EXPECT_NE(a.description.find("BLIS_ARCH_TYPE=5 set in the environment"), std::string::npos) << a.description;
   EXPECT_EQ(verify.calls, 0);
 }
 
-TEST(BlasKernels, GenericCoreOnABetterCpuReexecutesWithTheBetterCore) {
+TEST(BlasKernels, GenericArchOnABetterCpuReexecutesWithTheBetterArch) {
   FakeVerify verify{true};
-  const BlasStartupAction a = BlasStartupStep(State(nullptr, "", "Prescott", Avx512()), verify.Fn());
+  const BlasStartupAction a = BlasStartupStep(State(nullptr, "", "generic", Avx512()), verify.Fn());
   EXPECT_TRUE(a.reexec);
-  EXPECT_EQ(a.coretype, "SkylakeX");
-  EXPECT_EQ(a.marker, "selected Prescott SkylakeX");
+  EXPECT_EQ(a.arch, "skx");
+  EXPECT_EQ(a.marker, "selected generic skx");
   EXPECT_EQ(verify.calls, 0);  // checked after the re-exec, on the new kernels
 }
 
-TEST(BlasKernels, BestCoreAlreadyRunsNothingHappens) {
+TEST(BlasKernels, BestArchAlreadyRunsNothingHappens) {
   FakeVerify verify{true};
-  const BlasStartupAction a = BlasStartupStep(State(nullptr, "", "Cooperlake", Avx512()), verify.Fn());
+  const BlasStartupAction a = BlasStartupStep(State(nullptr, "", "skx", Avx512()), verify.Fn());
   EXPECT_FALSE(a.reexec);
-  EXPECT_NE(a.description.find("the library's choice"), std::string::npos) << a.description;
+  EXPECT_NE(a.description.find("BLIS's choice, the best for this CPU's AVX-512"), std::string::npos) << a.description;
 }
 
-TEST(BlasKernels, SelectedCoreIsKeptWhenItsCheckGemmPasses) {
+TEST(BlasKernels, SelectedArchIsKeptWhenItsCheckGemmPasses) {
   FakeVerify verify{true};
-  const BlasStartupAction a = BlasStartupStep(State("SkylakeX", "selected Prescott SkylakeX", "SkylakeX", Avx512()), verify.Fn());
+  const BlasStartupAction a = BlasStartupStep(State("0", "selected generic skx", "skx", Avx512()), verify.Fn());
   EXPECT_FALSE(a.reexec);
   EXPECT_EQ(verify.calls, 1);
-  EXPECT_NE(a.description.find("selected by ctflow (the library chose Prescott"), std::string::npos) << a.description;
+  EXPECT_NE(a.description.find("selected by ctflow (BLIS chose generic"), std::string::npos) << a.description;
 }
 
-TEST(BlasKernels, SelectedCoreFallsBackWhenItsCheckGemmFails) {
+TEST(BlasKernels, SelectedArchFallsBackWhenItsCheckGemmFails) {
   FakeVerify verify{false};
-  const BlasStartupAction a = BlasStartupStep(State("SkylakeX", "selected Prescott SkylakeX", "SkylakeX", Avx512()), verify.Fn());
+  const BlasStartupAction a = BlasStartupStep(State("0", "selected generic skx", "skx", Avx512()), verify.Fn());
   EXPECT_TRUE(a.reexec);
-  EXPECT_EQ(a.coretype, "");  // OPENBLAS_CORETYPE removed: the library's own choice
-  EXPECT_EQ(a.marker, "fallback Prescott SkylakeX check-GEMM-failed");
+  EXPECT_EQ(a.arch, "");  // BLIS_ARCH_TYPE removed: BLIS's own choice
+  EXPECT_EQ(a.marker, "fallback generic skx check-GEMM-failed");
   EXPECT_EQ(verify.calls, 1);
 }
 
-TEST(BlasKernels, SelectedCoreFallsBackWhenTheLibraryDidNotLoadIt) {
+TEST(BlasKernels, SelectedArchFallsBackWhenBlisDidNotLoadIt) {
   FakeVerify verify{true};
-  const BlasStartupAction a = BlasStartupStep(State("SkylakeX", "selected Prescott SkylakeX", "Prescott", Avx512()), verify.Fn());
+  const BlasStartupAction a = BlasStartupStep(State("0", "selected generic skx", "generic", Avx512()), verify.Fn());
   EXPECT_TRUE(a.reexec);
-  EXPECT_EQ(a.coretype, "");
-  EXPECT_EQ(a.marker, "fallback Prescott SkylakeX not-loaded");
+  EXPECT_EQ(a.arch, "");
+  EXPECT_EQ(a.marker, "fallback generic skx not-loaded");
 }
 
-TEST(BlasKernels, AfterAFallbackTheLibrarysChoiceRunsWithoutAnotherReexec) {
+TEST(BlasKernels, AfterAFallbackBlissChoiceRunsWithoutAnotherReexec) {
   FakeVerify verify{true};
-  const BlasStartupAction a = BlasStartupStep(State(nullptr, "fallback Prescott SkylakeX check-GEMM-failed", "Prescott", Avx512()), verify.Fn());
+  const BlasStartupAction a = BlasStartupStep(State(nullptr, "fallback generic skx check-GEMM-failed", "generic", Avx512()), verify.Fn());
   EXPECT_FALSE(a.reexec);
-  EXPECT_NE(a.description.find("SkylakeX was rejected: check-GEMM-failed"), std::string::npos) << a.description;
+  EXPECT_NE(a.description.find("skx was rejected: check-GEMM-failed"), std::string::npos) << a.description;
   EXPECT_EQ(verify.calls, 0);
 }
 
