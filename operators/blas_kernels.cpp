@@ -215,9 +215,10 @@ std::string BlasLibraryPath() {
 std::string BlasDescription() {
   std::string how = how_chosen;
   if (how.empty()) how = std::getenv("BLIS_ARCH_TYPE") ? "BLIS_ARCH_TYPE set in the environment" : "BLIS's choice";
-  return std::string("BLIS ") + bli_info_get_version_str() + ", kernels " + BlisArch() + ": " + how + "; " +
-         std::to_string((long)bli_thread_get_num_threads()) + " thread(s)";
+  const long threads = std::max<long>(1, bli_thread_get_num_threads());  // -1: neither BLIS_NUM_THREADS nor OMP_NUM_THREADS set
+  return std::string("BLIS ") + bli_info_get_version_str() + ", kernels " + BlisArch() + ": " + how + "; " + std::to_string(threads) + " thread(s)";
 }
+
 PetscErrorCode BlasViewFromOptions(MPI_Comm comm) {
   static bool viewed = false;
   PetscBool view = PETSC_FALSE;
