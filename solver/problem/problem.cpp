@@ -5,6 +5,7 @@
 
 #include "discretization/analytic_controls.hpp"
 #include "discretization/layered_controls.hpp"
+#include "operators/blas_kernels.hpp"
 
 namespace ctflow {
 
@@ -63,6 +64,7 @@ PetscErrorCode Problem::SetFromOptions() {
   if (file_set) PetscCall(SetControlsFile(file));
   else if (type_set && type != controls_type_) PetscCall(SetControlsType(type));
   PetscCall(controls_->SetFromOptions());
+  PetscCall(BlasViewFromOptions(comm_));
   PetscCall(initial_.SetFromOptions(comm_));
   PetscCall(integrator_->SetFromOptions());
   PetscCall(traj_.SetFromOptions());
