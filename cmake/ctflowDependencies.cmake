@@ -1,9 +1,13 @@
 # What ctflow builds on, found the same way for the build and for a project that uses an installed ctflow
-# (ctflowConfig.cmake includes this file): PETSc and OpenBLAS through pkg-config, MPI, parallel HDF5.
+# (ctflowConfig.cmake includes this file): PETSc and OpenBLAS through pkg-config, BLIS, MPI, parallel HDF5.
 include(CMakeFindDependencyMacro)
 find_dependency(PkgConfig)
 pkg_check_modules(PETSc REQUIRED IMPORTED_TARGET GLOBAL PETSc)
+# BLIS for ctflow's BLAS (bench/RESULTS.md: faster than OpenBLAS's best kernels), OpenBLAS for LAPACK (as
+# PETSc's). BLIS is linked first, so that its cblas_dgemm and dgemm_ are the ones the executables call.
 pkg_check_modules(OpenBLAS REQUIRED IMPORTED_TARGET GLOBAL openblas)
+find_library(BLIS_LIBRARY NAMES blis REQUIRED)
+find_path(BLIS_INCLUDE_DIR blis.h PATH_SUFFIXES blis x86_64-linux-gnu/blis-openmp x86_64-linux-gnu/blis-pthread x86_64-linux-gnu/blis-serial REQUIRED)
 find_dependency(MPI COMPONENTS C CXX)
 set(HDF5_PREFER_PARALLEL TRUE)
 find_dependency(HDF5 COMPONENTS C)

@@ -83,9 +83,15 @@ PetscErrorCode Attention::Prepare(PetscReal t) {
 void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V) {
   const Grid &g = *ctx_.grid;
   const PetscInt xm = g.XLocal(), d = d_, D = D_;
+  // The row's shift μ need not be its exact running maximum: exp(a − μ) / Σ exp(a − μ) is the same for any
+  // μ, and floating point is relative, so μ is moved only when a tile's maximum passes it by more than
+  // kShiftSlack (entries up to e^64 ≈ 6e27 cannot overflow the sums). Then one pass over the tile finds its
+  // maximum, the exponentials and their sum, and O is rarely rescaled.
+  constexpr PetscReal kShiftSlack = 64, kExpArgMax = 700;  // the exponential kernel is valid up to 709
   PetscReal *O = &O_[m * d], *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm];
+  const PetscReal *Qm = &Q_[m * d];
   // S = s Δz Q_m K^T: the quadrature of s ⟨Q(x, ·), K(η, ·)⟩.
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, score_scale_, &Q_[m * d], D, K, 2 * D, 0.0, S_.data(), nt);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, score_scale_, Qm, D, K, 2 * D, 0.0, S_.data(), nt);
   for (PetscInt k = 0; k < xm; ++k) {
     PetscReal *s = &S_[k * nt];
     // Causal: only η ≤ x (masked keys get weight 0). The owned block is processed first and starts at
@@ -93,13 +99,26 @@ void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const Petsc
     const PetscInt valid = kernels_->causal ? std::clamp<PetscInt>(g.XStart() + k - c0 + 1, 0, nt) : nt;
     std::fill(s + valid, s + nt, 0.0);
     if (valid == 0) continue;
-    const PetscReal new_max = std::max(mx[k], MaxOf(valid, s));
-    const PetscReal rescale = std::exp(mx[k] - new_max);  // 0 on the first tile (mx = -inf)
-    ExpShifted(valid, new_max, s);
-    sum[k] = sum[k] * rescale + SumOf(valid, s);
-    mx[k] = new_max;
-    if (rescale != 1)
+    if (mx[k] == -std::numeric_limits<PetscReal>::infinity()) {  // the row's first keys (O is still 0)
+      mx[k] = MaxOf(valid, s);
+      sum[k] = ExpShiftedSum(valid, mx[k], s);
+      continue;
+    }
+    PetscReal tile_max, tile_sum = ExpShiftedSumMax(valid, mx[k], s, &tile_max);
+    if (tile_max > mx[k] + kShiftSlack) {  // move the shift to the tile's maximum
+      const PetscReal rescale = std::exp(mx[k] - tile_max);
+      if (tile_max > mx[k] + kExpArgMax) {  // the pass overflowed: recompute the row's scores
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, valid, d, score_scale_, K, 2 * D, Qm + k * D, 1, 0.0, s, 1);
+        tile_sum = ExpShiftedSum(valid, tile_max, s);
+      } else {
+        for (PetscInt j = 0; j < valid; ++j) s[j] *= rescale;
+        tile_sum *= rescale;
+      }
+      sum[k] *= rescale;
       for (PetscInt r = 0; r < d; ++r) O[k * D + r] *= rescale;
+      mx[k] = tile_max;
+    }
+    sum[k] += tile_sum;
   }
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, 2 * D, 1.0, O, D);
 }

@@ -56,8 +56,8 @@ class Attention : public Operator {
   std::vector<PetscReal> W_;                // [W^Q | W^K | W^V]: N_y × 3 N_h d_head, packed from the kernels
   std::vector<PetscReal> Q_;                // xm × N_h d_head
   std::vector<PetscReal> kv_[2];            // ring buffers: one block's [K | V], rows × 2 N_h d_head
-  std::vector<PetscReal> O_;                // xm × N_h d_head: Σ_η exp(a - rowmax) V
-  std::vector<PetscReal> rowmax_, rowsum_;  // N_h × xm
+  std::vector<PetscReal> O_;                // xm × N_h d_head: Σ_η exp(a − μ) V
+  std::vector<PetscReal> rowmax_, rowsum_;  // N_h × xm: each row's shift μ (within e^64 of its running maximum), Σ exp(a − μ)
   std::vector<PetscReal> S_;                // xm × tile scores
   PetscReal score_scale_ = 1;               // s Δz, Δz = Δy
   PetscInt d_ = 0, D_ = 0;                  // d_head, N_h d_head

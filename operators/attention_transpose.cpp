@@ -68,8 +68,7 @@ void AttentionTranspose::Statistics(PetscInt m, PetscInt first, PetscInt rows, c
       std::fill(s + valid, s + nt, 0.0);
       if (valid == 0) continue;
       const PetscReal new_max = std::max(mx[k], MaxOf(valid, s)), rescale = std::exp(mx[k] - new_max);
-      ExpShifted(valid, new_max, s);
-      sum[k] = sum[k] * rescale + SumOf(valid, s);
+      sum[k] = sum[k] * rescale + ExpShiftedSum(valid, new_max, s);
       mx[k] = new_max;
       if (rescale != 1)
         for (PetscInt r = 0; r < d; ++r) O[k * D + r] *= rescale;
@@ -92,7 +91,7 @@ void AttentionTranspose::Backward(PetscInt m, PetscInt first, PetscInt rows, Pet
     for (PetscInt k = 0; k < xm; ++k) {
       PetscReal *p = &P_[k * nt];
       const PetscInt valid = k_->causal ? std::clamp<PetscInt>(g.XStart() + k - c0 + 1, 0, nt) : nt;
-      if (valid > 0) ExpShifted(valid, mx[k], p);
+      if (valid > 0) (void)ExpShiftedSum(valid, mx[k], p);
       for (PetscInt j = 0; j < valid; ++j) p[j] /= sum[k];
       std::fill(p + valid, p + nt, 0.0);
     }

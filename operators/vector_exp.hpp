@@ -1,18 +1,22 @@
 // Vectorisable kernels for the streaming softmax of attention (eq. (6), (37)): the exponentials
-// exp(a − max a) of a row of scores, its maximum and its sum. Loops the compiler vectorises (no calls to
+// exp(a − μ) of a row of scores and their sum, the maximum of the scores. Loops the compiler vectorises (no calls to
 // libm inside), with AVX-512 and AVX2/FMA clones chosen at run time on x86-64 where the compiler supports them.
 #pragma once
 #include <petscsys.h>
 
 namespace ctflow {
 
-// s[j] ← exp(s[j] − shift), j < n, for arguments s[j] − shift ≤ 709 (the softmax's are ≤ 0). Range
-// reduction x = k ln 2 + r, |r| ≤ ln 2 / 2 (Cody–Waite, two-part ln 2), exp(r) by its Taylor polynomial of
-// degree 13 (truncation |r|¹⁴/14! < 5e-18), times 2^k built in the exponent bits. Relative error a few
-// ulp against std::exp for x ≥ −708; arguments below −708 (exp < 3.3e-308, including −∞) give exactly 0.
-void ExpShifted(PetscInt n, PetscReal shift, PetscReal *s);
-// max_j s[j] (n ≥ 1; no NaN) and Σ_j s[j], with several partial results so that they vectorise.
+// s[j] ← exp(s[j] − shift), j < n, for arguments s[j] − shift ≤ 709 (the softmax's are ≤ 0, or ≤ 64 with
+// a lagging shift); returns Σ_j s[j] of the results, summed in 8 interleaved partial sums. Range reduction
+// x = k ln 2 + r, |r| ≤ ln 2 / 2 (Cody–Waite, two-part ln 2), exp(r) by its Taylor polynomial of degree 13
+// (truncation |r|¹⁴/14! < 5e-18), times 2^k built in the exponent bits. Relative error a few ulp against
+// std::exp for x ≥ −708; arguments below −708 (exp < 3.3e-308, including −∞) give exactly 0.
+PetscReal ExpShiftedSum(PetscInt n, PetscReal shift, PetscReal *s);
+// ExpShiftedSum (the same results, bit for bit) that also returns *max = max_j s[j] of the arguments
+// (n ≥ 1), in the same pass: for a shift that only approximates the maximum. Entries with s[j] − shift > 709
+// give meaningless results, which the caller sees from *max.
+PetscReal ExpShiftedSumMax(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max);
+// max_j s[j] (n ≥ 1; no NaN), with several partial maxima so that it vectorises.
 PetscReal MaxOf(PetscInt n, const PetscReal *s);
-PetscReal SumOf(PetscInt n, const PetscReal *s);
 
 }  // namespace ctflow

@@ -13,10 +13,12 @@ static char help[] =
 
 #include <exception>
 
+#include "operators/blas_kernels.hpp"
 #include "solver/app/error_reporting.hpp"
 #include "solver/app/run_driver.hpp"
 
 int main(int argc, char **argv) {
+  ctflow::BlasSelectKernels(&argc, &argv);  // may re-execute the process on better BLAS kernels, before MPI starts
   PetscCall(PetscInitialize(&argc, &argv, nullptr, help));
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // HDF5's own error stacks would bury our message
   PetscCall(ctflow::ErrorReporterPush());

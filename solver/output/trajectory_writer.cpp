@@ -13,6 +13,7 @@
 
 #include "discretization/base/paths.hpp"
 #include "discretization/base/petsc_handle.hpp"
+#include "operators/blas_kernels.hpp"
 #include "solver/output/attention_map_output.hpp"
 #include "solver/output/state_diagnostics.hpp"
 #include "solver/output/trajectory_segments.hpp"
@@ -175,6 +176,7 @@ PetscErrorCode TrajectoryWriter::Open(const Grid &grid, const Metadata &meta) {
   PetscCall(index_.Create(path_));
   index_.Attribute("status", std::string("incomplete"));
   index_.Attribute("ctflow_version", std::string(CTFLOW_VERSION));
+  index_.Attribute("blas", BlasDescription());
   PetscCall(PetscOptionsGetAll(nullptr, &options));
   index_.Attribute("options", std::string(options));
   PetscCall(PetscFree(options));

@@ -6,6 +6,7 @@
 #include "discretization/analytic_controls.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/layered_controls.hpp"
+#include "operators/blas_kernels.hpp"
 #include "solver/adjoint/gradient_file.hpp"
 
 namespace ctflow {
@@ -80,6 +81,7 @@ PetscErrorCode Problem::SetFromOptions() {
   if (file_set) PetscCall(SetControlsFile(file));
   else if (type_set && type != controls_type_) PetscCall(SetControlsType(type));
   PetscCall(controls_->SetFromOptions());
+  PetscCall(BlasViewFromOptions(comm_));
   PetscCall(LossOptionsList(&losses));
   PetscCall(PetscStrncpy(loss, loss_type_.c_str(), sizeof(loss)));
   PetscCall(PetscStrncpy(gradient, gradient_path_.c_str(), sizeof(gradient)));

@@ -50,6 +50,7 @@ class RandomAttentionControls : public ctflow::Controls {
   PetscReal DefaultTimeStep() const override { return 1; }
   std::string Description() const override { return "random attention (test)"; }
   const ctflow::AttentionKernels &Kernels() const { return k_; }
+  void MultiplyScale(double f) { k_.scale *= f; }
 
  private:
   ctflow::AttentionKernels k_;
@@ -186,6 +187,21 @@ TEST_P(AttentionMapsTest, StreamingEqualsMaterialised) {
   for (const char *tile : {"-attention_tile 5", "-attention_tile 3", ""}) {
     const Matrix streaming = Rhs(tile);
     for (int i = 0; i < Nx * Ny; ++i) EXPECT_NEAR(streaming[i], materialised[i], 1e-13 * scale) << tile << " entry " << i;
+  }
+}
+
+// Scores spread over thousands (the attention scale × 3000): the streaming softmax moves a row's shift
+// when a tile's maximum passes it by more than 64, and recomputes a row whose exponentials overflowed
+// (a jump of more than 700); tiles of 1 and 3 keys take both branches on every rank count. Against the
+// materialised path, which shifts by each row's exact maximum: scores of size ~1e4 carry absolute
+// round-off ~1e-12, which the exponential turns into relative differences of that size, so 1e-10.
+TEST_P(AttentionMapsTest, StreamingEqualsMaterialisedForWideScores) {
+  controls_.MultiplyScale(3000);
+  const Matrix materialised = Rhs("-attention_materialise -attention_tile 4");
+  const double scale = MaxAbs(materialised);
+  for (const char *tile : {"-attention_tile 1", "-attention_tile 3", ""}) {
+    const Matrix streaming = Rhs(tile);
+    for (int i = 0; i < 37 * 7; ++i) EXPECT_NEAR(streaming[i], materialised[i], 1e-10 * scale) << tile << " entry " << i;
   }
 }
 

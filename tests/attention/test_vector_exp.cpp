@@ -1,6 +1,6 @@
-// The softmax kernels of operators/vector_exp.hpp against the C library: ExpShifted against std::exp over
-// the softmax's argument range [−708, 0] (and a little above 0), MaxOf and SumOf against std::max_element
-// and a long-double sum, at lengths that exercise the vector loops' remainders.
+// The softmax kernels of operators/vector_exp.hpp against the C library: ExpShiftedSum against std::exp over
+// the softmax's argument range [−708, 0] (and above 0), MaxOf and the sums against std::max_element and a
+// long-double sum, at lengths that exercise the vector loops' remainders.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,7 +28,7 @@ TEST(VectorExp, MatchesStdExpToFourUlp) {
   for (double v : {0.0, -0.0, -1e-300, -708.0, 1.0, 5.0, 700.0}) x.push_back(v);
   std::vector<double> e = x;
   const double shift = 0;
-  ctflow::ExpShifted((PetscInt)e.size(), shift, e.data());
+  ctflow::ExpShiftedSum((PetscInt)e.size(), shift, e.data());
   double worst = 0;
   size_t at = 0;
   for (size_t i = 0; i < x.size(); ++i) {
@@ -43,7 +43,7 @@ TEST(VectorExp, MatchesStdExpToFourUlp) {
 // The shift is subtracted first; arguments below −708 (exp < 3.3e-308) and −∞ (masked scores) give 0.
 TEST(VectorExp, ShiftAndUnderflowToZero) {
   std::vector<double> s = {3.0, 2.0, -706.0, -706.5, -800.0, -std::numeric_limits<double>::infinity()};
-  ctflow::ExpShifted((PetscInt)s.size(), 2.0, s.data());
+  ctflow::ExpShiftedSum((PetscInt)s.size(), 2.0, s.data());
   EXPECT_NEAR(s[0], std::exp(1.0), 4e-16 * std::exp(1.0));
   EXPECT_EQ(s[1], 1.0);
   EXPECT_NEAR(s[2], std::exp(-708.0), 4.4e-16 * std::exp(-708.0));
@@ -52,7 +52,7 @@ TEST(VectorExp, ShiftAndUnderflowToZero) {
   EXPECT_EQ(s[5], 0.0);
 }
 
-// MaxOf is exact; SumOf of n positive terms in another order is within (n − 1) ε of the exact sum.
+// MaxOf is exact; the sum of n positive terms in another order is within (n − 1) ε of the exact sum.
 TEST(VectorExp, MaxAndSumAtEveryRemainder) {
   std::mt19937_64 rng(2);
   std::uniform_real_distribution<double> u(-5, 5);
@@ -60,9 +60,27 @@ TEST(VectorExp, MaxAndSumAtEveryRemainder) {
     std::vector<double> s(n);
     for (double &v : s) v = u(rng);
     EXPECT_EQ(ctflow::MaxOf(n, s.data()), *std::max_element(s.begin(), s.end())) << "n = " << n;
-    long double exact = 0, abs_sum = 0;
-    for (double v : s) exact += v, abs_sum += std::abs(v);
-    EXPECT_NEAR(ctflow::SumOf(n, s.data()), (double)exact, n * std::numeric_limits<double>::epsilon() * (double)abs_sum) << "n = " << n;
+    const double sum = ctflow::ExpShiftedSum(n, 0.5, s.data());
+    long double exact = 0;
+    for (double v : s) exact += v;
+    EXPECT_NEAR(sum, (double)exact, n * std::numeric_limits<double>::epsilon() * (double)exact) << "n = " << n;
+  }
+}
+
+// ExpShiftedSumMax gives bit for bit what ExpShiftedSum gives (the same exponentials, the same partial sums
+// in the same order) and the maximum of the arguments; also for arguments above the shift (a shift that
+// lags the maximum by up to 64).
+TEST(VectorExp, OnePassMaximumChangesNothingElse) {
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> u(-60, 60);
+  for (PetscInt n = 1; n <= 40; ++n) {
+    std::vector<double> s(n);
+    for (double &v : s) v = u(rng);
+    std::vector<double> a = s, b = s;
+    double max;
+    EXPECT_EQ(ctflow::ExpShiftedSumMax(n, 3.0, b.data(), &max), ctflow::ExpShiftedSum(n, 3.0, a.data())) << "n = " << n;
+    EXPECT_EQ(max, *std::max_element(s.begin(), s.end())) << "n = " << n;
+    EXPECT_EQ(a, b) << "n = " << n;
   }
 }
 

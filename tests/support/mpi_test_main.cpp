@@ -4,7 +4,10 @@
 #include <hdf5.h>
 #include <petscsys.h>
 
+#include "operators/blas_kernels.hpp"
+
 int main(int argc, char **argv) {
+  ctflow::BlasSelectKernels(&argc, &argv);  // the tests run on the kernels ctflow selects
   ::testing::InitGoogleTest(&argc, argv);
   PetscCall(PetscInitialize(&argc, &argv, nullptr, nullptr));
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);

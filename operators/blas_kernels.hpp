@@ -1,0 +1,73 @@
+// BLAS kernel selection: ctflow's GEMMs run on the fastest correct kernels of BLIS, on any x86-64 CPU,
+// without user tuning. (ctflow links BLIS for its own GEMMs: on the machine of bench/RESULTS.md its AVX-512
+// kernels are 10–16% faster than OpenBLAS's best; PETSc keeps OpenBLAS for its LAPACK.)
+//
+// BLIS picks its kernels ("configuration": skx, haswell, zen3, ..., generic) once, when it initialises, from
+// the CPU models it knows. On a CPU newer than that table it falls back: Debian 12's BLIS 0.9 runs its
+// "generic" C kernels on an AVX-512 AMD EPYC (Zen 5), 5× slower than its "skx" kernels there. The choice can
+// be forced only with the environment variable BLIS_ARCH_TYPE (the configuration's number), read at that
+// initialisation, so:
+//
+//   1. BLIS_ARCH_TYPE set by the user: respected, nothing else happens.
+//   2. Otherwise, when BLIS's configuration uses an older instruction set than the CPU offers and the OS has
+//      enabled (cpuid, xgetbv), the process re-executes itself once with BLIS_ARCH_TYPE set to the best
+//      configuration for that instruction set (skx for AVX-512, haswell for AVX2, sandybridge for AVX).
+//      This happens before MPI_Init: under mpirun every rank does it by itself, keeping its process id.
+//   3. After the re-exec, BLIS must report the requested configuration and a check GEMM (several shapes,
+//      transposes, α, β; against a naive triple loop) must agree; otherwise the process re-executes once
+//      more without the variable, on BLIS's own choice.
+// A marker variable holding the process id (CTFLOW_BLAS_SELECTION) guards against loops: each step runs at
+// most once per process, and a marker inherited from another process is ignored.
+#pragma once
+#include <petscsys.h>
+
+#include <functional>
+#include <string>
+
+namespace ctflow {
+
+// Re-executes the process with better kernels if needed (see above); call first in main, before
+// PetscInitialize. Returns only when the process continues on its final kernels.
+void BlasSelectKernels(int *argc, char ***argv);
+// One line: the library, its version, the kernels running and how they were chosen.
+std::string BlasDescription();
+// The running kernels' name (BLIS's configuration, e.g. skx) and the shared library that holds them.
+std::string BlasKernelName();
+std::string BlasLibraryPath();
+// Reads -blas_view (prints BlasDescription() on rank 0) and reports the description with PetscInfo.
+PetscErrorCode BlasViewFromOptions(MPI_Comm comm);
+
+// The decision, separated from the process so that it can be tested with any CPU and library.
+struct CpuFeatures {
+  bool avx = false, fma = false, avx2 = false;
+  bool avx512 = false;                  // AVX-512 F, CD, DQ, BW and VL (what BLIS's skx kernels use)
+  bool os_ymm = false, os_zmm = false;  // xgetbv: the OS saves the YMM / opmask and ZMM state
+};
+CpuFeatures DetectCpuFeatures();
+
+// The BLIS configuration to select instead of `arch`, or "" to keep it: only when the CPU (as the OS
+// enables it) supports a newer instruction set than the configuration's kernels use. Unknown names are kept.
+std::string BetterBlisArch(const std::string &arch, const CpuFeatures &cpu);
+
+struct BlasStartupState {
+  const char *arch_env = nullptr;  // BLIS_ARCH_TYPE, nullptr when unset
+  std::string marker;              // this process's marker (without its process id), "" on the first start
+  std::string arch;                // the configuration BLIS runs (bli_arch_string)
+  CpuFeatures cpu;
+};
+struct BlasStartupAction {
+  bool reexec = false;
+  std::string arch;         // reexec: the configuration to select ("" to unset BLIS_ARCH_TYPE)
+  std::string marker;       // reexec: the next marker
+  std::string description;  // !reexec: how the running kernels were chosen
+};
+// One step of the start-up sequence; verify runs the check GEMM on the running kernels.
+BlasStartupAction BlasStartupStep(const BlasStartupState &state, const std::function<bool()> &verify);
+
+// Row-major C ← α op(A) op(B) + β C, as cblas_dgemm computes it.
+using GemmFunction = std::function<void(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const double *A, int lda, const double *B,
+                                        int ldb, double beta, double *C, int ldc)>;
+// The check GEMM: gemm against a naive triple loop on shapes that reach the kernels' edge cases.
+bool BlasVerifyGemm(const GemmFunction &gemm);
+
+}  // namespace ctflow
