@@ -60,6 +60,7 @@ struct Case {
   std::string extra;            // further options, e.g. -dt_adapt
   std::string perturbed_extra;  // the options of the perturbed runs, if others (replaying the steps)
   PetscInt checkpoints = PETSC_DETERMINE;
+  bool analytic = false;  // the analytic controls (their coefficients) instead of the layered file
 };
 
 // A problem of this test: the layered controls (2 layers on [0, 2)), Δt = 0.5, mse loss, u0 given.
@@ -67,7 +68,10 @@ PetscErrorCode Build(const Case &s, const Matrix &u0, ctflow::Problem *p) {
   PetscFunctionBeginUser;
   const Fixture &f = Files();
   PetscCall(PetscOptionsInsertString(nullptr, ("-target " + f.target + " " + s.extra).c_str()));
-  PetscCall(p->SetControlsFile(f.controls));
+  if (s.analytic) {
+    PetscCall(p->SetControlsType("analytic"));
+    PetscCall(p->GetGrid().SetSizes(kNx, kNy, kNh));
+  } else PetscCall(p->SetControlsFile(f.controls));
   p->GetInitialState().SetValues(u0, kNx, kNy, "the test's u0");
   p->GetIntegrator().SetTimeStep(0.5);
   p->GetIntegrator().SetScheme(s.scheme);
@@ -136,7 +140,9 @@ std::vector<double> TaylorSlopes(const Case &s, PetscReal eps0) {
     residual.push_back(std::abs(Perturbed(s, r.theta, dtheta, du0, eps) - r.L - eps * directional));
   }
   for (int k = 0; k + 1 < 5; ++k) slopes.push_back(std::log2(residual[k] / residual[k + 1]));
-  if (getenv("TAYLOR_VERBOSE")) for (int k = 0; k < 5; ++k) printf("  eps %g residual %.3e %s\n", eps0 / std::pow(2.0, k), residual[k], k < 4 ? std::to_string(slopes[k]).c_str() : "");
+  if (getenv("TAYLOR_VERBOSE"))
+    for (int k = 0; k < 5; ++k)
+      printf("  eps %g residual %.3e %s\n", eps0 / std::pow(2.0, k), residual[k], k < 4 ? std::to_string(slopes[k]).c_str() : "");
   return slopes;
 }
 
@@ -185,6 +191,13 @@ TEST(Gradient, CheckpointsRecomputeTheSameGradient) {
     }
   EXPECT_LE(diff, 1e-13 * norm);
   EXPECT_LE(MaxRelativeDifference(b.du0, a.du0), 1e-13);
+}
+
+// The analytic controls' coefficients c_p (discretization/analytic_controls.hpp) are parameters too.
+TEST(Gradient, AnalyticControlsCoefficients) {
+  Case s{"strang", kOrder, "ts"};
+  s.analytic = true;
+  ExpectSecondOrder(s);
 }
 
 // The same problem on all ranks and on each rank alone: the same loss, parameter gradient and dL/du0 to round-off.
