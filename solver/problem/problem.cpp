@@ -192,6 +192,9 @@ PetscErrorCode Problem::SolveAdjoint() {
   VitProcessing dvit;
   PetscFunctionBeginUser;
   PetscCheck(adjoint_ && loss_, comm_, PETSC_ERR_ORDER, "Problem::SolveAdjoint needs a loss and SetAdjoint (or -gradient) before SetUp");
+  static PetscLogStage stage = -1;
+  if (stage < 0) PetscCall(PetscLogStageRegister("Adjoint", &stage));
+  PetscCall(PetscLogStagePush(stage));
   PetscCall(VecDuplicate(u_, gradient_state_.Out()));
   PetscCall(EvaluateLoss(gradient_state_, &dLdz));
   PetscCall(controls_->GetParameters(&gradient_));
@@ -201,6 +204,7 @@ PetscErrorCode Problem::SolveAdjoint() {
   if (initial_.Embedded()) PetscCall(initial_.EmbedTranspose(grid_, gradient_state_, &dvit));
   if (controls_->Vit()) PetscCall(controls_->AddVitGradient(dvit, &gradient_));
   PetscCall(gradient_.SumOverRanks(comm_));
+  PetscCall(PetscLogStagePop());
   if (!gradient_path_.empty())
     PetscCall(GradientFileWrite(comm_, gradient_path_, gradient_, gradient_state_, grid_.Ny(),
                                 {loss_value_, loss_->Description(), controls_->Description()}));
