@@ -21,7 +21,9 @@ PetscErrorCode Attention::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, Contro
   PetscCall(PetscLogEventBegin(event, 0, 0, 0, 0));
   PetscCall(ctx_.controls->LendAttention(t, *ctx_.grid, &storage, &kernels));
   if (!transpose_) PetscCallCXX(transpose_ = std::make_unique<AttentionTranspose>());
-  PetscCall(transpose_->Apply(ctx_, *kernels, t, tile_, U, G, dU, g));
+  const bool recorded = reuse_slot_ >= 0 && reuse_slot_ < (PetscInt)records_.size() && !records_[reuse_slot_].O.empty();
+  PetscCall(transpose_->Apply(ctx_, *kernels, t, tile_, U, G, dU, g, recorded ? &records_[reuse_slot_] : nullptr));
+  reuse_slot_ = -1;
   PetscCall(PetscLogEventEnd(event, 0, 0, 0, 0));
   PetscFunctionReturn(0);
 }
@@ -107,7 +109,7 @@ void AttentionTranspose::Backward(PetscInt m, PetscInt first, PetscInt rows, Pet
 }
 
 PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const AttentionKernels &kernels, PetscReal t, PetscInt tile, Vec U, Vec G,
-                                         Vec dU, ControlsArrays *g) {
+                                         Vec dU, ControlsArrays *g, const AttentionRecord *record) {
   const Grid &grid = *ctx.grid;
   const PetscInt xm = grid.XLocal(), Ny = grid.Ny(), Nh = grid.Nh(), d = kernels.d_head, D = Nh * d;
   const PetscReal dy = grid.dy(), dh = grid.dh();
@@ -140,17 +142,28 @@ PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const Atten
 
   // Q = Δy u W^Q + b^Q; this rank's block [K | V | 0 | 0] with K, V = Δy u W^{K,V}.
   PetscCall(VecGetArrayRead(U, &u));
-  for (PetscInt k = 0; k < xm && !kernels.bQ.empty(); ++k) std::copy_n(kernels.bQ.data(), D, &Q_[k * D]);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, D, Ny, dy, u, Ny, W_.data(), 3 * D, 1.0, Q_.data(), D);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, 2 * D, Ny, dy, u, Ny, W_.data() + D, 3 * D, 0.0, ring_[0].data(), 4 * D);
+  if (record) {
+    std::copy(record->Q.begin(), record->Q.end(), Q_.begin());
+    for (PetscInt k = 0; k < xm; ++k) std::copy_n(&record->KV[k * 2 * D], 2 * D, &ring_[0][k * 4 * D]);
+  } else {
+    for (PetscInt k = 0; k < xm && !kernels.bQ.empty(); ++k) std::copy_n(kernels.bQ.data(), D, &Q_[k * D]);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, D, Ny, dy, u, Ny, W_.data(), 3 * D, 1.0, Q_.data(), D);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, 2 * D, Ny, dy, u, Ny, W_.data() + D, 3 * D, 0.0, ring_[0].data(), 4 * D);
+  }
 
-  // First pass: row statistics and o = Σ p V.
-  PetscCall(Ring(true, [&](PetscInt first, PetscInt rows, PetscReal *block) {
-    for (PetscInt m = 0; m < Nh; ++m) Statistics(m, first, rows, block);
-  }));
-  for (PetscInt m = 0; m < Nh; ++m)
-    for (PetscInt k = 0; k < xm; ++k)
-      for (PetscInt r = 0; r < d; ++r) O_[k * D + m * d + r] /= rowsum_[m * xm + k];
+  // First pass: row statistics and o = Σ p V (kept by a recorded forward evaluation at U).
+  if (record) {
+    std::copy(record->rowmax.begin(), record->rowmax.end(), rowmax_.begin());
+    std::copy(record->rowsum.begin(), record->rowsum.end(), rowsum_.begin());
+    std::copy(record->O.begin(), record->O.end(), O_.begin());
+  } else {
+    PetscCall(Ring(true, [&](PetscInt first, PetscInt rows, PetscReal *block) {
+      for (PetscInt m = 0; m < Nh; ++m) Statistics(m, first, rows, block);
+    }));
+    for (PetscInt m = 0; m < Nh; ++m)
+      for (PetscInt k = 0; k < xm; ++k)
+        for (PetscInt r = 0; r < d; ++r) O_[k * D + m * d + r] /= rowsum_[m * xm + k];
+  }
 
   // dO = Δh G (Δz W^O)^T per head (or Δh G for W^O the identity); Δ = ⟨dO, o⟩ per row and head.
   PetscCall(VecGetArrayRead(G, &G_));

@@ -13,11 +13,20 @@
 
 namespace ctflow {
 
+// What a recorded forward evaluation keeps for its transpose: the projections, the rows' shifts and sums of
+// exponentials, and o.
+struct AttentionRecord {
+  std::vector<PetscReal> Q, KV;           // xm × N_h d_head (with b^Q) and xm × 2 N_h d_head: [K | V]
+  std::vector<PetscReal> rowmax, rowsum;  // N_h × xm
+  std::vector<PetscReal> O;               // xm × N_h d_head: o = Σ_η p V, normalised
+};
+
 class AttentionTranspose {
  public:
-  // kernels: the attention kernels at t (as the forward sampled them); tile: keys per tile.
+  // kernels: the attention kernels at t (as the forward sampled them); tile: keys per tile; record: the forward's
+  // statistics at U, or nullptr (then the first pass computes them).
   PetscErrorCode Apply(const OperatorContext &ctx, const AttentionKernels &kernels, PetscReal t, PetscInt tile, Vec U, Vec G, Vec dU,
-                       ControlsArrays *g);
+                       ControlsArrays *g, const AttentionRecord *record);
 
  private:
   // Per head: the first pass's row statistics and o; then the scores' transpose. block: [K | V | dK | dV] rows of
@@ -33,11 +42,11 @@ class AttentionTranspose {
   PetscInt tile_ = 256, d_ = 0, D_ = 0;
   PetscReal score_scale_ = 1;
   std::vector<PetscInt> ranges_, starts_;
-  std::vector<PetscReal> W_;                // N_y × 3D: [W^Q | W^K | W^V], heads side by side
-  std::vector<PetscReal> Q_, O_, dO_, dQ_;  // xm × D
+  std::vector<PetscReal> W_;                        // N_y × 3D: [W^Q | W^K | W^V], heads side by side
+  std::vector<PetscReal> Q_, O_, dO_, dQ_;          // xm × D
   std::vector<PetscReal> rowmax_, rowsum_, delta_;  // N_h × xm
-  std::vector<PetscReal> ring_[2];          // [K | V | dK | dV] blocks
-  std::vector<PetscReal> S_, P_;            // xm × tile
+  std::vector<PetscReal> ring_[2];                  // [K | V | dK | dV] blocks
+  std::vector<PetscReal> S_, P_;                    // xm × tile
 };
 
 }  // namespace ctflow

@@ -48,6 +48,13 @@ PetscErrorCode LiftedFeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   PetscCall(VecGetArrayRead(U, &u));
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Fh, Ny, g.dy(), u, Ny, K.W1.data(), Fh, 0.0, hidden_.data(), Fh);
   PetscCall(VecRestoreArrayRead(U, &u));
+  if (record_slot_ >= 0) {  // h = z + b1, for the transpose at this state
+    if ((PetscInt)records_.size() <= record_slot_) PetscCallCXX(records_.resize(record_slot_ + 1));
+    PetscCallCXX(records_[record_slot_].resize(xm * Fh));
+    for (PetscInt k = 0; k < xm; ++k)
+      for (PetscInt c = 0; c < Fh; ++c) records_[record_slot_][k * Fh + c] = hidden_[k * Fh + c] + K.b1[c];
+    record_slot_ = -1;
+  }
   // act(z + b1) in one pass over the hidden layer.
   for (PetscInt k = 0; k < xm; ++k) {
     PetscReal *z = &hidden_[k * Fh];
@@ -84,9 +91,15 @@ PetscErrorCode LiftedFeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU
   PetscCallCXX(dhidden_.resize(xm * Fh));
   PetscCall(VecGetArrayRead(U, &u));
   PetscCall(VecGetArrayRead(G, &G_));
-  // h = Δy u W1 + b1, z = act(h) (hidden_), dz = Δy G W2^T (dhidden_), then dh = dz act'(h) in place.
-  for (PetscInt k = 0; k < xm; ++k) std::copy_n(K.b1.data(), Fh, &preactivation_[k * Fh]);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Fh, Ny, dy, u, Ny, K.W1.data(), Fh, 1.0, preactivation_.data(), Fh);
+  // h = Δy u W1 + b1 (recorded by the forward evaluation at U, or computed), z = act(h) (hidden_), dz = Δy G W2^T
+  // (dhidden_), then dh = dz act'(h) in place.
+  if (reuse_slot_ >= 0 && reuse_slot_ < (PetscInt)records_.size() && records_[reuse_slot_].size() == (size_t)(xm * Fh)) {
+    std::copy(records_[reuse_slot_].begin(), records_[reuse_slot_].end(), preactivation_.begin());
+  } else {
+    for (PetscInt k = 0; k < xm; ++k) std::copy_n(K.b1.data(), Fh, &preactivation_[k * Fh]);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Fh, Ny, dy, u, Ny, K.W1.data(), Fh, 1.0, preactivation_.data(), Fh);
+  }
+  reuse_slot_ = -1;
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, Fh, Ny, dy, G_, Ny, K.W2.data(), Ny, 0.0, dhidden_.data(), Fh);
   for (PetscInt i = 0; i < xm * Fh; ++i) {
     const PetscReal h = preactivation_[i];

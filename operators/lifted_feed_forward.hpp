@@ -19,6 +19,9 @@ class LiftedFeedForward : public Operator {
   PetscErrorCode SetUp(Vec like) override;
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
+  // A recorded Rhs keeps the pre-activation h for the transpose at the same state.
+  void RecordNextRhs(PetscInt slot) override { record_slot_ = slot; }
+  void ReuseRecord(PetscInt slot) override { reuse_slot_ = slot; }
 
  private:
   // kernels_ for the piece of t (lent by the controls) and the hidden layer sized for them.
@@ -26,10 +29,12 @@ class LiftedFeedForward : public Operator {
 
   const MlpKernels *kernels_ = nullptr;  // lent by the controls, or kernels_storage_
   MlpKernels kernels_storage_;
-  PetscInt piece_ = -1;                      // Controls::PieceKey of kernels_ (-1: resample)
-  PetscObjectState state_ = -1;              // Controls::State of kernels_
-  std::vector<PetscReal> hidden_;            // xm × F
+  PetscInt piece_ = -1;                             // Controls::PieceKey of kernels_ (-1: resample)
+  PetscObjectState state_ = -1;                     // Controls::State of kernels_
+  std::vector<PetscReal> hidden_;                   // xm × F
   std::vector<PetscReal> preactivation_, dhidden_;  // xm × F each, for the transpose
+  PetscInt record_slot_ = -1, reuse_slot_ = -1;
+  std::vector<std::vector<PetscReal>> records_;  // pre-activations by tape slot
 };
 
 }  // namespace ctflow

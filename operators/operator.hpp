@@ -46,6 +46,12 @@ class Operator {
   // Projection: the same for P at U (the state before the projection). U and G are not changed.
   virtual PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g);
   virtual PetscErrorCode ProjectTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g);
+  // Whether the transposes use U (the tape keeps it only then).
+  virtual bool TransposeNeedsState() const { return true; }
+  // Euler substeps evaluate A once, at the state they record: the operator may keep by-products of that Rhs in a tape
+  // slot (RecordNextRhs) that the RhsTranspose at the same state reuses (ReuseRecord), e.g. attention's row statistics.
+  virtual void RecordNextRhs(PetscInt /*slot*/) {}
+  virtual void ReuseRecord(PetscInt /*slot*/) {}
   // Affine flows, A(t, u)(x_k, ·) = u(x_k, ·) M(t) + b(t, x_k, ·), can be solved by the linear substep
   // integrators (implicit, exact): AffineParts gives M (N_y × N_y, row-major, the Δy quadrature weight
   // included) and b (owned tokens × N_y) at t.

@@ -45,30 +45,36 @@ class Leaf : public SplittingNode {
     hook_ = op_->Name() == "identity" ? FrameHook() : hook;  // the identity changes nothing: no frame
     frame_name_ = Expression();
   }
-  void SetRecording(bool record) override { recording_ = record; }
+  void SetTape(PetscInt slot, bool record) override {
+    slot_ = slot, record_ = record && op_->TransposeNeedsState();
+    if (op_->Kind() == OperatorKind::Flow) substep_->SetTape(slot, record);
+  }
 
  protected:
   PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) override {
     PetscFunctionBeginUser;
-    if (recording_) {
-      if (!input_) PetscCall(VecDuplicate(u, input_.Out()));
-      PetscCall(VecCopy(u, input_));
+    if (record_) {
+      if ((PetscInt)tape_.size() <= slot_) PetscCallCXX(tape_.resize(slot_ + 1));
+      if (!tape_[slot_]) PetscCall(VecDuplicate(u, tape_[slot_].Out()));
+      PetscCall(VecCopy(u, tape_[slot_]));
     }
     if (op_->Kind() == OperatorKind::Projection) PetscCall(op_->Project(t0, u));
     else PetscCall(substep_->Advance(*op_, t0, h, rate, u));
     PetscFunctionReturn(0);
   }
   PetscErrorCode StepTranspose(PetscReal t0, PetscReal h, PetscReal rate, Vec lambda, ControlsArrays *g) override {
+    const bool recorded = slot_ >= 0 && slot_ < (PetscInt)tape_.size() && tape_[slot_];
+    const Vec input = recorded ? tape_[slot_].Get() : nullptr;
     PetscFunctionBeginUser;
-    PetscCheck(input_, PetscObjectComm((PetscObject)lambda), PETSC_ERR_ORDER, "the transpose of '%s' needs a recorded forward step",
-               Expression().c_str());
+    PetscCheck(recorded || !op_->TransposeNeedsState(), PetscObjectComm((PetscObject)lambda), PETSC_ERR_ORDER,
+               "the transpose of '%s' needs a recorded forward step", Expression().c_str());
     if (op_->Kind() == OperatorKind::Flow) {
-      PetscCall(substep_->AdvanceTranspose(*op_, t0, h, rate, input_, lambda, g));
+      PetscCall(substep_->AdvanceTranspose(*op_, t0, h, rate, input, lambda, g));
       PetscFunctionReturn(0);
     }
     if (!adjoint_) PetscCall(VecDuplicate(lambda, adjoint_.Out()));
     PetscCall(VecSet(adjoint_, 0.0));
-    PetscCall(op_->ProjectTranspose(t0, input_, lambda, adjoint_, g));
+    PetscCall(op_->ProjectTranspose(t0, input, lambda, adjoint_, g));
     PetscCall(VecCopy(adjoint_, lambda));
     PetscFunctionReturn(0);
   }
@@ -76,8 +82,10 @@ class Leaf : public SplittingNode {
  private:
   std::unique_ptr<Operator> op_;
   std::unique_ptr<SubstepIntegrator> substep_;
-  bool recording_ = false;
-  UniqueVec input_, adjoint_;  // the recorded input state; work space of the transpose
+  PetscInt slot_ = -1;
+  bool record_ = false;
+  std::vector<UniqueVec> tape_;  // the recorded input states, by slot
+  UniqueVec adjoint_;            // work space of the transpose
 };
 
 class Group : public SplittingNode {
@@ -108,8 +116,8 @@ class Group : public SplittingNode {
     hook_ = kind_ == Kind::Seq ? FrameHook() : hook;  // seq: its last child's frame is its result
     frame_name_ = Expression();
   }
-  void SetRecording(bool record) override {
-    for (auto &c : children_) c->SetRecording(record);
+  void SetTape(PetscInt slot, bool record) override {
+    for (auto &c : children_) c->SetTape(slot, record);
   }
 
  protected:

@@ -64,11 +64,12 @@ class SplittingNode {
   // Whether a leaf of this subtree is the operator `name` (e.g. "attention").
   bool HasOperator(const std::string &name) const { return tree_.HasOperator(name); }
 
-  // The discrete adjoint (docs/adjoint.md). While recording, Apply keeps every leaf's input state (a vector per leaf,
-  // allocated on first use), where ApplyTranspose linearises: it maps λ, the adjoint of this node's output, to the
-  // adjoint of its input in place, and adds the parameters' share to g (may be null). Transposition rules: seq in
-  // reverse; avg/sum branches get w_k λ and their results add up; a leaf is its substep's or projection's transpose.
-  virtual void SetRecording(bool record) = 0;
+  // The discrete adjoint (docs/adjoint.md). The tape: every leaf keeps its input states in numbered slots (one vector
+  // per leaf and slot, allocated on first use); with record, Apply writes the inputs into `slot`; ApplyTranspose
+  // linearises at the states of `slot`: it maps λ, the adjoint of this node's output, to the adjoint of its input in
+  // place, and adds the parameters' share to g (may be null). Transposition rules: seq in reverse; avg/sum branches get
+  // w_k λ and their results add up; a leaf is its substep's or projection's transpose.
+  virtual void SetTape(PetscInt slot, bool record) = 0;
   PetscErrorCode ApplyTranspose(PetscReal t, PetscReal dt, PetscReal rate, Vec lambda, ControlsArrays *g);
   PetscErrorCode AdvanceTranspose(PetscReal t, PetscReal dt, Vec lambda, ControlsArrays *g) { return ApplyTranspose(t, dt, 1, lambda, g); }
 

@@ -235,6 +235,7 @@ PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
     bool accept;
     PetscCall(VecCopy(u, start));
     PetscCall(VecCopy(u, v));
+    PetscCall(Store(NumSteps(), u));  // a rejected attempt's record is overwritten by the next one
     PetscCall(PetscLogStagePush(stage));
     PetscCall(root_->Advance(t, h, u));
     PetscCall(counterpart_->Advance(t, h, v));
@@ -246,7 +247,6 @@ PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
       if (substep_monitor_.discard) PetscCall(substep_monitor_.discard());
       continue;
     }
-    PetscCall(Store(NumSteps(), start));
     PetscCallCXX(schedule_.dt.push_back(h));
     PetscCallCXX(schedule_.t.push_back(clock.Advance(h)));
     if (clock.Done()) PetscCall(Finish(u));

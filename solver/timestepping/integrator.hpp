@@ -70,14 +70,12 @@ class Integrator {
   PetscErrorCode ViewStatistics(PetscViewer viewer) const { return adapt_.ViewStatistics(viewer); }
 
   // The discrete adjoint of Solve (docs/adjoint.md; integrator_adjoint.cpp). Call before Solve: keep what the adjoint
-  // needs — the state at the start of every step, or with checkpoints = n ≥ 1 at most n states, the others recomputed
-  // by a binomial schedule (solver/timestepping/checkpoint_schedule.hpp; -adjoint_checkpoints).
+  // needs — every step's leaf inputs, recorded during Solve, or with checkpoints = n ≥ 1 at most n states, the others
+  // recomputed by a binomial schedule (solver/timestepping/checkpoint_schedule.hpp; -adjoint_checkpoints).
   PetscErrorCode SetAdjoint(bool enabled, PetscInt checkpoints = PETSC_DETERMINE);
   // After Solve: λ, on entry ∂L/∂u(T) (after the final expression), becomes ∂L/∂u(0); g (may be null) gains ∂L/∂θ,
   // this rank's share. The steps Solve took are replayed (also adaptive ones: their sizes are held fixed).
   PetscErrorCode SolveAdjoint(Vec lambda, ControlsArrays *g);
-  // States kept for the adjoint now (for tests and memory reports).
-  PetscInt NumStoredStates() const { return (PetscInt)stored_.size(); }
 
   PetscReal FinalTime() const { return T_; }
   // Whether t is the final time (the step schedule and the adaptive clock end on T exactly).
@@ -100,11 +98,12 @@ class Integrator {
   PetscErrorCode ReadSchedule(const std::string &spec);
   PetscErrorCode SolveAdaptive(Vec u, const Monitor &monitor);
   PetscErrorCode Finish(Vec u);
-  // Adjoint helpers: keep u as the start of step n; advance u over steps [a, b); transpose step n from its start u_n;
-  // reverse steps [a, b) from u_a with c free checkpoints.
+  // Adjoint helpers: record step n (or keep u^0); advance u over steps [a, b); transpose step n at a tape slot, or
+  // recompute it from its start u_n first; reverse steps [a, b) from u_a with c free checkpoints.
   PetscErrorCode Store(PetscInt n, Vec u);
   PetscErrorCode AdvanceSteps(PetscInt a, PetscInt b, Vec u);
-  PetscErrorCode StepTranspose(PetscInt n, Vec u_n, Vec lambda, ControlsArrays *g);
+  PetscErrorCode StepTranspose(PetscInt n, PetscInt slot, Vec lambda, ControlsArrays *g);
+  PetscErrorCode RecomputeAndTranspose(PetscInt n, Vec u_n, Vec lambda, ControlsArrays *g);
   PetscErrorCode Reverse(PetscInt a, PetscInt b, Vec u_a, PetscInt c, Vec lambda, ControlsArrays *g);
   OperatorContext ctx_;
   PetscReal T_ = 0, dt_ = 0;
@@ -118,7 +117,8 @@ class Integrator {
   SubstepMonitor substep_monitor_;
   bool adjoint_ = false;
   PetscInt checkpoints_ = PETSC_DETERMINE;  // states kept for the adjoint; PETSC_DETERMINE: all
-  std::vector<UniqueVec> stored_;           // stored_[n]: the start of step n (all), or only step 0
+  std::vector<UniqueVec> stored_;           // with checkpoints: the initial state
+  PetscInt recorded_ = 0;                   // steps recorded on the tape by the last Solve
   UniqueVec replay_;                        // work state of the adjoint's recomputation
 };
 

@@ -1,6 +1,7 @@
-// The discrete adjoint of the time loop (docs/adjoint.md): the steps in reverse, each one recomputed from its
-// stored start with the composition recording its leaves' inputs and then transposed node by node; the controls'
-// final expression transposed first. With fewer stored states than steps, a binomial schedule recomputes the rest.
+// The discrete adjoint of the time loop (docs/adjoint.md): the steps in reverse, each transposed node by node at the
+// leaves' input states that the forward pass recorded on the tape, slot n for step n; the controls' final expression
+// transposed first. With a bound on the stored states (-adjoint_checkpoints), the forward pass keeps only u^0 and the
+// reverse sweep recomputes each step into slot 0 before transposing it, from checkpoints placed by a binomial schedule.
 #include "solver/timestepping/checkpoint_schedule.hpp"
 #include "solver/timestepping/integrator.hpp"
 
@@ -12,13 +13,22 @@ PetscErrorCode Integrator::SetAdjoint(bool enabled, PetscInt checkpoints) {
              "-adjoint_checkpoints must be at least 1 (the initial state), got %" PetscInt_FMT, checkpoints);
   adjoint_ = enabled, checkpoints_ = checkpoints;
   stored_.clear();
+  recorded_ = 0;
   PetscFunctionReturn(0);
 }
 
-// All states, or only the initial one (a checkpoint schedule recomputes from there).
+// Before step n of the forward pass: every step records its leaves' inputs in slot n, or, with checkpoints, only the
+// initial state is kept.
 PetscErrorCode Integrator::Store(PetscInt n, Vec u) {
   PetscFunctionBeginUser;
-  if (!adjoint_ || (checkpoints_ != PETSC_DETERMINE && n > 0)) PetscFunctionReturn(0);
+  if (!adjoint_) PetscFunctionReturn(0);
+  if (checkpoints_ == PETSC_DETERMINE) {
+    root_->SetTape(n, true);
+    if (final_) final_->SetTape(0, true);
+    recorded_ = n + 1;
+    PetscFunctionReturn(0);
+  }
+  if (n > 0 || !stored_.empty()) PetscFunctionReturn(0);
   PetscCallCXX(stored_.emplace_back());
   PetscCall(VecDuplicate(u, stored_.back().Out()));
   PetscCall(VecCopy(u, stored_.back()));
@@ -27,33 +37,42 @@ PetscErrorCode Integrator::Store(PetscInt n, Vec u) {
 
 PetscErrorCode Integrator::AdvanceSteps(PetscInt a, PetscInt b, Vec u) {
   PetscFunctionBeginUser;
+  root_->SetTape(-1, false);
   for (PetscInt n = a; n < b; ++n) PetscCall(root_->Advance(schedule_.t[n], schedule_.dt[n], u));
   PetscFunctionReturn(0);
 }
 
-// Step n (and, for the last step, the final expression) recomputed from u_n while recording, then transposed.
-PetscErrorCode Integrator::StepTranspose(PetscInt n, Vec u_n, Vec lambda, ControlsArrays *g) {
-  const bool last = n + 1 == NumSteps();
+// Step n transposed at the states of tape slot `slot` (for the last step, the final expression first).
+PetscErrorCode Integrator::StepTranspose(PetscInt n, PetscInt slot, Vec lambda, ControlsArrays *g) {
+  PetscFunctionBeginUser;
+  if (n + 1 == NumSteps() && final_) {
+    final_->SetTape(0, false);
+    PetscCall(final_->AdvanceTranspose(T_, 0, lambda, g));
+  }
+  root_->SetTape(slot, false);
+  PetscCall(root_->AdvanceTranspose(schedule_.t[n], schedule_.dt[n], lambda, g));
+  PetscFunctionReturn(0);
+}
+
+// Step n recomputed from its start u_n into tape slot 0, then transposed.
+PetscErrorCode Integrator::RecomputeAndTranspose(PetscInt n, Vec u_n, Vec lambda, ControlsArrays *g) {
   PetscFunctionBeginUser;
   if (!replay_) PetscCall(VecDuplicate(u_n, replay_.Out()));
   PetscCall(VecCopy(u_n, replay_));
-  root_->SetRecording(true);
+  root_->SetTape(0, true);
   PetscCall(root_->Advance(schedule_.t[n], schedule_.dt[n], replay_));
-  root_->SetRecording(false);
-  if (last && final_) {
-    final_->SetRecording(true);
+  if (n + 1 == NumSteps() && final_) {
+    final_->SetTape(0, true);
     PetscCall(final_->Advance(T_, 0, replay_));
-    final_->SetRecording(false);
-    PetscCall(final_->AdvanceTranspose(T_, 0, lambda, g));
   }
-  PetscCall(root_->AdvanceTranspose(schedule_.t[n], schedule_.dt[n], lambda, g));
+  PetscCall(StepTranspose(n, 0, lambda, g));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode Integrator::Reverse(PetscInt a, PetscInt b, Vec u_a, PetscInt c, Vec lambda, ControlsArrays *g) {
   PetscFunctionBeginUser;
   if (b - a == 1) {
-    PetscCall(StepTranspose(a, u_a, lambda, g));
+    PetscCall(RecomputeAndTranspose(a, u_a, lambda, g));
     PetscFunctionReturn(0);
   }
   UniqueVec u;
@@ -62,7 +81,7 @@ PetscErrorCode Integrator::Reverse(PetscInt a, PetscInt b, Vec u_a, PetscInt c, 
     for (PetscInt n = b - 1; n >= a; --n) {
       PetscCall(VecCopy(u_a, u));
       PetscCall(AdvanceSteps(a, n, u));
-      PetscCall(StepTranspose(n, u, lambda, g));
+      PetscCall(RecomputeAndTranspose(n, u, lambda, g));
     }
     PetscFunctionReturn(0);
   }
@@ -78,9 +97,10 @@ PetscErrorCode Integrator::Reverse(PetscInt a, PetscInt b, Vec u_a, PetscInt c, 
 PetscErrorCode Integrator::SolveAdjoint(Vec lambda, ControlsArrays *g) {
   const PetscInt N = NumSteps();
   PetscFunctionBeginUser;
-  PetscCheck(adjoint_ && !stored_.empty(), Comm(), PETSC_ERR_ORDER, "Integrator::SolveAdjoint needs SetAdjoint before a completed Solve");
+  PetscCheck(adjoint_ && (recorded_ == N || !stored_.empty()), Comm(), PETSC_ERR_ORDER,
+             "Integrator::SolveAdjoint needs SetAdjoint before a completed Solve");
   if (checkpoints_ == PETSC_DETERMINE)
-    for (PetscInt n = N; n-- > 0;) PetscCall(StepTranspose(n, stored_[n], lambda, g));
+    for (PetscInt n = N; n-- > 0;) PetscCall(StepTranspose(n, n, lambda, g));
   else PetscCall(Reverse(0, N, stored_[0], checkpoints_ - 1, lambda, g));
   PetscFunctionReturn(0);
 }

@@ -25,6 +25,7 @@ class EulerSubstep : public SubstepIntegrator {
   }
   PetscErrorCode Advance(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v) override {
     PetscFunctionBeginUser;
+    if (record_) op.RecordNextRhs(slot_);
     PetscCall(op.Rhs(op.GetControls().SubstepSampleTime(t0, std::min(t0, t0 + h), std::max(t0, t0 + h)), v, rhs_));
     PetscCall(VecAXPY(v, h * rate, rhs_));
     PetscFunctionReturn(0);
@@ -35,12 +36,16 @@ class EulerSubstep : public SubstepIntegrator {
     if (!rhs_) PetscCall(VecDuplicate(v0, rhs_.Out()));
     PetscCall(VecCopy(lambda, rhs_));
     PetscCall(VecScale(rhs_, h * rate));
+    op.ReuseRecord(slot_);
     PetscCall(op.RhsTranspose(op.GetControls().SubstepSampleTime(t0, std::min(t0, t0 + h), std::max(t0, t0 + h)), v0, rhs_, lambda, g));
     PetscFunctionReturn(0);
   }
+  void SetTape(PetscInt slot, bool record) override { slot_ = slot, record_ = record; }
 
  private:
   UniqueVec rhs_;
+  PetscInt slot_ = -1;
+  bool record_ = false;
 };
 
 class TSSubstep : public SubstepIntegrator {
