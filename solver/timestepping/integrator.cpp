@@ -194,7 +194,7 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
   PetscCheck(first_step >= 0 && first_step <= N, Comm(), PETSC_ERR_ARG_OUTOFRANGE,
              "cannot start the time loop at step %" PetscInt_FMT " of %" PetscInt_FMT, first_step, N);
   PetscCheck(!adjoint_ || first_step == 0, Comm(), PETSC_ERR_USER_INPUT, "a restarted run (step %" PetscInt_FMT ") has no adjoint", first_step);
-  stored_.clear();
+  PetscCall(ResetTape());
   PetscCall(IntegrateStage(&stage));
   for (PetscInt n = first_step; n < N; ++n) {
     const PetscReal t = schedule_.t[n], dt = schedule_.dt[n];
@@ -226,7 +226,7 @@ PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
   PetscCall(VecDuplicate(u, v.Out()));
   PetscCall(adapt_.SetUp(T_, dt_));
   schedule_ = StepSchedule{{0}, {}};
-  stored_.clear();
+  PetscCall(ResetTape());
   while (!clock.Done()) {
     const PetscReal t = clock.Time(), stop = clock.NextStop();
     const bool lands = clock.Peek(adapt_.Reach()) >= stop;

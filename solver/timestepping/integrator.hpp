@@ -100,6 +100,7 @@ class Integrator {
   PetscErrorCode Finish(Vec u);
   // Adjoint helpers: record step n (or keep u^0); advance u over steps [a, b); transpose step n at a tape slot, or
   // recompute it from its start u_n first; reverse steps [a, b) from u_a with c free checkpoints.
+  PetscErrorCode ResetTape();
   PetscErrorCode Store(PetscInt n, Vec u);
   PetscErrorCode AdvanceSteps(PetscInt a, PetscInt b, Vec u);
   PetscErrorCode StepTranspose(PetscInt n, PetscInt slot, Vec lambda, ControlsArrays *g);

@@ -17,6 +17,16 @@ PetscErrorCode Integrator::SetAdjoint(bool enabled, PetscInt checkpoints) {
   PetscFunctionReturn(0);
 }
 
+// A new forward run: nothing recorded yet (Store records what the adjoint needs as the run goes).
+PetscErrorCode Integrator::ResetTape() {
+  PetscFunctionBeginUser;
+  stored_.clear();
+  recorded_ = 0;
+  root_->SetTape(-1, false);
+  if (final_) final_->SetTape(-1, false);
+  PetscFunctionReturn(0);
+}
+
 // Before step n of the forward pass: every step records its leaves' inputs in slot n, or, with checkpoints, only the
 // initial state is kept.
 PetscErrorCode Integrator::Store(PetscInt n, Vec u) {
