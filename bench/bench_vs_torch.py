@@ -112,17 +112,23 @@ def median_run(args, options, **kw):
     return t, runs[0][1], statistics.median(r[2] for r in runs), runs[0][3]
 
 
-def main():
-    args = parse_args()
+def same_kernels(args):
+    """ctflow's BLAS: unless --own-kernels, this script is run again (before torch loads its BLAS) with ctflow's
+    library preloaded and its configuration, so that torch's dgemm_ is the same code; one thread per side."""
     ctflow_blas = ctflow_kernels(args.blas_rate)
     if not args.own_kernels and os.environ.get("LD_PRELOAD") != ctflow_blas["library"]:
-        # Before torch loads its BLAS: run this script again with ctflow's library and configuration.
         os.environ["LD_PRELOAD"] = ctflow_blas["library"]
         if ctflow_blas["BLIS_ARCH_TYPE"] != "unset" and "BLIS_ARCH_TYPE" not in os.environ:
             os.environ.update(BLIS_ARCH_TYPE=ctflow_blas["BLIS_ARCH_TYPE"], BENCH_VS_TORCH_SET_ARCH="1")
         os.execv(sys.executable, [sys.executable] + sys.argv)
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "BLIS_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
+    return ctflow_blas
+
+
+def main():
+    args = parse_args()
+    ctflow_blas = same_kernels(args)
     import ctypes
 
     import h5py

@@ -42,6 +42,8 @@ std::vector<AnalyticControls::Mode> AnalyticControls::Modes(PetscInt kernel) con
     m.b = (PetscInt)(rng() % 4);
     m.d = (PetscInt)(rng() % 2);
   }
+  if ((size_t)kernel < coefficients_.size() && !coefficients_[kernel].empty())  // SetParameters
+    for (PetscInt p = 0; p < modes_; ++p) modes[p].c = coefficients_[kernel][p];
   return modes;
 }
 

@@ -9,6 +9,10 @@
 //   b_j(x, y, t) = (1/2) Σ_p c_p cos(π a_p x/L_x) cos(π b_p y/L_y) g_p(t);
 //   σ1(t) = sin(t)/10,  σ2(t) = 1 + sin(t/2 + 1)/4;  attention scale s = 1/sqrt(|Ω_y|) (eq. (6)).
 //
+// Parameters θ (GetParameters; analytic_controls_parameters.cpp): the coefficients c_p of every kernel, named
+// "/attention/WQ/c", "/attention/WK/c", "/attention/WV/c", "/ffn<j>/W/c", "/ffn<j>/b/c" (P values each); the
+// wavenumbers, frequencies and phases stay those of the seed.
+//
 // The 1/L_y factor keeps ∫ W(ξ, y) u(ξ) dξ of order |u| whatever L_y, so refining or stretching the
 // grid changes the quadrature, not the problem.
 #pragma once
@@ -33,6 +37,10 @@ class AnalyticControls : public Controls {
   PetscReal DefaultFinalTime() const override { return 1.0; }
   PetscReal DefaultTimeStep() const override { return 0.125; }
   std::string Description() const override;
+  PetscErrorCode GetParameters(ControlsArrays *theta) const override;
+  PetscErrorCode SetParameters(const ControlsArrays &theta) override;
+  PetscErrorCode AddAttentionGradient(PetscReal t, const Grid &grid, const AttentionKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const FeedForwardKernel &dk, ControlsArrays *g) const override;
 
  private:
   struct Mode {
@@ -44,8 +52,15 @@ class AnalyticControls : public Controls {
   // (A/L_y) Σ_p c_p cos(π a_p ξ/L_y) cos(π b_p y/L_y) cos(π d_p h/L_h) g_p(t) on the grid, [i][l].
   void SampleKernel(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h, PetscBool use_h, PetscReal *W) const;
 
+  // The kernel numbers and names of the parameters.
+  std::vector<std::pair<PetscInt, std::string>> Kernels() const;
+  // The gradient of the coefficients of kernel `kernel` from dW = ∂L/∂W[i][l] sampled on the grid (h: its head, if any).
+  void AddKernelGradient(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h, PetscBool use_h, const PetscReal *dW,
+                         std::vector<PetscReal> *dc) const;
+
   MPI_Comm comm_;
   PetscInt seed_ = 0, modes_ = 4, J_ = 2;
+  std::vector<std::vector<PetscReal>> coefficients_;  // c_p set by SetParameters, per kernel; empty: the seed's
 };
 
 // The registered creator of "analytic".

@@ -35,6 +35,24 @@ std::string Controls::FinalExpression() const {
   return SampleFinalNorm(&norm, &present) == 0 && present ? "final_norm" : "";
 }
 
+PetscErrorCode Controls::GetParameters(ControlsArrays *theta) const {
+  *theta = ControlsArrays();
+  return 0;
+}
+
+PetscErrorCode Controls::SetParameters(const ControlsArrays &theta) {
+  PetscFunctionBeginUser;
+  PetscCheck(theta.Empty(), PETSC_COMM_SELF, PETSC_ERR_SUP, "the controls %s have no parameters to set", Description().c_str());
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Controls::AddAttentionGradient(PetscReal, const Grid &, const AttentionKernels &, ControlsArrays *) const { return 0; }
+PetscErrorCode Controls::AddFeedForwardGradient(PetscInt, PetscReal, const Grid &, const FeedForwardKernel &, ControlsArrays *) const { return 0; }
+PetscErrorCode Controls::AddLayerNormGradient(PetscInt, PetscReal, const LayerNormTargets &, ControlsArrays *) const { return 0; }
+PetscErrorCode Controls::AddMlpGradient(PetscReal, const Grid &, const MlpKernels &, ControlsArrays *) const { return 0; }
+PetscErrorCode Controls::AddFinalNormGradient(const LayerNormTargets &, ControlsArrays *) const { return 0; }
+PetscErrorCode Controls::AddVitGradient(const VitProcessing &, ControlsArrays *) const { return 0; }
+
 namespace {
 
 PetscErrorCode RegisterBuiltins(Registry<ControlsCreator> &r) {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "discretization/controls_arrays.hpp"
 #include "discretization/grid.hpp"
 #include "discretization/vit_processing.hpp"
 
@@ -102,6 +103,28 @@ class Controls {
   virtual PetscReal DefaultTimeStep() const = 0;
   // Short description for logs and trajectory attributes, e.g. "analytic (seed 0, 4 modes)".
   virtual std::string Description() const = 0;
+
+  // The parameters θ (discretization/controls_arrays.hpp: the layout of the source's file; empty: none). Setting
+  // them changes what every later sample returns (State() changes, so operators sample again).
+  virtual PetscErrorCode GetParameters(ControlsArrays *theta) const;
+  virtual PetscErrorCode SetParameters(const ControlsArrays &theta);
+  PetscObjectState State() const { return state_; }
+  // The chain rule from the kernels sampled at t to θ: g += (∂k/∂θ)^T dk for the gradient dk of a sampled kernel,
+  // g in the layout of GetParameters. This rank's share (the tokens it owns); sum over the ranks afterwards. The
+  // default (controls without parameters) adds nothing.
+  virtual PetscErrorCode AddAttentionGradient(PetscReal t, const Grid &grid, const AttentionKernels &dk, ControlsArrays *g) const;
+  virtual PetscErrorCode AddFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const FeedForwardKernel &dk, ControlsArrays *g) const;
+  // dk: ∂L/∂σ1, ∂L/∂σ2 in sigma1, sigma2 (or per feature in sigma1_y, sigma2_y).
+  virtual PetscErrorCode AddLayerNormGradient(PetscInt index, PetscReal t, const LayerNormTargets &dk, ControlsArrays *g) const;
+  virtual PetscErrorCode AddMlpGradient(PetscReal t, const Grid &grid, const MlpKernels &dk, ControlsArrays *g) const;
+  virtual PetscErrorCode AddFinalNormGradient(const LayerNormTargets &dk, ControlsArrays *g) const;
+  virtual PetscErrorCode AddVitGradient(const VitProcessing &dk, ControlsArrays *g) const;
+
+ protected:
+  void Touch() { ++state_; }
+
+ private:
+  PetscObjectState state_ = 0;
 };
 
 // A controls source of comm, created by its registered name.

@@ -2,6 +2,7 @@
 
 #include <petscviewerhdf5.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "discretization/base/petsc_handle.hpp"
@@ -13,13 +14,14 @@ void InitialState::Reset() {
   path_.clear(), description_.clear();
   image_requested_ = false;
   f_ = nullptr;
+  values_.clear();
   vit_ = nullptr;
   image_.clear();
 }
 
 std::string InitialState::Description() const {
   if (!path_.empty()) return path_ + (image_requested_ ? ":/image" : ":/u0");
-  return f_ ? description_ : "analytic f(x, y)";
+  return f_ || !values_.empty() ? description_ : "analytic f(x, y)";
 }
 
 PetscErrorCode InitialState::SetFromOptions(MPI_Comm comm) {
@@ -50,6 +52,10 @@ PetscErrorCode InitialState::SetUp(Grid *grid, const Controls &controls) {
   std::vector<hsize_t> shape;
   PetscFunctionBeginUser;
   vit_ = nullptr;
+  if (!values_.empty()) {
+    PetscCall(grid->RequireSize("-Nx", values_Nx_, description_.c_str()));
+    PetscCall(grid->RequireSize("-Ny", values_Ny_, description_.c_str()));
+  }
   if (path_.empty()) PetscFunctionReturn(0);
   if (image_requested_) {
     vit_ = controls.Vit();
@@ -75,6 +81,10 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
   PetscFunctionBeginUser;
   if (vit_) {
     PetscCall(EmbedImage(grid, *vit_, image_, u));
+  } else if (!values_.empty()) {
+    PetscCall(VecGetArray(u, &a));
+    std::copy_n(&values_[xs * Ny], xm * Ny, a);
+    PetscCall(VecRestoreArray(u, &a));
   } else if (!path_.empty()) {
     UniqueViewer viewer;
     PetscCall(PetscViewerHDF5Open(grid.Comm(), path_.c_str(), FILE_MODE_READ, viewer.Out()));

@@ -20,16 +20,23 @@ class InitialState {
   void SetFile(const std::string &path) { Reset(), path_ = path; }
   void SetImage(const std::string &path) { Reset(), path_ = path, image_requested_ = true; }
   void SetFunction(Function f, const std::string &description) { Reset(), f_ = std::move(f), description_ = description; }
+  // The values of all N_x × N_y cells (row-major, the same on every rank), e.g. a sample of a dataset.
+  void SetValues(std::vector<PetscReal> values, PetscInt Nx, PetscInt Ny, const std::string &description) {
+    Reset(), values_ = std::move(values), values_Nx_ = Nx, values_Ny_ = Ny, description_ = description;
+  }
   // Validates the file against the controls and imposes N_x and N_y on the grid. Call before grid->SetUp().
   PetscErrorCode SetUp(Grid *grid, const Controls &controls);
   // SetFromOptions, then SetUp.
   PetscErrorCode SetFromOptions(Grid *grid, const Controls &controls);
   // Fills u (a vector of grid.Layout()) with f; rejects NaN and Inf.
   PetscErrorCode Fill(const Grid &grid, Vec u) const;
+  // The transpose of the image embedding F for the adjoint: d (ViT-shaped) gains ∂L/∂E, ∂L/∂b, ∂L/∂v0, ∂L/∂P from
+  // λ = ∂L/∂u0 (discretization/vit_processing.hpp).
+  PetscErrorCode EmbedTranspose(const Grid &grid, Vec lambda, VitProcessing *d) const { return EmbedImageTranspose(grid, *vit_, image_, lambda, d); }
   // The state is an embedded image (-image): its class token is read out after the run.
   bool Embedded() const { return vit_ != nullptr; }
   // A function of (x, y) on Ω_x × Ω_y sampled at the cell centres of any grid (analytic or SetFunction).
-  bool Analytic() const { return path_.empty(); }
+  bool Analytic() const { return path_.empty() && values_.empty(); }
   std::string Description() const;
 
  private:
@@ -37,6 +44,8 @@ class InitialState {
   std::string path_;
   bool image_requested_ = false;
   Function f_;
+  std::vector<PetscReal> values_;  // SetValues
+  PetscInt values_Nx_ = 0, values_Ny_ = 0;
   std::string description_;
   const VitProcessing *vit_ = nullptr;  // set for -image by SetUp
   std::vector<PetscReal> image_;

@@ -192,6 +192,7 @@ PetscErrorCode LayeredControls::Refine(PetscInt Ny_fine, PetscInt ry, PetscInt r
   Ny_ *= ry;
   Nh_ *= rh;
   d_head_ *= ry;
+  ry_ *= ry, rh_ *= rh;
   for (Layer &l : layers_) l.attention.d_head = d_head_;
   PetscFunctionReturn(0);
 }

@@ -41,6 +41,16 @@ class LayeredControls : public Controls {
   PetscReal DefaultFinalTime() const override { return times_.back(); }
   PetscReal DefaultTimeStep() const override { return times_[1] - times_[0]; }
   std::string Description() const override;
+  // θ in the file's layout (layered_controls_parameters.cpp): every weight, bias and layer-norm target of the file
+  // at the file's resolution; the gradients of refined kernels are summed over the fine cells of each file cell.
+  PetscErrorCode GetParameters(ControlsArrays *theta) const override;
+  PetscErrorCode SetParameters(const ControlsArrays &theta) override;
+  PetscErrorCode AddAttentionGradient(PetscReal t, const Grid &grid, const AttentionKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const FeedForwardKernel &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddLayerNormGradient(PetscInt index, PetscReal t, const LayerNormTargets &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddMlpGradient(PetscReal t, const Grid &grid, const MlpKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddFinalNormGradient(const LayerNormTargets &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddVitGradient(const VitProcessing &dk, ControlsArrays *g) const override;
 
  private:
   struct Layer {
@@ -58,6 +68,10 @@ class LayeredControls : public Controls {
   // The layer acting at time t (left-continuous pieces, with a round-off tolerance at the breakpoints;
   // PieceKey is its index, or -1 outside [0, t_L)).
   PetscErrorCode LayerAt(PetscReal t, const Layer **layer) const;
+  // Visits every parameter array of the file: its name, shape, whether it is an attribute, and the (refined) storage
+  // with the refinement factors (r0, r1, r2) of its axes; const and non-const (for SetParameters) versions.
+  template <typename Self, typename Visit>
+  static PetscErrorCode VisitParameters(Self &self, Visit visit);
   // s in γ = Softmax_2(s ⟨Q, K⟩) of the layer on this grid.
   static PetscReal Scale(const Layer &layer, const Grid &grid);
   PetscErrorCode LoadVit(const class H5Input &in);
@@ -71,6 +85,7 @@ class LayeredControls : public Controls {
   std::string path_;
   bool loaded_ = false;
   PetscInt J_ = 0, Ny_ = 0, Nh_ = 0, d_head_ = 0;
+  PetscInt ry_ = 1, rh_ = 1;  // refinement of the file's y and h cells
   PetscInt Nx_ = 0;        // tokens the data fixes (per-token biases), or 0
   std::string Nx_source_;  // the dataset that fixes them
   bool causal_ = false, has_final_norm_ = false;

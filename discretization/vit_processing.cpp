@@ -6,8 +6,23 @@
 
 namespace ctflow {
 
+// The patch (i, j) of the image, flattened in (channel, row, column) order.
+static void Patch(const VitProcessing &vit, const std::vector<PetscReal> &image, PetscInt i, PetscInt j, PetscReal *patch) {
+  const PetscInt p = vit.patch;
+  for (PetscInt c = 0; c < vit.channels; ++c)
+    for (PetscInt di = 0; di < p; ++di)
+      for (PetscInt dj = 0; dj < p; ++dj) patch[(c * p + di) * p + dj] = image[(c * vit.height + i * p + di) * vit.width + j * p + dj];
+}
+
+// Zero arrays of the sizes of `like`'s, where they are still empty.
+static PetscErrorCode SizeLike(const std::vector<PetscReal> &like, std::vector<PetscReal> *a) {
+  PetscFunctionBeginUser;
+  if (a->empty()) PetscCallCXX(a->assign(like.size(), 0.0));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode EmbedImage(const Grid &grid, const VitProcessing &vit, const std::vector<PetscReal> &image, Vec u) {
-  const PetscInt Ny = grid.Ny(), p = vit.patch, nw = vit.width / p, D = vit.channels * p * p;
+  const PetscInt Ny = grid.Ny(), nw = vit.width / vit.patch, D = vit.channels * vit.patch * vit.patch;
   std::vector<PetscReal> patch(D);
   PetscScalar *a;
   PetscFunctionBeginUser;
@@ -18,10 +33,7 @@ PetscErrorCode EmbedImage(const Grid &grid, const VitProcessing &vit, const std:
     if (token == 0) {
       std::copy_n(vit.class_token.data(), Ny, row);
     } else {
-      const PetscInt i = (token - 1) / nw, j = (token - 1) % nw;
-      for (PetscInt c = 0; c < vit.channels; ++c)
-        for (PetscInt di = 0; di < p; ++di)
-          for (PetscInt dj = 0; dj < p; ++dj) patch[(c * p + di) * p + dj] = image[(c * vit.height + i * p + di) * vit.width + j * p + dj];
+      Patch(vit, image, (token - 1) / nw, (token - 1) % nw, patch.data());
       std::copy_n(vit.patch_bias.data(), Ny, row);
       cblas_dgemv(CblasRowMajor, CblasTrans, D, Ny, 1.0, vit.patch_embedding.data(), Ny, patch.data(), 1, 1.0, row, 1);
     }
@@ -43,6 +55,51 @@ PetscErrorCode ClassTokenLogits(const Grid &grid, const VitProcessing &vit, Vec 
     PetscCall(VecRestoreArrayRead(u, &a));
   }
   PetscCallMPI(MPI_Bcast(logits->data(), (PetscMPIInt)vit.classes, MPIU_REAL, 0, grid.Comm()));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode EmbedImageTranspose(const Grid &grid, const VitProcessing &vit, const std::vector<PetscReal> &image, Vec lambda, VitProcessing *d) {
+  const PetscInt Ny = grid.Ny(), nw = vit.width / vit.patch, D = vit.channels * vit.patch * vit.patch;
+  std::vector<PetscReal> patch(D);
+  const PetscScalar *a;
+  PetscFunctionBeginUser;
+  PetscCall(SizeLike(vit.patch_embedding, &d->patch_embedding));
+  PetscCall(SizeLike(vit.patch_bias, &d->patch_bias));
+  PetscCall(SizeLike(vit.class_token, &d->class_token));
+  PetscCall(SizeLike(vit.position_embedding, &d->position_embedding));
+  PetscCall(VecGetArrayRead(lambda, &a));
+  for (PetscInt r = 0; r < grid.XLocal(); ++r) {
+    const PetscInt token = grid.XStart() + r;
+    const PetscReal *row = &a[r * Ny];
+    for (PetscInt l = 0; l < Ny; ++l) d->position_embedding[token * Ny + l] += row[l];
+    if (token == 0) {
+      for (PetscInt l = 0; l < Ny; ++l) d->class_token[l] += row[l];
+      continue;
+    }
+    Patch(vit, image, (token - 1) / nw, (token - 1) % nw, patch.data());
+    for (PetscInt l = 0; l < Ny; ++l) d->patch_bias[l] += row[l];
+    cblas_dger(CblasRowMajor, D, Ny, 1.0, patch.data(), 1, row, 1, d->patch_embedding.data(), Ny);
+  }
+  PetscCall(VecRestoreArrayRead(lambda, &a));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode ClassTokenLogitsTranspose(const Grid &grid, const VitProcessing &vit, Vec u, const std::vector<PetscReal> &dz, Vec lambda,
+                                         VitProcessing *d) {
+  const PetscInt Ny = grid.Ny();
+  PetscFunctionBeginUser;
+  PetscCall(SizeLike(vit.head_weight, &d->head_weight));
+  PetscCall(SizeLike(vit.head_bias, &d->head_bias));
+  if (grid.XStart() != 0 || grid.XLocal() == 0) PetscFunctionReturn(0);  // the rank that owns the class token
+  const PetscScalar *a;
+  PetscScalar *l;
+  PetscCall(VecGetArrayRead(u, &a));
+  cblas_dger(CblasRowMajor, Ny, vit.classes, 1.0, a, 1, dz.data(), 1, d->head_weight.data(), vit.classes);
+  PetscCall(VecRestoreArrayRead(u, &a));
+  for (PetscInt c = 0; c < vit.classes; ++c) d->head_bias[c] += dz[c];
+  PetscCall(VecGetArray(lambda, &l));
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, Ny, vit.classes, 1.0, vit.head_weight.data(), vit.classes, dz.data(), 1, 1.0, l, 1);
+  PetscCall(VecRestoreArray(lambda, &l));
   PetscFunctionReturn(0);
 }
 

@@ -29,5 +29,11 @@ struct VitProcessing {
 PetscErrorCode EmbedImage(const Grid &grid, const VitProcessing &vit, const std::vector<PetscReal> &image, Vec u);
 // G(u) on every rank.
 PetscErrorCode ClassTokenLogits(const Grid &grid, const VitProcessing &vit, Vec u, std::vector<PetscReal> *logits);
+// Transposes for the discrete adjoint; d holds the gradients of the arrays of VitProcessing that the map uses (this
+// rank's share), sized on first use. F^T: dE += Σ_i patch_i^T λ_i, db += Σ_{i ≥ 1} λ_i, dv0 += λ_0, dP += λ.
+PetscErrorCode EmbedImageTranspose(const Grid &grid, const VitProcessing &vit, const std::vector<PetscReal> &image, Vec lambda, VitProcessing *d);
+// G^T: λ(x_0, ·) += B dz, dB += u(x_0, ·)^T dz, dc += dz (dz = ∂L/∂z, the same on every rank).
+PetscErrorCode ClassTokenLogitsTranspose(const Grid &grid, const VitProcessing &vit, Vec u, const std::vector<PetscReal> &dz, Vec lambda,
+                                         VitProcessing *d);
 
 }  // namespace ctflow

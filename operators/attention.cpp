@@ -56,9 +56,9 @@ PetscErrorCode Attention::Prepare(PetscReal t) {
   PetscMPIInt size;
   PetscFunctionBeginUser;
   const PetscInt piece = ctx_.controls->PieceKey(t);
-  if (piece >= 0 && piece == piece_) PetscFunctionReturn(0);
+  if (piece >= 0 && piece == piece_ && ctx_.controls->State() == state_) PetscFunctionReturn(0);
   PetscCall(ctx_.controls->LendAttention(t, g, &kernels_storage_, &kernels_));
-  piece_ = piece;
+  piece_ = piece, state_ = ctx_.controls->State();
   const PetscInt d = d_ = kernels_->d_head, D = D_ = Nh * d;
   score_scale_ = kernels_->scale * g.dy();
   PetscCallMPI(MPI_Comm_size(Comm(), &size));
@@ -172,6 +172,10 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, D, Ny, dy, u, Ny, W_.data(), 3 * D, 1.0, Q_.data(), D);
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, 2 * D, Ny, dy, u, Ny, W_.data() + D, 3 * D, 0.0, kv_[0].data(), 2 * D);
   PetscCall(VecRestoreArrayRead(U, &u));
+  if (record_slot_ >= 0) {  // the projections, for the transpose at this state
+    if ((PetscInt)records_.size() <= record_slot_) PetscCallCXX(records_.resize(record_slot_ + 1));
+    PetscCallCXX(records_[record_slot_].Q = Q_; records_[record_slot_].KV.assign(kv_[0].begin(), kv_[0].begin() + 2 * xm * D));
+  }
   PetscCall(PetscLogFlops(6.0 * xm * Ny * D));
   PetscCall(PetscLogEventEnd(ATTENTION_PROJECT_EVENT, 0, 0, 0, 0));
 
@@ -219,6 +223,12 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
       const PetscReal w = g.dh() / rowsum_[m * xm + k];
       for (PetscInt r = 0; r < d; ++r) O_[k * D + m * d + r] *= w;
     }
+  if (record_slot_ >= 0) {  // o = O / Δh and the rows' statistics, for the transpose at this state
+    AttentionRecord &r = records_[record_slot_];
+    PetscCallCXX(r.O = O_; r.rowmax = rowmax_; r.rowsum = rowsum_);
+    for (PetscReal &o : r.O) o /= g.dh();
+    record_slot_ = -1;
+  }
   if (kernels_->WO.empty())  // W^O the identity: d_head = N_y, sum over heads
     for (PetscInt k = 0; k < xm; ++k)
       for (PetscInt m = 0; m < Nh; ++m) cblas_daxpy(Ny, 1.0, &O_[k * D + m * d], 1, &f[k * Ny], 1);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "operators/attention_maps.hpp"
+#include "operators/attention_transpose.hpp"
 #include "operators/operator.hpp"
 
 namespace ctflow {
@@ -34,6 +35,11 @@ class Attention : public Operator {
   PetscErrorCode SetFromOptions() override;
   PetscErrorCode SetUp(Vec like) override;
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
+  // The streaming transpose (operators/attention_transpose.hpp; defined in attention_transpose.cpp). A recorded Rhs
+  // keeps its rows' statistics and o, so that the transpose at the same state skips its first pass.
+  PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
+  void RecordNextRhs(PetscInt slot) override { record_slot_ = slot; }
+  void ReuseRecord(PetscInt slot) override { reuse_slot_ = slot; }
 
  private:
   // F = A(t, U) from γ formed in blocks of tile_ rows (AttentionMaps::Apply).
@@ -59,7 +65,11 @@ class Attention : public Operator {
   PetscReal score_scale_ = 1;               // s Δz, Δz = Δy
   PetscInt d_ = 0, D_ = 0;                  // d_head, N_h d_head
   PetscInt piece_ = -1;                     // Controls::PieceKey of kernels_ and W_ (-1: resample)
-  PetscInt max_rows_ = 0;                   // the most tokens any rank owns
+  PetscObjectState state_ = -1;             // Controls::State of kernels_ and W_
+  std::unique_ptr<AttentionTranspose> transpose_;
+  PetscInt record_slot_ = -1, reuse_slot_ = -1;
+  std::vector<AttentionRecord> records_;  // by tape slot
+  PetscInt max_rows_ = 0;                 // the most tokens any rank owns
 };
 
 }  // namespace ctflow

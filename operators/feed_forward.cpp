@@ -22,9 +22,9 @@ PetscErrorCode FeedForwardCreate(const OperatorContext &ctx, PetscInt index, std
 PetscErrorCode FeedForward::Prepare(PetscReal t) {
   PetscFunctionBeginUser;
   const PetscInt piece = ctx_.controls->PieceKey(t);
-  if (piece >= 0 && piece == piece_) PetscFunctionReturn(0);
+  if (piece >= 0 && piece == piece_ && ctx_.controls->State() == state_) PetscFunctionReturn(0);
   PetscCall(ctx_.controls->SampleFeedForward(j_, t, *ctx_.grid, &kernel_));
-  piece_ = piece;
+  piece_ = piece, state_ = ctx_.controls->State();
   PetscFunctionReturn(0);
 }
 
@@ -47,6 +47,33 @@ PetscErrorCode FeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode FeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) {
+  const Grid &grid = *ctx_.grid;
+  const PetscInt xm = grid.XLocal(), Ny = grid.Ny();
+  const PetscScalar *u, *G_;
+  PetscScalar *du;
+  PetscFunctionBeginUser;
+  PetscCall(PetscLogEventBegin(FEED_FORWARD_EVENT, 0, 0, 0, 0));
+  PetscCall(Prepare(t));
+  PetscCall(VecGetArrayRead(G, &G_));
+  PetscCall(VecGetArray(dU, &du));
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, Ny, Ny, grid.dy(), G_, Ny, kernel_.W.data(), Ny, 1.0, du, Ny);
+  PetscCall(VecRestoreArray(dU, &du));
+  if (g) {
+    FeedForwardKernel dk;
+    PetscCallCXX(dk.W.assign(Ny * Ny, 0.0));
+    PetscCallCXX(dk.b.assign(G_, G_ + xm * Ny));
+    PetscCall(VecGetArrayRead(U, &u));
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Ny, Ny, xm, grid.dy(), u, Ny, G_, Ny, 0.0, dk.W.data(), Ny);
+    PetscCall(VecRestoreArrayRead(U, &u));
+    PetscCall(ctx_.controls->AddFeedForwardGradient(j_, t, grid, dk, g));
+  }
+  PetscCall(VecRestoreArrayRead(G, &G_));
+  PetscCall(PetscLogFlops(4.0 * xm * Ny * Ny));
+  PetscCall(PetscLogEventEnd(FEED_FORWARD_EVENT, 0, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode FeedForward::AffineParts(PetscReal t, std::vector<PetscReal> *M, std::vector<PetscReal> *b) {
   const PetscReal dy = ctx_.grid->dy();
   PetscFunctionBeginUser;
@@ -54,6 +81,18 @@ PetscErrorCode FeedForward::AffineParts(PetscReal t, std::vector<PetscReal> *M, 
   PetscCallCXX(M->resize(kernel_.W.size()));
   std::transform(kernel_.W.begin(), kernel_.W.end(), M->begin(), [dy](PetscReal w) { return dy * w; });
   PetscCallCXX(*b = kernel_.b);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode FeedForward::AffinePartsTranspose(PetscReal t, const std::vector<PetscReal> &dM, const std::vector<PetscReal> &db, ControlsArrays *g) {
+  const PetscReal dy = ctx_.grid->dy();
+  FeedForwardKernel dk;
+  PetscFunctionBeginUser;
+  if (!g) PetscFunctionReturn(0);
+  PetscCallCXX(dk.W.resize(dM.size()));
+  std::transform(dM.begin(), dM.end(), dk.W.begin(), [dy](PetscReal w) { return dy * w; });
+  PetscCallCXX(dk.b = db);
+  PetscCall(ctx_.controls->AddFeedForwardGradient(j_, t, *ctx_.grid, dk, g));
   PetscFunctionReturn(0);
 }
 

@@ -45,14 +45,30 @@ PetscErrorCode LayerNormProjection::SetFromOptions() {
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode LayerNormProjection::Project(PetscReal t, Vec U) {
-  LayerNormTargets target;
+PetscErrorCode LayerNormProjection::SampleTargets(PetscReal t, LayerNormTargets *target) const {
   bool present = true;
   PetscFunctionBeginUser;
-  if (index_ == kFinal) PetscCall(ctx_.controls->SampleFinalNorm(&target, &present));
-  else PetscCall(ctx_.controls->SampleLayerNorm(index_, t, &target));
+  if (index_ == kFinal) PetscCall(ctx_.controls->SampleFinalNorm(target, &present));
+  else PetscCall(ctx_.controls->SampleLayerNorm(index_, t, target));
   PetscCheck(present, Comm(), PETSC_ERR_PLIB, "the controls' final layer norm disappeared");
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayerNormProjection::Project(PetscReal t, Vec U) {
+  LayerNormTargets target;
+  PetscFunctionBeginUser;
+  PetscCall(SampleTargets(t, &target));
   PetscCall(LayerNormProjectOnto(*ctx_.grid, target, eps_, t, U));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayerNormProjection::ProjectTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) {
+  LayerNormTargets target, dk;
+  PetscFunctionBeginUser;
+  PetscCall(SampleTargets(t, &target));
+  PetscCall(LayerNormTransposeOnto(*ctx_.grid, target, eps_, U, G, dU, g ? &dk : nullptr));
+  if (g && index_ == kFinal) PetscCall(ctx_.controls->AddFinalNormGradient(dk, g));
+  else if (g) PetscCall(ctx_.controls->AddLayerNormGradient(index_, t, dk, g));
   PetscFunctionReturn(0);
 }
 
@@ -97,6 +113,55 @@ PetscErrorCode LayerNormProjectOnto(const Grid &g, const LayerNormTargets &targe
              "S1(σ1, σ2) is not unique; pass -layernorm_eps <ε> (ε > 0 is added to the variance, as in torch.nn.LayerNorm)",
              (double)t, degenerate, (double)g.x(degenerate));
   PetscCall(PetscLogFlops(5.0 * xm * Ny));
+  PetscCall(PetscLogEventEnd(LAYER_NORM_EVENT, 0, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayerNormTransposeOnto(const Grid &grid, const LayerNormTargets &target, PetscReal default_eps, Vec U, Vec G, Vec dU,
+                                      LayerNormTargets *dk) {
+  const PetscInt xm = grid.XLocal(), Ny = grid.Ny();
+  const PetscReal eps = target.eps >= 0 ? target.eps : default_eps;
+  const bool per_feature = !target.sigma2_y.empty();
+  const PetscScalar *u, *G_;
+  PetscScalar *du;
+  std::vector<PetscReal> xhat(Ny), gx(Ny);
+  PetscFunctionBeginUser;
+  PetscCall(PetscLogEventBegin(LAYER_NORM_EVENT, 0, 0, 0, 0));
+  if (dk) {
+    *dk = LayerNormTargets();
+    dk->sigma1 = dk->sigma2 = 0;
+    if (per_feature) PetscCallCXX(dk->sigma1_y.assign(Ny, 0.0); dk->sigma2_y.assign(Ny, 0.0));
+  }
+  PetscCall(VecGetArrayRead(U, &u));
+  PetscCall(VecGetArrayRead(G, &G_));
+  PetscCall(VecGetArray(dU, &du));
+  for (PetscInt k = 0; k < xm; ++k) {
+    const PetscScalar *v = &u[k * Ny], *gk = &G_[k * Ny];
+    PetscReal mean = 0, var = 0;
+    for (PetscInt l = 0; l < Ny; ++l) mean += v[l];
+    mean /= Ny;
+    for (PetscInt l = 0; l < Ny; ++l) var += (v[l] - mean) * (v[l] - mean);
+    var /= Ny;
+    const PetscReal inv_std = 1 / std::sqrt(var + eps);
+    PetscReal mean_g = 0, mean_gx = 0;
+    for (PetscInt l = 0; l < Ny; ++l) {
+      xhat[l] = (v[l] - mean) * inv_std;
+      gx[l] = gk[l] * (per_feature ? target.sigma2_y[l] : target.sigma2);
+      mean_g += gx[l];
+      mean_gx += gx[l] * xhat[l];
+    }
+    mean_g /= Ny, mean_gx /= Ny;
+    for (PetscInt l = 0; l < Ny; ++l) du[k * Ny + l] += inv_std * (gx[l] - mean_g - xhat[l] * mean_gx);
+    if (!dk) continue;
+    for (PetscInt l = 0; l < Ny; ++l) {
+      if (per_feature) dk->sigma1_y[l] += gk[l], dk->sigma2_y[l] += gk[l] * xhat[l];
+      else dk->sigma1 += gk[l], dk->sigma2 += gk[l] * xhat[l];
+    }
+  }
+  PetscCall(VecRestoreArray(dU, &du));
+  PetscCall(VecRestoreArrayRead(G, &G_));
+  PetscCall(VecRestoreArrayRead(U, &u));
+  PetscCall(PetscLogFlops(12.0 * xm * Ny));
   PetscCall(PetscLogEventEnd(LAYER_NORM_EVENT, 0, 0, 0, 0));
   PetscFunctionReturn(0);
 }

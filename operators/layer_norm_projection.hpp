@@ -30,8 +30,12 @@ class LayerNormProjection : public Operator {
   OperatorKind Kind() const override { return OperatorKind::Projection; }
   PetscErrorCode SetFromOptions() override;
   PetscErrorCode Project(PetscReal t, Vec U) override;
+  // dv = (1/sqrt(β + ε)) (g − mean(g) − x̂ mean(g x̂)) with g = σ2 G and x̂ the normalised token; dσ1 = Σ_y G,
+  // dσ2 = Σ_y G x̂ (per feature: dσ1(y) = G, dσ2(y) = G x̂).
+  PetscErrorCode ProjectTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
 
  private:
+  PetscErrorCode SampleTargets(PetscReal t, LayerNormTargets *target) const;
   const PetscInt index_;
   PetscReal eps_ = 0;
 };
@@ -39,5 +43,8 @@ class LayerNormProjection : public Operator {
 // The projection of every token of U onto the targets; ε from target.eps, or default_eps when it is < 0.
 // Also the final layer norm of a network (Controls::SampleFinalNorm).
 PetscErrorCode LayerNormProjectOnto(const Grid &grid, const LayerNormTargets &target, PetscReal default_eps, PetscReal t, Vec U);
+// Its transpose at U (the state before the projection): dU += (∂P/∂U)^T G; dk (if given) ← ∂L/∂σ1, ∂L/∂σ2 (this rank's tokens).
+PetscErrorCode LayerNormTransposeOnto(const Grid &grid, const LayerNormTargets &target, PetscReal default_eps, Vec U, Vec G, Vec dU,
+                                      LayerNormTargets *dk);
 
 }  // namespace ctflow

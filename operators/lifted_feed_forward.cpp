@@ -28,9 +28,9 @@ PetscErrorCode LiftedFeedForward::SetUp(Vec) {
 PetscErrorCode LiftedFeedForward::Prepare(PetscReal t) {
   PetscFunctionBeginUser;
   const PetscInt piece = ctx_.controls->PieceKey(t);
-  if (piece >= 0 && piece == piece_) PetscFunctionReturn(0);
+  if (piece >= 0 && piece == piece_ && ctx_.controls->State() == state_) PetscFunctionReturn(0);
   PetscCall(ctx_.controls->LendMlp(t, *ctx_.grid, &kernels_storage_, &kernels_));
-  piece_ = piece;
+  piece_ = piece, state_ = ctx_.controls->State();
   PetscCallCXX(hidden_.resize(ctx_.grid->XLocal() * kernels_->F));
   PetscFunctionReturn(0);
 }
@@ -48,6 +48,13 @@ PetscErrorCode LiftedFeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   PetscCall(VecGetArrayRead(U, &u));
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Fh, Ny, g.dy(), u, Ny, K.W1.data(), Fh, 0.0, hidden_.data(), Fh);
   PetscCall(VecRestoreArrayRead(U, &u));
+  if (record_slot_ >= 0) {  // h = z + b1, for the transpose at this state
+    if ((PetscInt)records_.size() <= record_slot_) PetscCallCXX(records_.resize(record_slot_ + 1));
+    PetscCallCXX(records_[record_slot_].resize(xm * Fh));
+    for (PetscInt k = 0; k < xm; ++k)
+      for (PetscInt c = 0; c < Fh; ++c) records_[record_slot_][k * Fh + c] = hidden_[k * Fh + c] + K.b1[c];
+    record_slot_ = -1;
+  }
   // act(z + b1) in one pass over the hidden layer.
   for (PetscInt k = 0; k < xm; ++k) {
     PetscReal *z = &hidden_[k * Fh];
@@ -65,6 +72,67 @@ PetscErrorCode LiftedFeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Fh, g.dy(), hidden_.data(), Fh, K.W2.data(), Ny, 1.0, f, Ny);
   PetscCall(VecRestoreArrayWrite(F, &f));
   PetscCall(PetscLogFlops(4.0 * xm * Ny * Fh));
+  PetscCall(PetscLogEventEnd(MLP_EVENT, 0, 0, 0, 0));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LiftedFeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) {
+  const Grid &grid = *ctx_.grid;
+  const PetscInt xm = grid.XLocal(), Ny = grid.Ny();
+  const PetscReal dy = grid.dy();
+  const PetscScalar *u, *G_;
+  PetscScalar *du;
+  PetscFunctionBeginUser;
+  PetscCall(PetscLogEventBegin(MLP_EVENT, 0, 0, 0, 0));
+  PetscCall(Prepare(t));
+  const MlpKernels &K = *kernels_;
+  const PetscInt Fh = K.F;
+  PetscCallCXX(preactivation_.resize(xm * Fh));
+  PetscCallCXX(dhidden_.resize(xm * Fh));
+  PetscCall(VecGetArrayRead(U, &u));
+  PetscCall(VecGetArrayRead(G, &G_));
+  // h = Δy u W1 + b1 (recorded by the forward evaluation at U, or computed), z = act(h) (hidden_), dz = Δy G W2^T
+  // (dhidden_), then dh = dz act'(h) in place.
+  if (reuse_slot_ >= 0 && reuse_slot_ < (PetscInt)records_.size() && records_[reuse_slot_].size() == (size_t)(xm * Fh)) {
+    std::copy(records_[reuse_slot_].begin(), records_[reuse_slot_].end(), preactivation_.begin());
+  } else {
+    for (PetscInt k = 0; k < xm; ++k) std::copy_n(K.b1.data(), Fh, &preactivation_[k * Fh]);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Fh, Ny, dy, u, Ny, K.W1.data(), Fh, 1.0, preactivation_.data(), Fh);
+  }
+  reuse_slot_ = -1;
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, Fh, Ny, dy, G_, Ny, K.W2.data(), Ny, 0.0, dhidden_.data(), Fh);
+  for (PetscInt i = 0; i < xm * Fh; ++i) {
+    const PetscReal h = preactivation_[i];
+    if (K.gelu) {
+      const PetscReal Phi = 0.5 * (1 + std::erf(h * M_SQRT1_2)), phi = std::exp(-0.5 * h * h) / std::sqrt(2 * PETSC_PI);
+      hidden_[i] = h * Phi;
+      dhidden_[i] *= Phi + h * phi;
+    } else {
+      hidden_[i] = std::max<PetscReal>(h, 0);
+      if (h <= 0) dhidden_[i] = 0;
+    }
+  }
+  PetscCall(VecGetArray(dU, &du));
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, Ny, Fh, dy, dhidden_.data(), Fh, K.W1.data(), Fh, 1.0, du, Ny);
+  PetscCall(VecRestoreArray(dU, &du));
+  if (g) {
+    MlpKernels dk;
+    dk.F = Fh;
+    PetscCallCXX(dk.W1.assign(Ny * Fh, 0.0));
+    PetscCallCXX(dk.b1.assign(Fh, 0.0));
+    PetscCallCXX(dk.W2.assign(Fh * Ny, 0.0));
+    PetscCallCXX(dk.b2.assign(Ny, 0.0));
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Ny, Fh, xm, dy, u, Ny, dhidden_.data(), Fh, 0.0, dk.W1.data(), Fh);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Fh, Ny, xm, dy, hidden_.data(), Fh, G_, Ny, 0.0, dk.W2.data(), Ny);
+    for (PetscInt k = 0; k < xm; ++k) {
+      for (PetscInt c = 0; c < Fh; ++c) dk.b1[c] += dhidden_[k * Fh + c];
+      for (PetscInt l = 0; l < Ny; ++l) dk.b2[l] += G_[k * Ny + l];
+    }
+    PetscCall(ctx_.controls->AddMlpGradient(t, grid, dk, g));
+  }
+  PetscCall(VecRestoreArrayRead(G, &G_));
+  PetscCall(VecRestoreArrayRead(U, &u));
+  PetscCall(PetscLogFlops(8.0 * xm * Ny * Fh));
   PetscCall(PetscLogEventEnd(MLP_EVENT, 0, 0, 0, 0));
   PetscFunctionReturn(0);
 }

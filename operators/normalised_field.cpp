@@ -37,4 +37,16 @@ PetscErrorCode NormalisedField::Rhs(PetscReal t, Vec U, Vec F) {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode NormalisedField::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) {
+  PetscFunctionBeginUser;
+  if (!normalised_) PetscCall(VecDuplicate(U, normalised_.Out()));
+  if (!inner_adjoint_) PetscCall(VecDuplicate(U, inner_adjoint_.Out()));
+  PetscCall(VecCopy(U, normalised_));
+  PetscCall(norm_->Project(t, normalised_));
+  PetscCall(VecSet(inner_adjoint_, 0.0));
+  PetscCall(inner_->RhsTranspose(t, normalised_, G, inner_adjoint_, g));
+  PetscCall(norm_->ProjectTranspose(t, U, inner_adjoint_, dU, g));
+  PetscFunctionReturn(0);
+}
+
 }  // namespace ctflow

@@ -15,10 +15,12 @@ class NormalisedField : public Operator {
   OperatorKind Kind() const override { return OperatorKind::Flow; }
   PetscErrorCode SetUp(Vec like) override;
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
+  // dU += N_k'(U)^T A'(N_k(U))^T G.
+  PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
 
  private:
   std::unique_ptr<Operator> inner_, norm_;
-  UniqueVec normalised_;
+  UniqueVec normalised_, inner_adjoint_;
 };
 
 }  // namespace ctflow

@@ -12,6 +12,14 @@ PetscErrorCode Operator::Rhs(PetscReal, Vec, Vec) {
 
 PetscErrorCode Operator::Project(PetscReal, Vec) { SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' is a flow, not a projection", name_.c_str()); }
 
+PetscErrorCode Operator::RhsTranspose(PetscReal, Vec, Vec, Vec, ControlsArrays *) {
+  SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' has no transposed right-hand side (it is a projection, or has no adjoint)", name_.c_str());
+}
+
+PetscErrorCode Operator::ProjectTranspose(PetscReal, Vec, Vec, Vec, ControlsArrays *) {
+  SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' has no transposed projection (it is a flow, or has no adjoint)", name_.c_str());
+}
+
 namespace {
 
 PetscErrorCode RegisterBuiltins(Registry<OperatorCreator> &r) {

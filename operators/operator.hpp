@@ -41,11 +41,26 @@ class Operator {
   virtual PetscErrorCode Rhs(PetscReal t, Vec U, Vec F);
   // Projection: U ← P(U).
   virtual PetscErrorCode Project(PetscReal t, Vec U);
+  // The vector–Jacobian products (the discrete adjoint, docs/adjoint.md). Flow: dU += (∂A/∂U)(t, U)^T G, and when g
+  // is given, g += (∂A/∂θ)^T G in the controls' parameter layout (Controls::GetParameters; this rank's share).
+  // Projection: the same for P at U (the state before the projection). U and G are not changed.
+  virtual PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g);
+  virtual PetscErrorCode ProjectTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g);
+  // Whether the transposes use U (the tape keeps it only then).
+  virtual bool TransposeNeedsState() const { return true; }
+  // Euler substeps evaluate A once, at the state they record: the operator may keep by-products of that Rhs in a tape
+  // slot (RecordNextRhs) that the RhsTranspose at the same state reuses (ReuseRecord), e.g. attention's row statistics.
+  virtual void RecordNextRhs(PetscInt /*slot*/) {}
+  virtual void ReuseRecord(PetscInt /*slot*/) {}
   // Affine flows, A(t, u)(x_k, ·) = u(x_k, ·) M(t) + b(t, x_k, ·), can be solved by the linear substep
   // integrators (implicit, exact): AffineParts gives M (N_y × N_y, row-major, the Δy quadrature weight
   // included) and b (owned tokens × N_y) at t.
   virtual bool Affine() const { return false; }
   virtual PetscErrorCode AffineParts(PetscReal, std::vector<PetscReal> *, std::vector<PetscReal> *) {
+    SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' is not an affine flow", name_.c_str());
+  }
+  // The chain rule from M and b to the controls' parameters: g += (∂(M, b)/∂θ)^T (dM, db) at t.
+  virtual PetscErrorCode AffinePartsTranspose(PetscReal, const std::vector<PetscReal> &, const std::vector<PetscReal> &, ControlsArrays *) {
     SETERRQ(Comm(), PETSC_ERR_SUP, "operator '%s' is not an affine flow", name_.c_str());
   }
   // The controls the operator samples (substep integrators map their sampling times with them).

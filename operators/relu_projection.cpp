@@ -22,4 +22,21 @@ PetscErrorCode ReluProjection::Project(PetscReal, Vec U) {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode ReluProjection::ProjectTranspose(PetscReal, Vec U, Vec G, Vec dU, ControlsArrays *) {
+  PetscInt n;
+  const PetscScalar *u, *G_;
+  PetscScalar *du;
+  PetscFunctionBeginUser;
+  PetscCall(VecGetLocalSize(U, &n));
+  PetscCall(VecGetArrayRead(U, &u));
+  PetscCall(VecGetArrayRead(G, &G_));
+  PetscCall(VecGetArray(dU, &du));
+  for (PetscInt i = 0; i < n; ++i)
+    if (u[i] > 0) du[i] += G_[i];
+  PetscCall(VecRestoreArray(dU, &du));
+  PetscCall(VecRestoreArrayRead(G, &G_));
+  PetscCall(VecRestoreArrayRead(U, &u));
+  PetscFunctionReturn(0);
+}
+
 }  // namespace ctflow

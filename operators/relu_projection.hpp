@@ -1,5 +1,5 @@
 // ReLU, the activation part of term III of eq. (7): the proximal step u - v ∈ ∂I_{S2}(u), i.e. the
-// pointwise projection onto S2 = {u ≥ 0}:  u = max(v, 0),  eq. (24), (35).
+// pointwise projection onto S2 = {u ≥ 0}:  u = max(v, 0),  eq. (24), (35). Transpose: dv += G [v > 0].
 #pragma once
 #include "operators/operator.hpp"
 
@@ -10,6 +10,7 @@ class ReluProjection : public Operator {
   explicit ReluProjection(const OperatorContext &ctx) : Operator(ctx, "relu") {}
   OperatorKind Kind() const override { return OperatorKind::Projection; }
   PetscErrorCode Project(PetscReal t, Vec U) override;
+  PetscErrorCode ProjectTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
 };
 
 }  // namespace ctflow

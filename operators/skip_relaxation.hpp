@@ -16,6 +16,8 @@ class Identity : public Operator {
   explicit Identity(const OperatorContext &ctx) : Operator(ctx, "identity") {}
   OperatorKind Kind() const override { return OperatorKind::Projection; }
   PetscErrorCode Project(PetscReal, Vec) override { return 0; }
+  PetscErrorCode ProjectTranspose(PetscReal, Vec, Vec G, Vec dU, ControlsArrays *) override { return VecAXPY(dU, 1.0, G); }
+  bool TransposeNeedsState() const override { return false; }
 };
 
 }  // namespace ctflow

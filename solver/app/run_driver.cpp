@@ -32,6 +32,7 @@ static PetscErrorCode Run(MPI_Comm comm, PetscBool help) {
   PetscCall(problem.View(out));
   PetscCall(problem.Solve());
   PetscCall(problem.GetIntegrator().ViewStatistics(out));
+  if (!problem.GradientFile().empty()) PetscCall(problem.SolveAdjoint());
   if (problem.GetInitialState().Embedded()) {
     std::string line;
     for (PetscReal z : problem.Logits()) PetscCallCXX(line += " " + std::to_string(z));
@@ -39,6 +40,8 @@ static PetscErrorCode Run(MPI_Comm comm, PetscBool help) {
   }
   PetscCall(problem.StateNorm(&norm));
   PetscCall(PetscPrintf(comm, "t = %g: ||u||_L2 = %.12e\n", (double)problem.GetIntegrator().FinalTime(), (double)norm));
+  if (problem.GetLoss()) PetscCall(PetscPrintf(comm, "loss = %.17g (%s)\n", (double)problem.LossValue(), problem.GetLoss()->Description().c_str()));
+  if (!problem.GradientFile().empty()) PetscCall(PetscPrintf(comm, "wrote dL/du0 and dL/dθ to %s\n", problem.GradientFile().c_str()));
   if (problem.GetTrajectory().Enabled())
     PetscCall(
         PetscPrintf(comm, "wrote %" PetscInt_FMT " states to %s\n", problem.GetTrajectory().NumSaved(), problem.GetTrajectory().Path().c_str()));

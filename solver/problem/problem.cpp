@@ -4,8 +4,10 @@
 #include <cstring>
 
 #include "discretization/analytic_controls.hpp"
+#include "discretization/base/paths.hpp"
 #include "discretization/layered_controls.hpp"
 #include "operators/blas_kernels.hpp"
+#include "solver/adjoint/gradient_file.hpp"
 
 namespace ctflow {
 
@@ -45,10 +47,25 @@ PetscErrorCode Problem::SetControls(std::unique_ptr<Controls> controls) {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode Problem::SetLoss(const std::string &type) {
+  std::unique_ptr<Loss> loss;
+  PetscFunctionBeginUser;
+  PetscCall(LossCreate(comm_, type, &loss));
+  loss_ = std::move(loss);
+  loss_type_ = type;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Problem::SetLoss(std::unique_ptr<Loss> loss) {
+  loss_ = std::move(loss);
+  loss_type_.clear();
+  return 0;
+}
+
 PetscErrorCode Problem::SetFromOptions() {
-  char type[256], file[PETSC_MAX_PATH_LEN] = "";
-  PetscBool type_set = PETSC_FALSE, file_set = PETSC_FALSE;
-  PetscFunctionList types;
+  char type[256], file[PETSC_MAX_PATH_LEN] = "", loss[256], gradient[PETSC_MAX_PATH_LEN];
+  PetscBool type_set = PETSC_FALSE, file_set = PETSC_FALSE, loss_set = PETSC_FALSE, gradient_set = PETSC_FALSE;
+  PetscFunctionList types, losses;
   PetscFunctionBeginUser;
   PetscCall(grid_.SetFromOptions());
   PetscCall(ControlsOptionsList(&types));
@@ -65,6 +82,19 @@ PetscErrorCode Problem::SetFromOptions() {
   else if (type_set && type != controls_type_) PetscCall(SetControlsType(type));
   PetscCall(controls_->SetFromOptions());
   PetscCall(BlasViewFromOptions(comm_));
+  PetscCall(LossOptionsList(&losses));
+  PetscCall(PetscStrncpy(loss, loss_type_.c_str(), sizeof(loss)));
+  PetscCall(PetscStrncpy(gradient, gradient_path_.c_str(), sizeof(gradient)));
+  PetscOptionsBegin(comm_, nullptr, "The control problem: loss and gradient (docs/adjoint.md)", "Problem");
+  PetscCall(PetscOptionsFList("-loss", "Loss of the final state (mse, cross_entropy)", "Problem", losses, loss, loss, sizeof(loss), &loss_set));
+  PetscCall(PetscOptionsString("-gradient", "Write dL/du0 and dL/dθ by the discrete adjoint to this HDF5 file (needs -loss)", "Problem", gradient,
+                               gradient, sizeof(gradient), &gradient_set));
+  PetscCall(PetscOptionsInt("-adjoint_checkpoints", "States kept for the adjoint (default: every step's; fewer: recomputed by a binomial schedule)",
+                            "Problem", checkpoints_, &checkpoints_, nullptr));
+  PetscOptionsEnd();
+  if (loss_set) PetscCall(SetLoss(loss));
+  if (gradient_set) SetGradientFile(gradient);
+  if (loss_) PetscCall(loss_->SetFromOptions());
   PetscCall(initial_.SetFromOptions(comm_));
   PetscCall(integrator_->SetFromOptions());
   PetscCall(traj_.SetFromOptions());
@@ -86,6 +116,12 @@ PetscErrorCode Problem::SetUp() {
     PetscCall(traj_.CheckWritable());
     PetscCall(traj_.SetUp(grid_, *controls_, integrator_->Scheme(), integrator_->HasOperator("attention")));
   }
+  if (loss_) PetscCall(loss_->SetUp(grid_, *controls_));
+  PetscCheck(!adjoint_ || loss_, comm_, PETSC_ERR_USER_INPUT,
+             "-gradient needs a loss of the final state: -loss mse -target FILE or -loss cross_entropy -label k");
+  PetscCheck(!adjoint_ || !traj_.Restarting(), comm_, PETSC_ERR_USER_INPUT, "-gradient cannot follow a -restart (the adjoint needs the whole run)");
+  if (!gradient_path_.empty()) PetscCall(CheckWritableFile(comm_, gradient_path_, "-gradient"));
+  PetscCall(integrator_->SetAdjoint(adjoint_, checkpoints_));
   PetscFunctionReturn(0);
 }
 
@@ -129,7 +165,49 @@ PetscErrorCode Problem::Solve(const Monitor &monitor) {
     PetscCall(ClassTokenLogits(grid_, *controls_->Vit(), u_, &logits_));
     PetscCall(traj_.WriteArray("/logits", logits_));
   }
+  if (loss_) {
+    std::vector<PetscReal> dLdz;
+    PetscCall(EvaluateLoss(nullptr, &dLdz));
+    PetscCall(traj_.WriteArray("/loss", {loss_value_}));
+  }
   PetscCall(traj_.Close());
+  PetscFunctionReturn(0);
+}
+
+// L at u(T) and the logits; with dLdu, ∂L/∂u(T) there.
+PetscErrorCode Problem::EvaluateLoss(Vec dLdu, std::vector<PetscReal> *dLdz) {
+  UniqueVec scratch;
+  PetscFunctionBeginUser;
+  if (!dLdu) {
+    PetscCall(VecDuplicate(u_, scratch.Out()));
+    dLdu = scratch;
+  }
+  PetscCall(loss_->Evaluate(u_, logits_, &loss_value_, dLdu, dLdz));
+  PetscCheck(std::isfinite(loss_value_), comm_, PETSC_ERR_FP, "the loss is not finite (%g)", (double)loss_value_);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Problem::SolveAdjoint() {
+  std::vector<PetscReal> dLdz;
+  VitProcessing dvit;
+  PetscFunctionBeginUser;
+  PetscCheck(adjoint_ && loss_, comm_, PETSC_ERR_ORDER, "Problem::SolveAdjoint needs a loss and SetAdjoint (or -gradient) before SetUp");
+  static PetscLogStage stage = -1;
+  if (stage < 0) PetscCall(PetscLogStageRegister("Adjoint", &stage));
+  PetscCall(PetscLogStagePush(stage));
+  PetscCall(VecDuplicate(u_, gradient_state_.Out()));
+  PetscCall(EvaluateLoss(gradient_state_, &dLdz));
+  PetscCall(controls_->GetParameters(&gradient_));
+  gradient_ = gradient_.ZerosLike();
+  if (!dLdz.empty()) PetscCall(ClassTokenLogitsTranspose(grid_, *controls_->Vit(), u_, dLdz, gradient_state_, &dvit));
+  PetscCall(integrator_->SolveAdjoint(gradient_state_, &gradient_));
+  if (initial_.Embedded()) PetscCall(initial_.EmbedTranspose(grid_, gradient_state_, &dvit));
+  if (controls_->Vit()) PetscCall(controls_->AddVitGradient(dvit, &gradient_));
+  PetscCall(gradient_.SumOverRanks(comm_));
+  PetscCall(PetscLogStagePop());
+  if (!gradient_path_.empty())
+    PetscCall(GradientFileWrite(comm_, gradient_path_, gradient_, gradient_state_, grid_.Ny(),
+                                {loss_value_, loss_->Description(), controls_->Description()}));
   PetscFunctionReturn(0);
 }
 

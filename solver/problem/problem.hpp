@@ -16,13 +16,16 @@
 // from the initial state. The ctflow executable and every convergence-study level are built through it.
 //
 // Options read here: -controls_type NAME (SetControlsType; registered sources, discretization/controls.hpp:
-// analytic, layered, ...) and -controls FILE (SetControlsFile: layered controls from a file); the parts read
-// theirs (Grid, the controls source, InitialState, Integrator, TrajectoryWriter).
+// analytic, layered, ...) and -controls FILE (SetControlsFile: layered controls from a file); -loss NAME (SetLoss; a
+// registered loss, solver/adjoint/loss.hpp, which reads its own -target or -label), -gradient FILE (SetGradientFile:
+// the discrete adjoint after the solve, docs/adjoint.md) and -adjoint_checkpoints n (SetAdjointCheckpoints); the parts
+// read theirs (Grid, the controls source, InitialState, Integrator, TrajectoryWriter).
 #pragma once
 #include <memory>
 
 #include "discretization/controls.hpp"
 #include "discretization/initial_state.hpp"
+#include "solver/adjoint/loss.hpp"
 #include "solver/output/trajectory_writer.hpp"
 #include "solver/timestepping/integrator.hpp"
 
@@ -39,6 +42,17 @@ class Problem {
   PetscErrorCode SetControlsType(const std::string &type);
   PetscErrorCode SetControlsFile(const std::string &path);
   PetscErrorCode SetControls(std::unique_ptr<Controls> controls);
+
+  // The loss of the control problem, eq. (10): by registered name, or an object the program made.
+  PetscErrorCode SetLoss(const std::string &type);
+  PetscErrorCode SetLoss(std::unique_ptr<Loss> loss);
+  // The adjoint: SolveAdjoint may follow Solve (kept states: all, or n ≥ 1 with a checkpoint schedule); with a file,
+  // the run driver writes the gradient there.
+  void SetAdjoint(bool adjoint) { adjoint_ = adjoint; }
+  void SetAdjointCheckpoints(PetscInt n) { checkpoints_ = n; }
+  void SetGradientFile(const std::string &path) { gradient_path_ = path, adjoint_ = adjoint_ || !path.empty(); }
+  const std::string &GradientFile() const { return gradient_path_; }
+  const Loss *GetLoss() const { return loss_.get(); }
 
   Grid &GetGrid() { return grid_; }
   Controls &GetControls() { return *controls_; }
@@ -59,6 +73,13 @@ class Problem {
   // u ← f (or the last complete state of a -restart trajectory), then the time loop to T, writing the trajectory.
   // For a vision Transformer, the class-token logits G(u(T)) (§4.2) are computed and saved (Logits()).
   PetscErrorCode Solve(const Monitor &monitor = nullptr);
+  // After Solve with a loss and SetAdjoint: the discrete adjoint (docs/adjoint.md) gives ∂L/∂u0 (GradientState) and
+  // ∂L/∂θ (Gradient, in the layout of Controls::GetParameters, summed over the ranks); with a gradient file, writes it.
+  PetscErrorCode SolveAdjoint();
+  // L after Solve (a loss set).
+  PetscReal LossValue() const { return loss_value_; }
+  const ControlsArrays &Gradient() const { return gradient_; }
+  Vec GradientState() const { return gradient_state_; }
   // The problem: controls, initial state, grid, integrator.
   PetscErrorCode View(PetscViewer viewer) const;
 
@@ -73,6 +94,7 @@ class Problem {
 
  private:
   PetscErrorCode ReplaceControls(std::unique_ptr<Controls> controls);
+  PetscErrorCode EvaluateLoss(Vec dLdu, std::vector<PetscReal> *dLdz);
 
   MPI_Comm comm_;
   Grid grid_;
@@ -84,6 +106,13 @@ class Problem {
   UniqueVec u_;
   PetscInt first_step_ = 0;
   std::vector<PetscReal> logits_;
+  std::string loss_type_, gradient_path_;
+  std::unique_ptr<Loss> loss_;
+  bool adjoint_ = false;
+  PetscInt checkpoints_ = PETSC_DETERMINE;
+  PetscReal loss_value_ = 0;
+  ControlsArrays gradient_;
+  UniqueVec gradient_state_;
 };
 
 }  // namespace ctflow

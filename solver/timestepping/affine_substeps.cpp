@@ -50,6 +50,29 @@ class AffineSubstep : public SubstepIntegrator {
     PetscCall(VecRestoreArray(v, &a));
     PetscFunctionReturn(0);
   }
+  // λ ← (∂v/∂v0)^T λ at the coefficients Advance used, and (dM, db) through the operator to g.
+  PetscErrorCode AdvanceTranspose(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v0, Vec lambda, ControlsArrays *g) override {
+    PetscInt n;
+    const PetscScalar *a;
+    PetscScalar *l;
+    PetscFunctionBeginUser;
+    if (h == 0) PetscFunctionReturn(0);
+    const PetscReal t = SampleTime(op.GetControls(), t0, h);
+    piece_ = -1;  // the coefficients of t, whatever Advance ran last
+    PetscCall(op.AffineParts(t, &M_, &b_));
+    Ny_ = (PetscInt)std::lround(std::sqrt((double)M_.size()));
+    PetscCall(Prepare(op, t, h * rate));
+    PetscCall(VecGetLocalSize(v0, &n));
+    PetscCallCXX(dM_.assign(M_.size(), 0.0));
+    PetscCallCXX(db_.assign(b_.size(), 0.0));
+    PetscCall(VecGetArrayRead(v0, &a));
+    PetscCall(VecGetArray(lambda, &l));
+    PetscCall(Transpose(n / Ny_, h * rate, a, l));
+    PetscCall(VecRestoreArray(lambda, &l));
+    PetscCall(VecRestoreArrayRead(v0, &a));
+    PetscCall(op.AffinePartsTranspose(t, dM_, db_, g));
+    PetscFunctionReturn(0);
+  }
 
  protected:
   // The time at which the coefficients are sampled.
@@ -58,10 +81,12 @@ class AffineSubstep : public SubstepIntegrator {
   virtual PetscErrorCode Prepare(const Operator &op, PetscReal t, PetscReal hr) = 0;
   // v ← the substep's result for the xm token rows of v (row-major, xm × N_y).
   virtual PetscErrorCode Apply(PetscInt xm, PetscReal hr, PetscScalar *v) = 0;
+  // λ ← the adjoint of v0 from that of the result (rows as above); dM_, db_ gain the coefficients' gradients.
+  virtual PetscErrorCode Transpose(PetscInt xm, PetscReal hr, const PetscScalar *v0, PetscScalar *lambda) = 0;
 
   const char *name_;
   MPI_Comm comm_ = MPI_COMM_NULL;
-  std::vector<PetscReal> M_, b_;
+  std::vector<PetscReal> M_, b_, dM_, db_;
   PetscInt Ny_ = 0;
 
  private:
@@ -105,9 +130,24 @@ class ImplicitSubstep : public AffineSubstep {
     PetscCall(PetscLogFlops(2.0 * xm * Ny_ * Ny_ + xm * Ny_));
     PetscFunctionReturn(0);
   }
+  // v = (v0 + hr b) B^{-1}: μ = λ B^{-T}, the adjoint of v0 (and db = hr μ); dM = hr Σ_tokens v^T μ.
+  PetscErrorCode Transpose(PetscInt xm, PetscReal hr, const PetscScalar *v0, PetscScalar *lambda) override {
+    PetscBLASInt N, nrhs, info;
+    PetscFunctionBeginUser;
+    if (xm == 0) PetscFunctionReturn(0);
+    PetscCall(PetscBLASIntCast(Ny_, &N));
+    PetscCall(PetscBLASIntCast(xm, &nrhs));
+    PetscCallCXX(v_.assign(v0, v0 + xm * Ny_));
+    PetscCall(Apply(xm, hr, v_.data()));
+    LAPACKgetrs_("T", &N, &nrhs, B_.data(), &N, pivots_.data(), lambda, &N, &info);
+    PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "LAPACK dgetrs failed (info = %d)", (int)info);
+    for (PetscInt k = 0; k < xm * Ny_; ++k) db_[k] = hr * lambda[k];
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Ny_, Ny_, xm, hr, v_.data(), Ny_, lambda, Ny_, 0.0, dM_.data(), Ny_);
+    PetscFunctionReturn(0);
+  }
 
  private:
-  std::vector<PetscReal> B_;
+  std::vector<PetscReal> B_, v_;
   std::vector<PetscBLASInt> pivots_;
 };
 
@@ -147,9 +187,34 @@ class ExactSubstep : public AffineSubstep {
     PetscCall(PetscLogFlops(2.0 * xm * n * n));
     PetscFunctionReturn(0);
   }
+  // v = v0 E11 + b E12 with E = exp(Z): the adjoint of v0 is λ E11^T, db = λ E12^T, and dL/dZ = L(Z^T, G), the
+  // adjoint of the Fréchet derivative of exp applied to G = ∂L/∂E = [[Σ v0^T λ, Σ b^T λ], [0, 0]]: the top-right block
+  // of exp([[Z^T, G], [0, Z^T]]) (Higham, Functions of Matrices, 2008, §3.2 and §10.6). dM = hr (dL/dZ)_11.
+  PetscErrorCode Transpose(PetscInt xm, PetscReal hr, const PetscScalar *v0, PetscScalar *lambda) override {
+    const PetscInt n = Ny_, n2 = 2 * n, n4 = 4 * n;
+    PetscFunctionBeginUser;
+    PetscCallCXX(Y_.assign(n4 * n4, 0.0));
+    PetscCallCXX(F_.resize(n4 * n4));
+    for (PetscInt i = 0; i < n2; ++i)
+      for (PetscInt j = 0; j < n2; ++j) Y_[i * n4 + j] = Y_[(n2 + i) * n4 + n2 + j] = Z_[j * n2 + i];
+    if (xm > 0) {  // G in the top-right block of Y: G11 (rows 0..n, columns 2n..3n) and G12 (columns 3n..4n)
+      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, xm, 1.0, v0, n, lambda, n, 0.0, &Y_[n2], n4);
+      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, xm, 1.0, b_.data(), n, lambda, n, 0.0, &Y_[n2 + n], n4);
+    }
+    // The parameters' gradients are summed over the ranks later; G is this rank's share, and so is dA.
+    PetscCall(MatrixExponential(comm_, n4, Y_.data(), F_.data()));
+    for (PetscInt i = 0; i < n; ++i)
+      for (PetscInt j = 0; j < n; ++j) dM_[i * n + j] = hr * F_[i * n4 + n2 + j];
+    if (xm > 0) {
+      PetscCallCXX(w_.assign(lambda, lambda + xm * n));
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, n, n, 1.0, w_.data(), n, &E_[n], n2, 0.0, db_.data(), n);
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, n, n, 1.0, w_.data(), n, E_.data(), n2, 0.0, lambda, n);
+    }
+    PetscFunctionReturn(0);
+  }
 
  private:
-  std::vector<PetscReal> Z_, E_, c_, w_;
+  std::vector<PetscReal> Z_, E_, c_, w_, Y_, F_;
 };
 
 }  // namespace

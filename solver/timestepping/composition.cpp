@@ -15,6 +15,10 @@ PetscErrorCode SplittingNode::Apply(PetscReal t, PetscReal dt, PetscReal rate, V
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode SplittingNode::ApplyTranspose(PetscReal t, PetscReal dt, PetscReal rate, Vec lambda, ControlsArrays *g) {
+  return StepTranspose(t + a_ * dt, (b_ - a_) * dt, rate * rate_, lambda, g);
+}
+
 namespace {
 
 using Kind = SplittingExpression::Kind;
@@ -41,18 +45,47 @@ class Leaf : public SplittingNode {
     hook_ = op_->Name() == "identity" ? FrameHook() : hook;  // the identity changes nothing: no frame
     frame_name_ = Expression();
   }
+  void SetTape(PetscInt slot, bool record) override {
+    slot_ = slot, record_ = record && op_->TransposeNeedsState();
+    if (op_->Kind() == OperatorKind::Flow) substep_->SetTape(slot, record);
+  }
 
  protected:
   PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) override {
     PetscFunctionBeginUser;
+    if (record_) {
+      if ((PetscInt)tape_.size() <= slot_) PetscCallCXX(tape_.resize(slot_ + 1));
+      if (!tape_[slot_]) PetscCall(VecDuplicate(u, tape_[slot_].Out()));
+      PetscCall(VecCopy(u, tape_[slot_]));
+    }
     if (op_->Kind() == OperatorKind::Projection) PetscCall(op_->Project(t0, u));
     else PetscCall(substep_->Advance(*op_, t0, h, rate, u));
+    PetscFunctionReturn(0);
+  }
+  PetscErrorCode StepTranspose(PetscReal t0, PetscReal h, PetscReal rate, Vec lambda, ControlsArrays *g) override {
+    const bool recorded = slot_ >= 0 && slot_ < (PetscInt)tape_.size() && tape_[slot_];
+    const Vec input = recorded ? tape_[slot_].Get() : nullptr;
+    PetscFunctionBeginUser;
+    PetscCheck(recorded || !op_->TransposeNeedsState(), PetscObjectComm((PetscObject)lambda), PETSC_ERR_ORDER,
+               "the transpose of '%s' needs a recorded forward step", Expression().c_str());
+    if (op_->Kind() == OperatorKind::Flow) {
+      PetscCall(substep_->AdvanceTranspose(*op_, t0, h, rate, input, lambda, g));
+      PetscFunctionReturn(0);
+    }
+    if (!adjoint_) PetscCall(VecDuplicate(lambda, adjoint_.Out()));
+    PetscCall(VecSet(adjoint_, 0.0));
+    PetscCall(op_->ProjectTranspose(t0, input, lambda, adjoint_, g));
+    PetscCall(VecCopy(adjoint_, lambda));
     PetscFunctionReturn(0);
   }
 
  private:
   std::unique_ptr<Operator> op_;
   std::unique_ptr<SubstepIntegrator> substep_;
+  PetscInt slot_ = -1;
+  bool record_ = false;
+  std::vector<UniqueVec> tape_;  // the recorded input states, by slot
+  UniqueVec adjoint_;            // work space of the transpose
 };
 
 class Group : public SplittingNode {
@@ -83,6 +116,9 @@ class Group : public SplittingNode {
     hook_ = kind_ == Kind::Seq ? FrameHook() : hook;  // seq: its last child's frame is its result
     frame_name_ = Expression();
   }
+  void SetTape(PetscInt slot, bool record) override {
+    for (auto &c : children_) c->SetTape(slot, record);
+  }
 
  protected:
   PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) override {
@@ -105,6 +141,29 @@ class Group : public SplittingNode {
     }
     PetscFunctionReturn(0);
   }
+  // seq: the children's transposes in reverse order. avg: branch k gets w_k λ; sum: every branch gets λ and the
+  // result loses (K − 1) λ (the transpose of u = Σ_k v_k − (K − 1) u^n).
+  PetscErrorCode StepTranspose(PetscReal t0, PetscReal h, PetscReal rate, Vec lambda, ControlsArrays *g) override {
+    const size_t K = children_.size();
+    PetscFunctionBeginUser;
+    if (kind_ == Kind::Seq) {
+      for (size_t k = K; k-- > 0;) PetscCall(children_[k]->ApplyTranspose(t0, h, rate, lambda, g));
+      PetscFunctionReturn(0);
+    }
+    if (adjoint_.empty()) {
+      PetscCallCXX(adjoint_.resize(K));
+      for (auto &v : adjoint_) PetscCall(VecDuplicate(lambda, v.Out()));
+    }
+    for (size_t k = 0; k < K; ++k) {
+      PetscCall(VecCopy(lambda, adjoint_[k]));
+      if (kind_ == Kind::Avg) PetscCall(VecScale(adjoint_[k], weights_[k]));
+    }
+    for (size_t k = 0; k < K; ++k) PetscCall(children_[k]->ApplyTranspose(t0, h, rate, adjoint_[k], g));
+    const PetscReal keep = kind_ == Kind::Avg ? 0.0 : -(PetscReal)(K - 1);
+    PetscCall(VecScale(lambda, keep));
+    for (size_t k = 0; k < K; ++k) PetscCall(VecAXPY(lambda, 1.0, adjoint_[k]));
+    PetscFunctionReturn(0);
+  }
 
  private:
   const Kind kind_;
@@ -112,6 +171,7 @@ class Group : public SplittingNode {
   std::vector<UniqueVec> work_;
   std::vector<Vec> branches_;  // work_'s vectors; branches_[0] is u during an avg step
   std::vector<PetscReal> weights_;
+  std::vector<UniqueVec> adjoint_;  // the branches' adjoints (transpose of avg/sum)
 };
 
 // The node of e, its canonical tree built alongside (written default modifiers dropped; '@' only where it is not

@@ -64,9 +64,19 @@ class SplittingNode {
   // Whether a leaf of this subtree is the operator `name` (e.g. "attention").
   bool HasOperator(const std::string &name) const { return tree_.HasOperator(name); }
 
+  // The discrete adjoint (docs/adjoint.md). The tape: every leaf keeps its input states in numbered slots (one vector
+  // per leaf and slot, allocated on first use); with record, Apply writes the inputs into `slot`; ApplyTranspose
+  // linearises at the states of `slot`: it maps λ, the adjoint of this node's output, to the adjoint of its input in
+  // place, and adds the parameters' share to g (may be null). Transposition rules: seq in reverse; avg/sum branches get
+  // w_k λ and their results add up; a leaf is its substep's or projection's transpose.
+  virtual void SetTape(PetscInt slot, bool record) = 0;
+  PetscErrorCode ApplyTranspose(PetscReal t, PetscReal dt, PetscReal rate, Vec lambda, ControlsArrays *g);
+  PetscErrorCode AdvanceTranspose(PetscReal t, PetscReal dt, Vec lambda, ControlsArrays *g) { return ApplyTranspose(t, dt, 1, lambda, g); }
+
  protected:
-  // Advance u over [t0, t0 + h] with rate factor `rate`.
+  // Advance u over [t0, t0 + h] with rate factor `rate`, and its transpose at the recorded states.
   virtual PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) = 0;
+  virtual PetscErrorCode StepTranspose(PetscReal t0, PetscReal h, PetscReal rate, Vec lambda, ControlsArrays *g) = 0;
   explicit SplittingNode(SplittingExpression tree) : tree_(std::move(tree)), a_(tree_.a), b_(tree_.b), rate_(tree_.rate) {}
   const SplittingExpression tree_;  // canonical
   const PetscReal a_, b_, rate_;

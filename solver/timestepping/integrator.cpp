@@ -193,10 +193,13 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
   }
   PetscCheck(first_step >= 0 && first_step <= N, Comm(), PETSC_ERR_ARG_OUTOFRANGE,
              "cannot start the time loop at step %" PetscInt_FMT " of %" PetscInt_FMT, first_step, N);
+  PetscCheck(!adjoint_ || first_step == 0, Comm(), PETSC_ERR_USER_INPUT, "a restarted run (step %" PetscInt_FMT ") has no adjoint", first_step);
+  PetscCall(ResetTape());
   PetscCall(IntegrateStage(&stage));
   for (PetscInt n = first_step; n < N; ++n) {
     const PetscReal t = schedule_.t[n], dt = schedule_.dt[n];
     PetscReal norm;
+    PetscCall(Store(n, u));
     PetscCall(PetscLogStagePush(stage));
     PetscCall(root_->Advance(t, dt, u));
     if (n + 1 == N) PetscCall(Finish(u));
@@ -223,6 +226,7 @@ PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
   PetscCall(VecDuplicate(u, v.Out()));
   PetscCall(adapt_.SetUp(T_, dt_));
   schedule_ = StepSchedule{{0}, {}};
+  PetscCall(ResetTape());
   while (!clock.Done()) {
     const PetscReal t = clock.Time(), stop = clock.NextStop();
     const bool lands = clock.Peek(adapt_.Reach()) >= stop;
@@ -231,6 +235,7 @@ PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
     bool accept;
     PetscCall(VecCopy(u, start));
     PetscCall(VecCopy(u, v));
+    PetscCall(Store(NumSteps(), u));  // a rejected attempt's record is overwritten by the next one
     PetscCall(PetscLogStagePush(stage));
     PetscCall(root_->Advance(t, h, u));
     PetscCall(counterpart_->Advance(t, h, v));

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 
+#include "discretization/base/petsc_handle.hpp"
 #include "solver/timestepping/composition.hpp"
 #include "solver/timestepping/step_adapt.hpp"
 #include "solver/timestepping/step_schedule.hpp"
@@ -68,6 +69,14 @@ class Integrator {
   // "adaptive: N accepted, M rejected steps" after an adaptive Solve; nothing otherwise.
   PetscErrorCode ViewStatistics(PetscViewer viewer) const { return adapt_.ViewStatistics(viewer); }
 
+  // The discrete adjoint of Solve (docs/adjoint.md; integrator_adjoint.cpp). Call before Solve: keep what the adjoint
+  // needs — every step's leaf inputs, recorded during Solve, or with checkpoints = n ≥ 1 at most n states, the others
+  // recomputed by a binomial schedule (solver/timestepping/checkpoint_schedule.hpp; -adjoint_checkpoints).
+  PetscErrorCode SetAdjoint(bool enabled, PetscInt checkpoints = PETSC_DETERMINE);
+  // After Solve: λ, on entry ∂L/∂u(T) (after the final expression), becomes ∂L/∂u(0); g (may be null) gains ∂L/∂θ,
+  // this rank's share. The steps Solve took are replayed (also adaptive ones: their sizes are held fixed).
+  PetscErrorCode SolveAdjoint(Vec lambda, ControlsArrays *g);
+
   PetscReal FinalTime() const { return T_; }
   // Whether t is the final time (the step schedule and the adaptive clock end on T exactly).
   bool IsFinalTime(PetscReal t) const { return t == T_; }
@@ -89,6 +98,14 @@ class Integrator {
   PetscErrorCode ReadSchedule(const std::string &spec);
   PetscErrorCode SolveAdaptive(Vec u, const Monitor &monitor);
   PetscErrorCode Finish(Vec u);
+  // Adjoint helpers: record step n (or keep u^0); advance u over steps [a, b); transpose step n at a tape slot, or
+  // recompute it from its start u_n first; reverse steps [a, b) from u_a with c free checkpoints.
+  PetscErrorCode ResetTape();
+  PetscErrorCode Store(PetscInt n, Vec u);
+  PetscErrorCode AdvanceSteps(PetscInt a, PetscInt b, Vec u);
+  PetscErrorCode StepTranspose(PetscInt n, PetscInt slot, Vec lambda, ControlsArrays *g);
+  PetscErrorCode RecomputeAndTranspose(PetscInt n, Vec u_n, Vec lambda, ControlsArrays *g);
+  PetscErrorCode Reverse(PetscInt a, PetscInt b, Vec u_a, PetscInt c, Vec lambda, ControlsArrays *g);
   OperatorContext ctx_;
   PetscReal T_ = 0, dt_ = 0;
   bool T_set_ = false, dt_set_ = false, tree_set_ = false;
@@ -99,6 +116,11 @@ class Integrator {
   std::unique_ptr<SplittingNode> root_, counterpart_, final_;  // the scheme; its reversed-order counterpart (-dt_adapt); at t = T
   StepAdapt adapt_;
   SubstepMonitor substep_monitor_;
+  bool adjoint_ = false;
+  PetscInt checkpoints_ = PETSC_DETERMINE;  // states kept for the adjoint; PETSC_DETERMINE: all
+  std::vector<UniqueVec> stored_;           // with checkpoints: the initial state
+  PetscInt recorded_ = 0;                   // steps recorded on the tape by the last Solve
+  UniqueVec replay_;                        // work state of the adjoint's recomputation
 };
 
 }  // namespace ctflow

@@ -10,6 +10,10 @@
 
 namespace ctflow {
 
+PetscErrorCode SubstepIntegrator::AdvanceTranspose(Operator &op, PetscReal, PetscReal, PetscReal, Vec v0, Vec, ControlsArrays *) {
+  SETERRQ(PetscObjectComm((PetscObject)v0), PETSC_ERR_SUP, "this substep integrator has no transpose (operator '%s')", op.Name().c_str());
+}
+
 namespace {
 
 class EulerSubstep : public SubstepIntegrator {
@@ -21,13 +25,27 @@ class EulerSubstep : public SubstepIntegrator {
   }
   PetscErrorCode Advance(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v) override {
     PetscFunctionBeginUser;
+    if (record_) op.RecordNextRhs(slot_);
     PetscCall(op.Rhs(op.GetControls().SubstepSampleTime(t0, std::min(t0, t0 + h), std::max(t0, t0 + h)), v, rhs_));
     PetscCall(VecAXPY(v, h * rate, rhs_));
     PetscFunctionReturn(0);
   }
+  // v = v0 + h r A(s, v0): λ ← λ + (∂A/∂v)^T (h r λ).
+  PetscErrorCode AdvanceTranspose(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v0, Vec lambda, ControlsArrays *g) override {
+    PetscFunctionBeginUser;
+    if (!rhs_) PetscCall(VecDuplicate(v0, rhs_.Out()));
+    PetscCall(VecCopy(lambda, rhs_));
+    PetscCall(VecScale(rhs_, h * rate));
+    op.ReuseRecord(slot_);
+    PetscCall(op.RhsTranspose(op.GetControls().SubstepSampleTime(t0, std::min(t0, t0 + h), std::max(t0, t0 + h)), v0, rhs_, lambda, g));
+    PetscFunctionReturn(0);
+  }
+  void SetTape(PetscInt slot, bool record) override { slot_ = slot, record_ = record; }
 
  private:
   UniqueVec rhs_;
+  PetscInt slot_ = -1;
+  bool record_ = false;
 };
 
 class TSSubstep : public SubstepIntegrator {
@@ -73,6 +91,63 @@ class TSSubstep : public SubstepIntegrator {
     PetscCall(TSSolve(ts_, v));
     PetscFunctionReturn(0);
   }
+  // The discrete adjoint of the explicit Runge–Kutta steps TSSolve took (Hairer, Nørsett & Wanner I, §II.16; PETSc's
+  // TSAdjointStep_RK): each step's stages Y_i = v + k Σ_{j<i} a_ij F_j, F_i = f(τ + c_i k, Y_i), v' = v + k Σ b_i F_i are
+  // recomputed from its start, then with μ_i = k (b_i λ + Σ_{j>i} a_ji ν_j) and ν_i = (∂f/∂v)(Y_i)^T μ_i, λ ← λ + Σ_i ν_i.
+  PetscErrorCode AdvanceTranspose(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v0, Vec lambda, ControlsArrays *g) override {
+    PetscBool rk;
+    TSAdapt adapt;
+    PetscBool fixed;
+    PetscInt s;
+    const PetscReal *A, *b, *c;
+    PetscFunctionBeginUser;
+    if (h == 0) PetscFunctionReturn(0);
+    PetscCall(PetscObjectTypeCompare((PetscObject)ts_.Get(), TSRK, &rk));
+    PetscCall(TSGetAdapt(ts_, &adapt));
+    PetscCall(PetscObjectTypeCompare((PetscObject)adapt, TSADAPTNONE, &fixed));
+    PetscCheck(rk && fixed, PetscObjectComm((PetscObject)v0), PETSC_ERR_SUP,
+               "the adjoint of substep integrator 'ts' (operator '%s') needs an explicit Runge-Kutta TS with fixed steps "
+               "(-split_%s_ts_type rk, -split_%s_ts_adapt_type none)",
+               op.Name().c_str(), op.Name().c_str(), op.Name().c_str());
+    PetscCall(TSRKGetTableau(ts_, &s, &A, &b, &c, nullptr, nullptr, nullptr, nullptr));
+    t0_ = t0, t1_ = t0 + h, dir_ = h > 0 ? 1 : -1, rate_ = rate;
+    const PetscReal k = std::abs(h) / steps_;
+    if (starts_.size() < (size_t)steps_) {
+      starts_.resize(steps_);
+      for (auto &v : starts_) PetscCall(VecDuplicate(v0, v.Out()));
+    }
+    if (stages_.size() < (size_t)s) {
+      stages_.resize(s), F_.resize(s), nu_.resize(s);
+      for (PetscInt i = 0; i < s; ++i) {
+        PetscCall(VecDuplicate(v0, stages_[i].Out()));
+        PetscCall(VecDuplicate(v0, F_[i].Out()));
+        PetscCall(VecDuplicate(v0, nu_[i].Out()));
+      }
+      PetscCall(VecDuplicate(v0, mu_.Out()));
+    }
+    // The steps' starts, recomputed.
+    PetscCall(VecCopy(v0, starts_[0]));
+    for (PetscInt n = 0; n + 1 < steps_; ++n) {
+      PetscCall(VecCopy(starts_[n], starts_[n + 1]));
+      PetscCall(Stages(n * k, k, s, A, c, starts_[n]));
+      for (PetscInt i = 0; i < s; ++i) PetscCall(VecAXPY(starts_[n + 1], k * b[i], F_[i]));
+    }
+    for (PetscInt n = steps_; n-- > 0;) {
+      PetscCall(Stages(n * k, k, s, A, c, starts_[n]));
+      for (PetscInt i = s; i-- > 0;) {
+        PetscCall(VecCopy(lambda, mu_));
+        PetscCall(VecScale(mu_, k * b[i]));
+        for (PetscInt j = i + 1; j < s; ++j)
+          if (A[j * s + i] != 0) PetscCall(VecAXPY(mu_, k * A[j * s + i], nu_[j]));
+        // ν_i = (∂f/∂v)^T μ_i with f = dir rate A(s(τ), v).
+        PetscCall(VecSet(nu_[i], 0.0));
+        PetscCall(VecScale(mu_, dir_ * rate_));
+        PetscCall(op_->RhsTranspose(SampleTime((n * k) + c[i] * k), stages_[i], mu_, nu_[i], g));
+      }
+      for (PetscInt i = 0; i < s; ++i) PetscCall(VecAXPY(lambda, 1.0, nu_[i]));
+    }
+    PetscFunctionReturn(0);
+  }
 
  private:
   // dv/dτ = dir rate A(t0 + dir τ, v); a stage at the right end of [lo, hi] samples the controls' left limit.
@@ -85,7 +160,24 @@ class TSSubstep : public SubstepIntegrator {
     PetscFunctionReturn(0);
   }
 
+  // The controls' time of the right-hand side at τ = |s − t0| (a stage at the right end samples the left limit).
+  PetscReal SampleTime(PetscReal tau) const { return op_->GetControls().SubstepSampleTime(t0_ + dir_ * tau, std::min(t0_, t1_), std::max(t0_, t1_)); }
+  // The stages Y_i and F_i = f(τ + c_i k, Y_i) of the RK step from v at τ with step k.
+  PetscErrorCode Stages(PetscReal tau, PetscReal k, PetscInt s, const PetscReal *A, const PetscReal *c, Vec v) {
+    PetscFunctionBeginUser;
+    for (PetscInt i = 0; i < s; ++i) {
+      PetscCall(VecCopy(v, stages_[i]));
+      for (PetscInt j = 0; j < i; ++j)
+        if (A[i * s + j] != 0) PetscCall(VecAXPY(stages_[i], k * A[i * s + j], F_[j]));
+      PetscCall(op_->Rhs(SampleTime(tau + c[i] * k), stages_[i], F_[i]));
+      PetscCall(VecScale(F_[i], dir_ * rate_));
+    }
+    PetscFunctionReturn(0);
+  }
+
   UniqueTS ts_;
+  std::vector<UniqueVec> starts_, stages_, F_, nu_;  // the adjoint's recomputed steps and stages
+  UniqueVec mu_;
   Operator *op_ = nullptr;
   PetscInt steps_ = 1;
   PetscReal t0_ = 0, t1_ = 0, dir_ = 1, rate_ = 1;

@@ -27,6 +27,12 @@ class SubstepIntegrator {
   virtual PetscErrorCode SetUp(Operator &op, Vec like) = 0;
   // v ← v(t0 + h) for v_t = rate A(s, v), v(t0) = v.
   virtual PetscErrorCode Advance(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v) = 0;
+  // The transpose of Advance from the state v0 it started at (docs/adjoint.md): λ, the adjoint of the result, becomes
+  // the adjoint of v0 in place, and g (may be null) gains the parameters' share.
+  virtual PetscErrorCode AdvanceTranspose(Operator &op, PetscReal t0, PetscReal h, PetscReal rate, Vec v0, Vec lambda, ControlsArrays *g);
+  // The leaf's tape slot (solver/timestepping/composition.hpp): an integrator whose operator evaluations can be
+  // recorded for the transpose uses it (Operator::RecordNextRhs).
+  virtual void SetTape(PetscInt /*slot*/, bool /*record*/) {}
 };
 
 using SubstepIntegratorCreator = PetscErrorCode (*)(std::unique_ptr<SubstepIntegrator> *integrator);

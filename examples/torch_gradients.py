@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""The exact gradient of the control problem, checked against PyTorch's autograd.
+
+    /usr/bin/python3 examples/torch_gradients.py CASE [--np 2] [--ctflow build/ctflow] [--mpiexec mpirun] [--workdir DIR]
+
+CASE is one of (the models of examples/torch_models.py, every parameter randomised)
+    encoder_layer   an nn.TransformerEncoderLayer (post-LN, ReLU), loss ½‖u(T) − v‖²
+    encoder4        an nn.TransformerEncoder of 4 post-LN ReLU layers (N_y ≠ F), loss ½‖u(T) − v‖²
+    gpt_decoder     3 pre-LN GELU layers with a final norm and a causal mask, loss ½‖u(T) − v‖²
+    vit             a torchvision VisionTransformer, cross-entropy of the logits for a random label
+
+ctflow runs the exported controls at Δt = 1 with `-loss ... -gradient g.h5` (the discrete adjoint, docs/adjoint.md),
+tools/gradient_to_torch.py maps the gradient onto the module's parameter names, and every parameter's gradient and
+the input's (dL/du0; not for the ViT, whose input is an image) are compared with `loss.backward()`. It exits
+non-zero unless each tensor agrees to 1e-12 relative in the max norm: both sides evaluate the same float64
+expressions in different orders (~1e-15); the margin covers the layer norms' divisions by small deviations.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..")
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import torch_models  # noqa: E402
+from gradient_to_torch import torch_gradients  # noqa: E402
+
+torch_models.ENCODERS["encoder4"] = (4, 12, 3, 20, 7, False, "relu", False, False)
+
+
+def run_case(case):
+    """Model, ctflow options, torch's parameter and input gradients."""
+    if case == "vit":
+        model, inputs, flags, logits = torch_models.vit_case()
+        label = int(np.random.default_rng(11).integers(0, logits.shape[0]))
+        image = torch.from_numpy(h5py.File("image.h5")["image"][...])
+        out = model(image[None])
+        loss = nn.functional.cross_entropy(out, torch.tensor([label]))
+        loss.backward()
+        return model, inputs + ["-loss", "cross_entropy", "-label", str(label)], flags, None, float(loss)
+    model, inputs, flags, reference = torch_models.encoder_case(case)
+    target = np.random.default_rng(7).normal(0, 1, reference.shape)
+    with h5py.File("target.h5", "w") as f:
+        f["target"] = target
+    x = torch.from_numpy(h5py.File("u0.h5")["u0"][...])[None].requires_grad_(True)
+    causal = torch_models.ENCODERS[case][-1]
+    mask = torch.triu(torch.ones(x.shape[1], x.shape[1], dtype=torch.bool), diagonal=1) if causal else None
+    out = model(x, mask=mask) if isinstance(model, nn.TransformerEncoder) else model(x, src_mask=mask)
+    loss = 0.5 * ((out[0] - torch.from_numpy(target)) ** 2).sum()
+    loss.backward()
+    return model, inputs + ["-loss", "mse", "-target", "target.h5"], flags, x.grad[0].numpy(), float(loss)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("case", choices=["encoder_layer", "encoder4", "gpt_decoder", "vit"])
+    parser.add_argument("--np", default="2", help="MPI ranks")
+    parser.add_argument("--ctflow", default=os.path.join(ROOT, "build", "ctflow"))
+    parser.add_argument("--mpiexec", default="mpirun", help="MPI launcher, with its flags")
+    parser.add_argument("--workdir", help="where the files go (default: build/examples/gradient_CASE)")
+    args = parser.parse_args()
+    ctflow = os.path.abspath(args.ctflow)
+    work = args.workdir or os.path.join(ROOT, "build", "examples", "gradient_" + args.case)
+    os.makedirs(work, exist_ok=True)
+    os.chdir(work)
+
+    model, inputs, flags, input_grad, loss = run_case(args.case)
+    torch.save(model, "model.pt")
+    subprocess.run([sys.executable, torch_models.EXPORT, "model.pt", "controls.h5"] + flags, check=True)
+    command = args.mpiexec.split() + ["-n", args.np, ctflow, "-controls", "controls.h5", "-traj", "none", "-gradient", "g.h5"] + inputs
+    print("running:", " ".join(command))
+    run = subprocess.run(command, capture_output=True, text=True)
+    print(run.stdout, end="")
+    if run.returncode != 0:
+        sys.exit(f"ctflow failed ({run.returncode}):\n{run.stderr}")
+    worst = abs(h5py.File("g.h5").attrs["loss"] - loss) / abs(loss)
+    print(f"loss: ctflow {h5py.File('g.h5').attrs['loss']:.17g}, torch {loss:.17g}")
+    mapped = torch_gradients(model, "g.h5")
+    compared = [(name, mapped[name], p.grad.numpy()) for name, p in model.named_parameters() if p.grad is not None]
+    if input_grad is not None:
+        compared.append(("input (dL/du0)", h5py.File("g.h5")["u0"][...], input_grad))
+    for name, ours, theirs in compared:
+        scale = max(np.abs(theirs).max(), 1e-300)
+        error = np.abs(ours - theirs).max() / scale
+        worst = max(worst, error)
+        print(f"  {name:45s} max|grad| {scale:.3e}  relative difference {error:.2e}")
+    missing = [name for name, p in model.named_parameters() if p.grad is not None and name not in mapped]
+    print(f"{args.case} on {args.np} ranks: {len(compared)} gradients, largest relative difference {worst:.2e}")
+    if missing or not worst <= 1e-12:
+        sys.exit(f"FAILED: {'unmapped ' + ', '.join(missing) if missing else 'gradients differ from torch autograd'}")
+
+
+if __name__ == "__main__":
+    main()

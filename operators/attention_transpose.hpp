@@ -1,0 +1,52 @@
+// The transpose of attention (term I-a of eq. (38), operators/attention.hpp) for the discrete adjoint: for the
+// output F = c + Σ_m Δh Δz o_m W^O_m with o_m(x) = Σ_η p(x, η) V_m(η), p = softmax_η(s Δz ⟨Q_m(x), K_m(η)⟩), it gives
+// dU += (∂F/∂U)^T G and the kernels' gradients dW^{Q,K,V}, dW^O, db^Q, dc. Streamed as FlashAttention-2's backward
+// pass (Dao 2023): a first pass over the keys recomputes each row's maximum and sum (and o); a second pass recomputes
+// the scores tile by tile, p = exp(a − max)/sum, and accumulates
+//   dV += p^T dO,   dS = p ⊙ (dO V^T − ⟨dO, o⟩),   dQ += s Δz dS K,   dK += s Δz dS^T Q.
+// The K, V blocks travel around the ranks as in the forward ring, now with their dK, dV, and come home after the
+// last stage. No N_x × N_x matrix is formed; memory per rank O(N_h d_head N_x / P + N_x/P · tile).
+#pragma once
+#include <vector>
+
+#include "operators/operator.hpp"
+
+namespace ctflow {
+
+// What a recorded forward evaluation keeps for its transpose: the projections, the rows' shifts and sums of
+// exponentials, and o.
+struct AttentionRecord {
+  std::vector<PetscReal> Q, KV;           // xm × N_h d_head (with b^Q) and xm × 2 N_h d_head: [K | V]
+  std::vector<PetscReal> rowmax, rowsum;  // N_h × xm
+  std::vector<PetscReal> O;               // xm × N_h d_head: o = Σ_η p V, normalised
+};
+
+class AttentionTranspose {
+ public:
+  // kernels: the attention kernels at t (as the forward sampled them); tile: keys per tile; record: the forward's
+  // statistics at U, or nullptr (then the first pass computes them).
+  PetscErrorCode Apply(const OperatorContext &ctx, const AttentionKernels &kernels, PetscReal t, PetscInt tile, Vec U, Vec G, Vec dU,
+                       ControlsArrays *g, const AttentionRecord *record);
+
+ private:
+  // Per head: the first pass's row statistics and o; then the scores' transpose. block: [K | V | dK | dV] rows of
+  // one rank's tokens (first: their global index), stride 4D.
+  void Statistics(PetscInt m, PetscInt first, PetscInt rows, const PetscReal *block);
+  void Backward(PetscInt m, PetscInt first, PetscInt rows, PetscReal *block);
+  // Runs fn(owner's first token, rows, block) on every rank's block in ring order; with home, the blocks end on their owners.
+  template <typename Fn>
+  PetscErrorCode Ring(bool home, Fn fn);
+
+  const Grid *grid_ = nullptr;
+  const AttentionKernels *k_ = nullptr;
+  PetscInt tile_ = 256, d_ = 0, D_ = 0;
+  PetscReal score_scale_ = 1;
+  std::vector<PetscInt> ranges_, starts_;
+  std::vector<PetscReal> W_;                        // N_y × 3D: [W^Q | W^K | W^V], heads side by side
+  std::vector<PetscReal> Q_, O_, dO_, dQ_;          // xm × D
+  std::vector<PetscReal> rowmax_, rowsum_, delta_;  // N_h × xm
+  std::vector<PetscReal> ring_[2];                  // [K | V | dK | dV] blocks
+  std::vector<PetscReal> S_, P_;                    // xm × tile
+};
+
+}  // namespace ctflow

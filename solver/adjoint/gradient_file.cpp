@@ -1,0 +1,66 @@
+#include "solver/adjoint/gradient_file.hpp"
+
+#include <petscviewerhdf5.h>
+
+#include <cstdio>
+
+#include "discretization/base/petsc_handle.hpp"
+#include "solver/output/trajectory_segments.hpp"
+
+namespace ctflow {
+
+namespace {
+
+bool WriteStringAttribute(hid_t file, const char name[], const std::string &value) {
+  hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR);
+  H5Tset_size(type, value.size() + 1);
+  hid_t attr = H5Acreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  const bool ok = attr >= 0 && H5Awrite(attr, type, value.c_str()) >= 0;
+  if (attr >= 0) H5Aclose(attr);
+  H5Sclose(space);
+  H5Tclose(type);
+  return ok;
+}
+
+bool WriteRealAttribute(hid_t file, const char name[], PetscReal value) {
+  hid_t space = H5Screate(H5S_SCALAR), attr = H5Acreate2(file, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+  const bool ok = attr >= 0 && H5Awrite(attr, H5T_NATIVE_DOUBLE, &value) >= 0;
+  if (attr >= 0) H5Aclose(attr);
+  H5Sclose(space);
+  return ok;
+}
+
+}  // namespace
+
+PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const ControlsArrays &g, Vec du0, PetscInt Ny, const GradientFileAttributes &a) {
+  const std::string part = path + ".part";
+  PetscMPIInt rank;
+  int ok = 1;
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  // Rank 0 writes the parameters (replicated) with serial HDF5; then every rank writes its rows of /u0.
+  hid_t file = -1;
+  if (rank == 0) {
+    file = H5Fcreate(part.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    ok = file >= 0 && WriteRealAttribute(file, "loss", a.loss) && WriteStringAttribute(file, "loss_function", a.loss_function) &&
+         WriteStringAttribute(file, "controls", a.controls) && WriteStringAttribute(file, "ctflow_version", CTFLOW_VERSION);
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot write the -gradient file '%s'", part.c_str());
+  const PetscErrorCode ierr = g.Write(comm, file);
+  if (file >= 0) H5Fclose(file);
+  if (ierr && rank == 0) std::remove(part.c_str());
+  PetscCall(ierr);
+  {
+    UniqueViewer viewer;
+    PetscCall(PetscViewerHDF5Open(comm, part.c_str(), FILE_MODE_APPEND, viewer.Out()));
+    PetscCall(WriteStateDataset(viewer, "/", "u0", du0, Ny));
+  }
+  PetscCallMPI(MPI_Barrier(comm));
+  if (rank == 0) ok = std::rename(part.c_str(), path.c_str()) == 0;
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot rename '%s' to the -gradient file '%s'", part.c_str(), path.c_str());
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

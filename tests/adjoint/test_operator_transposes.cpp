@@ -1,0 +1,116 @@
+// Dot-product tests of every operator's transpose (docs/adjoint.md): for random U, V, W and a random parameter
+// direction δθ, ⟨W, J V⟩ by central differences of A(U) (or P(U)) equals ⟨J^T W, V⟩, and
+// ∂/∂ε ⟨W, A(U; θ + ε δθ)⟩ equals ⟨(∂A/∂θ)^T W, δθ⟩ summed over the ranks, to 1e-8 relative (the differences'
+// truncation ε² ≈ 1e-12 and rounding 1e-16/ε ≈ 1e-10 with ε = 1e-6). The operators come with the controls of a
+// randomised post-LN encoder (attention with W^O, b^Q, c; mlp with ReLU; named layer norms), a pre-LN causal decoder
+// (attention_ln1, mlp_ln2 with GELU, final_norm) and the paper's model (layernorm with σ1, σ2; ffn1 with per-token
+// bias; relu; identity). Run on 1, 2 and 3 ranks: attention's transpose goes around the ring.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "discretization/layered_controls.hpp"
+#include "operators/operator.hpp"
+#include "support/layered_model.hpp"
+
+using namespace ctflow_test;
+
+namespace {
+
+struct Case {
+  const char *controls;  // fixture file (or "paper")
+  const char *op;
+};
+
+std::string FixturePath(const char *name) { return std::string(CTFLOW_ADJOINT_INPUTS) + "/" + name + ".h5"; }
+
+class Transpose : public ::testing::TestWithParam<Case> {};
+
+PetscReal Dot(Vec a, Vec b) {
+  PetscReal d;
+  VecDot(a, b, &d);
+  return d;
+}
+
+// ⟨W, op(U)⟩: A(U) for a flow, P(U) for a projection.
+PetscReal Pairing(ctflow::Operator &op, Vec U, Vec W, Vec work) {
+  if (op.Kind() == ctflow::OperatorKind::Flow) EXPECT_EQ(op.Rhs(0.5, U, work), 0);
+  else {
+    VecCopy(U, work);
+    EXPECT_EQ(op.Project(0.5, work), 0);
+  }
+  return Dot(W, work);
+}
+
+TEST_P(Transpose, AgreesWithFiniteDifferences) {
+  const Case c = GetParam();
+  MPI_Comm comm = PETSC_COMM_WORLD;
+  int size;
+  MPI_Comm_size(comm, &size);
+  std::string path = std::string(c.controls) == "paper" ? "transpose_paper_np" + std::to_string(size) + ".h5" : FixturePath(c.controls);
+  if (std::string(c.controls) == "paper") ASSERT_EQ(WriteControlsFile(comm, path, RandomModel(7, 6, 2, 1, 1, 0.5, true, 31)), 0);
+  ctflow::Grid grid(comm);
+  ctflow::LayeredControls controls(comm);
+  ASSERT_EQ(grid.SetFromOptions(), 0);
+  if (std::string(c.controls) == "paper") ASSERT_EQ(grid.RequireSize("-Nx", 7, "the test"), 0);
+  else ASSERT_EQ(grid.SetSizes(9, PETSC_DECIDE, PETSC_DECIDE), 0);
+  ASSERT_EQ(controls.Load(path, &grid), 0);
+  ASSERT_EQ(grid.SetUp(), 0);
+  std::unique_ptr<ctflow::Operator> op;
+  ASSERT_EQ(ctflow::OperatorCreate(c.op, {&grid, &controls}, &op), 0);
+
+  Vec U, V, W, dU, work, plus;
+  ASSERT_EQ(DMCreateGlobalVector(grid.Layout(), &U), 0);
+  for (Vec *v : {&V, &W, &dU, &work, &plus}) VecDuplicate(U, v);
+  std::mt19937_64 rng(41 + grid.XStart());
+  std::normal_distribution<double> normal;
+  for (Vec v : {U, V, W}) {
+    PetscScalar *a;
+    PetscInt n;
+    VecGetLocalSize(v, &n);
+    VecGetArray(v, &a);
+    for (PetscInt i = 0; i < n; ++i) a[i] = normal(rng);
+    VecRestoreArray(v, &a);
+  }
+  ASSERT_EQ(op->SetUp(U), 0);
+  ctflow::ControlsArrays theta, g, dtheta;
+  ASSERT_EQ(controls.GetParameters(&theta), 0);
+  g = theta.ZerosLike();
+  VecSet(dU, 0.0);
+  if (op->Kind() == ctflow::OperatorKind::Flow) ASSERT_EQ(op->RhsTranspose(0.5, U, W, dU, &g), 0);
+  else ASSERT_EQ(op->ProjectTranspose(0.5, U, W, dU, &g), 0);
+  ASSERT_EQ(g.SumOverRanks(comm), 0);
+
+  // The state: ⟨W, (op(U + εV) − op(U − εV)) / 2ε⟩ against ⟨J^T W, V⟩.
+  const PetscReal eps = 1e-6;
+  VecWAXPY(plus, eps, V, U);
+  const PetscReal fp = Pairing(*op, plus, W, work);
+  VecWAXPY(plus, -eps, V, U);
+  const PetscReal fm = Pairing(*op, plus, W, work), jvp = (fp - fm) / (2 * eps), vjp = Dot(dU, V);
+  EXPECT_NEAR(vjp, jvp, 1e-8 * std::max(std::abs(jvp), 1.0)) << c.op << ": state";
+
+  // The parameters: a random direction (the same on every rank).
+  std::mt19937_64 same(43);
+  dtheta = theta.ZerosLike();
+  for (auto &a : dtheta.Arrays())
+    for (PetscReal &v : a.values) v = normal(same);
+  PetscReal directional, f[2];
+  ASSERT_EQ(g.Dot(comm, dtheta, &directional), 0);
+  for (int s = 0; s < 2; ++s) {
+    ctflow::ControlsArrays t = theta;
+    ASSERT_EQ(t.Axpy(comm, s ? -eps : eps, dtheta), 0);
+    ASSERT_EQ(controls.SetParameters(t), 0);
+    f[s] = Pairing(*op, U, W, work);
+  }
+  EXPECT_NEAR(directional, (f[0] - f[1]) / (2 * eps), 1e-8 * std::max(std::abs(directional), 1.0)) << c.op << ": parameters";
+  for (Vec *v : {&U, &V, &W, &dU, &work, &plus}) VecDestroy(v);
+}
+
+INSTANTIATE_TEST_SUITE_P(Operators, Transpose,
+                         ::testing::Values(Case{"encoder", "attention"}, Case{"encoder", "mlp"}, Case{"encoder", "layernorm1"},
+                                           Case{"gpt", "attention_ln1"}, Case{"gpt", "mlp_ln2"}, Case{"gpt", "final_norm"},
+                                           Case{"paper", "attention"}, Case{"paper", "layernorm"}, Case{"paper", "ffn1"}, Case{"paper", "relu"},
+                                           Case{"paper", "identity"}),
+                         [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.controls) + "_" + info.param.op; });
+
+}  // namespace
