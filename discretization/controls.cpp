@@ -10,6 +10,11 @@ PetscErrorCode Controls::SampleMlp(PetscReal, const Grid &grid, MlpKernels *) co
   SETERRQ(grid.Comm(), PETSC_ERR_USER_INPUT, "the controls %s define no lifted feed-forward network (operator 'mlp')", Description().c_str());
 }
 
+PetscErrorCode Controls::SampleRelaxationRate(PetscReal, PetscReal *lambda) const {
+  *lambda = 1;
+  return 0;
+}
+
 PetscErrorCode Controls::LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const {
   PetscFunctionBeginUser;
   PetscCall(SampleAttention(t, grid, storage));

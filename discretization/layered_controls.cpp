@@ -107,6 +107,10 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Layer *
     layer->norms.emplace_back();
     PetscCall(LoadNorm(in, g + prefix, g, prefix + "eps", &layer->norms.back()));
   }
+  PetscCall(in.ReadAttribute(g, "relaxation_rate", &layer->relaxation_rate, &found));
+  PetscCheck(std::isfinite(layer->relaxation_rate) && layer->relaxation_rate > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "-controls file '%s': layer %" PetscInt_FMT " has relaxation_rate = %g; it must be positive", path_.c_str(), n,
+             (double)layer->relaxation_rate);
   PetscFunctionReturn(0);
 }
 
@@ -347,6 +351,14 @@ PetscErrorCode LayeredControls::LendMlp(PetscReal t, const Grid &grid, MlpKernel
   PetscCheck(layer->mlp.F > 0, grid.Comm(), PETSC_ERR_USER_INPUT, "the -controls file '%s' has no lifted feed-forward network (mlp_W1 ...) at t = %g",
              path_.c_str(), (double)t);
   *k = &layer->mlp;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::SampleRelaxationRate(PetscReal t, PetscReal *lambda) const {
+  const Layer *layer = nullptr;
+  PetscFunctionBeginUser;
+  PetscCall(LayerAt(t, &layer));
+  *lambda = layer->relaxation_rate;
   PetscFunctionReturn(0);
 }
 

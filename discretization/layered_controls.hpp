@@ -29,6 +29,7 @@ class LayeredControls : public Controls {
   PetscErrorCode SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const override;
   PetscErrorCode SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const override;
   PetscErrorCode SampleMlp(PetscReal t, const Grid &grid, MlpKernels *k) const override;
+  PetscErrorCode SampleRelaxationRate(PetscReal t, PetscReal *lambda) const override;
   PetscErrorCode LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const override;
   PetscErrorCode LendMlp(PetscReal t, const Grid &grid, MlpKernels *storage, const MlpKernels **k) const override;
   PetscErrorCode SampleFinalNorm(LayerNormTargets *s, bool *present) const override;
@@ -53,7 +54,8 @@ class LayeredControls : public Controls {
     MlpKernels mlp;                            // F = 0: none
     bool has_sigma = false;                    // the paper's scalar σ1, σ2 are given
     PetscReal sigma1 = 0, sigma2 = 1;
-    bool scale_given = false;  // else s = 1/sqrt(|Ω_y|), eq. (6)
+    bool scale_given = false;       // else s = 1/sqrt(|Ω_y|), eq. (6)
+    PetscReal relaxation_rate = 1;  // λ of the relaxation flows relax_<projection>
   };
   // The layer acting at time t (left-continuous pieces, with a round-off tolerance at the breakpoints;
   // PieceKey is its index, or -1 outside [0, t_L)).
