@@ -280,8 +280,9 @@ PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
 
 PetscInt LayeredControls::PieceKey(PetscReal t) const {
   const PetscReal tol = 1e-10 * std::max<PetscReal>(1, times_.back());
-  if (!(t >= -tol && t < times_.back() - tol)) return -1;
-  return (PetscInt)(std::upper_bound(times_.begin(), times_.end(), t + tol) - times_.begin()) - 1;
+  if (!(t >= -tol && t <= times_.back() + tol)) return -1;
+  // The last layer also at t_L (a projection at the end of the last step samples it there).
+  return std::min((PetscInt)(std::upper_bound(times_.begin(), times_.end(), t + tol) - times_.begin()) - 1, (PetscInt)layers_.size() - 1);
 }
 
 PetscReal LayeredControls::SubstepSampleTime(PetscReal s, PetscReal lo, PetscReal hi) const {
@@ -296,7 +297,7 @@ PetscReal LayeredControls::SubstepSampleTime(PetscReal s, PetscReal lo, PetscRea
 PetscErrorCode LayeredControls::LayerAt(PetscReal t, const Layer **layer) const {
   const PetscInt n = PieceKey(t);
   PetscFunctionBeginUser;
-  PetscCheck(n >= 0, comm_, PETSC_ERR_ARG_OUTOFRANGE, "layered controls '%s' are defined on [0, %g); sampled at t = %g", path_.c_str(),
+  PetscCheck(n >= 0, comm_, PETSC_ERR_ARG_OUTOFRANGE, "layered controls '%s' are defined on [0, %g]; sampled at t = %g", path_.c_str(),
              (double)times_.back(), (double)t);
   *layer = &layers_[n];
   PetscFunctionReturn(0);

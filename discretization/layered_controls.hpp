@@ -58,7 +58,7 @@ class LayeredControls : public Controls {
     PetscReal relaxation_rate = 1;  // λ of the relaxation flows relax_<projection>
   };
   // The layer acting at time t (left-continuous pieces, with a round-off tolerance at the breakpoints;
-  // PieceKey is its index, or -1 outside [0, t_L)).
+  // PieceKey is its index, the last layer also at t_L, or -1 outside [0, t_L]).
   PetscErrorCode LayerAt(PetscReal t, const Layer **layer) const;
   // s in γ = Softmax_2(s ⟨Q, K⟩) of the layer on this grid.
   static PetscReal Scale(const Layer &layer, const Grid &grid);
