@@ -11,7 +11,9 @@
 //   λ = -controls_relaxation_rate (constant; default 1), the rate of the relaxation flows relax_<projection>.
 //
 // The 1/L_y factor keeps ∫ W(ξ, y) u(ξ) dξ of order |u| whatever L_y, so refining or stretching the
-// grid changes the quadrature, not the problem.
+// grid changes the quadrature, not the problem. The default seed, 12, gives attention weights that differ from
+// uniform by 35% to 59% over the default run (32 × 16 × 2, T = 1); seed 0, the default before, gives weights
+// uniform to 1.3% (-controls_seed 0).
 #pragma once
 #include "discretization/controls.hpp"
 
@@ -48,7 +50,7 @@ class AnalyticControls : public Controls {
   void SampleKernel(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h, PetscBool use_h, PetscReal *W) const;
 
   MPI_Comm comm_;
-  PetscInt seed_ = 0, modes_ = 4, J_ = 2;
+  PetscInt seed_ = 12, modes_ = 4, J_ = 2;
   PetscReal lambda_ = 1;
 };
 
