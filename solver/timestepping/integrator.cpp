@@ -30,9 +30,11 @@ PetscErrorCode Integrator::SetFromOptions() {
   PetscReal T = T_set_ ? T_ : ctx_.controls->DefaultFinalTime(), dt = dt_set_ ? dt_ : ctx_.controls->DefaultTimeStep();
   PetscBool T_set, dt_set, tree_set = PETSC_FALSE, order_set = PETSC_FALSE, groups_set = PETSC_FALSE, schedule_set = PETSC_FALSE;
   PetscFunctionList schemes, substeps;
-  ProjectionForm form = form_;
+  char projections[64];
+  ProjectionForm form;
   PetscFunctionBeginUser;
   std::fill_n(groups, num_groups, 2);  // shown by -help: pairs
+  PetscCall(PetscStrncpy(projections, ProjectionFormNames[(int)form_], sizeof(projections)));
   PetscCall(SplittingSchemeOptionsList(&schemes));
   PetscCall(SubstepIntegratorOptionsList(&substeps));
   PetscCall(PetscStrncpy(scheme, scheme_.c_str(), sizeof(scheme)));
@@ -58,11 +60,12 @@ PetscErrorCode Integrator::SetFromOptions() {
                                "Integrator", tree, tree, sizeof(tree), &tree_set));
   PetscCall(PetscOptionsFList("-split_substep", "Substep integrator of flow leaves without '@'", "Integrator", substeps, substep, substep,
                               sizeof(substep), nullptr));
-  PetscCall(PetscOptionsEnum("-split_projections",
-                             "Projections as exact proximal maps (hard, the paper's), relaxation flows u_t = λ (P_S(u) - u) (relax), or the "
-                             "layer norm as a manifold constraint of the flows (manifold)",
-                             "Integrator", ProjectionFormNames, (PetscEnum)form_, (PetscEnum *)&form, nullptr));
+  PetscCall(PetscOptionsString("-split_projections",
+                               "Projections as exact proximal maps (hard, the paper's), relaxation flows u_t = λ (P_S(u) - u) (relax), or the "
+                               "layer norm as a manifold constraint of the flows (manifold)",
+                               "Integrator", projections, projections, sizeof(projections), nullptr));
   PetscOptionsEnd();
+  PetscCall(ProjectionFormParse(Comm(), "-split_projections", projections, &form));
   PetscCall(adapt_.SetFromOptions());
   if (T_set) SetFinalTime(T);
   if (dt_set) SetTimeStep(dt);

@@ -2,7 +2,17 @@
 
 namespace ctflow {
 
-const char *const ProjectionFormNames[] = {"hard", "relax", "manifold", "ProjectionForm", "PROJECTION_FORM_", nullptr};
+const char *const ProjectionFormNames[3] = {"hard", "relax", "manifold"};
+
+PetscErrorCode ProjectionFormParse(MPI_Comm comm, const char option[], const std::string &name, ProjectionForm *form) {
+  PetscFunctionBeginUser;
+  for (int k = 0; k < 3; ++k)
+    if (name == ProjectionFormNames[k]) {
+      *form = (ProjectionForm)k;
+      PetscFunctionReturn(0);
+    }
+  SETERRQ(comm, PETSC_ERR_USER_INPUT, "%s must be hard, relax or manifold, got '%s'", option, name.c_str());
+}
 
 namespace {
 

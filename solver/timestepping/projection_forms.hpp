@@ -16,6 +16,7 @@
 //             t + Δt/2 when σ1, σ2 vary), the last at its end. The scheme keeps its order on the projected flow
 //             u_t = Π_{T_u S1} A(u), the limit of the hard model.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "operators/operator.hpp"
@@ -24,8 +25,10 @@
 namespace ctflow {
 
 enum class ProjectionForm { Hard, Relax, Manifold };
-// PetscOptionsEnum's list: hard, relax, manifold.
-extern const char *const ProjectionFormNames[];
+// "hard", "relax", "manifold", in the order of the enum.
+extern const char *const ProjectionFormNames[3];
+// The form named `name`; another name is an error naming `option` and the three names.
+PetscErrorCode ProjectionFormParse(MPI_Comm comm, const char option[], const std::string &name, ProjectionForm *form);
 
 // The units a scheme of nominal order `order` splits in this form. Manifold: *constraint is the layer-norm leaf the
 // units named (they lose it).
