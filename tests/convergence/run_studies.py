@@ -57,6 +57,7 @@ def main():
     p.add_argument("--figures", help="directory for the PNG figures (default: the workdir)")
     p.add_argument("--check", action="store_true")
     args = p.parse_args()
+    args.ctflow = os.path.abspath(args.ctflow)  # the studies run in the workdir
     os.makedirs(args.workdir, exist_ok=True)
     figures = args.figures or args.workdir
     problems = []
