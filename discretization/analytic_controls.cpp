@@ -3,6 +3,8 @@
 #include <cmath>
 #include <random>
 
+#include "discretization/base/number_format.hpp"
+
 namespace ctflow {
 
 PetscErrorCode AnalyticControlsCreate(MPI_Comm comm, std::unique_ptr<Controls> *controls) {
@@ -17,14 +19,19 @@ PetscErrorCode AnalyticControls::SetFromOptions() {
   PetscCall(PetscOptionsInt("-controls_seed", "Seed of the analytic controls' modes", "AnalyticControls", seed_, &seed_, nullptr));
   PetscCall(PetscOptionsInt("-controls_modes", "Number of smooth modes P per kernel", "AnalyticControls", modes_, &modes_, nullptr));
   PetscCall(PetscOptionsInt("-controls_ffn_layers", "Number J of feed-forward layers", "AnalyticControls", J_, &J_, nullptr));
+  PetscCall(PetscOptionsReal("-controls_relaxation_rate", "Rate λ of the relaxation flows u_t = λ (P_S(u) - u) (-split_projections relax)",
+                             "AnalyticControls", lambda_, &lambda_, nullptr));
   PetscOptionsEnd();
   PetscCheck(modes_ >= 1, comm_, PETSC_ERR_USER_INPUT, "-controls_modes must be at least 1, got %" PetscInt_FMT, modes_);
   PetscCheck(J_ >= 0, comm_, PETSC_ERR_USER_INPUT, "-controls_ffn_layers must be non-negative, got %" PetscInt_FMT, J_);
+  PetscCheck(std::isfinite(lambda_) && lambda_ > 0, comm_, PETSC_ERR_USER_INPUT, "-controls_relaxation_rate must be positive, got %g",
+             (double)lambda_);
   PetscFunctionReturn(0);
 }
 
 std::string AnalyticControls::Description() const {
-  return "analytic (seed " + std::to_string(seed_) + ", " + std::to_string(modes_) + " modes, J = " + std::to_string(J_) + ")";
+  return "analytic (seed " + std::to_string(seed_) + ", " + std::to_string(modes_) + " modes, J = " + std::to_string(J_) +
+         (lambda_ != 1 ? ", λ = " + FormatShortest(lambda_) : "") + ")";
 }
 
 std::vector<AnalyticControls::Mode> AnalyticControls::Modes(PetscInt kernel) const {
@@ -102,6 +109,11 @@ PetscErrorCode AnalyticControls::SampleLayerNorm(PetscInt index, PetscReal t, La
   s->sigma1 = std::sin(t) / 10;
   s->sigma2 = 1 + std::sin(t / 2 + 1) / 4;
   PetscFunctionReturn(0);
+}
+
+PetscErrorCode AnalyticControls::SampleRelaxationRate(PetscReal, PetscReal *lambda) const {
+  *lambda = lambda_;
+  return 0;
 }
 
 }  // namespace ctflow

@@ -10,6 +10,11 @@ PetscErrorCode Controls::SampleMlp(PetscReal, const Grid &grid, MlpKernels *) co
   SETERRQ(grid.Comm(), PETSC_ERR_USER_INPUT, "the controls %s define no lifted feed-forward network (operator 'mlp')", Description().c_str());
 }
 
+PetscErrorCode Controls::SampleRelaxationRate(PetscReal, PetscReal *lambda) const {
+  *lambda = 1;
+  return 0;
+}
+
 PetscErrorCode Controls::LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const {
   PetscFunctionBeginUser;
   PetscCall(SampleAttention(t, grid, storage));
@@ -52,6 +57,7 @@ PetscErrorCode Controls::AddLayerNormGradient(PetscInt, PetscReal, const LayerNo
 PetscErrorCode Controls::AddMlpGradient(PetscReal, const Grid &, const MlpKernels &, ControlsArrays *) const { return 0; }
 PetscErrorCode Controls::AddFinalNormGradient(const LayerNormTargets &, ControlsArrays *) const { return 0; }
 PetscErrorCode Controls::AddVitGradient(const VitProcessing &, ControlsArrays *) const { return 0; }
+PetscErrorCode Controls::AddRelaxationRateGradient(PetscReal, PetscReal, ControlsArrays *) const { return 0; }
 
 namespace {
 

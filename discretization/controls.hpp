@@ -72,6 +72,8 @@ class Controls {
   // index 0: the paper's layer norm (one σ1, σ2 per time); k ≥ 1: the k-th named layer norm of a layer.
   virtual PetscErrorCode SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const = 0;
   virtual PetscErrorCode SampleMlp(PetscReal t, const Grid &grid, MlpKernels *k) const;
+  // λ(t) > 0 of the relaxation flows u_t = λ (P_S(u) − u) (operators/projection_relaxation.hpp); default 1.
+  virtual PetscErrorCode SampleRelaxationRate(PetscReal t, PetscReal *lambda) const;
   // The kernels at t without copying them where the controls store them (layered controls): *k points
   // either at the controls' own immutable copy, valid while the controls live, or at *storage, which the
   // default fills with SampleAttention / SampleMlp. Operators keep *k while PieceKey(t) is unchanged.
@@ -119,6 +121,8 @@ class Controls {
   virtual PetscErrorCode AddMlpGradient(PetscReal t, const Grid &grid, const MlpKernels &dk, ControlsArrays *g) const;
   virtual PetscErrorCode AddFinalNormGradient(const LayerNormTargets &dk, ControlsArrays *g) const;
   virtual PetscErrorCode AddVitGradient(const VitProcessing &dk, ControlsArrays *g) const;
+  // dλ: ∂L/∂λ of the relaxation rate sampled at t.
+  virtual PetscErrorCode AddRelaxationRateGradient(PetscReal t, PetscReal dlambda, ControlsArrays *g) const;
 
  protected:
   void Touch() { ++state_; }

@@ -56,4 +56,12 @@ PetscErrorCode FunctionControls::SampleLayerNorm(PetscInt index, PetscReal t, La
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode FunctionControls::SampleRelaxationRate(PetscReal t, PetscReal *lambda) const {
+  PetscFunctionBeginUser;
+  PetscCallCXX(*lambda = f_.lambda(t));
+  PetscCheck(std::isfinite(*lambda) && *lambda > 0, comm_, PETSC_ERR_USER_INPUT,
+             "the controls '%s' have λ(%g) = %g; the relaxation rate must be positive", description_.c_str(), (double)t, (double)*lambda);
+  PetscFunctionReturn(0);
+}
+
 }  // namespace ctflow

@@ -4,6 +4,7 @@
 //   W^Q, W^K, W^V (ξ, y, h, t)   attention kernels, eq. (3)–(5) with the heads of §5.1
 //   W_j (ξ, y, t), b_j (x, y, t) feed-forward layer j = 1..J, eq. (15)
 //   σ1(t), σ2(t)                  layer-norm targets S1(σ1, σ2), eq. (14)
+//   λ(t)                          rate of the relaxation flows relax_<projection> (default 1)
 //
 // sampled at the cell centres of any grid at any time (the operators apply the quadrature weights), with the
 // attention scale 1/sqrt(|Ω_y|) of eq. (6). Defined on [0, ∞); default T = 1 and Δt = 1/8, as the analytic
@@ -26,6 +27,7 @@ struct ControlFunctions {
   std::vector<Bias> b;         // b_j at [j - 1]; same length as W
   Scalar sigma1 = [](PetscReal) { return PetscReal(0); };
   Scalar sigma2 = [](PetscReal) { return PetscReal(1); };
+  Scalar lambda = [](PetscReal) { return PetscReal(1); };
 };
 
 class FunctionControls : public Controls {
@@ -39,6 +41,7 @@ class FunctionControls : public Controls {
   PetscErrorCode SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const override;
   PetscErrorCode SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const override;
   PetscErrorCode SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const override;
+  PetscErrorCode SampleRelaxationRate(PetscReal t, PetscReal *lambda) const override;
   PetscReal EndTime() const override { return PETSC_MAX_REAL; }
   PetscReal DefaultFinalTime() const override { return 1.0; }
   PetscReal DefaultTimeStep() const override { return 0.125; }

@@ -107,6 +107,11 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Layer *
     layer->norms.emplace_back();
     PetscCall(LoadNorm(in, g + prefix, g, prefix + "eps", &layer->norms.back()));
   }
+  PetscCall(in.ReadAttribute(g, "relaxation_rate", &layer->relaxation_rate, &found));
+  layer->relaxation_given = found;
+  PetscCheck(std::isfinite(layer->relaxation_rate) && layer->relaxation_rate > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "-controls file '%s': layer %" PetscInt_FMT " has relaxation_rate = %g; it must be positive", path_.c_str(), n,
+             (double)layer->relaxation_rate);
   PetscFunctionReturn(0);
 }
 
@@ -277,8 +282,9 @@ PetscErrorCode LayeredControls::Load(const std::string &path, Grid *grid) {
 
 PetscInt LayeredControls::PieceKey(PetscReal t) const {
   const PetscReal tol = 1e-10 * std::max<PetscReal>(1, times_.back());
-  if (!(t >= -tol && t < times_.back() - tol)) return -1;
-  return (PetscInt)(std::upper_bound(times_.begin(), times_.end(), t + tol) - times_.begin()) - 1;
+  if (!(t >= -tol && t <= times_.back() + tol)) return -1;
+  // The last layer also at t_L (a projection at the end of the last step samples it there).
+  return std::min((PetscInt)(std::upper_bound(times_.begin(), times_.end(), t + tol) - times_.begin()) - 1, (PetscInt)layers_.size() - 1);
 }
 
 PetscReal LayeredControls::SubstepSampleTime(PetscReal s, PetscReal lo, PetscReal hi) const {
@@ -293,7 +299,7 @@ PetscReal LayeredControls::SubstepSampleTime(PetscReal s, PetscReal lo, PetscRea
 PetscErrorCode LayeredControls::LayerAt(PetscReal t, const Layer **layer) const {
   const PetscInt n = PieceKey(t);
   PetscFunctionBeginUser;
-  PetscCheck(n >= 0, comm_, PETSC_ERR_ARG_OUTOFRANGE, "layered controls '%s' are defined on [0, %g); sampled at t = %g", path_.c_str(),
+  PetscCheck(n >= 0, comm_, PETSC_ERR_ARG_OUTOFRANGE, "layered controls '%s' are defined on [0, %g]; sampled at t = %g", path_.c_str(),
              (double)times_.back(), (double)t);
   *layer = &layers_[n];
   PetscFunctionReturn(0);
@@ -348,6 +354,14 @@ PetscErrorCode LayeredControls::LendMlp(PetscReal t, const Grid &grid, MlpKernel
   PetscCheck(layer->mlp.F > 0, grid.Comm(), PETSC_ERR_USER_INPUT, "the -controls file '%s' has no lifted feed-forward network (mlp_W1 ...) at t = %g",
              path_.c_str(), (double)t);
   *k = &layer->mlp;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::SampleRelaxationRate(PetscReal t, PetscReal *lambda) const {
+  const Layer *layer = nullptr;
+  PetscFunctionBeginUser;
+  PetscCall(LayerAt(t, &layer));
+  *lambda = layer->relaxation_rate;
   PetscFunctionReturn(0);
 }
 

@@ -29,6 +29,7 @@ class LayeredControls : public Controls {
   PetscErrorCode SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const override;
   PetscErrorCode SampleLayerNorm(PetscInt index, PetscReal t, LayerNormTargets *s) const override;
   PetscErrorCode SampleMlp(PetscReal t, const Grid &grid, MlpKernels *k) const override;
+  PetscErrorCode SampleRelaxationRate(PetscReal t, PetscReal *lambda) const override;
   PetscErrorCode LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const override;
   PetscErrorCode LendMlp(PetscReal t, const Grid &grid, MlpKernels *storage, const MlpKernels **k) const override;
   PetscErrorCode SampleFinalNorm(LayerNormTargets *s, bool *present) const override;
@@ -51,6 +52,7 @@ class LayeredControls : public Controls {
   PetscErrorCode AddMlpGradient(PetscReal t, const Grid &grid, const MlpKernels &dk, ControlsArrays *g) const override;
   PetscErrorCode AddFinalNormGradient(const LayerNormTargets &dk, ControlsArrays *g) const override;
   PetscErrorCode AddVitGradient(const VitProcessing &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddRelaxationRateGradient(PetscReal t, PetscReal dlambda, ControlsArrays *g) const override;
 
  private:
   struct Layer {
@@ -63,10 +65,12 @@ class LayeredControls : public Controls {
     MlpKernels mlp;                            // F = 0: none
     bool has_sigma = false;                    // the paper's scalar σ1, σ2 are given
     PetscReal sigma1 = 0, sigma2 = 1;
-    bool scale_given = false;  // else s = 1/sqrt(|Ω_y|), eq. (6)
+    bool scale_given = false;       // else s = 1/sqrt(|Ω_y|), eq. (6)
+    PetscReal relaxation_rate = 1;  // λ of the relaxation flows relax_<projection>
+    bool relaxation_given = false;  // the file gives it (then it is a parameter)
   };
   // The layer acting at time t (left-continuous pieces, with a round-off tolerance at the breakpoints;
-  // PieceKey is its index, or -1 outside [0, t_L)).
+  // PieceKey is its index, the last layer also at t_L, or -1 outside [0, t_L]).
   PetscErrorCode LayerAt(PetscReal t, const Layer **layer) const;
   // Visits every parameter array of the file: its name, shape, whether it is an attribute, and the (refined) storage
   // with the refinement factors (r0, r1, r2) of its axes; const and non-const (for SetParameters) versions.
@@ -86,8 +90,8 @@ class LayeredControls : public Controls {
   bool loaded_ = false;
   PetscInt J_ = 0, Ny_ = 0, Nh_ = 0, d_head_ = 0;
   PetscInt ry_ = 1, rh_ = 1;  // refinement of the file's y and h cells
-  PetscInt Nx_ = 0;        // tokens the data fixes (per-token biases), or 0
-  std::string Nx_source_;  // the dataset that fixes them
+  PetscInt Nx_ = 0;           // tokens the data fixes (per-token biases), or 0
+  std::string Nx_source_;     // the dataset that fixes them
   bool causal_ = false, has_final_norm_ = false;
   LayerNormTargets final_norm_;
   VitProcessing vit_;

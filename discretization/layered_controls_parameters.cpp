@@ -73,6 +73,7 @@ PetscErrorCode LayeredControls::VisitParameters(Self &self, Visit visit) {
       PetscCall(visit(g + "sigma1", {}, true, &l.sigma1, Factors{1, 1, 1}));
       PetscCall(visit(g + "sigma2", {}, true, &l.sigma2, Factors{1, 1, 1}));
     }
+    if (l.relaxation_given) PetscCall(visit(g + "relaxation_rate", {}, true, &l.relaxation_rate, Factors{1, 1, 1}));
     for (size_t k = 0; k < l.norms.size(); ++k) {
       const std::string prefix = g + "layernorm" + std::to_string(k + 1) + "_";
       PetscCall(visit(prefix + "gamma", {Ny}, false, l.norms[k].sigma2_y.data(), Factors{1, 1, 1}));
@@ -99,30 +100,34 @@ PetscErrorCode LayeredControls::VisitParameters(Self &self, Visit visit) {
 PetscErrorCode LayeredControls::GetParameters(ControlsArrays *theta) const {
   PetscFunctionBeginUser;
   *theta = ControlsArrays();
-  PetscCall(VisitParameters(*this, [&](const std::string &name, const std::vector<hsize_t> &shape, bool attribute, const PetscReal *fine,
-                                       const Factors &r) -> PetscErrorCode {
-    PetscFunctionBeginUser;
-    PetscCall(theta->Add(comm_, name, shape, attribute));
-    std::vector<PetscReal> &coarse = theta->Find(name)->values;
-    ForEachFine(shape, r, [&](size_t k, size_t c) { coarse[c] = fine[k]; });
-    PetscFunctionReturn(0);
-  }));
+  PetscCall(VisitParameters(
+      *this,
+      [&](const std::string &name, const std::vector<hsize_t> &shape, bool attribute, const PetscReal *fine, const Factors &r) -> PetscErrorCode {
+        PetscFunctionBeginUser;
+        PetscCall(theta->Add(comm_, name, shape, attribute));
+        std::vector<PetscReal> &coarse = theta->Find(name)->values;
+        ForEachFine(shape, r, [&](size_t k, size_t c) { coarse[c] = fine[k]; });
+        PetscFunctionReturn(0);
+      }));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode LayeredControls::SetParameters(const ControlsArrays &theta) {
   PetscFunctionBeginUser;
-  PetscCall(VisitParameters(*this, [&](const std::string &name, const std::vector<hsize_t> &shape, bool, PetscReal *fine,
-                                       const Factors &r) -> PetscErrorCode {
-    PetscFunctionBeginUser;
-    const ControlsArray *a = theta.Find(name);
-    PetscCheck(a && a->shape == shape, comm_, PETSC_ERR_ARG_WRONG, "SetParameters: no array %s of the controls' shape", name.c_str());
-    ForEachFine(shape, r, [&](size_t k, size_t c) { fine[k] = a->values[c]; });
-    PetscFunctionReturn(0);
-  }));
+  PetscCall(VisitParameters(
+      *this, [&](const std::string &name, const std::vector<hsize_t> &shape, bool, PetscReal *fine, const Factors &r) -> PetscErrorCode {
+        PetscFunctionBeginUser;
+        const ControlsArray *a = theta.Find(name);
+        PetscCheck(a && a->shape == shape, comm_, PETSC_ERR_ARG_WRONG, "SetParameters: no array %s of the controls' shape", name.c_str());
+        ForEachFine(shape, r, [&](size_t k, size_t c) { fine[k] = a->values[c]; });
+        PetscFunctionReturn(0);
+      }));
   for (const Layer &l : layers_)
-    PetscCheck(!l.has_sigma || l.sigma2 > 0, comm_, PETSC_ERR_ARG_OUTOFRANGE, "SetParameters: sigma2 = %g; the layer-norm standard deviation must be positive",
-               (double)l.sigma2);
+    PetscCheck(l.relaxation_rate > 0, comm_, PETSC_ERR_ARG_OUTOFRANGE, "SetParameters: relaxation_rate = %g must be positive",
+               (double)l.relaxation_rate);
+  for (const Layer &l : layers_)
+    PetscCheck(!l.has_sigma || l.sigma2 > 0, comm_, PETSC_ERR_ARG_OUTOFRANGE,
+               "SetParameters: sigma2 = %g; the layer-norm standard deviation must be positive", (double)l.sigma2);
   Touch();
   PetscFunctionReturn(0);
 }
@@ -142,7 +147,8 @@ PetscErrorCode LayeredControls::AddAttentionGradient(PetscReal t, const Grid &, 
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode LayeredControls::AddFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const FeedForwardKernel &dk, ControlsArrays *g) const {
+PetscErrorCode LayeredControls::AddFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const FeedForwardKernel &dk,
+                                                       ControlsArrays *g) const {
   const Layer *layer = nullptr;
   const hsize_t Ny = Ny_ / ry_;
   const PetscInt N = Ny_, xs = grid.XStart(), xm = grid.XLocal();
@@ -205,12 +211,26 @@ PetscErrorCode LayeredControls::AddFinalNormGradient(const LayerNormTargets &dk,
 PetscErrorCode LayeredControls::AddVitGradient(const VitProcessing &dk, ControlsArrays *g) const {
   const hsize_t Ny = Ny_, D = vit_.channels * vit_.patch * vit_.patch, Nx = vit_.NumTokens(), C = vit_.classes;
   const std::pair<const char *, std::pair<std::vector<hsize_t>, const std::vector<PetscReal> *>> parts[] = {
-      {"/vit/patch_embedding", {{D, Ny}, &dk.patch_embedding}}, {"/vit/patch_bias", {{Ny}, &dk.patch_bias}},
-      {"/vit/class_token", {{Ny}, &dk.class_token}},           {"/vit/position_embedding", {{Nx, Ny}, &dk.position_embedding}},
-      {"/vit/head_weight", {{Ny, C}, &dk.head_weight}},         {"/vit/head_bias", {{C}, &dk.head_bias}}};
+      {"/vit/patch_embedding", {{D, Ny}, &dk.patch_embedding}},
+      {"/vit/patch_bias", {{Ny}, &dk.patch_bias}},
+      {"/vit/class_token", {{Ny}, &dk.class_token}},
+      {"/vit/position_embedding", {{Nx, Ny}, &dk.position_embedding}},
+      {"/vit/head_weight", {{Ny, C}, &dk.head_weight}},
+      {"/vit/head_bias", {{C}, &dk.head_bias}}};
   PetscFunctionBeginUser;
   for (const auto &[name, part] : parts)
     if (!part.second->empty()) PetscCall(AddCoarsened(comm_, g, name, part.first, false, {1, 1, 1}, part.second->data()));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode LayeredControls::AddRelaxationRateGradient(PetscReal t, PetscReal dlambda, ControlsArrays *g) const {
+  const Layer *layer = nullptr;
+  PetscFunctionBeginUser;
+  PetscCall(LayerAt(t, &layer));
+  if (!layer->relaxation_given) PetscFunctionReturn(0);  // the default λ = 1 is not a parameter of the file
+  const std::string name = "/layers/" + std::to_string(PieceKey(t)) + "/relaxation_rate";
+  PetscCall(g->Add(comm_, name, {}, true));
+  g->Find(name)->values[0] += dlambda;
   PetscFunctionReturn(0);
 }
 

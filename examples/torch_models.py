@@ -2,6 +2,7 @@
 """Real Transformers as special cases of the continuous Transformer, checked against PyTorch.
 
     /usr/bin/python3 examples/torch_models.py CASE [--np 2] [--ctflow build/ctflow] [--mpiexec mpirun] [--workdir DIR]
+                                              [--options="-split_projections relax"]
 
 CASE is one of
     encoder_layer   an nn.TransformerEncoderLayer (post-LN, ReLU)
@@ -16,7 +17,8 @@ hide mistakes), saves it with torch.save, exports it with tools/export_torch.py,
 spacing, and compares ctflow's final state (ViT: its /logits) with torch's output. It exits non-zero
 unless the relative max-norm difference is at most 1e-13: both sides evaluate the same float64 expressions
 in different summation orders, which differ by ~1e-15; 1e-13 leaves room for layer norm's division by
-small standard deviations. The tests (tests/torch/) run every case on 1, 2 and 3 ranks.
+small standard deviations. The tests (tests/torch/) run every case on 1, 2 and 3 ranks, and with
+`--options "-split_projections relax"` (the relaxation form, docs/continuum.md) on 1 and 2 ranks.
 """
 import argparse
 import os
@@ -87,6 +89,7 @@ def main():
     parser.add_argument("--ctflow", default=os.path.join(ROOT, "build", "ctflow"))
     parser.add_argument("--mpiexec", default="mpirun", help="MPI launcher, with its flags")
     parser.add_argument("--workdir", help="where the files go (default: build/examples/CASE)")
+    parser.add_argument("--options", default="", help="further ctflow options, e.g. '-split_projections relax'")
     args = parser.parse_args()
     ctflow = os.path.abspath(args.ctflow)
     work = args.workdir or os.path.join(ROOT, "build", "examples", args.case)
@@ -96,7 +99,7 @@ def main():
     model, inputs, export_flags, reference = vit_case() if args.case == "vit" else encoder_case(args.case)
     torch.save(model, "model.pt")
     subprocess.run([sys.executable, EXPORT, "model.pt", "controls.h5"] + export_flags, check=True)
-    command = args.mpiexec.split() + ["-n", args.np, ctflow, "-controls", "controls.h5"] + inputs + ["-traj", "out.h5"]
+    command = args.mpiexec.split() + ["-n", args.np, ctflow, "-controls", "controls.h5"] + inputs + ["-traj", "out.h5"] + args.options.split()
     print("running:", " ".join(command))
     run = subprocess.run(command, capture_output=True, text=True)
     print(run.stdout, end="")

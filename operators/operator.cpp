@@ -1,6 +1,7 @@
 #include "operators/operator.hpp"
 
 #include <cctype>
+#include <cstring>
 
 #include "discretization/base/registry.hpp"
 
@@ -38,6 +39,13 @@ PetscErrorCode RegisterBuiltins(Registry<OperatorCreator> &r) {
 
 Registry<OperatorCreator> operators("operator", "operators", RegisterBuiltins);
 
+// Prefixes that wrap the operator named by the rest of the name.
+struct Wrapper {
+  const char *prefix;
+  PetscErrorCode (*wrap)(const OperatorContext &, std::unique_ptr<Operator>, std::unique_ptr<Operator> *);
+};
+const Wrapper wrappers[] = {{"relax_", ProjectionRelaxationCreate}, {"tangent_", TangentFlowCreate}};
+
 }  // namespace
 
 PetscErrorCode OperatorRegister(const char name[], OperatorCreator create) { return operators.Register(name, create); }
@@ -47,10 +55,22 @@ PetscErrorCode OperatorCreate(const std::string &name, const OperatorContext &ct
   PetscInt index = -1;
   bool known;
   PetscFunctionBeginUser;
+  for (const Wrapper &w : wrappers) {
+    const size_t n = std::strlen(w.prefix);
+    std::unique_ptr<Operator> inner;
+    std::string rest;
+    if (name.compare(0, n, w.prefix) != 0) continue;
+    PetscCallCXX(rest = name.substr(n));
+    PetscCall(OperatorCreate(rest, ctx, &inner));
+    PetscCall(w.wrap(ctx, std::move(inner), op));
+    PetscFunctionReturn(0);
+  }
   size_t digits = name.size();
   while (digits > 0 && std::isdigit((unsigned char)name[digits - 1])) --digits;
   PetscCall(operators.Has(name.substr(0, digits), &known));
-  PetscCheck(known, ctx.grid->Comm(), PETSC_ERR_USER_INPUT, "unknown operator '%s'; known operators: %s (ffn takes a layer index, e.g. ffn1)",
+  PetscCheck(known, ctx.grid->Comm(), PETSC_ERR_USER_INPUT,
+             "unknown operator '%s'; known operators: %s (ffn takes a layer index, e.g. ffn1; relax_<projection> and "
+             "tangent_<flow> wrap one)",
              name.c_str(), operators.NameList().c_str());
   // The index in PetscInt, refused when it does not fit (it would wrap to another operator's index).
   for (size_t i = digits; i < name.size(); ++i) {

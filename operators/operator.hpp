@@ -76,7 +76,9 @@ class Operator {
 using OperatorCreator = PetscErrorCode (*)(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op);
 
 PetscErrorCode OperatorRegister(const char name[], OperatorCreator create);
-// name: a registered name with an optional index, e.g. "attention", "ffn1"; the operator reads its options.
+// name: a registered name with an optional index, e.g. "attention", "ffn1", or a wrapper prefix followed by a name:
+// "relax_<projection>" (operators/projection_relaxation.hpp), "tangent_<flow>" (operators/tangent_flow.hpp); the
+// operator reads its options.
 PetscErrorCode OperatorCreate(const std::string &name, const OperatorContext &ctx, std::unique_ptr<Operator> *op);
 
 // Registered creators (one per operator file).
@@ -89,5 +91,8 @@ PetscErrorCode IdentityCreate(const OperatorContext &, PetscInt, std::unique_ptr
 PetscErrorCode LiftedFeedForwardCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 PetscErrorCode AttentionNormalisedCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 PetscErrorCode LiftedFeedForwardNormalisedCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+// Wrappers of an operator created by name (the prefixes of OperatorCreate).
+PetscErrorCode ProjectionRelaxationCreate(const OperatorContext &, std::unique_ptr<Operator> projection, std::unique_ptr<Operator> *);
+PetscErrorCode TangentFlowCreate(const OperatorContext &, std::unique_ptr<Operator> flow, std::unique_ptr<Operator> *);
 
 }  // namespace ctflow

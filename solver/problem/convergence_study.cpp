@@ -19,8 +19,8 @@ static std::string Trim(const std::string &s) {
 }
 
 PetscErrorCode ConvergenceStudy::SetFromOptions() {
-  char refine[256] = "t", reference[64] = "finest", csv[PETSC_MAX_PATH_LEN];
-  PetscBool levels_set = PETSC_FALSE, refine_set = PETSC_FALSE, reference_set = PETSC_FALSE, csv_set = PETSC_FALSE;
+  char refine[256] = "t", reference[64] = "finest", csv[PETSC_MAX_PATH_LEN], sensitivity[1024] = "";
+  PetscBool levels_set = PETSC_FALSE, refine_set = PETSC_FALSE, reference_set = PETSC_FALSE, csv_set = PETSC_FALSE, sensitivity_set = PETSC_FALSE;
   PetscInt levels = levels_;
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(csv, csv_.c_str(), sizeof(csv)));
@@ -34,7 +34,12 @@ PetscErrorCode ConvergenceStudy::SetFromOptions() {
                                "ConvergenceStudy", reference, reference, sizeof(reference), &reference_set));
   PetscCall(
       PetscOptionsString("-study_csv", "CSV file of the study's error table ('none': no file)", "ConvergenceStudy", csv, csv, sizeof(csv), &csv_set));
+  PetscCall(PetscOptionsString("-study_sensitivity",
+                               "Also solve every level with perturbed controls, e.g. 'seed:5,scale:0' (seed:n analytic seed n, scale:s flows times "
+                               "s), and report whether the limit depends on them",
+                               "ConvergenceStudy", sensitivity, sensitivity, sizeof(sensitivity), &sensitivity_set));
   PetscOptionsEnd();
+  PetscCheck(levels_set || !sensitivity_set, comm_, PETSC_ERR_USER_INPUT, "-study_sensitivity belongs to a convergence study: give -study_levels L");
   PetscCheck(levels_set || !(refine_set || reference_set || csv_set), comm_, PETSC_ERR_USER_INPUT,
              "-study_refine, -study_reference and -study_csv belong to a convergence study: give -study_levels L");
   if (!levels_set) PetscFunctionReturn(0);
@@ -57,17 +62,34 @@ PetscErrorCode ConvergenceStudy::SetFromOptions() {
   SetRichardson(!std::strcmp(reference, "richardson"));
   SetCsvFile(csv);
   SetLevels(levels);
+  if (sensitivity_set) {
+    std::vector<ControlsPerturbation> list;
+    PetscCall(ControlsPerturbationParseList(comm_, sensitivity, "-study_sensitivity", &list));
+    SetSensitivity(list);
+  }
   PetscFunctionReturn(0);
 }
 
 // Level k: the configured problem with level 0's domain lengths, its sizes and step scaled by 2^k in the refined
-// variables, and its own trajectory path (none unless level 0 was given a path, -traj FILE).
-PetscErrorCode ConvergenceStudy::BuildLevel(PetscInt k, std::unique_ptr<Problem> *level) {
+// variables, and its own trajectory path (none unless level 0 was given a path, -traj FILE). A perturbed level has
+// level k's sizes and lengths (its controls may impose none) and no trajectory.
+PetscErrorCode ConvergenceStudy::BuildLevel(PetscInt k, std::unique_ptr<Problem> *level, const ControlsPerturbation *perturbation,
+                                            const Problem *of) {
   PetscFunctionBeginUser;
   PetscCallCXX(*level = std::make_unique<Problem>(comm_));
   Problem &p = **level;
   if (configure_) PetscCall(configure_(p));
   else PetscCall(p.SetFromOptions());
+  if (perturbation) {
+    const Grid &g = of->GetGrid();
+    PetscCall(ControlsPerturbationApply(*perturbation, *of, &p));
+    PetscCall(p.GetGrid().SetSizes(g.Nx(), g.Ny(), g.Nh()));
+    PetscCall(p.GetGrid().SetLengths(g.Lx(), g.Ly(), g.Lh()));
+    if (refine_[3]) p.GetIntegrator().SetTimeStep(dt0_ / (PetscReal)(1 << k));
+    p.GetTrajectory().SetPath("none");
+    PetscCall(p.SetUp());
+    PetscFunctionReturn(0);
+  }
   if (k > 0) {
     PetscInt N[3];
     for (int d = 0; d < 3; ++d) N[d] = refine_[d] ? N0_[d] << k : N0_[d];
@@ -112,12 +134,17 @@ PetscErrorCode ConvergenceStudy::SetUp() {
     L0_[d] = d == 0 ? g.Lx() : d == 1 ? g.Ly() : g.Lh();
   }
   dt0_ = base_->GetIntegrator().TimeStep();
-  PetscCall(BuildLevel(levels_ - 1, &finest));  // the finest level's settings are checked before anything runs
+  PetscCall(BuildLevel(levels_ - 1, &finest));          // the finest level's settings are checked before anything runs
+  for (const ControlsPerturbation &p : sensitivity_) {  // and so is every perturbation
+    std::unique_ptr<Problem> perturbed;
+    PetscCall(BuildLevel(0, &perturbed, &p, base_.get()));
+  }
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode ConvergenceStudy::Run() {
   std::vector<UniqueVec> restricted(levels_);
+  std::vector<std::vector<UniqueVec>> perturbed(sensitivity_.size());
   PetscFunctionBeginUser;
   if (!base_) PetscCall(SetUp());
   const Problem &base = *base_;
@@ -128,6 +155,8 @@ PetscErrorCode ConvergenceStudy::Run() {
             (richardson_ ? "Richardson extrapolation of the three finest" : "the finest level") + "\n  controls " + base.GetControls().Description() +
             ", initial state " + base.GetInitialState().Description() + "\n  splitting: " + base.GetIntegrator().Scheme() +
             ", T = " + FormatExact(base.GetIntegrator().FinalTime()) + "\n";
+  for (const ControlsPerturbation &p : sensitivity_) header_ += (&p == &sensitivity_[0] ? "  sensitivity to " : ", ") + p.Label();
+  if (!sensitivity_.empty()) header_ += "\n";
   PetscCall(PetscPrintf(comm_, "ctflow %s\n%s", CTFLOW_VERSION, header_.c_str()));
   rows_.clear();
   for (PetscInt k = 0; k < levels_; ++k) {
@@ -140,6 +169,14 @@ PetscErrorCode ConvergenceStudy::Run() {
     PetscCall(restriction.SetUp(g, base.GetGrid()));
     PetscCall(VecDuplicate(base.State(), restricted[k].Out()));
     PetscCall(restriction.Apply(level.State(), restricted[k]));
+    for (size_t i = 0; i < sensitivity_.size(); ++i) {
+      std::unique_ptr<Problem> other;
+      PetscCall(BuildLevel(k, &other, &sensitivity_[i], &level));
+      PetscCall(other->Solve());
+      PetscCallCXX(perturbed[i].resize(levels_));
+      PetscCall(VecDuplicate(base.State(), perturbed[i][k].Out()));
+      PetscCall(restriction.Apply(other->State(), perturbed[i][k]));
+    }
     PetscCallCXX(rows_.push_back({k, g.Nx(), g.Ny(), g.Nh(), level.GetIntegrator().TimeStep(), -1, -1}));
     PetscCall(PetscPrintf(comm_,
                           "  level %" PetscInt_FMT ": N_x = %" PetscInt_FMT ", N_y = %" PetscInt_FMT ", N_h = %" PetscInt_FMT
@@ -147,6 +184,7 @@ PetscErrorCode ConvergenceStudy::Run() {
                           k, g.Nx(), g.Ny(), g.Nh(), (double)level.GetIntegrator().TimeStep(), level.GetIntegrator().NumSteps()));
   }
   PetscCall(ComputeErrors(restricted));
+  PetscCall(ComputeSensitivity(restricted, perturbed));
   PetscCall(WriteCsv());
   PetscFunctionReturn(0);
 }
@@ -185,6 +223,35 @@ PetscErrorCode ConvergenceStudy::ComputeErrors(const std::vector<UniqueVec> &u) 
   PetscFunctionReturn(0);
 }
 
+// S_k = ‖u[k] − perturbed[i][k]‖ on the level-0 cells, and the differences of the two finest levels.
+PetscErrorCode ConvergenceStudy::ComputeSensitivity(const std::vector<UniqueVec> &u, const std::vector<std::vector<UniqueVec>> &perturbed) {
+  const PetscInt L = levels_;
+  const PetscReal measure = std::sqrt(base_->GetGrid().dx() * base_->GetGrid().dy());
+  UniqueVec diff;
+  PetscFunctionBeginUser;
+  sensitivity_results_.clear();
+  if (sensitivity_.empty()) PetscFunctionReturn(0);
+  PetscCall(VecDuplicate(u[0], diff.Out()));
+  for (size_t i = 0; i < sensitivity_.size(); ++i) {
+    Sensitivity r;
+    r.perturbation = sensitivity_[i];
+    PetscCallCXX(r.l2.resize(L));
+    PetscCallCXX(r.max.resize(L));
+    for (PetscInt k = 0; k < L; ++k) {
+      PetscCall(VecWAXPY(diff, -1.0, perturbed[i][k], u[k]));
+      PetscCall(VecNorm(diff, NORM_2, &r.l2[k]));
+      PetscCall(VecNorm(diff, NORM_INFINITY, &r.max[k]));
+      r.l2[k] *= measure;
+    }
+    PetscCall(VecWAXPY(diff, -1.0, u[L - 2], u[L - 1]));
+    PetscCall(VecNorm(diff, NORM_INFINITY, &r.d));
+    PetscCall(VecWAXPY(diff, -1.0, perturbed[i][L - 2], perturbed[i][L - 1]));
+    PetscCall(VecNorm(diff, NORM_INFINITY, &r.d_perturbed));
+    PetscCallCXX(sensitivity_results_.push_back(r));
+  }
+  PetscFunctionReturn(0);
+}
+
 static std::string Order(PetscReal coarse, PetscReal fine, const char *fmt) {
   char buf[32] = "";
   if (coarse > 0 && fine > 0) std::snprintf(buf, sizeof(buf), fmt, (double)std::log2(coarse / fine));
@@ -209,7 +276,36 @@ PetscErrorCode ConvergenceStudy::View(PetscViewer viewer) const {
                                      r.level, r.Nx, r.Ny, r.Nh, (double)r.dt, e[0], next ? Order(r.e_l2, rows_[k + 1].e_l2, "%.3f").c_str() : "",
                                      e[1], next ? Order(r.e_max, rows_[k + 1].e_max, "%.3f").c_str() : ""));
   }
+  PetscCall(ViewSensitivity(viewer));
   if (csv_ != "none") PetscCall(PetscViewerASCIIPrintf(viewer, "wrote %s\n", csv_.c_str()));
+  PetscFunctionReturn(0);
+}
+
+// Per perturbation: S_k per level, its decay between levels, and whether the limit depends on the controls.
+PetscErrorCode ConvergenceStudy::ViewSensitivity(PetscViewer viewer) const {
+  PetscFunctionBeginUser;
+  for (const Sensitivity &r : sensitivity_results_) {
+    const PetscInt L = (PetscInt)r.max.size();
+    const std::string label = r.perturbation.Label();
+    PetscCall(PetscViewerASCIIPrintf(viewer, "Sensitivity to the controls, θ' = %s: S = |u(θ) - u(θ')| on the level-0 cells\n", label.c_str()));
+    PetscCall(PetscViewerASCIIPrintf(viewer, "%5s %11s %11s %6s %11s %6s\n", "level", "dt", "S_L2", "order", "S_max", "order"));
+    for (PetscInt k = 0; k < L; ++k) {
+      const bool next = k + 1 < L;
+      PetscCall(PetscViewerASCIIPrintf(viewer, "%5" PetscInt_FMT " %11.4e %11.4e %6s %11.4e %6s\n", k, (double)rows_[k].dt, (double)r.l2[k],
+                                       next ? Order(r.l2[k], r.l2[k + 1], "%.3f").c_str() : "", (double)r.max[k],
+                                       next ? Order(r.max[k], r.max[k + 1], "%.3f").c_str() : ""));
+    }
+    if (r.Depends())
+      PetscCall(PetscViewerASCIIPrintf(viewer,
+                                       "  the limit depends on the controls: the limits of θ and θ' differ by at least %.3e (max norm): S = %.3e at "
+                                       "the finest level minus twice its level differences %.3e + %.3e\n",
+                                       (double)r.LowerBound(), (double)r.max[L - 1], (double)r.d, (double)r.d_perturbed));
+    else
+      PetscCall(PetscViewerASCIIPrintf(viewer,
+                                       "  no dependence on the controls resolved: S = %.3e at the finest level is within twice its level differences "
+                                       "%.3e + %.3e (max norm); S falls with order %s\n",
+                                       (double)r.max[L - 1], (double)r.d, (double)r.d_perturbed, Order(r.max[L - 2], r.max[L - 1], "%.2f").c_str()));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -219,7 +315,10 @@ PetscErrorCode ConvergenceStudy::WriteCsv() const {
   PetscFunctionBeginUser;
   if (csv_ == "none") PetscFunctionReturn(0);
   PetscCall(PetscFOpen(comm_, csv_.c_str(), "w", &fp));
-  PetscCall(PetscFPrintf(comm_, fp, "level,Nx,Ny,Nh,dt,e_L2,order_L2,e_max,order_max\n"));
+  PetscCall(PetscFPrintf(comm_, fp, "level,Nx,Ny,Nh,dt,e_L2,order_L2,e_max,order_max"));
+  for (const Sensitivity &r : sensitivity_results_)
+    PetscCall(PetscFPrintf(comm_, fp, ",S_L2(%s),S_max(%s)", r.perturbation.Label().c_str(), r.perturbation.Label().c_str()));
+  PetscCall(PetscFPrintf(comm_, fp, "\n"));
   for (size_t k = 0; k < rows_.size(); ++k) {
     const Row &r = rows_[k];
     const bool next = k + 1 < rows_.size();
@@ -228,9 +327,11 @@ PetscErrorCode ConvergenceStudy::WriteCsv() const {
       std::snprintf(e[0], sizeof(e[0]), "%.16e", (double)r.e_l2);
       std::snprintf(e[1], sizeof(e[1]), "%.16e", (double)r.e_max);
     }
-    PetscCall(PetscFPrintf(comm_, fp, "%" PetscInt_FMT ",%" PetscInt_FMT ",%" PetscInt_FMT ",%" PetscInt_FMT ",%.16e,%s,%s,%s,%s\n", r.level, r.Nx,
+    PetscCall(PetscFPrintf(comm_, fp, "%" PetscInt_FMT ",%" PetscInt_FMT ",%" PetscInt_FMT ",%" PetscInt_FMT ",%.16e,%s,%s,%s,%s", r.level, r.Nx,
                            r.Ny, r.Nh, (double)r.dt, e[0], next ? Order(r.e_l2, rows_[k + 1].e_l2, "%.10f").c_str() : "", e[1],
                            next ? Order(r.e_max, rows_[k + 1].e_max, "%.10f").c_str() : ""));
+    for (const Sensitivity &s : sensitivity_results_) PetscCall(PetscFPrintf(comm_, fp, ",%.16e,%.16e", (double)s.l2[k], (double)s.max[k]));
+    PetscCall(PetscFPrintf(comm_, fp, "\n"));
   }
   PetscCall(PetscFClose(comm_, fp));
   PetscFunctionReturn(0);

@@ -27,6 +27,13 @@
 // level k writes FILE with '_level<k>' before its extension. Rejected: an unknown variable; refining x or y of a
 // state read from a file (-u0, -image); refining t of a -dt_schedule; refining h when no operator of the scheme
 // integrates over heads (the refinement would change nothing); -restart.
+//
+// Sensitivity (-study_sensitivity LIST, SetSensitivity; solver/problem/controls_perturbation.hpp): every level is also
+// solved with each perturbed control θ' (e.g. seed:5, scale:0) and S_k = ‖R u_k(θ) − R u_k(θ')‖ reported. The
+// limits of θ and θ' differ by at least S_{L−1} − 2 (d + d') in the max norm, d and d' being the differences of the
+// two finest levels of θ and θ' (the error e_{L−1} ≤ d/(2^p − 1) is at most 2d for an observed order p ≥ 0.6): the
+// study reports that the limit depends on the controls when this bound is positive, and otherwise that no dependence
+// is resolved (a limit that forgets its controls: S_k falls like the discretization error).
 #pragma once
 #include <petscvec.h>
 
@@ -34,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "solver/problem/controls_perturbation.hpp"
 #include "solver/problem/problem.hpp"
 
 namespace ctflow {
@@ -44,6 +52,15 @@ class ConvergenceStudy {
     PetscInt level, Nx, Ny, Nh;
     PetscReal dt;
     PetscReal e_l2, e_max;  // < 0: the reference level (no error)
+  };
+  // The difference of every level's solution to that of perturbed controls θ', restricted to level 0.
+  struct Sensitivity {
+    ControlsPerturbation perturbation;
+    std::vector<PetscReal> l2, max;    // S_k in the L2 and max norms
+    PetscReal d = 0, d_perturbed = 0;  // ‖R u_{L−1} − R u_{L−2}‖_max of θ and of θ'
+    // The limits of θ and θ' differ at least by this, if positive: S_{L−1} − 2 (d + d').
+    PetscReal LowerBound() const { return max.back() - 2 * (d + d_perturbed); }
+    bool Depends() const { return LowerBound() > 0; }
   };
   // Configures a level's problem before its sizes and step are set (default: Problem::SetFromOptions).
   using Configuration = std::function<PetscErrorCode(Problem &)>;
@@ -56,6 +73,8 @@ class ConvergenceStudy {
   void SetRichardson(bool richardson) { richardson_ = richardson; }
   void SetCsvFile(const std::string &path) { csv_ = path; }
   void SetProblemConfiguration(Configuration configure) { configure_ = std::move(configure); }
+  // Perturbations θ' of the controls whose solutions every level also computes (empty: none).
+  void SetSensitivity(const std::vector<ControlsPerturbation> &perturbations) { sensitivity_ = perturbations; }
   // -study_levels was given (or SetLevels).
   bool Enabled() const { return levels_ > 0; }
   // Builds level 0 and the finest level: every setting is checked before anything runs.
@@ -65,9 +84,14 @@ class ConvergenceStudy {
   // The table (level, N_x, N_y, N_h, Δt, e_L2, order, e_max, order) and, unless 'none', the CSV file.
   PetscErrorCode View(PetscViewer viewer) const;
   const std::vector<Row> &Rows() const { return rows_; }
+  const std::vector<Sensitivity> &Sensitivities() const { return sensitivity_results_; }
 
  private:
-  PetscErrorCode BuildLevel(PetscInt k, std::unique_ptr<Problem> *level);
+  // Level k; with a perturbation, its problem with the perturbed controls of `of` (level k itself, set up).
+  PetscErrorCode BuildLevel(PetscInt k, std::unique_ptr<Problem> *level, const ControlsPerturbation *perturbation = nullptr,
+                            const Problem *of = nullptr);
+  PetscErrorCode ComputeSensitivity(const std::vector<UniqueVec> &u, const std::vector<std::vector<UniqueVec>> &perturbed);
+  PetscErrorCode ViewSensitivity(PetscViewer viewer) const;
   PetscErrorCode CheckBase() const;
   PetscErrorCode ComputeErrors(const std::vector<UniqueVec> &u);
   PetscErrorCode WriteCsv() const;
@@ -83,6 +107,8 @@ class ConvergenceStudy {
   PetscInt N0_[3] = {0, 0, 0};
   PetscReal L0_[3] = {0, 0, 0}, dt0_ = 0, p_ = 0;
   std::vector<Row> rows_;
+  std::vector<ControlsPerturbation> sensitivity_;
+  std::vector<Sensitivity> sensitivity_results_;
   std::string header_;
 };
 

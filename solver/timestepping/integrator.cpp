@@ -30,8 +30,11 @@ PetscErrorCode Integrator::SetFromOptions() {
   PetscReal T = T_set_ ? T_ : ctx_.controls->DefaultFinalTime(), dt = dt_set_ ? dt_ : ctx_.controls->DefaultTimeStep();
   PetscBool T_set, dt_set, tree_set = PETSC_FALSE, order_set = PETSC_FALSE, groups_set = PETSC_FALSE, schedule_set = PETSC_FALSE;
   PetscFunctionList schemes, substeps;
+  char projections[64];
+  ProjectionForm form;
   PetscFunctionBeginUser;
   std::fill_n(groups, num_groups, 2);  // shown by -help: pairs
+  PetscCall(PetscStrncpy(projections, ProjectionFormNames[(int)form_], sizeof(projections)));
   PetscCall(SplittingSchemeOptionsList(&schemes));
   PetscCall(SubstepIntegratorOptionsList(&substeps));
   PetscCall(PetscStrncpy(scheme, scheme_.c_str(), sizeof(scheme)));
@@ -57,13 +60,19 @@ PetscErrorCode Integrator::SetFromOptions() {
                                "Integrator", tree, tree, sizeof(tree), &tree_set));
   PetscCall(PetscOptionsFList("-split_substep", "Substep integrator of flow leaves without '@'", "Integrator", substeps, substep, substep,
                               sizeof(substep), nullptr));
+  PetscCall(PetscOptionsString("-split_projections",
+                               "Projections as exact proximal maps (hard, the paper's), relaxation flows u_t = λ (P_S(u) - u) (relax), or the "
+                               "layer norm as a manifold constraint of the flows (manifold)",
+                               "Integrator", projections, projections, sizeof(projections), nullptr));
   PetscOptionsEnd();
+  PetscCall(ProjectionFormParse(Comm(), "-split_projections", projections, &form));
   PetscCall(adapt_.SetFromOptions());
   if (T_set) SetFinalTime(T);
   if (dt_set) SetTimeStep(dt);
   if (schedule_set) SetSchedule(schedule);
   SetScheme(scheme);
   SetSubstepType(substep);
+  SetProjectionForm(form);
   if (order_set) SetOrder(order);
   if (groups_set) SetGroups(std::vector<PetscInt>(groups, groups + num_groups));
   if (tree_set) PetscCall(SetTree(tree));
@@ -99,12 +108,25 @@ PetscErrorCode Integrator::Configure() {
   if (adapt_.Enabled()) schedule_ = StepSchedule{{0}, {}};  // chosen by SolveAdaptive
   else if (!schedule_spec_.empty()) PetscCall(ReadSchedule(schedule_spec_));
   else PetscCall(StepScheduleUniform(Comm(), T_, dt_, &schedule_));
+  PetscCheck(!tree_set_ || form_ != ProjectionForm::Manifold, Comm(), PETSC_ERR_USER_INPUT,
+             "-split_projections manifold builds the step from -split_order; with -split_tree write it out, e.g. 'seq(layernorm[0.5, 0.5], "
+             "tangent_attention, layernorm[1, 1])'");
+  PetscCheck(form_ != ProjectionForm::Manifold || groups_.empty(), Comm(), PETSC_ERR_USER_INPUT,
+             "-split_groups cannot be combined with -split_projections manifold, which removes the layer norms from the units");
   if (tree_set_) PetscFunctionReturn(0);
   std::vector<SplittingExpression> units;
+  SplittingExpression constraint;
+  PetscInt p;
   const std::string order = !order_.empty() ? order_ : !controls.DefaultOrder().empty() ? controls.DefaultOrder() : SplittingDefaultOrder(J);
   PetscCall(SplittingUnitsParse(Comm(), order, J, &units));
+  PetscCall(SplittingSchemeOrder(Comm(), scheme_, &p));
+  PetscCall(ProjectionFormUnits(Comm(), form_, p, &units, &constraint));
   PetscCall(SplittingSchemeBuild(Comm(), scheme_, units, groups_, &tree_));
-  if (adapt_.Enabled()) PetscCall(SplittingSchemeBuildReversed(Comm(), scheme_, units, groups_, &counterpart_tree_));
+  PetscCallCXX(tree_ = ProjectionFormStep(form_, tree_, constraint));
+  if (adapt_.Enabled()) {
+    PetscCall(SplittingSchemeBuildReversed(Comm(), scheme_, units, groups_, &counterpart_tree_));
+    PetscCallCXX(counterpart_tree_ = ProjectionFormStep(form_, counterpart_tree_, constraint));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -133,14 +155,17 @@ PetscErrorCode Integrator::ReadSchedule(const std::string &spec) {
 }
 
 PetscErrorCode Integrator::SetUp(Vec like) {
+  SplittingExpression tree;
   PetscFunctionBeginUser;
   PetscCall(Configure());
-  PetscCall(CompositionCreate(tree_, ctx_, substep_, &root_));
+  PetscCall(ProjectionFormLeaves(form_, tree_, ctx_, &tree));
+  PetscCall(CompositionCreate(tree, ctx_, substep_, &root_));
   PetscCall(root_->SetUp(like));
   counterpart_.reset();
   if (adapt_.Enabled()) {
     PetscInt p;
-    PetscCall(CompositionCreate(counterpart_tree_, ctx_, substep_, &counterpart_));
+    PetscCall(ProjectionFormLeaves(form_, counterpart_tree_, ctx_, &tree));
+    PetscCall(CompositionCreate(tree, ctx_, substep_, &counterpart_));
     PetscCall(counterpart_->SetUp(like));
     PetscCall(SplittingSchemeOrder(Comm(), scheme_, &p));
     adapt_.SetScheme(scheme_, p, counterpart_->Expression());

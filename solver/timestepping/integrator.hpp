@@ -9,7 +9,8 @@
 // -split_order (SetOrder: the operators to split, default the paper's 'attention, layernorm, ffn, layernorm') and
 // -split_groups (SetGroups: hybrid splitting), -split_tree EXPR (SetTree: an explicit composition, which replaces
 // the three), -split_substep (SetSubstepType: the flow leaves' default substep integrator,
-// solver/timestepping/substep_integrators.hpp). Defaults come from the controls: T = t_L and Δt = 1 for layered
+// solver/timestepping/substep_integrators.hpp), -split_projections hard|relax|manifold (SetProjectionForm: how the
+// scheme treats the projections, solver/timestepping/projection_forms.hpp). Defaults come from the controls: T = t_L and Δt = 1 for layered
 // controls, T = 1 and Δt = 1/8 for the analytic ones. The time loop is the log stage "Integrate".
 //
 // Life cycle: construct, SetFromOptions (validates, and builds the schedule when the controls are loaded), setters,
@@ -20,6 +21,7 @@
 
 #include "discretization/base/petsc_handle.hpp"
 #include "solver/timestepping/composition.hpp"
+#include "solver/timestepping/projection_forms.hpp"
 #include "solver/timestepping/step_adapt.hpp"
 #include "solver/timestepping/step_schedule.hpp"
 
@@ -43,6 +45,7 @@ class Integrator {
   void SetTree(const SplittingExpression &tree) { tree_ = tree, tree_set_ = true; }
   PetscErrorCode SetTree(const std::string &expr);
   void SetSubstepType(const std::string &name) { substep_ = name; }
+  void SetProjectionForm(ProjectionForm form) { form_ = form; }
   // Adaptive Δt (its setters).
   StepAdapt &Adapt() { return adapt_; }
   // Builds the schedule and the composition (creating its operators, which read their options).
@@ -111,6 +114,7 @@ class Integrator {
   bool T_set_ = false, dt_set_ = false, tree_set_ = false;
   std::string scheme_ = "lie", order_, substep_ = "euler", schedule_spec_;
   std::vector<PetscInt> groups_;
+  ProjectionForm form_ = ProjectionForm::Hard;
   SplittingExpression tree_, counterpart_tree_;
   StepSchedule schedule_;
   std::unique_ptr<SplittingNode> root_, counterpart_, final_;  // the scheme; its reversed-order counterpart (-dt_adapt); at t = T

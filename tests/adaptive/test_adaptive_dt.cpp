@@ -6,7 +6,7 @@
 // Problem: flows only, -split_order attention,ffn1, 'ts' substeps (classical RK4 with 8 steps per substep,
 // so that the splitting error dominates and the scheme's order shows: the uniform errors below fall by 2
 // per halving for Lie and by 4 for Strang), -Nx 8 -Ny 6 -Nh 1, T = 1, controls PulsedControls
-// (pulsed_controls.hpp): the analytic problem at rate a(t) = 0.2 + 20.8 e^{−t/0.05}. The splitting error
+// (pulsed_controls.hpp): the analytic problem of seed 0 at rate a(t) = 0.2 + 20.8 e^{−t/0.05}. The splitting error
 // of a step is Δt^{p+1} times commutators of the two flows, which scale with a(t)^{p+1}: it is large
 // during the transient (the first few τ = 0.05) and small after it, where the rate is 0.2. A uniform step
 // must be as small everywhere as the transient needs; an adaptive one only there.
@@ -30,7 +30,7 @@ using namespace ctflow_test;
 namespace {
 
 const char *const kProblem =
-    "-Nx 8 -Ny 6 -Nh 1 -T 1 -split_order attention,ffn1 -split_substep ts -split_attention_ts_steps 8 -split_ffn1_ts_steps 8";
+    "-Nx 8 -Ny 6 -Nh 1 -T 1 -controls_seed 0 -split_order attention,ffn1 -split_substep ts -split_attention_ts_steps 8 -split_ffn1_ts_steps 8";
 
 struct Result {
   Matrix u;                      // final state, on every rank

@@ -193,6 +193,12 @@ TEST(Gradient, CheckpointsRecomputeTheSameGradient) {
   EXPECT_LE(MaxRelativeDifference(b.du0, a.du0), 1e-13);
 }
 
+// The relaxation form and the manifold scheme of docs/continuum.md (relax_*, tangent_* flows) have their gradient too.
+TEST(Gradient, RelaxationAndManifoldForms) {
+  ExpectSecondOrder({"strang", "attention, layernorm, ffn1, relu, ffn2", "ts", "-split_projections relax"});
+  ExpectSecondOrder({"strang", "attention, layernorm, ffn1, ffn2", "ts", "-split_projections manifold"});
+}
+
 // The analytic controls' coefficients c_p (discretization/analytic_controls.hpp) are parameters too.
 TEST(Gradient, AnalyticControlsCoefficients) {
   Case s{"strang", kOrder, "ts"};

@@ -4,7 +4,8 @@
 // truncation ε² ≈ 1e-12 and rounding 1e-16/ε ≈ 1e-10 with ε = 1e-6). The operators come with the controls of a
 // randomised post-LN encoder (attention with W^O, b^Q, c; mlp with ReLU; named layer norms), a pre-LN causal decoder
 // (attention_ln1, mlp_ln2 with GELU, final_norm) and the paper's model (layernorm with σ1, σ2; ffn1 with per-token
-// bias; relu; identity). Run on 1, 2 and 3 ranks: attention's transpose goes around the ring.
+// bias; relu; identity; the relaxation flows relax_* and the tangent flows tangent_* of docs/continuum.md). Run on 1,
+// 2 and 3 ranks: attention's transpose goes around the ring.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -110,7 +111,8 @@ INSTANTIATE_TEST_SUITE_P(Operators, Transpose,
                          ::testing::Values(Case{"encoder", "attention"}, Case{"encoder", "mlp"}, Case{"encoder", "layernorm1"},
                                            Case{"gpt", "attention_ln1"}, Case{"gpt", "mlp_ln2"}, Case{"gpt", "final_norm"},
                                            Case{"paper", "attention"}, Case{"paper", "layernorm"}, Case{"paper", "ffn1"}, Case{"paper", "relu"},
-                                           Case{"paper", "identity"}),
+                                           Case{"paper", "identity"}, Case{"paper", "relax_layernorm"}, Case{"paper", "relax_relu"},
+                                           Case{"paper", "tangent_attention"}, Case{"paper", "tangent_ffn1"}),
                          [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.controls) + "_" + info.param.op; });
 
 }  // namespace

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Runs one ctflow convergence study at several rank counts and checks its CSV tables:
 
-  check_study.py --workdir DIR --ranks 1 2 --order 1 [--tol 0.15] -- MPIEXEC... CTFLOW [ctflow options]
+  check_study.py --workdir DIR --ranks 1 2 --order 1 [--tol 0.15] [--sensitivity depends|independent] -- MPIEXEC... CTFLOW [ctflow options]
 
 The command is run as MPIEXEC -n P CTFLOW options -study_csv DIR/npP.csv for every P; each run must succeed,
-every observed order (L2 and max norm) must be within --tol of --order, and the tables of all rank counts
-must agree: sizes exactly, errors to 1e-9 relative (the final states agree to round-off, ~1e-15, and the
-errors are ≥ 1e-8 here), orders to 1e-6.
+every observed order (L2 and max norm) must be within --tol of --order (no check without --order), and the
+tables of all rank counts must agree: sizes exactly, errors to 1e-9 relative (the final states agree to
+round-off, ~1e-15, and the errors are ≥ 1e-8 here), orders to 1e-6. With --sensitivity (a study with
+-study_sensitivity), every perturbation's verdict must be that the limit depends on the controls, or that no
+dependence is resolved.
 """
 import argparse
 import csv
@@ -19,7 +21,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", required=True)
     p.add_argument("--ranks", type=int, nargs="+", required=True)
-    p.add_argument("--order", type=float, required=True)
+    p.add_argument("--order", type=float)
+    p.add_argument("--sensitivity", choices=["depends", "independent"])
     p.add_argument("--tol", type=float, default=0.15)
     p.add_argument("command", nargs=argparse.REMAINDER)
     args = p.parse_args()
@@ -40,10 +43,15 @@ def main():
             tables[np_] = list(csv.DictReader(f))
         for r in tables[np_]:
             for col in ("order_L2", "order_max"):
-                if r[col] and abs(float(r[col]) - args.order) > args.tol:
+                if args.order is not None and r[col] and abs(float(r[col]) - args.order) > args.tol:
                     problems.append(f"np {np_}, level {r['level']}: {col} = {r[col]}, expected {args.order} ± {args.tol}")
         if not any(r["order_L2"] for r in tables[np_]):
             problems.append(f"np {np_}: the table has no orders")
+        if args.sensitivity:
+            verdict = {"depends": "the limit depends on the controls", "independent": "no dependence on the controls resolved"}[args.sensitivity]
+            blocks, found = proc.stdout.count("Sensitivity to the controls"), proc.stdout.count(verdict)
+            if not blocks or found != blocks:
+                problems.append(f"np {np_}: {found} of {blocks} sensitivity verdicts say '{verdict}'")
     first = tables[args.ranks[0]]
     for np_ in args.ranks[1:]:
         for a, b in zip(first, tables[np_]):
@@ -59,7 +67,11 @@ def main():
                     problems.append(f"level {a['level']}, {col}: np {args.ranks[0]} has {a[col]}, np {np_} has {b[col]}")
     if problems:
         sys.exit("\n".join(problems))
-    print(f"observed orders within {args.order} ± {args.tol}; tables agree on ranks {args.ranks}")
+    if args.order is not None:
+        print(f"observed orders within {args.order} ± {args.tol}")
+    if args.sensitivity:
+        print(f"sensitivity: {args.sensitivity}")
+    print(f"tables agree on ranks {args.ranks}")
 
 
 if __name__ == "__main__":

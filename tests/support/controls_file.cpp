@@ -91,6 +91,7 @@ PetscErrorCode WriteControlsFile(MPI_Comm comm, const std::string &path, const L
       WriteAttribute(g, "sigma1", L.sigma1);
       WriteAttribute(g, "sigma2", L.sigma2);
       if (L.scale >= 0) WriteAttribute(g, "attention_scale", L.scale);
+      if (L.relaxation_rate > 0) WriteAttribute(g, "relaxation_rate", L.relaxation_rate);
       H5Gclose(g);
     }
     H5Gclose(layers);

@@ -17,7 +17,8 @@ struct Layer {
   std::vector<Matrix> WQ, WK, WV;  // per head, N_y × N_y, W[i][l] multiplies u[., i] into output l
   std::vector<Matrix> W, b;        // j = 1..J: N_y × N_y and N_y (b(y)) or N_x × N_y (the paper's b(x), constant in y)
   double sigma1 = 0, sigma2 = 1;
-  double scale = -1;  // attention_scale attribute; < 0: not written
+  double scale = -1;            // attention_scale attribute; < 0: not written
+  double relaxation_rate = -1;  // relaxation_rate attribute (λ of relax_<projection>); ≤ 0: not written
 };
 
 struct LayeredModel {
