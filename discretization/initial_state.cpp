@@ -61,11 +61,17 @@ PetscErrorCode InitialState::SetUp(Grid *grid, const Controls &controls) {
   }
   PetscCall(H5Input::Open(grid->Comm(), path_, "-u0", &in));
   PetscCall(in.Shape("/u0", &shape));
-  PetscCheck(shape.size() == 2, grid->Comm(), PETSC_ERR_FILE_UNEXPECTED, "-u0 file '%s': dataset '/u0' has shape %s, expected (N_x, N_y)",
-             path_.c_str(), ShapeString(shape).c_str());
+  PetscCheck(shape.size() == 2 || shape.size() == 3, grid->Comm(), PETSC_ERR_FILE_UNEXPECTED,
+             "-u0 file '%s': dataset '/u0' has shape %s, expected (N_x, N_y) or (N_x, N_y1, N_y2)", path_.c_str(), ShapeString(shape).c_str());
   const std::string source = "the -u0 file '" + path_ + "'";
   PetscCall(grid->RequireSize("-Nx", (PetscInt)shape[0], source.c_str()));
-  PetscCall(grid->RequireSize("-Ny", (PetscInt)shape[1], source.c_str()));
+  if (shape.size() == 3) {  // an image per token: read whole on every rank, since VecLoad knows (N_x, N_y) only
+    PetscCall(grid->RequireSize("-Ny1", (PetscInt)shape[1], source.c_str()));
+    PetscCall(grid->RequireSize("-Ny2", (PetscInt)shape[2], source.c_str()));
+    PetscCall(in.Read("/u0", shape, "(N_x, N_y1, N_y2)", &image_));
+  } else {
+    PetscCall(grid->RequireSize("-Ny", (PetscInt)shape[1], source.c_str()));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -75,6 +81,10 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
   PetscFunctionBeginUser;
   if (vit_) {
     PetscCall(EmbedImage(grid, *vit_, image_, u));
+  } else if (!path_.empty() && !image_.empty()) {
+    PetscCall(VecGetArrayWrite(u, &a));
+    std::copy_n(&image_[xs * Ny], xm * Ny, a);
+    PetscCall(VecRestoreArrayWrite(u, &a));
   } else if (!path_.empty()) {
     UniqueViewer viewer;
     PetscCall(PetscViewerHDF5Open(grid.Comm(), path_.c_str(), FILE_MODE_READ, viewer.Out()));
@@ -82,8 +92,17 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
     PetscCall(VecLoad(u, viewer));
     PetscCall(PetscObjectSetName((PetscObject)u, "u"));
   } else {
+    const ImageShape &img = grid.Image();
+    PetscCheck(!(f_ && img.Active()), grid.Comm(), PETSC_ERR_USER_INPUT,
+               "the initial state %s is a function of one-dimensional y; Ω_y is two-dimensional", description_.c_str());
     PetscCall(VecGetArray(u, &a));
-    for (PetscInt k = 0; k < xm; ++k)
+    for (PetscInt k = 0; k < xm && img.Active(); ++k)
+      for (PetscInt l = 0; l < Ny; ++l) {
+        const PetscReal x = grid.x(xs + k) / grid.Lx(), y1 = img.y(0, l / img.N[1]) / img.L[0], y2 = img.y(1, l % img.N[1]) / img.L[1];
+        a[k * Ny + l] = std::cos(2 * PETSC_PI * x) * std::cos(PETSC_PI * y1) * std::cos(PETSC_PI * y2) + std::sin(2 * PETSC_PI * (x + y1 + y2)) / 2 +
+                        0.3 * std::cos(3 * PETSC_PI * y1) + 0.25 * std::cos(2 * PETSC_PI * y2);
+      }
+    for (PetscInt k = 0; k < xm && !img.Active(); ++k)
       for (PetscInt l = 0; l < Ny; ++l) {
         const PetscReal x = grid.x(xs + k) / grid.Lx(), y = grid.y(l) / grid.Ly();
         if (f_) PetscCallCXX(a[k * Ny + l] = f_(grid.x(xs + k), grid.y(l)));
