@@ -34,7 +34,7 @@ class AnalyticControls : public Controls {
   PetscReal DefaultTimeStep() const override { return 0.125; }
   std::string Description() const override;
 
- private:
+ protected:
   struct Mode {
     PetscReal c, omega, phi;
     PetscInt a, b, d;

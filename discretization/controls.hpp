@@ -20,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "discretization/convolution_kernels.hpp"
 #include "discretization/grid.hpp"
 #include "discretization/vit_processing.hpp"
 
@@ -76,6 +77,11 @@ class Controls {
   // default fills with SampleAttention / SampleMlp. Operators keep *k while PieceKey(t) is unchanged.
   virtual PetscErrorCode LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const;
   virtual PetscErrorCode LendMlp(PetscReal t, const Grid &grid, MlpKernels *storage, const MlpKernels **k) const;
+  // Convolutional models (paper §6) on a two-dimensional Ω_y: the stencils of attention (eq. (42)), of the token embedding
+  // (term IV, eq. (43)–(44)) and of the convolutional feed-forward layer j = 1..J. The defaults fail: no such kernels.
+  virtual PetscErrorCode SampleConvAttention(PetscReal t, const Grid &grid, ConvAttentionKernels *k) const;
+  virtual PetscErrorCode SampleConvEmbedding(PetscReal t, const Grid &grid, ConvTokenKernels *k) const;
+  virtual PetscErrorCode SampleConvFeedForward(PetscInt j, PetscReal t, const Grid &grid, ConvTokenKernels *k) const;
   // A projection applied once after the last step (a final layer norm); *present = false if none.
   virtual PetscErrorCode SampleFinalNorm(LayerNormTargets *s, bool *present) const;
   // The splitting expression applied once at t = T after the last step ("final_norm" when SampleFinalNorm has one),

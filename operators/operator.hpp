@@ -74,5 +74,8 @@ PetscErrorCode IdentityCreate(const OperatorContext &, PetscInt, std::unique_ptr
 PetscErrorCode LiftedFeedForwardCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 PetscErrorCode AttentionNormalisedCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 PetscErrorCode LiftedFeedForwardNormalisedCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode ConvolutionalAttentionCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode ConvolutionalEmbeddingCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode ConvolutionalFeedForwardCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 
 }  // namespace ctflow
