@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "discretization/base/number_format.hpp"
+#include "discretization/dense_convolution.hpp"
 
 namespace ctflow {
 
@@ -85,6 +86,22 @@ PetscErrorCode AnalyticConvolutionControls::SampleConvAttention(PetscReal t, con
     SampleStencil(2, 1.0, t, grid, k->k, grid.h(m), grid.Lh(), &k->WV[m * n]);
   }
   k->scale = 1 / std::sqrt(grid.Ly());
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode AnalyticConvolutionControls::SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const {
+  ConvAttentionKernels conv;
+  PetscFunctionBeginUser;
+  PetscCall(SampleConvAttention(t, grid, &conv));
+  PetscCall(ConvolutionAsIntegralKernels(conv, grid, k));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode AnalyticConvolutionControls::SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const {
+  ConvTokenKernels conv;
+  PetscFunctionBeginUser;
+  PetscCall(SampleConvFeedForward(j, t, grid, &conv));
+  PetscCall(ConvolutionAsIntegralKernel(conv, grid, k));
   PetscFunctionReturn(0);
 }
 

@@ -8,6 +8,8 @@
 //   W^C(x, ξ, t) = as W with A = 1/2 and cos(π d_p x/L_x) for the h factor (n = 3 + 2J), term IV of eq. (43);
 //   b_j(x, t) (n = 2 + J + j), b^C(x, t) (n = 4 + 2J) = (1/2) Σ_p c_p cos(π α_p x/L_x) g_p(t);
 //   attention scale 1/sqrt(|Ω_y|) (eq. (42)).
+// Their integral kernels (SampleAttention, SampleFeedForward; operators attention, ffn<j>) are these convolutions as
+// dense kernels (discretization/dense_convolution.hpp), not the analytic controls' own.
 //
 // The phase φ_p makes the kernels asymmetric (a convolution differs from a correlation). B vanishes with its
 // derivative at |s| = 1, so the midpoint rule over the pixels is second order in Δy1 and Δy2. On a grid the stencil holds
@@ -25,6 +27,8 @@ class AnalyticConvolutionControls : public AnalyticControls {
   PetscErrorCode SetFromOptions() override;
   // Setter of -controls_conv_width: the support's width as a fraction of L_y1 and L_y2.
   void SetWidth(PetscReal width) { width_ = width; }
+  PetscErrorCode SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const override;
+  PetscErrorCode SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const override;
   PetscErrorCode SampleConvAttention(PetscReal t, const Grid &grid, ConvAttentionKernels *k) const override;
   PetscErrorCode SampleConvEmbedding(PetscReal t, const Grid &grid, ConvTokenKernels *k) const override;
   PetscErrorCode SampleConvFeedForward(PetscInt j, PetscReal t, const Grid &grid, ConvTokenKernels *k) const override;

@@ -169,4 +169,11 @@ TEST_F(ConvolutionOperators, FeedForwardLayerIsTermIIIWithAConvolutionKernel) {
   }
 }
 
+// The convolutional controls' integral kernels are their convolutions (discretization/dense_convolution.hpp): the dense
+// operators, which the attention maps of -traj_attention use, compute the same as the convolutional ones.
+TEST_F(ConvolutionOperators, DenseOperatorsOfConvolutionalControlsAreTheConvolutions) {
+  EXPECT_LE(ctflow_test::MaxRelativeDifference(Rhs("attention", 0.3), Rhs("conv_attention", 0.3)), 1e-13);
+  EXPECT_LE(ctflow_test::MaxRelativeDifference(Rhs("ffn1", 0.6), Rhs("conv_ffn1", 0.6)), 1e-13);
+}
+
 }  // namespace
