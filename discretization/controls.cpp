@@ -4,6 +4,7 @@
 #include "discretization/analytic_convolution_controls.hpp"
 #include "discretization/base/registry.hpp"
 #include "discretization/layered_controls.hpp"
+#include "discretization/layered_convolution_controls.hpp"
 
 namespace ctflow {
 
@@ -58,6 +59,7 @@ PetscErrorCode RegisterBuiltins(Registry<ControlsCreator> &r) {
   PetscCall(r.Register("analytic", AnalyticControlsCreate));
   PetscCall(r.Register("layered", LayeredControlsCreate));
   PetscCall(r.Register("convolutional", AnalyticConvolutionControlsCreate));  // paper §6, analytic stencils
+  PetscCall(r.Register("cvt", LayeredConvolutionControlsCreate));             // paper §6, stencils and stages from a file
   PetscFunctionReturn(0);
 }
 

@@ -21,7 +21,9 @@
 #include <vector>
 
 #include "discretization/convolution_kernels.hpp"
+#include "discretization/cvt_processing.hpp"
 #include "discretization/grid.hpp"
+#include "discretization/stages.hpp"
 #include "discretization/vit_processing.hpp"
 
 namespace ctflow {
@@ -89,6 +91,10 @@ class Controls {
   virtual std::string FinalExpression() const;
   // A vision Transformer's pre- and post-processing (§4.2), or nullptr.
   virtual const VitProcessing *Vit() const { return nullptr; }
+  // A convolutional vision Transformer's pre- and post-processing (§6.2 with §4.2), or nullptr.
+  virtual const CvtProcessing *Cvt() const { return nullptr; }
+  // The stages of a staged model (discretization/stages.hpp; after SetUp), or nullptr: one stage on [0, EndTime()].
+  virtual const std::vector<ControlsStage> *Stages() const { return nullptr; }
   // The operator order the controls were made for, comma separated (e.g. a pre-LN network's
   // "attention_ln1, mlp_ln2"), which every splitting scheme then splits; "" for the paper's order.
   virtual std::string DefaultOrder() const { return ""; }

@@ -14,6 +14,7 @@ void InitialState::Reset() {
   image_requested_ = false;
   f_ = nullptr;
   vit_ = nullptr;
+  cvt_ = nullptr;
   image_.clear();
 }
 
@@ -50,13 +51,18 @@ PetscErrorCode InitialState::SetUp(Grid *grid, const Controls &controls) {
   std::vector<hsize_t> shape;
   PetscFunctionBeginUser;
   vit_ = nullptr;
+  cvt_ = nullptr;
   if (path_.empty()) PetscFunctionReturn(0);
   if (image_requested_) {
     vit_ = controls.Vit();
-    PetscCheck(vit_, grid->Comm(), PETSC_ERR_USER_INPUT, "-image needs controls with a vision Transformer's /vit group (%s has none)",
+    cvt_ = controls.Cvt();
+    PetscCheck(vit_ || cvt_, grid->Comm(), PETSC_ERR_USER_INPUT,
+               "-image needs controls with a vision Transformer's /vit group or a convolutional one's /cvt group (%s has neither)",
                controls.Description().c_str());
+    const PetscInt C = vit_ ? vit_->channels : cvt_->channels, H = vit_ ? vit_->height : cvt_->height, W = vit_ ? vit_->width : cvt_->width;
     PetscCall(H5Input::Open(grid->Comm(), path_, "-image", &in));
-    PetscCall(in.Read("/image", {(hsize_t)vit_->channels, (hsize_t)vit_->height, (hsize_t)vit_->width}, "(C, H, W) of the controls' /vit", &image_));
+    PetscCall(in.Read("/image", {(hsize_t)C, (hsize_t)H, (hsize_t)W}, vit_ ? "(C, H, W) of the controls' /vit" : "(C, H, W) of the controls' /cvt",
+                      &image_));
     PetscFunctionReturn(0);
   }
   PetscCall(H5Input::Open(grid->Comm(), path_, "-u0", &in));
@@ -81,6 +87,8 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
   PetscFunctionBeginUser;
   if (vit_) {
     PetscCall(EmbedImage(grid, *vit_, image_, u));
+  } else if (cvt_) {
+    PetscCall(CvtEmbedImage(grid, *cvt_, image_, u));
   } else if (!path_.empty() && !image_.empty()) {
     PetscCall(VecGetArrayWrite(u, &a));
     std::copy_n(&image_[xs * Ny], xm * Ny, a);
@@ -115,7 +123,7 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
   const PetscScalar *r;
   PetscCall(VecGetArrayRead(u, &r));
   PetscCall(CheckFinite(grid.Comm(), r, xm * Ny, xs * Ny,
-                        vit_            ? "the embedded image"
+                        Embedded()      ? "the embedded image"
                         : path_.empty() ? "the initial state " + Description()
                                         : "-u0 file '" + path_ + "': dataset '/u0'"));
   PetscCall(VecRestoreArrayRead(u, &r));

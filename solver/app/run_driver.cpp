@@ -38,7 +38,7 @@ static PetscErrorCode Run(MPI_Comm comm, PetscBool help) {
     PetscCall(PetscPrintf(comm, "logits:%s\n", line.c_str()));
   }
   PetscCall(problem.StateNorm(&norm));
-  PetscCall(PetscPrintf(comm, "t = %g: ||u||_L2 = %.12e\n", (double)problem.GetIntegrator().FinalTime(), (double)norm));
+  PetscCall(PetscPrintf(comm, "t = %g: ||u||_L2 = %.12e\n", (double)problem.FinalTime(), (double)norm));
   if (problem.GetTrajectory().Enabled())
     PetscCall(
         PetscPrintf(comm, "wrote %" PetscInt_FMT " states to %s\n", problem.GetTrajectory().NumSaved(), problem.GetTrajectory().Path().c_str()));

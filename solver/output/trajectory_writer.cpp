@@ -324,6 +324,10 @@ PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, 
 // Collective: the segment of the state to be saved (number saved_): the first `frames` buffered frames, u, and
 // with -traj_attention its maps (with -traj_entropy, *entropy: their mean entropy). Closed when this returns.
 PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames, PetscReal *entropy) const {
+  // The maps of a state at the end of the controls (layered: defined on [0, T)) or of a stage use the weights of the
+  // step that ended there (on the stage's grid); every other state's those of the step starting at it.
+  const bool end = content_.maps || content_.entropy ? t >= controls_->EndTime() || stage_end_ : false;
+  const PetscReal map_time = end ? controls_->SubstepSampleTime(t, step_start_, t) : t;
   UniqueViewer segment;
   const std::string path = PathDirectory(path_) + "/" + SegmentName(saved_);
   PetscFunctionBeginUser;
@@ -334,8 +338,7 @@ PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames,
     hid_t file;
     PetscCall(PetscViewerHDF5GetFileId(segment, &file));
     // Layered controls are defined on [0, T): the final state's maps use the controls of the last step.
-    PetscCall(
-        AttentionMapsWrite(*grid_, *controls_, t < controls_->EndTime() ? t : step_start_, u, content_.maps ? file : -1, "/attention", entropy));
+    PetscCall(AttentionMapsWrite(*grid_, *controls_, map_time, u, content_.maps ? file : -1, "/attention", entropy));
   }
   PetscCall(segment.Reset());
   // Every rank has written its part of the segment before rank 0 lists it (a rank killed after this point
@@ -395,6 +398,7 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
     PetscCall(PetscLogEventBegin(event, 0, 0, 0, 0));
     PetscCheck(buffer_.LongestName() <= name_width_, comm_, PETSC_ERR_PLIB, "a substep name is longer than the splitting expression");
     const size_t frames = content_.frames ? buffer_.Size() : 0;
+    stage_end_ = final;
     PetscCall(WriteSegment(t, u, frames, &entropy));
     PetscCall(StateDiagnostics(*grid_, u, &diagnostics));
     // The segment is closed; now one atomic replacement of the index lists its frames and its state.

@@ -28,9 +28,10 @@
 // true sub-interval [t0, t1] in /substeps/interval (all of the step's leaves span [t^n, t^{n+1}] in the
 // paper's Lie scheme).
 //
-// Attention: with an `attention` leaf in the composition, -traj_entropy saves the mean attention entropy of
-// every saved state and -traj_attention its maps γ(x, η, h) (solver/output/attention_map_output.hpp), with the
-// controls at t, or at the start of the last step for the final state when the controls end at T (layered).
+// Attention: with an `attention` or `conv_attention` leaf in the composition, -traj_entropy saves the mean attention
+// entropy of every saved state and -traj_attention its maps γ(x, η, h) (solver/output/attention_map_output.hpp), with
+// the controls at t, or those of the step that ended at t for the final state when the controls end at T (layered)
+// and for the last state of a stage (a staged model).
 //
 // Options: -traj FILE (SetPath; default ctflow.h5; "none": no file), -traj_every k (SetEvery; save every k-th step; the
 // initial and the final state are always saved), -traj_substeps, -traj_attention, -traj_attention_max_mb
@@ -125,6 +126,7 @@ class TrajectoryWriter {
   std::vector<XdmfAxes> state_axes_, map_axes_, frame_axes_;        // the grid of each item
   std::string grid_group_ = "/grid";                                // the coordinates of the current stage's grid
   PetscReal step_start_ = 0;                                        // t of the last accepted step (the start of the current one)
+  bool stage_end_ = false;                                          // the state being written ends the run or a stage
   FrameBuffer buffer_;
   const Grid *grid_ = nullptr;
   const Controls *controls_ = nullptr;

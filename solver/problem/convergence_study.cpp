@@ -134,10 +134,10 @@ PetscErrorCode ConvergenceStudy::Run() {
     std::unique_ptr<Problem> fresh;
     if (k > 0) PetscCall(BuildLevel(k, &fresh));
     Problem &level = k > 0 ? *fresh : *base_;
-    const Grid &g = level.GetGrid();
+    const Grid &g = level.FinalGrid();
     PetscCall(level.Solve());
     GridRestriction restriction;
-    PetscCall(restriction.SetUp(g, base.GetGrid()));
+    PetscCall(restriction.SetUp(g, base.FinalGrid()));
     PetscCall(VecDuplicate(base.State(), restricted[k].Out()));
     PetscCall(restriction.Apply(level.State(), restricted[k]));
     PetscCallCXX(rows_.push_back({k, g.Nx(), g.Ny(), g.Nh(), level.GetIntegrator().TimeStep(), -1, -1}));
@@ -154,7 +154,7 @@ PetscErrorCode ConvergenceStudy::Run() {
 // Errors of the restricted final states u[k] against the reference, on the level-0 cells.
 PetscErrorCode ConvergenceStudy::ComputeErrors(const std::vector<UniqueVec> &u) {
   const PetscInt L = levels_;
-  const PetscReal measure = std::sqrt(base_->GetGrid().dx() * base_->GetGrid().dy());
+  const PetscReal measure = std::sqrt(base_->FinalGrid().dx() * base_->FinalGrid().dy());
   UniqueVec ref, diff;
   PetscFunctionBeginUser;
   PetscCall(VecDuplicate(u[L - 1], ref.Out()));

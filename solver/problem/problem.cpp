@@ -5,6 +5,7 @@
 
 #include "discretization/analytic_controls.hpp"
 #include "discretization/layered_controls.hpp"
+#include "discretization/layered_convolution_controls.hpp"
 
 namespace ctflow {
 
@@ -30,9 +31,12 @@ PetscErrorCode Problem::SetControlsType(const std::string &type) {
 }
 
 PetscErrorCode Problem::SetControlsFile(const std::string &path) {
+  bool convolutional;
   PetscFunctionBeginUser;
-  PetscCall(SetControlsType("layered"));
-  static_cast<LayeredControls &>(*controls_).SetFile(path);
+  PetscCall(ControlsFileIsConvolutional(comm_, path, &convolutional));
+  PetscCall(SetControlsType(convolutional ? "cvt" : "layered"));
+  if (convolutional) static_cast<LayeredConvolutionControls &>(*controls_).SetFile(path);
+  else static_cast<LayeredControls &>(*controls_).SetFile(path);
   controls_file_ = path;
   PetscFunctionReturn(0);
 }
@@ -58,7 +62,7 @@ PetscErrorCode Problem::SetFromOptions() {
   PetscCall(PetscOptionsString("-controls", "Layered controls file (HDF5, docs/controls-format.md); default: analytic", "Problem", file, file,
                                sizeof(file), &file_set));
   PetscOptionsEnd();
-  PetscCheck(!file_set || !type_set || !std::strcmp(type, "layered"), comm_, PETSC_ERR_USER_INPUT,
+  PetscCheck(!file_set || !type_set || !std::strcmp(type, "layered") || !std::strcmp(type, "cvt"), comm_, PETSC_ERR_USER_INPUT,
              "-controls FILE gives layered controls; it cannot be combined with -controls_type %s", type);
   if (file_set) PetscCall(SetControlsFile(file));
   else if (type_set && type != controls_type_) PetscCall(SetControlsType(type));
@@ -76,13 +80,17 @@ PetscErrorCode Problem::SetUp() {
   PetscCall(grid_.SetUp());
   PetscCall(DMCreateGlobalVector(grid_.Layout(), u_.Out()));
   PetscCall(PetscObjectSetName((PetscObject)u_.Get(), "u"));
+  PetscCall(stages_.SetUp(*controls_, grid_, integrator_.get()));
   PetscCall(integrator_->SetUp(u_));
   PetscCheck(!(traj_.Restarting() && integrator_->Adaptive()), comm_, PETSC_ERR_USER_INPUT,
              "-restart cannot continue a -dt_adapt run (the trajectory does not hold the step-size controller's state); run it again, "
              "or replay a finished run's -dt_adapt_save steps with -dt_schedule file:FILE");
+  PetscCheck(!(traj_.Restarting() && stages_.Staged()), comm_, PETSC_ERR_USER_INPUT,
+             "-restart cannot continue a staged model's run (%s); run it again", controls_->Description().c_str());
   if (traj_.Enabled()) {
+    const bool attention = stages_.HasOperator("attention", *integrator_) || stages_.HasOperator("conv_attention", *integrator_);
     PetscCall(traj_.CheckWritable());
-    PetscCall(traj_.SetUp(grid_, *controls_, integrator_->Scheme(), integrator_->HasOperator("attention")));
+    PetscCall(traj_.SetUp(grid_, *controls_, Scheme(), attention));
   }
   PetscFunctionReturn(0);
 }
@@ -91,8 +99,12 @@ PetscErrorCode Problem::View(PetscViewer viewer) const {
   PetscFunctionBeginUser;
   PetscCall(PetscViewerASCIIPrintf(viewer, "ctflow %s: controls %s, initial state %s\n", CTFLOW_VERSION, controls_->Description().c_str(),
                                    initial_.Description().c_str()));
+  if (stages_.Staged())
+    PetscCall(PetscViewerASCIIPrintf(viewer, "Staged model: %" PetscInt_FMT " stages to T = %g; stage 0 on [0, %g]\n", stages_.Count(),
+                                     (double)FinalTime(), (double)integrator_->FinalTime()));
   PetscCall(grid_.View(viewer));
   PetscCall(integrator_->View(viewer));
+  PetscCall(stages_.View(viewer));
   PetscFunctionReturn(0);
 }
 
@@ -101,8 +113,7 @@ PetscErrorCode Problem::Solve(const Monitor &monitor) {
   PetscFunctionBeginUser;
   PetscCheck(u_, comm_, PETSC_ERR_ORDER, "Problem::SetUp must come before Solve");
   PetscCall(initial_.Fill(grid_, u_));
-  const TrajectoryWriter::Metadata meta = {integrator.Scheme(), controls_->Description(), initial_.Description(), integrator.FinalTime(),
-                                           integrator.TimeStep()};
+  const TrajectoryWriter::Metadata meta = {Scheme(), controls_->Description(), initial_.Description(), FinalTime(), integrator.TimeStep()};
   first_step_ = 0;
   if (traj_.Substeps())
     integrator.SetSubstepMonitor({[this](const std::string &node, PetscReal t0, PetscReal t1, Vec v) { return traj_.Frame(node, t0, t1, v); },
@@ -113,18 +124,22 @@ PetscErrorCode Problem::Solve(const Monitor &monitor) {
     PetscCall(traj_.Write(0, 0, u_, true));
   }
   if (first_step_) PetscCall(PetscPrintf(comm_, "restarting from step %" PetscInt_FMT " of %s\n", first_step_, traj_.Path().c_str()));
+  const StageSequence::Monitor write = [&](PetscInt step, PetscReal t, Vec v, bool stage_end) {
+    PetscFunctionBeginUser;
+    PetscCall(traj_.Write(step, t, v, stage_end));  // the end of every stage is saved
+    if (monitor) PetscCall(monitor(step, t, v));
+    PetscFunctionReturn(0);
+  };
   PetscCall(integrator.Solve(
-      u_,
-      [&](PetscInt step, PetscReal t, Vec v) {
-        PetscFunctionBeginUser;
-        PetscCall(traj_.Write(step, t, v, integrator.IsFinalTime(t)));
-        if (monitor) PetscCall(monitor(step, t, v));
-        PetscFunctionReturn(0);
-      },
-      first_step_));
+      u_, [&](PetscInt step, PetscReal t, Vec v) { return write(step, t, v, integrator.IsFinalTime(t)); }, first_step_));
+  PetscCall(stages_.Solve(u_, integrator.NumSteps(), &traj_, write));
   logits_.clear();
-  if (initial_.Embedded()) {  // a vision Transformer: the post-processing G of §4.2
+  if (initial_.Embedded() && controls_->Vit()) {  // a vision Transformer: the post-processing G of §4.2
     PetscCall(ClassTokenLogits(grid_, *controls_->Vit(), u_, &logits_));
+    PetscCall(traj_.WriteArray("/logits", logits_));
+  }
+  if (initial_.Embedded() && controls_->Cvt()) {  // a convolutional one: G of §6.2 on the last stage
+    PetscCall(CvtLogits(FinalGrid(), *controls_->Cvt(), State(), &logits_));
     PetscCall(traj_.WriteArray("/logits", logits_));
   }
   PetscCall(traj_.Close());
@@ -133,8 +148,8 @@ PetscErrorCode Problem::Solve(const Monitor &monitor) {
 
 PetscErrorCode Problem::StateNorm(PetscReal *norm) const {
   PetscFunctionBeginUser;
-  PetscCall(VecNorm(u_, NORM_2, norm));
-  *norm *= std::sqrt(grid_.dx() * grid_.dy());
+  PetscCall(VecNorm(State(), NORM_2, norm));
+  *norm *= std::sqrt(FinalGrid().dx() * FinalGrid().dy());
   PetscFunctionReturn(0);
 }
 
