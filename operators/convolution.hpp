@@ -12,9 +12,9 @@
 //
 // Implementation: im2col + GEMM (BLAS). For one image v, the k1 k2 shifted copies P[s][l] = v(y_l − ξ_s) form a
 // k1 k2 × N_y matrix; n stencils stacked as the rows of an n × k1 k2 matrix K give all n convolutions as one GEMM
-// K P. Chosen over FFTW by bench/bench_convolution (bench/RESULTS.md): for the stencils of CvT (3 × 3 to 7 × 7) on
-// 64 × 64 pixels the direct sum costs 2 k1 k2 flops per pixel and kernel against FFTW's O(log N) per pixel with
-// transforms of the zero-padded (N + k − 1)² image.
+// K P, formed for blocks of pixel rows so that P takes at most kColumnsBlock values whatever the stencil. Chosen over FFTW by bench/bench_convolution
+// (bench/RESULTS.md): for the stencils of CvT (3 × 3 to 7 × 7) on 64 × 64 pixels the direct sum costs 2 k1 k2 flops per pixel and kernel against
+// FFTW's O(log N) per pixel with transforms of the zero-padded (N + k − 1)² image.
 #pragma once
 #include <petscsys.h>
 
@@ -26,20 +26,24 @@ namespace ctflow {
 
 class Convolution2D {
  public:
-  // The image shape and the stencil size (odd k1, k2); allocates the work space.
-  PetscErrorCode SetUp(const ImageShape &shape, PetscInt k1, PetscInt k2);
+  static constexpr PetscInt kColumnsBlock = 1 << 18;  // 2 MB of P at a time
+  // The image shape and the stencil size (odd k1, k2); allocates the work space, P in blocks of at most max_columns values
+  // (at least one pixel row; default kColumnsBlock).
+  PetscErrorCode SetUp(const ImageShape &shape, PetscInt k1, PetscInt k2, PetscInt max_columns = kColumnsBlock);
   PetscInt StencilSize() const { return k_[0] * k_[1]; }
-  // The image v (N_y1 × N_y2 pixels) whose convolutions Apply computes next (im2col).
-  void Load(const PetscReal *v);
-  // out[r ldo + l] = β out[r ldo + l] + Δy1 Δy2 Σ_s kernels[r k1 k2 + s] v(y_l − ξ_s), r < n, l < N_y, for the loaded v.
-  void Apply(PetscInt n, const PetscReal *kernels, PetscReal beta, PetscReal *out, PetscInt ldo) const;
+  // out[r ldo + l] = β out[r ldo + l] + Δy1 Δy2 Σ_s kernels[r k1 k2 + s] v(y_l − ξ_s), r < n, l < N_y, for one image v
+  // (N_y1 × N_y2 pixels).
+  void Apply(const PetscReal *v, PetscInt n, const PetscReal *kernels, PetscReal beta, PetscReal *out, PetscInt ldo);
   // The flops of one Apply with n stencils.
   PetscReal Flops(PetscInt n) const { return 2.0 * n * k_[0] * k_[1] * shape_.Pixels(); }
 
  private:
+  // Rows [p0, p1) of pixel rows of P for image v, into columns_ (k1 k2 × (p1 − p0) N_y2).
+  void Columns(const PetscReal *v, PetscInt p0, PetscInt p1);
+
   ImageShape shape_;
-  PetscInt k_[2] = {0, 0};
-  std::vector<PetscReal> columns_;  // P: k1 k2 × N_y
+  PetscInt k_[2] = {0, 0}, rows_ = 0;  // stencil; pixel rows per block of P
+  std::vector<PetscReal> columns_;     // a block of P
 };
 
 }  // namespace ctflow

@@ -42,8 +42,10 @@ PetscErrorCode ConvolutionalAttention::Prepare(PetscReal t) {
   const PetscInt k_old[2] = {kernels_.k[0], kernels_.k[1]};
   PetscCall(ctx_.controls->SampleConvAttention(t, g, &kernels_));
   piece_ = piece;
-  PetscCallCXX(WKV_.assign(kernels_.WK.begin(), kernels_.WK.end()));
-  PetscCallCXX(WKV_.insert(WKV_.end(), kernels_.WV.begin(), kernels_.WV.end()));
+  PetscCallCXX(W_.assign(kernels_.WQ.begin(), kernels_.WQ.end()));
+  PetscCallCXX(W_.insert(W_.end(), kernels_.WK.begin(), kernels_.WK.end()));
+  PetscCallCXX(W_.insert(W_.end(), kernels_.WV.begin(), kernels_.WV.end()));
+  PetscCallCXX(QKV_.resize(3 * g.Nh() * g.Ny()));
   if (!ready_ || k_old[0] != kernels_.k[0] || k_old[1] != kernels_.k[1]) PetscCall(conv_.SetUp(g.Image(), kernels_.k[0], kernels_.k[1]));
   if (!ready_) PetscCall(softmax_.SetUp(g, g.Nh(), g.Ny(), tile_));
   ready_ = true;
@@ -63,9 +65,9 @@ PetscErrorCode ConvolutionalAttention::Rhs(PetscReal t, Vec U, Vec F) {
   PetscReal *Q = softmax_.Queries(), *KV = softmax_.OwnBlock();
   PetscCall(VecGetArrayRead(U, &u));
   for (PetscInt k = 0; k < xm; ++k) {
-    conv_.Load(&u[k * Ny]);
-    conv_.Apply(Nh, kernels_.WQ.data(), 0.0, &Q[k * D], Ny);
-    conv_.Apply(2 * Nh, WKV_.data(), 0.0, &KV[k * 2 * D], Ny);
+    conv_.Apply(&u[k * Ny], 3 * Nh, W_.data(), 0.0, QKV_.data(), Ny);
+    std::copy_n(QKV_.data(), D, &Q[k * D]);
+    std::copy_n(QKV_.data() + D, 2 * D, &KV[k * 2 * D]);
   }
   PetscCall(VecRestoreArrayRead(U, &u));
   PetscCall(PetscLogFlops(xm * conv_.Flops(3 * Nh)));

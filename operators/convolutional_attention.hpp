@@ -5,7 +5,7 @@
 //   Q = W^Q(·, h) * u(x, ·),  K = W^K(·, h) * u(x, ·),  V = W^V(·, h) * u(x, ·)   (convolutions over y ∈ Ω_y ⊂ ℝ²)
 //
 // discretised by the midpoint rule in ξ, y, η and h on a grid with a two-dimensional Ω_y: Q, K, V of every head by
-// two im2col GEMMs per token (operators/convolution.hpp: zero padding, 'same' size); the η-integral with its softmax by
+// one im2col GEMM per token (operators/convolution.hpp: zero padding, 'same' size); the η-integral with its softmax by
 // StreamingSoftmax (the online softmax and MPI ring of operators/attention.cpp; Δx cancels in γ); F = Σ_m Δh O_m.
 // With unit spacing, one head and Δt = 1 the Euler substep is u + softmax(Q Kᵀ/sqrt(N_y)) V with Q, K, V 'same'
 // convolutions: the paper's convolutional Transformer (examples/torch_convolution.py).
@@ -34,7 +34,8 @@ class ConvolutionalAttention : public Operator {
 
   PetscInt tile_ = 256;
   ConvAttentionKernels kernels_;
-  std::vector<PetscReal> WKV_;  // [W^K; W^V]: 2 N_h × k1 k2, the rows of the key/value GEMM
+  std::vector<PetscReal> W_;    // [W^Q; W^K; W^V]: 3 N_h × k1 k2, the rows of one GEMM per token
+  std::vector<PetscReal> QKV_;  // one token's Q, K, V of every head: 3 N_h × N_y
   Convolution2D conv_;
   StreamingSoftmax softmax_;
   PetscInt piece_ = -1;

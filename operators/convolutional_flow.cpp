@@ -33,8 +33,7 @@ PetscErrorCode ConvolutionalFlow::Rhs(PetscReal t, Vec U, Vec F) {
   PetscCall(VecGetArrayWrite(F, &f));
   for (PetscInt k = 0; k < xm; ++k) {
     std::fill_n(&f[k * Ny], Ny, kernels_.b[k]);
-    conv_.Load(&u[k * Ny]);
-    conv_.Apply(1, &kernels_.W[kernels_.per_token ? k * kk : 0], 1.0, &f[k * Ny], Ny);
+    conv_.Apply(&u[k * Ny], 1, &kernels_.W[kernels_.per_token ? k * kk : 0], 1.0, &f[k * Ny], Ny);
   }
   PetscCall(VecRestoreArrayWrite(F, &f));
   PetscCall(VecRestoreArrayRead(U, &u));

@@ -40,17 +40,20 @@ TEST(Convolution2D, EqualsTheDirectSumForEveryStencilSize) {
   for (double &e : v) e = normal(rng);
   for (PetscInt k1 : {1, 3, 7, 13})
     for (PetscInt k2 : {1, 5, 9}) {
-      Matrix w(2 * k1 * k2), out(2 * 35 + 3, -1.0);
+      Matrix w(2 * k1 * k2);
       for (double &e : w) e = normal(rng);
-      ctflow::Convolution2D conv;
-      ASSERT_EQ(conv.SetUp(shape, k1, k2), 0);
-      conv.Load(v.data());
-      conv.Apply(2, w.data(), 0.0, out.data(), 36);  // two stencils, rows 36 apart
-      for (int r = 0; r < 2; ++r) {
-        const Matrix ref = DirectConvolution(v, &w[r * k1 * k2], k1, k2, 7, 5, shape.d(0) * shape.d(1));
-        for (int l = 0; l < 35; ++l) EXPECT_NEAR(out[r * 36 + l], ref[l], 1e-14 * (1 + std::abs(ref[l]))) << k1 << "x" << k2 << " row " << r;
+      for (PetscInt block : {ctflow::Convolution2D::kColumnsBlock, (PetscInt)1, 3 * k1 * k2 * 5}) {  // P whole, by pixel rows, by 3 rows
+        Matrix out(2 * 35 + 3, -1.0);
+        ctflow::Convolution2D conv;
+        ASSERT_EQ(conv.SetUp(shape, k1, k2, block), 0);
+        conv.Apply(v.data(), 2, w.data(), 0.0, out.data(), 36);  // two stencils, rows 36 apart
+        for (int r = 0; r < 2; ++r) {
+          const Matrix ref = DirectConvolution(v, &w[r * k1 * k2], k1, k2, 7, 5, shape.d(0) * shape.d(1));
+          for (int l = 0; l < 35; ++l)
+            EXPECT_NEAR(out[r * 36 + l], ref[l], 1e-14 * (1 + std::abs(ref[l]))) << k1 << "x" << k2 << " row " << r << " block " << block;
+        }
+        EXPECT_EQ(out[35], -1.0);  // the GEMM writes only its rows
       }
-      EXPECT_EQ(out[35], -1.0);  // the GEMM writes only its rows
     }
 }
 
