@@ -39,17 +39,19 @@ static PetscErrorCode IntAttribute(const H5Input &in, const std::string &object,
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode LayeredConvolutionControls::LoadStencils(const H5Input &in, const std::string &name, PetscInt count, const char meaning[], PetscInt s,
-                                                        Stencil *st) {
+PetscErrorCode LayeredConvolutionControls::LoadStencils(const H5Input &in, const std::string &name, PetscInt count, const char count_name[],
+                                                        PetscInt s, Stencil *st) {
   const ControlsStage &stage = layout_[s];
+  const std::string meaning = count ? "(" + std::string(count_name) + ", k1, k2)" : "(k1, k2)";
   std::vector<hsize_t> shape;
   PetscFunctionBeginUser;
   PetscCall(in.Shape(name, &shape));
   const size_t rank = count ? 3 : 2;
-  PetscCheck(shape.size() == rank && (!count || shape[0] == (hsize_t)count), comm_, PETSC_ERR_FILE_UNEXPECTED,
+  PetscCheck(shape.size() == rank, comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': dataset '%s' has shape %s, expected %s", path_.c_str(),
+             name.c_str(), ShapeString(shape).c_str(), meaning.c_str());
+  PetscCheck(!count || shape[0] == (hsize_t)count, comm_, PETSC_ERR_FILE_UNEXPECTED,
              "-controls file '%s': dataset '%s' has shape %s, expected %s with %s = %" PetscInt_FMT " of stage %" PetscInt_FMT, path_.c_str(),
-             name.c_str(), ShapeString(shape).c_str(), meaning, count ? (meaning[1] == 'N' && meaning[3] == 'x' ? "N_x" : "N_h") : "k1, k2",
-             count ? count : (PetscInt)0, s);
+             name.c_str(), ShapeString(shape).c_str(), meaning.c_str(), count_name, count, s);
   const PetscInt pixels[2] = {stage.Ny1, stage.Ny2};
   for (int a = 0; a < 2; ++a) {
     const PetscInt k = (PetscInt)shape[rank - 2 + a];
@@ -64,7 +66,7 @@ PetscErrorCode LayeredConvolutionControls::LoadStencils(const H5Input &in, const
                path_.c_str(), name.c_str(), k, a + 1, pixels[a], s);
     st->k[a] = k;
   }
-  PetscCall(in.Read(name, shape, meaning, &st->w));
+  PetscCall(in.Read(name, shape, meaning.c_str(), &st->w));
   PetscFunctionReturn(0);
 }
 
@@ -90,14 +92,14 @@ PetscErrorCode LayeredConvolutionControls::LoadStage(const H5Input &in, PetscInt
     layer.stage = s;
     if (s == 0 && n == 0)
       while (in.Has(p + "conv_W" + std::to_string(J_ + 1))) ++J_;
-    PetscCall(LoadStencils(in, p + "conv_WQ", stage.Nh, "(N_h, k1, k2)", s, &layer.WQ));
-    PetscCall(LoadStencils(in, p + "conv_WK", stage.Nh, "(N_h, k1, k2)", s, &layer.WK));
-    PetscCall(LoadStencils(in, p + "conv_WV", stage.Nh, "(N_h, k1, k2)", s, &layer.WV));
+    PetscCall(LoadStencils(in, p + "conv_WQ", stage.Nh, "N_h", s, &layer.WQ));
+    PetscCall(LoadStencils(in, p + "conv_WK", stage.Nh, "N_h", s, &layer.WK));
+    PetscCall(LoadStencils(in, p + "conv_WV", stage.Nh, "N_h", s, &layer.WV));
     if (n == 0) embedding = in.Has(p + "embed_W");
     PetscCheck(in.Has(p + "embed_W") == embedding, comm_, PETSC_ERR_FILE_UNEXPECTED,
                "-controls file '%s': '%sembed_W': every layer of a stage has a token embedding, or none", path_.c_str(), p.c_str());
     if (embedding) {
-      PetscCall(LoadStencils(in, p + "embed_W", stage.Nx, "(N_x, k1, k2)", s, &layer.embed));
+      PetscCall(LoadStencils(in, p + "embed_W", stage.Nx, "N_x", s, &layer.embed));
       PetscCall(in.Read(p + "embed_b", {Nx}, "(N_x,)", &layer.embed_b));
     }
     PetscCheck(!in.Has(p + "conv_W" + std::to_string(J_ + 1)), comm_, PETSC_ERR_FILE_UNEXPECTED,
@@ -105,7 +107,7 @@ PetscErrorCode LayeredConvolutionControls::LoadStage(const H5Input &in, PetscInt
     layer.W.resize(J_);
     layer.b.resize(J_);
     for (PetscInt j = 1; j <= J_; ++j) {
-      PetscCall(LoadStencils(in, p + "conv_W" + std::to_string(j), 0, "(k1, k2)", s, &layer.W[j - 1]));
+      PetscCall(LoadStencils(in, p + "conv_W" + std::to_string(j), 0, "", s, &layer.W[j - 1]));
       PetscCall(in.Read(p + "b" + std::to_string(j), {Nx}, "(N_x,)", &layer.b[j - 1]));
     }
     PetscCall(in.ReadAttribute(p, "sigma1", &layer.sigma1, nullptr));

@@ -62,7 +62,8 @@ class LayeredConvolutionControls : public Controls {
     bool scale_given = false;
   };
   PetscErrorCode LoadStage(const class H5Input &in, PetscInt s);
-  PetscErrorCode LoadStencils(const class H5Input &in, const std::string &name, PetscInt count, const char meaning[], PetscInt s, Stencil *st);
+  // Dataset name: count stencils (N_h or N_x of stage s, named count_name) or, count = 0, one; odd sizes that fit the stage.
+  PetscErrorCode LoadStencils(const class H5Input &in, const std::string &name, PetscInt count, const char count_name[], PetscInt s, Stencil *st);
   PetscErrorCode LoadCvt(const class H5Input &in);
   // The layer acting at t, checked against the grid of its stage.
   PetscErrorCode LayerAt(PetscReal t, const Grid &grid, const Layer **layer) const;

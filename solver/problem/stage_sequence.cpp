@@ -9,14 +9,15 @@ namespace ctflow {
 PetscErrorCode StageSequence::SetUp(const Controls &controls, const Grid &grid0, Integrator *integrator0) {
   const MPI_Comm comm = grid0.Comm();
   PetscFunctionBeginUser;
+  configured_ = configured_ && layout_ == controls.Stages();
   layout_ = controls.Stages();
   stages_.clear();
   view0_.reset();
   if (!layout_) PetscFunctionReturn(0);
-  const PetscReal T = layout_->back().t1, T0 = (*layout_)[0].t1, T_given = integrator0->FinalTime();
-  // T0: this integrator was given the first stage's span by an earlier SetUp.
-  PetscCheck(std::abs(T_given - T) <= 1e-12 * T || T_given == T0, comm, PETSC_ERR_USER_INPUT, "-T %g: a staged model runs all its stages, to T = %g",
-             (double)T_given, (double)T);
+  const PetscReal T = layout_->back().t1, T_given = integrator0->FinalTime();
+  // An earlier SetUp gave this integrator the first stage's span itself.
+  PetscCheck(std::abs(T_given - T) <= 1e-12 * T || (configured_ && T_given == (*layout_)[0].t1), comm, PETSC_ERR_USER_INPUT,
+             "-T %g: a staged model runs all its stages, to T = %g", (double)T_given, (double)T);
   PetscCheck(!integrator0->HasSchedule(), comm, PETSC_ERR_USER_INPUT,
              "-dt_schedule is not supported for a staged model (stages have their own clocks)");
   const PetscReal dt = integrator0->TimeStep();
@@ -46,6 +47,7 @@ PetscErrorCode StageSequence::SetUp(const Controls &controls, const Grid &grid0,
     previous = &g;
     PetscCallCXX(stages_.push_back(std::move(stage)));
   }
+  configured_ = true;
   PetscFunctionReturn(0);
 }
 

@@ -57,6 +57,7 @@ class StageSequence {
   const std::vector<ControlsStage> *layout_ = nullptr;
   std::unique_ptr<StageControls> view0_;
   std::vector<std::unique_ptr<Stage>> stages_;
+  bool configured_ = false;  // SetUp gave the first stage's integrator its span
 };
 
 }  // namespace ctflow
