@@ -5,6 +5,7 @@ find_dependency(PkgConfig)
 pkg_check_modules(PETSc REQUIRED IMPORTED_TARGET GLOBAL PETSc)
 pkg_check_modules(OpenBLAS REQUIRED IMPORTED_TARGET GLOBAL openblas)
 find_dependency(MPI COMPONENTS C CXX)
+find_library(FFTW3_LIBRARY fftw3 REQUIRED)  # Debian's PETSc links it; ctflow's convolutions call it directly
 set(HDF5_PREFER_PARALLEL TRUE)
 find_dependency(HDF5 COMPONENTS C)
 if(NOT HDF5_IS_PARALLEL)

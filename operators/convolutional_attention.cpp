@@ -47,6 +47,7 @@ PetscErrorCode ConvolutionalAttention::Prepare(PetscReal t) {
   PetscCallCXX(W_.insert(W_.end(), kernels_.WV.begin(), kernels_.WV.end()));
   PetscCallCXX(QKV_.resize(3 * g.Nh() * g.Ny()));
   if (!ready_ || k_old[0] != kernels_.k[0] || k_old[1] != kernels_.k[1]) PetscCall(conv_.SetUp(g.Image(), kernels_.k[0], kernels_.k[1]));
+  PetscCall(conv_.SetKernels(3 * g.Nh(), W_.data()));
   if (!ready_) PetscCall(softmax_.SetUp(g, g.Nh(), g.Ny(), tile_));
   ready_ = true;
   PetscFunctionReturn(0);
@@ -65,12 +66,12 @@ PetscErrorCode ConvolutionalAttention::Rhs(PetscReal t, Vec U, Vec F) {
   PetscReal *Q = softmax_.Queries(), *KV = softmax_.OwnBlock();
   PetscCall(VecGetArrayRead(U, &u));
   for (PetscInt k = 0; k < xm; ++k) {
-    conv_.Apply(&u[k * Ny], 3 * Nh, W_.data(), 0.0, QKV_.data(), Ny);
+    conv_.Apply(&u[k * Ny], 0.0, QKV_.data(), Ny);
     std::copy_n(QKV_.data(), D, &Q[k * D]);
     std::copy_n(QKV_.data() + D, 2 * D, &KV[k * 2 * D]);
   }
   PetscCall(VecRestoreArrayRead(U, &u));
-  PetscCall(PetscLogFlops(xm * conv_.Flops(3 * Nh)));
+  PetscCall(PetscLogFlops(xm * conv_.Flops()));
   PetscCall(PetscLogEventEnd(CONV_ATTENTION_PROJECT_EVENT, 0, 0, 0, 0));
   // γ by the streaming softmax of s ∫ Q K dξ (midpoint rule: s Δy1 Δy2 Σ_l), then F = Σ_m Δh ∫ γ V_m dη.
   PetscCall(softmax_.Run(kernels_.scale * g.dy(), false));

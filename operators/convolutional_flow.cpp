@@ -16,6 +16,7 @@ PetscErrorCode ConvolutionalFlow::Prepare(PetscReal t) {
   PetscCall(Sample(t, &kernels_));
   piece_ = piece;
   if (!ready_ || k_old[0] != kernels_.k[0] || k_old[1] != kernels_.k[1]) PetscCall(conv_.SetUp(ctx_.grid->Image(), kernels_.k[0], kernels_.k[1]));
+  if (!kernels_.per_token) PetscCall(conv_.SetKernels(1, kernels_.W.data()));
   ready_ = true;
   PetscFunctionReturn(0);
 }
@@ -33,11 +34,12 @@ PetscErrorCode ConvolutionalFlow::Rhs(PetscReal t, Vec U, Vec F) {
   PetscCall(VecGetArrayWrite(F, &f));
   for (PetscInt k = 0; k < xm; ++k) {
     std::fill_n(&f[k * Ny], Ny, kernels_.b[k]);
-    conv_.Apply(&u[k * Ny], 1, &kernels_.W[kernels_.per_token ? k * kk : 0], 1.0, &f[k * Ny], Ny);
+    if (kernels_.per_token) PetscCall(conv_.SetKernels(1, &kernels_.W[k * kk]));
+    conv_.Apply(&u[k * Ny], 1.0, &f[k * Ny], Ny);
   }
   PetscCall(VecRestoreArrayWrite(F, &f));
   PetscCall(VecRestoreArrayRead(U, &u));
-  PetscCall(PetscLogFlops(xm * (conv_.Flops(1) + Ny)));
+  PetscCall(PetscLogFlops(xm * (conv_.Flops() + Ny)));
   PetscCall(PetscLogEventEnd(event_, 0, 0, 0, 0));
   PetscFunctionReturn(0);
 }

@@ -1,6 +1,6 @@
 // The convolutional operators of paper §6 against direct sums written out here, on a grid with a two-dimensional,
-// non-square Ω_y and non-unit spacings, on every rank count: the im2col convolution (operators/convolution.hpp) for
-// several stencils including ones as wide as the image, attention eq. (42) with two heads, the token embedding
+// non-square Ω_y and non-unit spacings, on every rank count: the convolution (operators/convolution.hpp, im2col + GEMM
+// and FFTW) for several stencils including ones wider than the image, attention eq. (42) with two heads, the token embedding
 // (term IV) and the convolutional feed-forward layer. The kernels are the analytic convolutional controls' (asymmetric,
 // so a correlation in place of the convolution would fail); the sums below use only the documented definition
 //   (W * v)(y_l) = Δy1 Δy2 Σ_{η_j ∈ Ω_y} W(y_l − η_j) v(η_j),  W on the stencil offsets, zero elsewhere.
@@ -31,7 +31,7 @@ Matrix DirectConvolution(const Matrix &v, const PetscReal *w, PetscInt k1, Petsc
   return out;
 }
 
-TEST(Convolution2D, EqualsTheDirectSumForEveryStencilSize) {
+TEST(Convolution2D, EqualsTheDirectSumForEveryStencilSizeAndMethod) {
   std::mt19937_64 rng(5);
   std::normal_distribution<double> normal;
   ctflow::ImageShape shape;
@@ -42,17 +42,22 @@ TEST(Convolution2D, EqualsTheDirectSumForEveryStencilSize) {
     for (PetscInt k2 : {1, 5, 9}) {
       Matrix w(2 * k1 * k2);
       for (double &e : w) e = normal(rng);
-      for (PetscInt block : {ctflow::Convolution2D::kColumnsBlock, (PetscInt)1, 3 * k1 * k2 * 5}) {  // P whole, by pixel rows, by 3 rows
+      using Method = ctflow::Convolution2D::Method;
+      // GEMM with P whole, by pixel rows and by 3 rows; FFTW.
+      for (auto [method, block] : {std::pair{Method::Gemm, ctflow::Convolution2D::kColumnsBlock}, std::pair{Method::Gemm, (PetscInt)1},
+                                   std::pair{Method::Gemm, 3 * k1 * k2 * 5}, std::pair{Method::Fft, (PetscInt)0}}) {
         Matrix out(2 * 35 + 3, -1.0);
         ctflow::Convolution2D conv;
-        ASSERT_EQ(conv.SetUp(shape, k1, k2, block), 0);
-        conv.Apply(v.data(), 2, w.data(), 0.0, out.data(), 36);  // two stencils, rows 36 apart
+        ASSERT_EQ(conv.SetUp(shape, k1, k2, method, block), 0);
+        ASSERT_EQ(conv.SetKernels(2, w.data()), 0);
+        conv.Apply(v.data(), 0.0, out.data(), 36);  // two stencils, rows 36 apart
+        conv.Apply(v.data(), 0.5, out.data(), 36);  // and 1/2 of them again
         for (int r = 0; r < 2; ++r) {
           const Matrix ref = DirectConvolution(v, &w[r * k1 * k2], k1, k2, 7, 5, shape.d(0) * shape.d(1));
           for (int l = 0; l < 35; ++l)
-            EXPECT_NEAR(out[r * 36 + l], ref[l], 1e-14 * (1 + std::abs(ref[l]))) << k1 << "x" << k2 << " row " << r << " block " << block;
+            EXPECT_NEAR(out[r * 36 + l], 1.5 * ref[l], 1e-14 * (1 + std::abs(ref[l]))) << k1 << "x" << k2 << " row " << r << " block " << block;
         }
-        EXPECT_EQ(out[35], -1.0);  // the GEMM writes only its rows
+        EXPECT_EQ(out[35], -1.0);  // only the n rows are written
       }
     }
 }
