@@ -1,5 +1,5 @@
 # What ctflow builds on, found the same way for the build and for a project that uses an installed ctflow
-# (ctflowConfig.cmake includes this file): PETSc and OpenBLAS through pkg-config, BLIS, MPI, parallel HDF5.
+# (ctflowConfig.cmake includes this file): PETSc and OpenBLAS through pkg-config, BLIS, FFTW, MPI, parallel HDF5.
 include(CMakeFindDependencyMacro)
 find_dependency(PkgConfig)
 pkg_check_modules(PETSc REQUIRED IMPORTED_TARGET GLOBAL PETSc)
@@ -9,6 +9,7 @@ pkg_check_modules(OpenBLAS REQUIRED IMPORTED_TARGET GLOBAL openblas)
 find_library(BLIS_LIBRARY NAMES blis REQUIRED)
 find_path(BLIS_INCLUDE_DIR blis.h PATH_SUFFIXES blis x86_64-linux-gnu/blis-openmp x86_64-linux-gnu/blis-pthread x86_64-linux-gnu/blis-serial REQUIRED)
 find_dependency(MPI COMPONENTS C CXX)
+find_library(FFTW3_LIBRARY fftw3 REQUIRED)  # Debian's PETSc links it; ctflow's convolutions call it directly
 set(HDF5_PREFER_PARALLEL TRUE)
 find_dependency(HDF5 COMPONENTS C)
 if(NOT HDF5_IS_PARALLEL)

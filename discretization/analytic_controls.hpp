@@ -47,7 +47,7 @@ class AnalyticControls : public Controls {
   PetscErrorCode AddAttentionGradient(PetscReal t, const Grid &grid, const AttentionKernels &dk, ControlsArrays *g) const override;
   PetscErrorCode AddFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const FeedForwardKernel &dk, ControlsArrays *g) const override;
 
- private:
+ protected:
   struct Mode {
     PetscReal c, omega, phi;
     PetscInt a, b, d;

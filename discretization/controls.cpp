@@ -1,8 +1,10 @@
 #include "discretization/controls.hpp"
 
 #include "discretization/analytic_controls.hpp"
+#include "discretization/analytic_convolution_controls.hpp"
 #include "discretization/base/registry.hpp"
 #include "discretization/layered_controls.hpp"
+#include "discretization/layered_convolution_controls.hpp"
 
 namespace ctflow {
 
@@ -13,6 +15,21 @@ PetscErrorCode Controls::SampleMlp(PetscReal, const Grid &grid, MlpKernels *) co
 PetscErrorCode Controls::SampleRelaxationRate(PetscReal, PetscReal *lambda) const {
   *lambda = 1;
   return 0;
+}
+
+PetscErrorCode Controls::SampleConvAttention(PetscReal, const Grid &grid, ConvAttentionKernels *) const {
+  SETERRQ(grid.Comm(), PETSC_ERR_USER_INPUT,
+          "the controls %s define no convolution kernels (operator 'conv_attention'; -controls_type convolutional)", Description().c_str());
+}
+
+PetscErrorCode Controls::SampleConvEmbedding(PetscReal, const Grid &grid, ConvTokenKernels *) const {
+  SETERRQ(grid.Comm(), PETSC_ERR_USER_INPUT, "the controls %s define no convolutional token embedding (operator 'conv_embed')",
+          Description().c_str());
+}
+
+PetscErrorCode Controls::SampleConvFeedForward(PetscInt, PetscReal, const Grid &grid, ConvTokenKernels *) const {
+  SETERRQ(grid.Comm(), PETSC_ERR_USER_INPUT, "the controls %s define no convolutional feed-forward layers (operator 'conv_ffn')",
+          Description().c_str());
 }
 
 PetscErrorCode Controls::LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const {
@@ -65,6 +82,8 @@ PetscErrorCode RegisterBuiltins(Registry<ControlsCreator> &r) {
   PetscFunctionBeginUser;
   PetscCall(r.Register("analytic", AnalyticControlsCreate));
   PetscCall(r.Register("layered", LayeredControlsCreate));
+  PetscCall(r.Register("convolutional", AnalyticConvolutionControlsCreate));  // paper §6, analytic stencils
+  PetscCall(r.Register("cvt", LayeredConvolutionControlsCreate));             // paper §6, stencils and stages from a file
   PetscFunctionReturn(0);
 }
 

@@ -21,7 +21,10 @@
 #include <vector>
 
 #include "discretization/controls_arrays.hpp"
+#include "discretization/convolution_kernels.hpp"
+#include "discretization/cvt_processing.hpp"
 #include "discretization/grid.hpp"
+#include "discretization/stages.hpp"
 #include "discretization/vit_processing.hpp"
 
 namespace ctflow {
@@ -79,6 +82,11 @@ class Controls {
   // default fills with SampleAttention / SampleMlp. Operators keep *k while PieceKey(t) is unchanged.
   virtual PetscErrorCode LendAttention(PetscReal t, const Grid &grid, AttentionKernels *storage, const AttentionKernels **k) const;
   virtual PetscErrorCode LendMlp(PetscReal t, const Grid &grid, MlpKernels *storage, const MlpKernels **k) const;
+  // Convolutional models (paper §6) on a two-dimensional Ω_y: the stencils of attention (eq. (42)), of the token embedding
+  // (term IV, eq. (43)–(44)) and of the convolutional feed-forward layer j = 1..J. The defaults fail: no such kernels.
+  virtual PetscErrorCode SampleConvAttention(PetscReal t, const Grid &grid, ConvAttentionKernels *k) const;
+  virtual PetscErrorCode SampleConvEmbedding(PetscReal t, const Grid &grid, ConvTokenKernels *k) const;
+  virtual PetscErrorCode SampleConvFeedForward(PetscInt j, PetscReal t, const Grid &grid, ConvTokenKernels *k) const;
   // A projection applied once after the last step (a final layer norm); *present = false if none.
   virtual PetscErrorCode SampleFinalNorm(LayerNormTargets *s, bool *present) const;
   // The splitting expression applied once at t = T after the last step ("final_norm" when SampleFinalNorm has one),
@@ -86,6 +94,10 @@ class Controls {
   virtual std::string FinalExpression() const;
   // A vision Transformer's pre- and post-processing (§4.2), or nullptr.
   virtual const VitProcessing *Vit() const { return nullptr; }
+  // A convolutional vision Transformer's pre- and post-processing (§6.2 with §4.2), or nullptr.
+  virtual const CvtProcessing *Cvt() const { return nullptr; }
+  // The stages of a staged model (discretization/stages.hpp; after SetUp), or nullptr: one stage on [0, EndTime()].
+  virtual const std::vector<ControlsStage> *Stages() const { return nullptr; }
   // The operator order the controls were made for, comma separated (e.g. a pre-LN network's
   // "attention_ln1, mlp_ln2"), which every splitting scheme then splits; "" for the paper's order.
   virtual std::string DefaultOrder() const { return ""; }

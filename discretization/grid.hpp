@@ -5,7 +5,11 @@
 //   rank owns whole rows (tokens). Every discrete integral is the midpoint rule: ∫ f dy ≈ Σ_l f_l Δy.
 //   With L = N (the paper's §3.4 choice) the spacings are 1 and the integrals are plain sums (eq. (25)).
 //
-// Options (prefix-able): -Nx -Ny -Nh (SetSizes) -Lx -Ly -Lh (SetLengths). Sizes may instead be imposed by data (RequireSize), or
+// Ω_y may instead be two-dimensional, [0, L_y1] × [0, L_y2] with N_y1 × N_y2 cells (paper §6, images;
+// discretization/image_shape.hpp): then N_y = N_y1 N_y2, L_y = L_y1 L_y2 and Δy = Δy1 Δy2, pixel (i, j) is feature i N_y2 + j.
+//
+// Options (prefix-able): -Nx -Ny -Nh (SetSizes) -Lx -Ly -Lh (SetLengths), -Ny1 -Ny2 (SetImageSizes; either makes Ω_y
+// two-dimensional, the other defaulting to 1 cell) -Ly1 -Ly2 (SetImageLengths). Sizes may instead be imposed by data (RequireSize), or
 // imposed up to an integer refinement factor (RequireRefinableSize: the data's cells split into r cells);
 // lengths left unset become L = N_data under SetUnitSpacing (layered controls: discrete weights; one unit per
 // cell of the data, so Δ = 1/r) and 1 otherwise.
@@ -13,6 +17,7 @@
 #include <petscdmda.h>
 
 #include "discretization/base/petsc_handle.hpp"
+#include "discretization/image_shape.hpp"
 
 #include <string>
 
@@ -31,8 +36,11 @@ class Grid {
   // Sizes and lengths as given explicitly (as -Nx ... -Lh); PETSC_DECIDE keeps a value as it is.
   PetscErrorCode SetSizes(PetscInt Nx, PetscInt Ny, PetscInt Nh);
   PetscErrorCode SetLengths(PetscReal Lx, PetscReal Ly, PetscReal Lh);
+  // A two-dimensional Ω_y (as -Ny1 -Ny2, -Ly1 -Ly2); PETSC_DECIDE keeps a value as it is.
+  PetscErrorCode SetImageSizes(PetscInt Ny1, PetscInt Ny2);
+  PetscErrorCode SetImageLengths(PetscReal Ly1, PetscReal Ly2);
   // Fix a size imposed by data (a file); an explicit, different option value, or a different size imposed
-  // by other data, is an error.
+  // by other data, is an error. option: -Nx, -Ny, -Nh, -Ny1 or -Ny2.
   PetscErrorCode RequireSize(const char option[], PetscInt required, const char source[]);
   // Fix a size imposed by data of `cells` cells that may be refined: an explicit option value must be a
   // multiple r·cells (each data cell split into r grid cells), else N = cells. *factor = r. Unit spacing
@@ -55,6 +63,9 @@ class Grid {
   PetscReal x(PetscInt k) const { return (k + 0.5) * dx(); }
   PetscReal y(PetscInt l) const { return (l + 0.5) * dy(); }
   PetscReal h(PetscInt m) const { return (m + 0.5) * dh(); }
+  // The two-dimensional feature domain, if any (Image().Active()).
+  bool TwoDimensional() const { return image_.Active(); }
+  const ImageShape &Image() const { return image_; }
   // Tokens owned by this rank: [xstart, xstart + xlocal).
   PetscInt XStart() const { return xs_; }
   PetscInt XLocal() const { return xm_; }
@@ -69,6 +80,13 @@ class Grid {
   PetscBool L_set_[3] = {PETSC_FALSE, PETSC_FALSE, PETSC_FALSE};
   std::string N_source_[3];             // the data that imposed each size, if any
   PetscInt data_cells_[3] = {0, 0, 0};  // cells of refinable data (RequireRefinableSize), or 0
+  // The two-dimensional Ω_y: sizes, lengths and the same bookkeeping as above, for y1 and y2.
+  ImageShape image_;
+  PetscBool image_N_set_[2] = {PETSC_FALSE, PETSC_FALSE}, image_L_set_[2] = {PETSC_FALSE, PETSC_FALSE};
+  std::string image_source_[2];
+  PetscInt image_cells_[2] = {0, 0};
+  // The size slots of option (-Nx … -Ny2), or an error.
+  PetscErrorCode SizeSlot(const char option[], PetscInt **N, PetscBool **set, std::string **source, PetscInt **cells);
   UniqueDM da_;
   PetscInt xs_ = 0, xm_ = 0;
 };

@@ -26,12 +26,12 @@ class GridRestriction {
   // coarse ← R fine (vectors of the two grids' layouts).
   PetscErrorCode Apply(Vec fine, Vec coarse) const;
   PetscInt RatioX() const { return rx_; }
-  PetscInt RatioY() const { return ry_; }
+  PetscInt RatioY() const { return ry_[0] * ry_[1]; }
 
  private:
   UniqueScatter scatter_;
-  UniqueVec local_;                             // the fine tokens under the owned coarse tokens
-  PetscInt rx_ = 1, ry_ = 1, Ny_ = 0, xm_ = 0;  // ratios, coarse N_y, owned coarse tokens
+  UniqueVec local_;                                             // the fine tokens under the owned coarse tokens
+  PetscInt rx_ = 1, ry_[2] = {1, 1}, Ny_[2] = {0, 1}, xm_ = 0;  // ratios, coarse N_y (N_y1, N_y2 of images), owned coarse tokens
 };
 
 }  // namespace ctflow

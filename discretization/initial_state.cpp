@@ -16,6 +16,7 @@ void InitialState::Reset() {
   f_ = nullptr;
   values_.clear();
   vit_ = nullptr;
+  cvt_ = nullptr;
   image_.clear();
 }
 
@@ -56,22 +57,33 @@ PetscErrorCode InitialState::SetUp(Grid *grid, const Controls &controls) {
     PetscCall(grid->RequireSize("-Nx", values_Nx_, description_.c_str()));
     PetscCall(grid->RequireSize("-Ny", values_Ny_, description_.c_str()));
   }
+  cvt_ = nullptr;
   if (path_.empty()) PetscFunctionReturn(0);
   if (image_requested_) {
     vit_ = controls.Vit();
-    PetscCheck(vit_, grid->Comm(), PETSC_ERR_USER_INPUT, "-image needs controls with a vision Transformer's /vit group (%s has none)",
+    cvt_ = controls.Cvt();
+    PetscCheck(vit_ || cvt_, grid->Comm(), PETSC_ERR_USER_INPUT,
+               "-image needs controls with a vision Transformer's /vit group or a convolutional one's /cvt group (%s has neither)",
                controls.Description().c_str());
+    const PetscInt C = vit_ ? vit_->channels : cvt_->channels, H = vit_ ? vit_->height : cvt_->height, W = vit_ ? vit_->width : cvt_->width;
     PetscCall(H5Input::Open(grid->Comm(), path_, "-image", &in));
-    PetscCall(in.Read("/image", {(hsize_t)vit_->channels, (hsize_t)vit_->height, (hsize_t)vit_->width}, "(C, H, W) of the controls' /vit", &image_));
+    PetscCall(in.Read("/image", {(hsize_t)C, (hsize_t)H, (hsize_t)W}, vit_ ? "(C, H, W) of the controls' /vit" : "(C, H, W) of the controls' /cvt",
+                      &image_));
     PetscFunctionReturn(0);
   }
   PetscCall(H5Input::Open(grid->Comm(), path_, "-u0", &in));
   PetscCall(in.Shape("/u0", &shape));
-  PetscCheck(shape.size() == 2, grid->Comm(), PETSC_ERR_FILE_UNEXPECTED, "-u0 file '%s': dataset '/u0' has shape %s, expected (N_x, N_y)",
-             path_.c_str(), ShapeString(shape).c_str());
+  PetscCheck(shape.size() == 2 || shape.size() == 3, grid->Comm(), PETSC_ERR_FILE_UNEXPECTED,
+             "-u0 file '%s': dataset '/u0' has shape %s, expected (N_x, N_y) or (N_x, N_y1, N_y2)", path_.c_str(), ShapeString(shape).c_str());
   const std::string source = "the -u0 file '" + path_ + "'";
   PetscCall(grid->RequireSize("-Nx", (PetscInt)shape[0], source.c_str()));
-  PetscCall(grid->RequireSize("-Ny", (PetscInt)shape[1], source.c_str()));
+  if (shape.size() == 3) {  // an image per token: read whole on every rank, since VecLoad knows (N_x, N_y) only
+    PetscCall(grid->RequireSize("-Ny1", (PetscInt)shape[1], source.c_str()));
+    PetscCall(grid->RequireSize("-Ny2", (PetscInt)shape[2], source.c_str()));
+    PetscCall(in.Read("/u0", shape, "(N_x, N_y1, N_y2)", &image_));
+  } else {
+    PetscCall(grid->RequireSize("-Ny", (PetscInt)shape[1], source.c_str()));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -85,6 +97,12 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
     PetscCall(VecGetArray(u, &a));
     std::copy_n(&values_[xs * Ny], xm * Ny, a);
     PetscCall(VecRestoreArray(u, &a));
+  } else if (cvt_) {
+    PetscCall(CvtEmbedImage(grid, *cvt_, image_, u));
+  } else if (!path_.empty() && !image_.empty()) {
+    PetscCall(VecGetArrayWrite(u, &a));
+    std::copy_n(&image_[xs * Ny], xm * Ny, a);
+    PetscCall(VecRestoreArrayWrite(u, &a));
   } else if (!path_.empty()) {
     UniqueViewer viewer;
     PetscCall(PetscViewerHDF5Open(grid.Comm(), path_.c_str(), FILE_MODE_READ, viewer.Out()));
@@ -92,8 +110,17 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
     PetscCall(VecLoad(u, viewer));
     PetscCall(PetscObjectSetName((PetscObject)u, "u"));
   } else {
+    const ImageShape &img = grid.Image();
+    PetscCheck(!(f_ && img.Active()), grid.Comm(), PETSC_ERR_USER_INPUT,
+               "the initial state %s is a function of one-dimensional y; Ω_y is two-dimensional", description_.c_str());
     PetscCall(VecGetArray(u, &a));
-    for (PetscInt k = 0; k < xm; ++k)
+    for (PetscInt k = 0; k < xm && img.Active(); ++k)
+      for (PetscInt l = 0; l < Ny; ++l) {
+        const PetscReal x = grid.x(xs + k) / grid.Lx(), y1 = img.y(0, l / img.N[1]) / img.L[0], y2 = img.y(1, l % img.N[1]) / img.L[1];
+        a[k * Ny + l] = std::cos(2 * PETSC_PI * x) * std::cos(PETSC_PI * y1) * std::cos(PETSC_PI * y2) + std::sin(2 * PETSC_PI * (x + y1 + y2)) / 2 +
+                        0.3 * std::cos(3 * PETSC_PI * y1) + 0.25 * std::cos(2 * PETSC_PI * y2);
+      }
+    for (PetscInt k = 0; k < xm && !img.Active(); ++k)
       for (PetscInt l = 0; l < Ny; ++l) {
         const PetscReal x = grid.x(xs + k) / grid.Lx(), y = grid.y(l) / grid.Ly();
         if (f_) PetscCallCXX(a[k * Ny + l] = f_(grid.x(xs + k), grid.y(l)));
@@ -106,7 +133,7 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
   const PetscScalar *r;
   PetscCall(VecGetArrayRead(u, &r));
   PetscCall(CheckFinite(grid.Comm(), r, xm * Ny, xs * Ny,
-                        vit_            ? "the embedded image"
+                        Embedded()      ? "the embedded image"
                         : path_.empty() ? "the initial state " + Description()
                                         : "-u0 file '" + path_ + "': dataset '/u0'"));
   PetscCall(VecRestoreArrayRead(u, &r));

@@ -1,9 +1,14 @@
-// Initial state u(x, y, 0) = f(x, y): the dataset /u0 of shape (N_x, N_y), float64, of the file given by
+// Initial state u(x, y, 0) = f(x, y): the dataset /u0 of shape (N_x, N_y) (or (N_x, N_y1, N_y2): an image per
+// token, which makes Ω_y two-dimensional), float64, of the file given by
 // -u0 (SetFile); the embedding F of the image /image (C, H, W) of the file given by -image (SetImage), for
-// controls with a vision Transformer's pre-processing (discretization/vit_processing.hpp); a C++ function of
+// controls with a vision Transformer's pre-processing (discretization/vit_processing.hpp) or a convolutional one's
+// (discretization/cvt_processing.hpp); a C++ function of
 // (x, y) (SetFunction); or the analytic
 //   f(x, y) = cos(2π x/L_x) cos(π y/L_y) + sin(2π (x/L_x + y/L_y))/2 + 3 cos(3π y/L_y)/10,
-// whose variance along y is positive for every x (cos(3πy) is independent of the other terms).
+// whose variance along y is positive for every x (cos(3πy) is independent of the other terms); on a two-dimensional
+// Ω_y, with x̂ = x/L_x, ŷ_a = y_a/L_ya,
+//   f(x, y1, y2) = cos(2π x̂) cos(π ŷ1) cos(π ŷ2) + sin(2π (x̂ + ŷ1 + ŷ2))/2 + 3 cos(3π ŷ1)/10 + cos(2π ŷ2)/4,
+// whose variance over Ω_y is again at least that of the orthogonal term 3 cos(3π ŷ1)/10.
 #pragma once
 #include <functional>
 #include <string>
@@ -34,7 +39,7 @@ class InitialState {
   // λ = ∂L/∂u0 (discretization/vit_processing.hpp).
   PetscErrorCode EmbedTranspose(const Grid &grid, Vec lambda, VitProcessing *d) const { return EmbedImageTranspose(grid, *vit_, image_, lambda, d); }
   // The state is an embedded image (-image): its class token is read out after the run.
-  bool Embedded() const { return vit_ != nullptr; }
+  bool Embedded() const { return vit_ != nullptr || cvt_ != nullptr; }
   // A function of (x, y) on Ω_x × Ω_y sampled at the cell centres of any grid (analytic or SetFunction).
   bool Analytic() const { return path_.empty() && values_.empty(); }
   std::string Description() const;
@@ -48,6 +53,7 @@ class InitialState {
   PetscInt values_Nx_ = 0, values_Ny_ = 0;
   std::string description_;
   const VitProcessing *vit_ = nullptr;  // set for -image by SetUp
+  const CvtProcessing *cvt_ = nullptr;
   std::vector<PetscReal> image_;
 };
 

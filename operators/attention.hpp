@@ -38,6 +38,7 @@ class Attention : public Operator {
   // The streaming transpose (operators/attention_transpose.hpp; defined in attention_transpose.cpp). A recorded Rhs
   // keeps its rows' statistics and o, so that the transpose at the same state skips its first pass.
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
+  bool HasTranspose() const override { return true; }
   void RecordNextRhs(PetscInt slot) override { record_slot_ = slot; }
   void ReuseRecord(PetscInt slot) override { reuse_slot_ = slot; }
 

@@ -18,6 +18,7 @@ class FeedForward : public Operator {
   OperatorKind Kind() const override { return OperatorKind::Flow; }
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
+  bool HasTranspose() const override { return true; }
   bool Affine() const override { return true; }
   PetscErrorCode AffineParts(PetscReal t, std::vector<PetscReal> *M, std::vector<PetscReal> *b) override;
   // M = Δy W_j: dW_j = Δy dM; db_j = db.

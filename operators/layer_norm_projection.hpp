@@ -33,6 +33,7 @@ class LayerNormProjection : public Operator {
   // dv = (1/sqrt(β + ε)) (g − mean(g) − x̂ mean(g x̂)) with g = σ2 G and x̂ the normalised token; dσ1 = Σ_y G,
   // dσ2 = Σ_y G x̂ (per feature: dσ1(y) = G, dσ2(y) = G x̂).
   PetscErrorCode ProjectTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
+  bool HasTranspose() const override { return true; }
 
  private:
   PetscErrorCode SampleTargets(PetscReal t, LayerNormTargets *target) const;

@@ -19,6 +19,7 @@ class LiftedFeedForward : public Operator {
   PetscErrorCode SetUp(Vec like) override;
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
+  bool HasTranspose() const override { return true; }
   // A recorded Rhs keeps the pre-activation h for the transpose at the same state.
   void RecordNextRhs(PetscInt slot) override { record_slot_ = slot; }
   void ReuseRecord(PetscInt slot) override { reuse_slot_ = slot; }

@@ -17,6 +17,7 @@ class NormalisedField : public Operator {
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
   // dU += N_k'(U)^T A'(N_k(U))^T G.
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
+  bool HasTranspose() const override { return true; }
 
  private:
   std::unique_ptr<Operator> inner_, norm_;

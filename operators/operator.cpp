@@ -33,7 +33,10 @@ PetscErrorCode RegisterBuiltins(Registry<OperatorCreator> &r) {
   PetscCall(r.Register("mlp", LiftedFeedForwardCreate));             // term III lifted to N_y → F → N_y
   PetscCall(r.Register("attention_ln", AttentionNormalisedCreate));  // pre-LN: A(N_k(u))
   PetscCall(r.Register("mlp_ln", LiftedFeedForwardNormalisedCreate));
-  PetscCall(r.Register("final_norm", FinalLayerNormCreate));  // a network's final layer norm, once at t = T
+  PetscCall(r.Register("final_norm", FinalLayerNormCreate));              // a network's final layer norm, once at t = T
+  PetscCall(r.Register("conv_attention", ConvolutionalAttentionCreate));  // §6.1, eq. (42)
+  PetscCall(r.Register("conv_embed", ConvolutionalEmbeddingCreate));      // term IV of eq. (43), (44)
+  PetscCall(r.Register("conv_ffn", ConvolutionalFeedForwardCreate));      // term III with convolution kernels
   PetscFunctionReturn(0);
 }
 

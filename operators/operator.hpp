@@ -46,6 +46,8 @@ class Operator {
   // Projection: the same for P at U (the state before the projection). U and G are not changed.
   virtual PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g);
   virtual PetscErrorCode ProjectTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g);
+  // Whether this operator implements its transposes (the adjoint refuses schemes with one that does not).
+  virtual bool HasTranspose() const { return false; }
   // Whether the transposes use U (the tape keeps it only then).
   virtual bool TransposeNeedsState() const { return true; }
   // Euler substeps evaluate A once, at the state they record: the operator may keep by-products of that Rhs in a tape
@@ -94,5 +96,8 @@ PetscErrorCode LiftedFeedForwardNormalisedCreate(const OperatorContext &, PetscI
 // Wrappers of an operator created by name (the prefixes of OperatorCreate).
 PetscErrorCode ProjectionRelaxationCreate(const OperatorContext &, std::unique_ptr<Operator> projection, std::unique_ptr<Operator> *);
 PetscErrorCode TangentFlowCreate(const OperatorContext &, std::unique_ptr<Operator> flow, std::unique_ptr<Operator> *);
+PetscErrorCode ConvolutionalAttentionCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode ConvolutionalEmbeddingCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
+PetscErrorCode ConvolutionalFeedForwardCreate(const OperatorContext &, PetscInt, std::unique_ptr<Operator> *);
 
 }  // namespace ctflow

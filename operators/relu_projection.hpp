@@ -11,6 +11,7 @@ class ReluProjection : public Operator {
   OperatorKind Kind() const override { return OperatorKind::Projection; }
   PetscErrorCode Project(PetscReal t, Vec U) override;
   PetscErrorCode ProjectTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
+  bool HasTranspose() const override { return true; }
 };
 
 }  // namespace ctflow

@@ -17,6 +17,7 @@ class Identity : public Operator {
   OperatorKind Kind() const override { return OperatorKind::Projection; }
   PetscErrorCode Project(PetscReal, Vec) override { return 0; }
   PetscErrorCode ProjectTranspose(PetscReal, Vec, Vec G, Vec dU, ControlsArrays *) override { return VecAXPY(dU, 1.0, G); }
+  bool HasTranspose() const override { return true; }
   bool TransposeNeedsState() const override { return false; }
 };
 

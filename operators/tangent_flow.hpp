@@ -23,6 +23,7 @@ class TangentFlow : public Operator {
   // Per token, with a = A(u), w = u − ū, c = ⟨a, w⟩/⟨w, w⟩: the flow's transpose at g_a = G − Ḡ − (⟨G, w⟩/⟨w, w⟩) w,
   // plus Π's own dependence on u, dL/dw = −(⟨G, w⟩/⟨w, w⟩) a − c G + 2 c (⟨G, w⟩/⟨w, w⟩) w, made mean-free.
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
+  bool HasTranspose() const override { return flow_->HasTranspose(); }
 
  private:
   std::unique_ptr<Operator> flow_;

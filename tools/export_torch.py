@@ -4,14 +4,17 @@
     /usr/bin/python3 tools/export_torch.py MODEL.pt CONTROLS.h5 [--causal]
 
 MODEL.pt is a module saved with torch.save: nn.TransformerEncoderLayer or nn.TransformerEncoder (post-LN or
-pre-LN, relu or gelu, with or without a final norm), or torchvision.models.VisionTransformer (its patch
+pre-LN, relu or gelu, with or without a final norm), torchvision.models.VisionTransformer (its patch
 embedding, class token, position embedding, final norm and head become the pre- and post-processing F and
-G of the paper's §4.2; run it with `ctflow -controls CONTROLS.h5 -image IMAGE.h5`). `build/ctflow -controls CONTROLS.h5 -u0 X.h5` then runs
+G of the paper's §4.2; run it with `ctflow -controls CONTROLS.h5 -image IMAGE.h5`), or the paper's convolution
+Transformer of examples/conv_transformer.py (§6: one or more stages, optionally an image classifier; written as the
+convolutional controls of docs/controls-format.md). `build/ctflow -controls CONTROLS.h5 -u0 X.h5` then runs
 it at Δt = 1 with unit spacing and reproduces the module's output to round-off (docs/torch-mapping.md).
 --causal declares causal (GPT-style) attention: torch 1.13 passes the mask at call time, so the module
 cannot say. Anything that cannot be mapped exactly is refused with a message, never approximated.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -19,6 +22,9 @@ import h5py
 import numpy as np
 import torch
 from torch import nn
+
+# The convolution Transformer's modules (examples/conv_transformer.py), which torch.load needs to unpickle it.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 
 
 class Unsupported(Exception):
@@ -117,7 +123,47 @@ def vit_blocks(vit):
     return blocks, True, vit.encoder.ln, processing
 
 
+def export_convolutional(model, path):
+    """examples/conv_transformer.py's ConvTransformer as convolutional controls (stages, stencils, /cvt)."""
+    first = model.stages[0]
+    with h5py.File(path, "w") as f:
+        f.attrs["source"] = f"torch {torch.__version__}: ConvTransformer (paper §6)"
+        for s, stage in enumerate(model.stages):
+            g = f.create_group(f"stages/{s}")
+            for name, value in (("N_x", stage.Nx), ("N_y1", stage.N1), ("N_y2", stage.N2), ("N_h", stage.heads)):
+                g.attrs[name] = float(value)
+            area = (first.N1 / stage.N1) * (first.N2 / stage.N2)  # ctflow's pixel area on this stage's grid
+            for n, layer in enumerate(stage.layers):
+                if not math.isclose(layer.area, area, rel_tol=1e-15):
+                    raise Unsupported(f"stage {s} layer {n} has pixel area {layer.area}, but the stage's grid has {area}")
+                l = g.create_group(f"layers/{n}")
+                value = lambda p: p.detach().double().numpy()
+                l["conv_WQ"], l["conv_WK"], l["conv_WV"] = value(layer.WQ), value(layer.WK), value(layer.WV)
+                if layer.embed_W is not None:
+                    l["embed_W"], l["embed_b"] = value(layer.embed_W), value(layer.embed_b)
+                for j, (W, b) in enumerate(zip(layer.W, layer.b), 1):
+                    l[f"conv_W{j}"], l[f"b{j}"] = value(W), value(b)
+                l.attrs["sigma1"], l.attrs["sigma2"] = float(layer.sigma1), float(layer.sigma2)
+                l.attrs["attention_scale"] = float(layer.scale)
+        if model.embedding is not None:
+            conv, (C, H, W, _, _, _) = model.embedding, model.image
+            if conv.stride[0] != conv.stride[1] or conv.padding[0] != conv.padding[1] or conv.dilation != (1, 1) or conv.groups != 1 \
+                    or conv.kernel_size[0] != conv.kernel_size[1] or conv.padding_mode != "zeros":
+                raise Unsupported("the image embedding must be a square Conv2d with equal strides and paddings, zero padding, no dilation or groups")
+            g = f.create_group("cvt")
+            g["embedding_W"] = conv.weight.detach().double().numpy()
+            g["embedding_b"] = conv.bias.detach().double().numpy()
+            g["head_W"] = model.head.weight.detach().double().numpy().T
+            g["head_b"] = model.head.bias.detach().double().numpy()
+            for name, v in (("stride", conv.stride[0]), ("padding", conv.padding[0]), ("image_height", H), ("image_width", W)):
+                g.attrs[name] = float(v)
+
+
 def export(module, path, causal):
+    if type(module).__name__ == "ConvTransformer":
+        if causal:
+            raise Unsupported("a convolution Transformer has no causal attention")
+        return export_convolutional(module, path)
     blocks, norm_first, final_norm, vit = encoder_blocks(module)
     order = "attention_ln1, mlp_ln2" if norm_first else "attention, layernorm1, mlp, layernorm2"
     with h5py.File(path, "w") as f:

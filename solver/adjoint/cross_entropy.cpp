@@ -23,11 +23,11 @@ class CrossEntropy : public Loss {
   }
   PetscErrorCode SetUp(const Grid &, const Controls &controls) override {
     PetscFunctionBeginUser;
-    PetscCheck(controls.Vit(), comm_, PETSC_ERR_USER_INPUT,
-               "-loss cross_entropy needs a classification head (controls with a vision Transformer's /vit group; %s has none)",
+    PetscCheck(controls.Vit() || controls.Cvt(), comm_, PETSC_ERR_USER_INPUT,
+               "-loss cross_entropy needs a classification head (controls with a vision Transformer's /vit or a CvT's /cvt group; %s has none)",
                controls.Description().c_str());
     PetscCheck(label_set_, comm_, PETSC_ERR_USER_INPUT, "-loss cross_entropy needs the class: -label k");
-    classes_ = controls.Vit()->classes;
+    classes_ = controls.Vit() ? controls.Vit()->classes : controls.Cvt()->classes;
     PetscCheck(label_ >= 0 && label_ < classes_, comm_, PETSC_ERR_USER_INPUT, "-label %" PetscInt_FMT " is out of range: the head has %" PetscInt_FMT " classes (0 … %" PetscInt_FMT ")",
                label_, classes_, classes_ - 1);
     PetscFunctionReturn(0);

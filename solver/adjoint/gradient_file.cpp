@@ -32,7 +32,7 @@ bool WriteRealAttribute(hid_t file, const char name[], PetscReal value) {
 
 }  // namespace
 
-PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const ControlsArrays &g, Vec du0, PetscInt Ny, const GradientFileAttributes &a) {
+PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const ControlsArrays &g, Vec du0, const Grid &grid, const GradientFileAttributes &a) {
   const std::string part = path + ".part";
   PetscMPIInt rank;
   int ok = 1;
@@ -54,7 +54,7 @@ PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const C
   {
     UniqueViewer viewer;
     PetscCall(PetscViewerHDF5Open(comm, part.c_str(), FILE_MODE_APPEND, viewer.Out()));
-    PetscCall(WriteStateDataset(viewer, "/", "u0", du0, Ny));
+    PetscCall(WriteStateDataset(viewer, "/", "u0", du0, grid));
   }
   PetscCallMPI(MPI_Barrier(comm));
   if (rank == 0) ok = std::rename(part.c_str(), path.c_str()) == 0;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "discretization/controls_arrays.hpp"
+#include "discretization/grid.hpp"
 
 namespace ctflow {
 
@@ -16,6 +17,6 @@ struct GradientFileAttributes {
   std::string loss_function, controls;
 };
 
-PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const ControlsArrays &g, Vec du0, PetscInt Ny, const GradientFileAttributes &a);
+PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const ControlsArrays &g, Vec du0, const Grid &grid, const GradientFileAttributes &a);
 
 }  // namespace ctflow

@@ -39,7 +39,7 @@ static PetscErrorCode Run(MPI_Comm comm, PetscBool help) {
     PetscCall(PetscPrintf(comm, "logits:%s\n", line.c_str()));
   }
   PetscCall(problem.StateNorm(&norm));
-  PetscCall(PetscPrintf(comm, "t = %g: ||u||_L2 = %.12e\n", (double)problem.GetIntegrator().FinalTime(), (double)norm));
+  PetscCall(PetscPrintf(comm, "t = %g: ||u||_L2 = %.12e\n", (double)problem.FinalTime(), (double)norm));
   if (problem.GetLoss()) PetscCall(PetscPrintf(comm, "loss = %.17g (%s)\n", (double)problem.LossValue(), problem.GetLoss()->Description().c_str()));
   if (!problem.GradientFile().empty()) PetscCall(PetscPrintf(comm, "wrote dL/du0 and dL/dθ to %s\n", problem.GradientFile().c_str()));
   if (problem.GetTrajectory().Enabled())

@@ -20,6 +20,12 @@ class FrameBuffer {
   // Copies u as the next frame.
   PetscErrorCode Add(const std::string &node, PetscReal t0, PetscReal t1, Vec u);
   void Clear() { frames_.clear(); }
+  // Clear, and the reused vectors released too (the state's layout changes: a staged model's next stage).
+  PetscErrorCode Reset() {
+    frames_.clear();
+    storage_.clear();
+    return 0;
+  }
   size_t Size() const { return frames_.size(); }
   const Frame &operator[](size_t i) const { return frames_[i]; }
   // The length of the longest node name buffered.

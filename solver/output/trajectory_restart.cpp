@@ -42,6 +42,12 @@ class Handle {
   herr_t (*close_)(hid_t);
 };
 
+// The shape of a saved state: (N_x, N_y), or (N_x, N_y1, N_y2) on a two-dimensional feature domain.
+std::vector<hsize_t> StateShape(const Grid &grid) {
+  if (grid.TwoDimensional()) return {(hsize_t)grid.Nx(), (hsize_t)grid.Image().N[0], (hsize_t)grid.Image().N[1]};
+  return {(hsize_t)grid.Nx(), (hsize_t)grid.Ny()};
+}
+
 bool Exists(hid_t file, const std::string &path) {
   size_t pos = 0;
   while ((pos = path.find('/', pos + 1)) != std::string::npos)
@@ -141,8 +147,8 @@ std::string InspectFrames(hid_t file, const std::string &what, const Grid &grid,
     char frame[40];
     std::vector<hsize_t> shape;
     snprintf(frame, sizeof(frame), "/substeps/u/%06llu", (unsigned long long)k);
-    if (!Shape(file, frame, H5T_FLOAT, &shape) || shape != std::vector<hsize_t>{(hsize_t)grid.Nx(), (hsize_t)grid.Ny()})
-      return what + " is corrupt: frame '" + frame + "' is missing or not a (N_x, N_y) float64 dataset";
+    if (!Shape(file, frame, H5T_FLOAT, &shape) || shape != StateShape(grid))
+      return what + " is corrupt: frame '" + frame + "' is missing or not a float64 dataset of the state's shape";
   }
   point->frames = (PetscInt)keep;
   point->frame_times.resize(keep);
@@ -208,8 +214,8 @@ std::string Inspect(const std::string &path, const Grid &grid, const TrajectoryM
     char state[32];
     std::vector<hsize_t> shape;
     snprintf(state, sizeof(state), "/u/%06llu", (unsigned long long)k);
-    if (!Shape(*file, state, H5T_FLOAT, &shape) || shape != std::vector<hsize_t>{(hsize_t)grid.Nx(), (hsize_t)grid.Ny()})
-      return what + " is corrupt: state '" + state + "' is missing or not a (N_x, N_y) float64 dataset";
+    if (!Shape(*file, state, H5T_FLOAT, &shape) || shape != StateShape(grid))
+      return what + " is corrupt: state '" + state + "' is missing or not a float64 dataset of the state's shape";
     snprintf(state, sizeof(state), "/attention/%06llu", (unsigned long long)k);
     const std::vector<hsize_t> map_shape = {(hsize_t)grid.Nh(), (hsize_t)grid.Nx(), (hsize_t)grid.Nx()};
     if (content.maps && (!Shape(*file, state, H5T_FLOAT, &shape) || shape != map_shape))

@@ -43,12 +43,49 @@ bool RemoveSegments(const std::string &dir) {
   return ok;
 }
 
-PetscErrorCode WriteStateDataset(PetscViewer viewer, const char group[], const char name[], Vec u, PetscInt Ny) {
+// Collective: u as the (N_x, N_y1, N_y2) dataset group/name, each rank writing its tokens as a hyperslab.
+static PetscErrorCode WriteImageDataset(PetscViewer viewer, const char group[], const char name[], Vec u, const Grid &grid) {
+  const hsize_t dims[3] = {(hsize_t)grid.Nx(), (hsize_t)grid.Image().N[0], (hsize_t)grid.Image().N[1]};
+  const hsize_t start[3] = {(hsize_t)grid.XStart(), 0, 0}, count[3] = {(hsize_t)grid.XLocal(), dims[1], dims[2]};
+  const PetscScalar *a;
+  hid_t file, where;
+  int ok;
+  PetscFunctionBeginUser;
+  PetscCall(PetscViewerHDF5OpenGroup(viewer, group, &file, &where));
+  hid_t space = H5Screate_simple(3, dims, nullptr), dcpl = H5Pcreate(H5P_DATASET_CREATE), dxpl = H5Pcreate(H5P_DATASET_XFER);
+  H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+  H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+  hid_t ds = H5Dcreate2(where, name, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  ok = ds >= 0;
+  if (ok) {
+    hid_t mspace = H5Screate_simple(3, count, nullptr);
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
+    PetscCall(VecGetArrayRead(u, &a));
+    ok = H5Dwrite(ds, H5T_NATIVE_DOUBLE, mspace, space, dxpl, a) >= 0;
+    PetscCall(VecRestoreArrayRead(u, &a));
+    H5Sclose(mspace);
+    H5Dclose(ds);
+  }
+  H5Sclose(space);
+  H5Pclose(dcpl);
+  H5Pclose(dxpl);
+  H5Gclose(where);
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, grid.Comm()));
+  PetscCheck(ok, grid.Comm(), PETSC_ERR_FILE_WRITE, "could not write the state dataset %s/%s", group, name);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode WriteStateDataset(PetscViewer viewer, const char group[], const char name[], Vec u, const Grid &grid) {
+  const PetscInt Ny = grid.Ny();
   const PetscScalar *a;
   PetscInt n, N;
   UniqueVec rows;
   MPI_Comm comm;
   PetscFunctionBeginUser;
+  if (grid.TwoDimensional()) {
+    PetscCall(WriteImageDataset(viewer, group, name, u, grid));
+    PetscFunctionReturn(0);
+  }
   PetscCall(PetscObjectGetComm((PetscObject)u, &comm));
   PetscCall(PetscViewerHDF5PushGroup(viewer, group));
   // The state is viewed through a DM-less vector of block size N_y on the same memory, which PETSc writes

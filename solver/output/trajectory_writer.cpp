@@ -14,6 +14,7 @@
 #include "discretization/base/paths.hpp"
 #include "discretization/base/petsc_handle.hpp"
 #include "operators/blas_kernels.hpp"
+#include "discretization/hdf5_input.hpp"
 #include "solver/output/attention_map_output.hpp"
 #include "solver/output/state_diagnostics.hpp"
 #include "solver/output/trajectory_segments.hpp"
@@ -189,15 +190,16 @@ PetscErrorCode TrajectoryWriter::Open(const Grid &grid, const Metadata &meta) {
   index_.Attribute("L_y", grid.Ly());
   index_.Attribute("N_h", grid.Nh());
   index_.Attribute("L_h", grid.Lh());
+  if (grid.TwoDimensional()) {
+    index_.Attribute("N_y1", grid.Image().N[0]);
+    index_.Attribute("N_y2", grid.Image().N[1]);
+    index_.Attribute("L_y1", grid.Image().L[0]);
+    index_.Attribute("L_y2", grid.Image().L[1]);
+  }
   index_.Attribute("T", meta.T);
   index_.Attribute("dt", meta.dt);
-  std::vector<PetscReal> x(grid.Nx()), y(grid.Ny()), h(grid.Nh());
-  for (PetscInt k = 0; k < grid.Nx(); ++k) x[k] = grid.x(k);
-  for (PetscInt l = 0; l < grid.Ny(); ++l) y[l] = grid.y(l);
-  for (PetscInt m = 0; m < grid.Nh(); ++m) h[m] = grid.h(m);
-  index_.Array("/grid/x", x);
-  index_.Array("/grid/y", y);
-  index_.Array("/grid/h", h);
+  grid_group_ = "/grid";
+  ListGrid(grid_group_, grid);
   for (const std::string &name : TrajectorySeriesNames(content_)) index_.Series(name, name == "/step" ? H5T_NATIVE_LLONG : H5T_NATIVE_DOUBLE);
   // A frame's name is a node's expression, a part of the whole scheme's, or "final_norm".
   name_width_ = std::max(meta.splitting.size(), std::strlen(kFinalNorm));
@@ -219,6 +221,45 @@ PetscErrorCode TrajectoryWriter::Open(const Grid &grid, const Metadata &meta) {
   PetscFunctionReturn(0);
 }
 
+void TrajectoryWriter::ListGrid(const std::string &group, const Grid &grid) {
+  const auto centres = [](PetscInt n, PetscReal d) {
+    std::vector<PetscReal> c(n);
+    for (PetscInt i = 0; i < n; ++i) c[i] = (i + 0.5) * d;
+    return c;
+  };
+  index_.Array(group + "/x", centres(grid.Nx(), grid.dx()));
+  if (grid.TwoDimensional()) {
+    index_.Array(group + "/y1", centres(grid.Image().N[0], grid.Image().d(0)));
+    index_.Array(group + "/y2", centres(grid.Image().N[1], grid.Image().d(1)));
+  } else {
+    index_.Array(group + "/y", centres(grid.Ny(), grid.dy()));
+  }
+  index_.Array(group + "/h", centres(grid.Nh(), grid.dh()));
+}
+
+XdmfAxes TrajectoryWriter::StateAxes() const {
+  if (grid_->TwoDimensional())
+    return {{grid_group_ + "/x", grid_->Nx()}, {grid_group_ + "/y1", grid_->Image().N[0]}, {grid_group_ + "/y2", grid_->Image().N[1]}};
+  return {{grid_group_ + "/x", grid_->Nx()}, {grid_group_ + "/y", grid_->Ny()}};
+}
+
+XdmfAxes TrajectoryWriter::MapAxes() const {
+  return {{grid_group_ + "/h", grid_->Nh()}, {grid_group_ + "/x", grid_->Nx()}, {grid_group_ + "/x", grid_->Nx()}};
+}
+
+PetscErrorCode TrajectoryWriter::SetStage(PetscInt stage, const Grid &grid, const std::vector<PetscReal> &stage_times) {
+  PetscFunctionBeginUser;
+  PetscCheck(open_ && stage >= 1, comm_, PETSC_ERR_ORDER, "TrajectoryWriter::SetStage(%" PetscInt_FMT ") needs an open trajectory", stage);
+  PetscCheck(buffer_.Size() == 0, comm_, PETSC_ERR_ORDER, "a stage changes between steps, not inside one");
+  grid_group_ = "/grid/stage" + std::to_string(stage);
+  ListGrid(grid_group_, grid);
+  index_.Array("/stage_times", stage_times);
+  PetscCall(index_.Commit());
+  grid_ = &grid;
+  PetscCall(buffer_.Reset());
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, PetscInt num_steps, Vec u, PetscInt *step) {
   RestartPoint point;
   UniqueViewer in;
@@ -228,12 +269,25 @@ PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, 
   PetscCall(TrajectoryRestartInspect(comm_, path_, grid, meta, content_, num_steps, &point));
   // The state through the index's link (HDF5 follows it into the segment).
   PetscCall(PetscSNPrintf(name, sizeof(name), "%06" PetscInt_FMT, point.saved - 1));
-  PetscCall(PetscViewerHDF5Open(comm_, path_.c_str(), FILE_MODE_READ, in.Out()));
-  PetscCall(PetscViewerHDF5PushGroup(in, "/u"));
-  PetscCall(PetscObjectSetName((PetscObject)u, name));
-  PetscCall(VecLoad(u, in));
-  PetscCall(PetscViewerHDF5PopGroup(in));
-  PetscCall(in.Reset());
+  if (grid.TwoDimensional()) {  // VecLoad knows (N_x, N_y) only: read the (N_x, N_y1, N_y2) state whole, keep the owned tokens
+    H5Input file;
+    std::vector<PetscReal> all;
+    std::vector<hsize_t> shape;
+    PetscScalar *a;
+    PetscCall(H5Input::Open(comm_, path_, "-restart", &file));
+    PetscCall(file.Shape(std::string("/u/") + name, &shape));
+    PetscCall(file.Read(std::string("/u/") + name, shape, "(N_x, N_y1, N_y2)", &all));
+    PetscCall(VecGetArrayWrite(u, &a));
+    std::copy_n(&all[grid.XStart() * grid.Ny()], grid.XLocal() * grid.Ny(), a);
+    PetscCall(VecRestoreArrayWrite(u, &a));
+  } else {
+    PetscCall(PetscViewerHDF5Open(comm_, path_.c_str(), FILE_MODE_READ, in.Out()));
+    PetscCall(PetscViewerHDF5PushGroup(in, "/u"));
+    PetscCall(PetscObjectSetName((PetscObject)u, name));
+    PetscCall(VecLoad(u, in));
+    PetscCall(PetscViewerHDF5PopGroup(in));
+    PetscCall(in.Reset());
+  }
   PetscCall(VecNorm(u, NORM_INFINITY, &norm));
   PetscCheck(std::isfinite(norm), comm_, PETSC_ERR_FILE_UNEXPECTED, "-restart file '%s' is corrupt: state /u/%s is not finite", path_.c_str(), name);
 
@@ -254,6 +308,10 @@ PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, 
   PetscCall(index_.Commit());
   name_width_ = std::max(meta.splitting.size(), std::strlen(kFinalNorm));
   grid_ = &grid;
+  grid_group_ = "/grid";
+  PetscCallCXX(state_axes_.assign(state_items_.size(), StateAxes()));
+  PetscCallCXX(map_axes_.assign(map_items_.size(), MapAxes()));
+  PetscCallCXX(frame_axes_.assign(frame_items_.size(), StateAxes()));
   saved_ = point.saved;
   times_ = point.times;
   frames_ = point.frames;
@@ -268,18 +326,21 @@ PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, 
 // Collective: the segment of the state to be saved (number saved_): the first `frames` buffered frames, u, and
 // with -traj_attention its maps (with -traj_entropy, *entropy: their mean entropy). Closed when this returns.
 PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames, PetscReal *entropy) const {
+  // The maps of a state at the end of the controls (layered: defined on [0, T)) or of a stage use the weights of the
+  // step that ended there (on the stage's grid); every other state's those of the step starting at it.
+  const bool end = content_.maps || content_.entropy ? t >= controls_->EndTime() || stage_end_ : false;
+  const PetscReal map_time = end ? controls_->SubstepSampleTime(t, step_start_, t) : t;
   UniqueViewer segment;
   const std::string path = PathDirectory(path_) + "/" + SegmentName(saved_);
   PetscFunctionBeginUser;
   PetscCall(PetscViewerHDF5Open(comm_, path.c_str(), FILE_MODE_WRITE, segment.Out()));
-  for (size_t i = 0; i < frames; ++i) PetscCall(WriteStateDataset(segment, "/substeps", SixDigits((PetscInt)i).c_str(), buffer_[i].u, grid_->Ny()));
-  PetscCall(WriteStateDataset(segment, "/", "u", u, grid_->Ny()));
+  for (size_t i = 0; i < frames; ++i) PetscCall(WriteStateDataset(segment, "/substeps", SixDigits((PetscInt)i).c_str(), buffer_[i].u, *grid_));
+  PetscCall(WriteStateDataset(segment, "/", "u", u, *grid_));
   if (content_.maps || content_.entropy) {
     hid_t file;
     PetscCall(PetscViewerHDF5GetFileId(segment, &file));
     // Layered controls are defined on [0, T): the final state's maps use the controls of the last step.
-    PetscCall(
-        AttentionMapsWrite(*grid_, *controls_, t < controls_->EndTime() ? t : step_start_, u, content_.maps ? file : -1, "/attention", entropy));
+    PetscCall(AttentionMapsWrite(*grid_, *controls_, map_time, u, content_.maps ? file : -1, "/attention", entropy));
   }
   PetscCall(segment.Reset());
   // Every rank has written its part of the segment before rank 0 lists it (a rank killed after this point
@@ -302,6 +363,7 @@ void TrajectoryWriter::ListFrames(PetscInt step, PetscReal t, const std::string 
     times[i] = i + 1 == M ? t : step_start_ + (PetscReal)(i + 1) / M * (t - step_start_);  // strictly increasing in the step
     index_.Link(Numbered("/substeps/u", frames_ + (PetscInt)i), segment, Numbered("/substeps", (PetscInt)i));
     frame_items_.push_back(segment + ":" + Numbered("/substeps", (PetscInt)i));
+    frame_axes_.push_back(StateAxes());
   }
   hid_t text = FrameNameType(name_width_);
   index_.Append("/substeps/step", H5T_NATIVE_LLONG, frames_, M, steps.data());
@@ -320,17 +382,11 @@ PetscErrorCode TrajectoryWriter::DiscardFrames() {
   return 0;
 }
 
-XdmfSeries TrajectoryWriter::Series(const std::string &field, bool maps, const std::vector<PetscReal> &times,
-                                    const std::vector<std::string> &items) const {
-  if (maps) return {field, {{"/grid/h", grid_->Nh()}, {"/grid/x", grid_->Nx()}, {"/grid/x", grid_->Nx()}}, times, items};
-  return {field, {{"/grid/x", grid_->Nx()}, {"/grid/y", grid_->Ny()}}, times, items};
-}
-
 PetscErrorCode TrajectoryWriter::WriteIndexes() const {
   PetscFunctionBeginUser;
-  PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_), path_, Series("u", false, times_, state_items_)));
-  if (content_.frames) PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_, "_substeps"), path_, Series("u", false, frame_times_, frame_items_)));
-  if (content_.maps) PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_, "_attention"), path_, Series("gamma", true, times_, map_items_)));
+  PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_), path_, {"u", times_, state_items_, state_axes_}));
+  if (content_.frames) PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_, "_substeps"), path_, {"u", frame_times_, frame_items_, frame_axes_}));
+  if (content_.maps) PetscCall(XdmfIndexWrite(comm_, XdmfPathFor(path_, "_attention"), path_, {"gamma", times_, map_items_, map_axes_}));
   PetscFunctionReturn(0);
 }
 
@@ -344,6 +400,7 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
     PetscCall(PetscLogEventBegin(event, 0, 0, 0, 0));
     PetscCheck(buffer_.LongestName() <= name_width_, comm_, PETSC_ERR_PLIB, "a substep name is longer than the splitting expression");
     const size_t frames = content_.frames ? buffer_.Size() : 0;
+    stage_end_ = final;
     PetscCall(WriteSegment(t, u, frames, &entropy));
     PetscCall(StateDiagnostics(*grid_, u, &diagnostics));
     // The segment is closed; now one atomic replacement of the index lists its frames and its state.
@@ -361,7 +418,9 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
     ++saved_;
     PetscCallCXX(times_.push_back(t));
     PetscCallCXX(state_items_.push_back(segment + ":/u"));
+    PetscCallCXX(state_axes_.push_back(StateAxes()));
     if (content_.maps) PetscCallCXX(map_items_.push_back(segment + ":/attention"));
+    if (content_.maps) PetscCallCXX(map_axes_.push_back(MapAxes()));
     PetscCall(WriteIndexes());
     PetscCall(PetscLogEventEnd(event, 0, 0, 0, 0));
   }

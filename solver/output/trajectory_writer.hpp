@@ -3,16 +3,18 @@
 //   run.h5          the index (solver/output/trajectory_index.hpp): attributes, /grid, the 1-D series, and links
 //                   /u/NNNNNN, /attention/NNNNNN, /substeps/u/NNNNNN to the segments; replaced atomically
 //   run.d/NNNNNN.h5 the segment of saved state NNNNNN, written collectively by all ranks (parallel HDF5):
-//                   /u (N_x, N_y), /attention (N_h, N_x, N_x) with -traj_attention, /substeps/000000… the frames
-//                   of its step with -traj_substeps
+//                   /u (N_x, N_y), or (N_x, N_y1, N_y2) on a two-dimensional Ω_y, /attention (N_h, N_x, N_x) with
+//                   -traj_attention, /substeps/000000… the frames of its step with -traj_substeps
 //   run.xmf, run_substeps.xmf, run_attention.xmf   XDMF indexes for ParaView (solver/output/xdmf_index.hpp)
 // Index:
 //   /u/NNNNNN, /substeps/u/NNNNNN, /attention/NNNNNN   external links into the segments
 //   /step, /diagnostics/<name>, /time   1-D, one entry per saved state (solver/output/state_diagnostics.hpp)
-//   /grid/x, /grid/y, /grid/h   cell centres
+//   /grid/x, /grid/y, /grid/h   cell centres (/grid/y1, /grid/y2 instead of /grid/y on a two-dimensional Ω_y); a staged
+//                   model's later stages s = 1, 2, … (SetStage) under /grid/stage<s>/, and /stage_times
 //   /substeps/{step, name, interval, time}   one entry per frame (-traj_substeps)
 //   attributes of /: status ("incomplete" until the run ends cleanly, then "complete"), ctflow_version,
-//   options, splitting, controls, initial_state, N_x, N_y, N_h, L_x, L_y, L_h, T, dt.
+//   options, splitting, controls, initial_state, N_x, N_y, N_h, L_x, L_y, L_h, T, dt (and N_y1, N_y2, L_y1, L_y2 of an
+//   image; all of the first stage's for a staged model).
 // For each saved step the segment is written and closed first; then the index gains the links and the series
 // entries of the state and its frames in one atomic replacement; then the XDMF files are replaced. A segment is
 // immutable once listed, so at any moment the index and the XDMF files list only complete states, and a
@@ -26,9 +28,10 @@
 // true sub-interval [t0, t1] in /substeps/interval (all of the step's leaves span [t^n, t^{n+1}] in the
 // paper's Lie scheme).
 //
-// Attention: with an `attention` leaf in the composition, -traj_entropy saves the mean attention entropy of
-// every saved state and -traj_attention its maps γ(x, η, h) (solver/output/attention_map_output.hpp), with the
-// controls at t, or at the start of the last step for the final state when the controls end at T (layered).
+// Attention: with an `attention` or `conv_attention` leaf in the composition, -traj_entropy saves the mean attention
+// entropy of every saved state and -traj_attention its maps γ(x, η, h) (solver/output/attention_map_output.hpp), with
+// the controls at t, or those of the step that ended at t for the final state when the controls end at T (layered)
+// and for the last state of a stage (a staged model).
 //
 // Options: -traj FILE (SetPath; default ctflow.h5; "none": no file), -traj_every k (SetEvery; save every k-th step; the
 // initial and the final state are always saved), -traj_substeps, -traj_attention, -traj_attention_max_mb
@@ -78,6 +81,9 @@ class TrajectoryWriter {
   PetscErrorCode CheckWritable() const;
   // Creates the file (and its XDMF indexes) for a new run.
   PetscErrorCode Open(const Grid &grid, const Metadata &meta);
+  // A staged model (paper §6.2, K-stage CvT): the states and frames written from now on live on stage `stage`'s grid
+  // (stage ≥ 1, in increasing order, after Open); its coordinates go to /grid/stage<stage>/. stage_times: t_0 … t_K.
+  PetscErrorCode SetStage(PetscInt stage, const Grid &grid, const std::vector<PetscReal> &stage_times);
   // With -restart: checks the file against this run, loads its last complete state into u and drops from the
   // index whatever it lists beyond that state (states, maps, and the frames of later steps).
   // *step: the step of that state. num_steps: of the run.
@@ -103,7 +109,10 @@ class TrajectoryWriter {
   void ListFrames(PetscInt step, PetscReal t, const std::string &segment);
   PetscErrorCode WriteIndexes() const;
   std::string SegmentName(PetscInt n) const;
-  XdmfSeries Series(const std::string &field, bool maps, const std::vector<PetscReal> &times, const std::vector<std::string> &items) const;
+  // The coordinates of grid under group (/grid or /grid/stage<s>) in the index; the XDMF axes of a state or map on it.
+  void ListGrid(const std::string &group, const Grid &grid);
+  XdmfAxes StateAxes() const;
+  XdmfAxes MapAxes() const;
 
   MPI_Comm comm_;
   std::string path_ = "ctflow.h5", segment_dir_;
@@ -114,7 +123,10 @@ class TrajectoryWriter {
   TrajectoryIndex index_;
   std::vector<PetscReal> times_, frame_times_;
   std::vector<std::string> state_items_, map_items_, frame_items_;  // rank 0: the segment datasets, for the XDMF files
+  std::vector<XdmfAxes> state_axes_, map_axes_, frame_axes_;        // the grid of each item
+  std::string grid_group_ = "/grid";                                // the coordinates of the current stage's grid
   PetscReal step_start_ = 0;                                        // t of the last accepted step (the start of the current one)
+  bool stage_end_ = false;                                          // the state being written ends the run or a stage
   FrameBuffer buffer_;
   const Grid *grid_ = nullptr;
   const Controls *controls_ = nullptr;

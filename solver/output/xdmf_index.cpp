@@ -11,13 +11,15 @@ namespace ctflow {
 std::string XdmfPathFor(const std::string &h5_path, const std::string &suffix) { return PathWithExtension(h5_path, suffix + ".xmf"); }
 
 static std::string XdmfText(const std::string &h5_name, const XdmfSeries &series) {
-  std::ostringstream s, dims;
-  const size_t rank = series.axes.size();
-  for (size_t d = 0; d < rank; ++d) dims << (d ? " " : "") << series.axes[d].second;
-  const std::string mesh = rank == 3 ? "3DRectMesh" : "2DRectMesh", geometry = rank == 3 ? "VXVYVZ" : "VXVY";
+  std::ostringstream s;
   s << "<?xml version=\"1.0\" ?>\n<!DOCTYPE Xdmf SYSTEM \"Xdmf.dtd\" []>\n<Xdmf Version=\"3.0\">\n <Domain>\n"
     << "  <Grid Name=\"ctflow\" GridType=\"Collection\" CollectionType=\"Temporal\">\n";
   for (size_t n = 0; n < series.times.size(); ++n) {
+    const XdmfAxes &axes = series.axes[n];
+    const size_t rank = axes.size();
+    std::ostringstream dims;
+    for (size_t d = 0; d < rank; ++d) dims << (d ? " " : "") << axes[d].second;
+    const std::string mesh = rank == 3 ? "3DRectMesh" : "2DRectMesh", geometry = rank == 3 ? "VXVYVZ" : "VXVY";
     char entry[24];
     std::snprintf(entry, sizeof(entry), "%06zu", n);
     const std::string time = FormatExact(series.times[n]);
@@ -27,8 +29,8 @@ static std::string XdmfText(const std::string &h5_name, const XdmfSeries &series
       << "    <Geometry GeometryType=\"" << geometry << "\">\n";
     // XDMF lists dimensions slowest first, but VX… takes the fastest axis first.
     for (size_t d = rank; d-- > 0;)
-      s << "     <DataItem Dimensions=\"" << series.axes[d].second << "\" NumberType=\"Float\" Precision=\"8\" Format=\"HDF\">" << h5_name << ":"
-        << series.axes[d].first << "</DataItem>\n";
+      s << "     <DataItem Dimensions=\"" << axes[d].second << "\" NumberType=\"Float\" Precision=\"8\" Format=\"HDF\">" << h5_name << ":"
+        << axes[d].first << "</DataItem>\n";
     s << "    </Geometry>\n"
       << "    <Attribute Name=\"" << series.field << "\" AttributeType=\"Scalar\" Center=\"Node\">\n"
       << "     <DataItem Dimensions=\"" << dims.str() << "\" NumberType=\"Float\" Precision=\"8\" Format=\"HDF\">" << series.items[n]

@@ -4,7 +4,8 @@
 //            run_attention.xmf  the attention maps γ (-traj_attention) on the (h, x, η) grid
 //
 // Each is a temporal collection with one uniform grid per complete entry: a 2DRectMesh (VXVY) or
-// 3DRectMesh (VXVYVZ) built from explicit coordinate arrays (/grid/y, /grid/x, /grid/h), and the field as a
+// 3DRectMesh (VXVYVZ) built from explicit coordinate arrays (/grid/y, /grid/x, /grid/h; /grid/y2, /grid/y1, /grid/x of
+// images; a later stage's under /grid/stage<s>/), and the field as a
 // node-centred scalar on those cell centres (see docs/trajectory-format.md for the axes). The coordinates are
 // read from the index by its base name and each field straight from its segment (run.d/NNNNNN.h5:/u), by a
 // path relative to the XDMF file, so the files can be moved together; ParaView 5.11's Xdmf2 reader does not
@@ -25,12 +26,15 @@ namespace ctflow {
 // The index file of trajectory h5_path: its extension (if any) replaced by suffix + ".xmf".
 std::string XdmfPathFor(const std::string &h5_path, const std::string &suffix = "");
 
-// One temporal collection: the field items[n] at times[n].
+// The coordinate datasets of the index and their sizes, slowest first (2 or 3 of them).
+using XdmfAxes = std::vector<std::pair<std::string, PetscInt>>;
+
+// One temporal collection: the field items[n] on the grid axes[n] at times[n].
 struct XdmfSeries {
-  std::string field;                                   // the name ParaView shows, e.g. "u"
-  std::vector<std::pair<std::string, PetscInt>> axes;  // coordinate datasets of the index and their sizes, slowest first (2 or 3)
+  std::string field;  // the name ParaView shows, e.g. "u"
   std::vector<PetscReal> times;
   std::vector<std::string> items;  // "FILE:/dataset", FILE relative to the XDMF file's directory
+  std::vector<XdmfAxes> axes;      // each item's grid (the stages of a staged model have different grids)
 };
 
 // Collective; rank 0's series is written (the other ranks' items may be empty).

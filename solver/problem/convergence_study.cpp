@@ -11,7 +11,7 @@
 
 namespace ctflow {
 
-static const char *const kVariable[4] = {"x", "y", "h", "t"};
+static const char *const kVariable[6] = {"x", "y", "h", "t", "y1", "y2"};
 
 static std::string Trim(const std::string &s) {
   const size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
@@ -44,14 +44,15 @@ PetscErrorCode ConvergenceStudy::SetFromOptions() {
              "-study_refine, -study_reference and -study_csv belong to a convergence study: give -study_levels L");
   if (!levels_set) PetscFunctionReturn(0);
   PetscCheck(levels >= 2, comm_, PETSC_ERR_USER_INPUT, "-study_levels must be at least 2 (a study compares levels), got %" PetscInt_FMT, levels);
-  bool r[4] = {false, false, false, false};
+  bool r[6] = {false, false, false, false, false, false};  // x, y, h, t, y1, y2
   const std::string list = refine;
   PetscCheck(!Trim(list).empty(), comm_, PETSC_ERR_USER_INPUT, "-study_refine needs at least one of x, y, h, t");
   for (size_t start = 0; start <= list.size();) {
     const size_t comma = std::min(list.find(',', start), list.size());
     const std::string v = Trim(list.substr(start, comma - start));
-    const int d = v == "x" ? 0 : v == "y" ? 1 : v == "h" ? 2 : v == "t" ? 3 : -1;
-    PetscCheck(d >= 0, comm_, PETSC_ERR_USER_INPUT, "-study_refine '%s': unknown variable '%s' (choose from x, y, h, t)", refine, v.c_str());
+    const int d = v == "x" ? 0 : v == "y" ? 1 : v == "h" ? 2 : v == "t" ? 3 : v == "y1" ? 4 : v == "y2" ? 5 : -1;
+    PetscCheck(d >= 0, comm_, PETSC_ERR_USER_INPUT, "-study_refine '%s': unknown variable '%s' (choose from x, y, h, t; y1, y2 of images)", refine,
+               v.c_str());
     PetscCheck(!r[d], comm_, PETSC_ERR_USER_INPUT, "-study_refine '%s': variable '%s' given twice", refine, v.c_str());
     r[d] = true;
     start = comma + 1;
@@ -59,6 +60,7 @@ PetscErrorCode ConvergenceStudy::SetFromOptions() {
   PetscCheck(!std::strcmp(reference, "finest") || !std::strcmp(reference, "richardson"), comm_, PETSC_ERR_USER_INPUT,
              "-study_reference must be finest or richardson, got '%s'", reference);
   SetRefinement(r[0], r[1], r[2], r[3]);
+  SetImageRefinement(r[4], r[5]);
   SetRichardson(!std::strcmp(reference, "richardson"));
   SetCsvFile(csv);
   SetLevels(levels);
@@ -80,17 +82,33 @@ PetscErrorCode ConvergenceStudy::BuildLevel(PetscInt k, std::unique_ptr<Problem>
   Problem &p = **level;
   if (configure_) PetscCall(configure_(p));
   else PetscCall(p.SetFromOptions());
-  if (perturbation) {
+  if (perturbation) {  // the same grid and step as the level `of`, with other controls
     const Grid &g = of->GetGrid();
     PetscCall(ControlsPerturbationApply(*perturbation, *of, &p));
-    PetscCall(p.GetGrid().SetSizes(g.Nx(), g.Ny(), g.Nh()));
-    PetscCall(p.GetGrid().SetLengths(g.Lx(), g.Ly(), g.Lh()));
+    if (g.Image().N[0]) {
+      PetscCall(p.GetGrid().SetSizes(g.Nx(), PETSC_DECIDE, g.Nh()));
+      PetscCall(p.GetGrid().SetLengths(g.Lx(), PETSC_DECIDE, g.Lh()));
+      PetscCall(p.GetGrid().SetImageSizes(g.Image().N[0], g.Image().N[1]));
+      PetscCall(p.GetGrid().SetImageLengths(g.Image().L[0], g.Image().L[1]));
+    } else {
+      PetscCall(p.GetGrid().SetSizes(g.Nx(), g.Ny(), g.Nh()));
+      PetscCall(p.GetGrid().SetLengths(g.Lx(), g.Ly(), g.Lh()));
+    }
     if (refine_[3]) p.GetIntegrator().SetTimeStep(dt0_ / (PetscReal)(1 << k));
     p.GetTrajectory().SetPath("none");
     PetscCall(p.SetUp());
     PetscFunctionReturn(0);
   }
-  if (k > 0) {
+  if (k > 0 && image_N0_[0]) {  // a two-dimensional Ω_y: y refines y1 and y2
+    PetscInt N[3], image[2];
+    for (int d = 0; d < 3; ++d) N[d] = refine_[d] ? N0_[d] << k : N0_[d];
+    for (int a = 0; a < 2; ++a) image[a] = refine_[1] || image_refine_[a] ? image_N0_[a] << k : image_N0_[a];
+    PetscCall(p.GetGrid().SetSizes(N[0], PETSC_DECIDE, N[2]));
+    PetscCall(p.GetGrid().SetLengths(L0_[0], PETSC_DECIDE, L0_[2]));
+    PetscCall(p.GetGrid().SetImageSizes(image[0], image[1]));
+    PetscCall(p.GetGrid().SetImageLengths(image_L0_[0], image_L0_[1]));
+    if (refine_[3]) p.GetIntegrator().SetTimeStep(dt0_ / (PetscReal)(1 << k));
+  } else if (k > 0) {
     PetscInt N[3];
     for (int d = 0; d < 3; ++d) N[d] = refine_[d] ? N0_[d] << k : N0_[d];
     PetscCall(p.GetGrid().SetSizes(N[0], N[1], N[2]));
@@ -108,13 +126,15 @@ PetscErrorCode ConvergenceStudy::CheckBase() const {
   const Problem &base = *base_;
   PetscFunctionBeginUser;
   PetscCheck(!base.GetTrajectory().Restarting(), comm_, PETSC_ERR_USER_INPUT, "-restart cannot be used in a convergence study (-study_levels)");
-  PetscCheck(base.GetInitialState().Analytic() || !(refine_[0] || refine_[1]), comm_, PETSC_ERR_USER_INPUT,
+  PetscCheck(base.GetGrid().TwoDimensional() || !(image_refine_[0] || image_refine_[1]), comm_, PETSC_ERR_USER_INPUT,
+             "-study_refine %s refines a two-dimensional feature domain (-Ny1, -Ny2); this one is one-dimensional", image_refine_[0] ? "y1" : "y2");
+  PetscCheck(base.GetInitialState().Analytic() || !(refine_[0] || refine_[1] || image_refine_[0] || image_refine_[1]), comm_, PETSC_ERR_USER_INPUT,
              "-study_refine %s: the initial state %s has a fixed grid; refining x or y needs the analytic initial state", refine_[0] ? "x" : "y",
              base.GetInitialState().Description().c_str());
   PetscCheck(!refine_[3] || !base.GetIntegrator().HasSchedule(), comm_, PETSC_ERR_USER_INPUT,
              "-study_refine t halves a uniform step -dt; it does not refine a -dt_schedule");
-  PetscCheck(!refine_[2] || base.GetIntegrator().HasOperator("attention"), comm_, PETSC_ERR_USER_INPUT,
-             "-study_refine h changes nothing: no operator of the splitting '%s' integrates over heads (attention)",
+  PetscCheck(!refine_[2] || base.GetIntegrator().HasOperator("attention") || base.GetIntegrator().HasOperator("conv_attention"), comm_,
+             PETSC_ERR_USER_INPUT, "-study_refine h changes nothing: no operator of the splitting '%s' integrates over heads (attention)",
              base.GetIntegrator().Scheme().c_str());
   if (!csv_.empty() && csv_ != "none") PetscCall(CheckWritableFile(comm_, csv_, "-study_csv"));  // fail before the runs, not after them
   PetscFunctionReturn(0);
@@ -133,6 +153,7 @@ PetscErrorCode ConvergenceStudy::SetUp() {
     N0_[d] = d == 0 ? g.Nx() : d == 1 ? g.Ny() : g.Nh();
     L0_[d] = d == 0 ? g.Lx() : d == 1 ? g.Ly() : g.Lh();
   }
+  for (int a = 0; a < 2; ++a) image_N0_[a] = g.Image().N[a], image_L0_[a] = g.Image().L[a];
   dt0_ = base_->GetIntegrator().TimeStep();
   PetscCall(BuildLevel(levels_ - 1, &finest));          // the finest level's settings are checked before anything runs
   for (const ControlsPerturbation &p : sensitivity_) {  // and so is every perturbation
@@ -149,8 +170,8 @@ PetscErrorCode ConvergenceStudy::Run() {
   if (!base_) PetscCall(SetUp());
   const Problem &base = *base_;
   std::string refined;
-  for (int d = 0; d < 4; ++d)
-    if (refine_[d]) refined += (refined.empty() ? "" : ",") + std::string(kVariable[d]);
+  for (int d = 0; d < 6; ++d)
+    if (d < 4 ? refine_[d] : image_refine_[d - 4]) refined += (refined.empty() ? "" : ",") + std::string(kVariable[d]);
   header_ = "Convergence study: refine " + refined + ", " + std::to_string(levels_) + " levels, reference " +
             (richardson_ ? "Richardson extrapolation of the three finest" : "the finest level") + "\n  controls " + base.GetControls().Description() +
             ", initial state " + base.GetInitialState().Description() + "\n  splitting: " + base.GetIntegrator().Scheme() +
@@ -163,10 +184,10 @@ PetscErrorCode ConvergenceStudy::Run() {
     std::unique_ptr<Problem> fresh;
     if (k > 0) PetscCall(BuildLevel(k, &fresh));
     Problem &level = k > 0 ? *fresh : *base_;
-    const Grid &g = level.GetGrid();
+    const Grid &g = level.FinalGrid();
     PetscCall(level.Solve());
     GridRestriction restriction;
-    PetscCall(restriction.SetUp(g, base.GetGrid()));
+    PetscCall(restriction.SetUp(g, base.FinalGrid()));
     PetscCall(VecDuplicate(base.State(), restricted[k].Out()));
     PetscCall(restriction.Apply(level.State(), restricted[k]));
     for (size_t i = 0; i < sensitivity_.size(); ++i) {
@@ -192,7 +213,7 @@ PetscErrorCode ConvergenceStudy::Run() {
 // Errors of the restricted final states u[k] against the reference, on the level-0 cells.
 PetscErrorCode ConvergenceStudy::ComputeErrors(const std::vector<UniqueVec> &u) {
   const PetscInt L = levels_;
-  const PetscReal measure = std::sqrt(base_->GetGrid().dx() * base_->GetGrid().dy());
+  const PetscReal measure = std::sqrt(base_->FinalGrid().dx() * base_->FinalGrid().dy());
   UniqueVec ref, diff;
   PetscFunctionBeginUser;
   PetscCall(VecDuplicate(u[L - 1], ref.Out()));

@@ -1,7 +1,8 @@
 // ConvergenceStudy: ctflow's refinement mode. The same continuous problem (controls θ(x, y, h, t) and
 // initial data f(x, y) on fixed Ω_x × Ω_y × Ω_h × [0, T]) is solved on levels k = 0 … L−1, level 0 being
 // the problem the ordinary ctflow options describe and level k scaling each refined variable by 2^k:
-// N_x, N_y, N_h ← 2^k N (the domain lengths of level 0 kept), Δt ← Δt / 2^k. Every level's final state is
+// N_x, N_y, N_h ← 2^k N (the domain lengths of level 0 kept; on a two-dimensional Ω_y, y is N_y1 and N_y2, each of
+// which may also be refined alone as y1, y2), Δt ← Δt / 2^k. Every level's final state is
 // restricted to the level-0 grid by cell averages (discretization/grid_transfer.hpp) and compared with a
 // reference there:
 //
@@ -21,12 +22,12 @@
 // Δt and trajectory path through setters; the options database is never written.
 //
 // Options (each with a setter): -study_levels L (≥ 2; giving it selects this mode; SetLevels), -study_refine
-// x,y,h,t (any subset, default t; SetRefinement), -study_reference finest|richardson (default finest; richardson
-// needs L ≥ 3; SetRichardson), -study_csv FILE (default convergence.csv, 'none': no file; SetCsvFile). Every other
-// ctflow option describes level 0. No trajectory is written unless level 0's has a path given (-traj FILE); then
-// level k writes FILE with '_level<k>' before its extension. Rejected: an unknown variable; refining x or y of a
-// state read from a file (-u0, -image); refining t of a -dt_schedule; refining h when no operator of the scheme
-// integrates over heads (the refinement would change nothing); -restart.
+// x,y,h,t (any subset, default t; SetRefinement; y1, y2 on a two-dimensional Ω_y, SetImageRefinement), -study_reference
+// finest|richardson (default finest; richardson needs L ≥ 3; SetRichardson), -study_csv FILE (default convergence.csv,
+// 'none': no file; SetCsvFile). Every other ctflow option describes level 0. No trajectory is written unless level 0's
+// has a path given (-traj FILE); then level k writes FILE with '_level<k>' before its extension. Rejected: an unknown
+// variable; refining x or y of a state read from a file (-u0, -image); refining t of a -dt_schedule; refining h when no
+// operator of the scheme integrates over heads (the refinement would change nothing); -restart.
 //
 // Sensitivity (-study_sensitivity LIST, SetSensitivity; solver/problem/controls_perturbation.hpp): every level is also
 // solved with each perturbed control θ' (e.g. seed:5, scale:0) and S_k = ‖R u_k(θ) − R u_k(θ')‖ reported. The
@@ -70,6 +71,8 @@ class ConvergenceStudy {
   void SetLevels(PetscInt levels) { levels_ = levels; }
   // Which of x, y, h, t are refined by 2 per level.
   void SetRefinement(bool x, bool y, bool h, bool t) { refine_[0] = x, refine_[1] = y, refine_[2] = h, refine_[3] = t; }
+  // On a two-dimensional Ω_y (-Ny1, -Ny2): which of y1, y2 are refined (y refines both).
+  void SetImageRefinement(bool y1, bool y2) { image_refine_[0] = y1, image_refine_[1] = y2; }
   void SetRichardson(bool richardson) { richardson_ = richardson; }
   void SetCsvFile(const std::string &path) { csv_ = path; }
   void SetProblemConfiguration(Configuration configure) { configure_ = std::move(configure); }
@@ -99,6 +102,7 @@ class ConvergenceStudy {
   MPI_Comm comm_;
   PetscInt levels_ = 0;
   bool refine_[4] = {false, false, false, true};  // x, y, h, t
+  bool image_refine_[2] = {false, false};         // y1, y2
   bool richardson_ = false;
   std::string csv_ = "convergence.csv", traj_;
   Configuration configure_;
@@ -106,6 +110,8 @@ class ConvergenceStudy {
   // Level 0's sizes, lengths and step, which the other levels scale.
   PetscInt N0_[3] = {0, 0, 0};
   PetscReal L0_[3] = {0, 0, 0}, dt0_ = 0, p_ = 0;
+  PetscInt image_N0_[2] = {0, 0};  // level 0's pixels, if Ω_y is two-dimensional
+  PetscReal image_L0_[2] = {0, 0};
   std::vector<Row> rows_;
   std::vector<ControlsPerturbation> sensitivity_;
   std::vector<Sensitivity> sensitivity_results_;

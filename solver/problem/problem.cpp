@@ -6,6 +6,7 @@
 #include "discretization/analytic_controls.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/layered_controls.hpp"
+#include "discretization/layered_convolution_controls.hpp"
 #include "operators/blas_kernels.hpp"
 #include "solver/adjoint/gradient_file.hpp"
 
@@ -33,9 +34,12 @@ PetscErrorCode Problem::SetControlsType(const std::string &type) {
 }
 
 PetscErrorCode Problem::SetControlsFile(const std::string &path) {
+  bool convolutional;
   PetscFunctionBeginUser;
-  PetscCall(SetControlsType("layered"));
-  static_cast<LayeredControls &>(*controls_).SetFile(path);
+  PetscCall(ControlsFileIsConvolutional(comm_, path, &convolutional));
+  PetscCall(SetControlsType(convolutional ? "cvt" : "layered"));
+  if (convolutional) static_cast<LayeredConvolutionControls &>(*controls_).SetFile(path);
+  else static_cast<LayeredControls &>(*controls_).SetFile(path);
   controls_file_ = path;
   PetscFunctionReturn(0);
 }
@@ -76,7 +80,7 @@ PetscErrorCode Problem::SetFromOptions() {
   PetscCall(PetscOptionsString("-controls", "Layered controls file (HDF5, docs/controls-format.md); default: analytic", "Problem", file, file,
                                sizeof(file), &file_set));
   PetscOptionsEnd();
-  PetscCheck(!file_set || !type_set || !std::strcmp(type, "layered"), comm_, PETSC_ERR_USER_INPUT,
+  PetscCheck(!file_set || !type_set || !std::strcmp(type, "layered") || !std::strcmp(type, "cvt"), comm_, PETSC_ERR_USER_INPUT,
              "-controls FILE gives layered controls; it cannot be combined with -controls_type %s", type);
   if (file_set) PetscCall(SetControlsFile(file));
   else if (type_set && type != controls_type_) PetscCall(SetControlsType(type));
@@ -108,20 +112,27 @@ PetscErrorCode Problem::SetUp() {
   PetscCall(grid_.SetUp());
   PetscCall(DMCreateGlobalVector(grid_.Layout(), u_.Out()));
   PetscCall(PetscObjectSetName((PetscObject)u_.Get(), "u"));
+  PetscCall(stages_.SetUp(*controls_, grid_, integrator_.get()));
   PetscCall(integrator_->SetUp(u_));
   PetscCheck(!(traj_.Restarting() && integrator_->Adaptive()), comm_, PETSC_ERR_USER_INPUT,
              "-restart cannot continue a -dt_adapt run (the trajectory does not hold the step-size controller's state); run it again, "
              "or replay a finished run's -dt_adapt_save steps with -dt_schedule file:FILE");
+  PetscCheck(!(traj_.Restarting() && stages_.Staged()), comm_, PETSC_ERR_USER_INPUT,
+             "-restart cannot continue a staged model's run (%s); run it again", controls_->Description().c_str());
   if (traj_.Enabled()) {
+    const bool attention = stages_.HasOperator("attention", *integrator_) || stages_.HasOperator("conv_attention", *integrator_);
     PetscCall(traj_.CheckWritable());
-    PetscCall(traj_.SetUp(grid_, *controls_, integrator_->Scheme(), integrator_->HasOperator("attention")));
+    PetscCall(traj_.SetUp(grid_, *controls_, Scheme(), attention));
   }
-  if (loss_) PetscCall(loss_->SetUp(grid_, *controls_));
+  PetscCheck(!adjoint_ || !(stages_.Staged() || controls_->Cvt()), comm_, PETSC_ERR_USER_INPUT,
+             "-gradient: the discrete adjoint of staged and convolutional image models (%s) is not implemented",
+             controls_->Description().c_str());
+  PetscCall(integrator_->SetAdjoint(adjoint_, checkpoints_));
+  if (loss_) PetscCall(loss_->SetUp(FinalGrid(), *controls_));
   PetscCheck(!adjoint_ || loss_, comm_, PETSC_ERR_USER_INPUT,
              "-gradient needs a loss of the final state: -loss mse -target FILE or -loss cross_entropy -label k");
   PetscCheck(!adjoint_ || !traj_.Restarting(), comm_, PETSC_ERR_USER_INPUT, "-gradient cannot follow a -restart (the adjoint needs the whole run)");
   if (!gradient_path_.empty()) PetscCall(CheckWritableFile(comm_, gradient_path_, "-gradient"));
-  PetscCall(integrator_->SetAdjoint(adjoint_, checkpoints_));
   PetscFunctionReturn(0);
 }
 
@@ -129,8 +140,12 @@ PetscErrorCode Problem::View(PetscViewer viewer) const {
   PetscFunctionBeginUser;
   PetscCall(PetscViewerASCIIPrintf(viewer, "ctflow %s: controls %s, initial state %s\n", CTFLOW_VERSION, controls_->Description().c_str(),
                                    initial_.Description().c_str()));
+  if (stages_.Staged())
+    PetscCall(PetscViewerASCIIPrintf(viewer, "Staged model: %" PetscInt_FMT " stages to T = %g; stage 0 on [0, %g]\n", stages_.Count(),
+                                     (double)FinalTime(), (double)integrator_->FinalTime()));
   PetscCall(grid_.View(viewer));
   PetscCall(integrator_->View(viewer));
+  PetscCall(stages_.View(viewer));
   PetscFunctionReturn(0);
 }
 
@@ -139,8 +154,7 @@ PetscErrorCode Problem::Solve(const Monitor &monitor) {
   PetscFunctionBeginUser;
   PetscCheck(u_, comm_, PETSC_ERR_ORDER, "Problem::SetUp must come before Solve");
   PetscCall(initial_.Fill(grid_, u_));
-  const TrajectoryWriter::Metadata meta = {integrator.Scheme(), controls_->Description(), initial_.Description(), integrator.FinalTime(),
-                                           integrator.TimeStep()};
+  const TrajectoryWriter::Metadata meta = {Scheme(), controls_->Description(), initial_.Description(), FinalTime(), integrator.TimeStep()};
   first_step_ = 0;
   if (traj_.Substeps())
     integrator.SetSubstepMonitor({[this](const std::string &node, PetscReal t0, PetscReal t1, Vec v) { return traj_.Frame(node, t0, t1, v); },
@@ -151,18 +165,22 @@ PetscErrorCode Problem::Solve(const Monitor &monitor) {
     PetscCall(traj_.Write(0, 0, u_, true));
   }
   if (first_step_) PetscCall(PetscPrintf(comm_, "restarting from step %" PetscInt_FMT " of %s\n", first_step_, traj_.Path().c_str()));
+  const StageSequence::Monitor write = [&](PetscInt step, PetscReal t, Vec v, bool stage_end) {
+    PetscFunctionBeginUser;
+    PetscCall(traj_.Write(step, t, v, stage_end));  // the end of every stage is saved
+    if (monitor) PetscCall(monitor(step, t, v));
+    PetscFunctionReturn(0);
+  };
   PetscCall(integrator.Solve(
-      u_,
-      [&](PetscInt step, PetscReal t, Vec v) {
-        PetscFunctionBeginUser;
-        PetscCall(traj_.Write(step, t, v, integrator.IsFinalTime(t)));
-        if (monitor) PetscCall(monitor(step, t, v));
-        PetscFunctionReturn(0);
-      },
-      first_step_));
+      u_, [&](PetscInt step, PetscReal t, Vec v) { return write(step, t, v, integrator.IsFinalTime(t)); }, first_step_));
+  PetscCall(stages_.Solve(u_, integrator.NumSteps(), &traj_, write));
   logits_.clear();
-  if (initial_.Embedded()) {  // a vision Transformer: the post-processing G of §4.2
+  if (initial_.Embedded() && controls_->Vit()) {  // a vision Transformer: the post-processing G of §4.2
     PetscCall(ClassTokenLogits(grid_, *controls_->Vit(), u_, &logits_));
+    PetscCall(traj_.WriteArray("/logits", logits_));
+  }
+  if (initial_.Embedded() && controls_->Cvt()) {  // a convolutional one: G of §6.2 on the last stage
+    PetscCall(CvtLogits(FinalGrid(), *controls_->Cvt(), State(), &logits_));
     PetscCall(traj_.WriteArray("/logits", logits_));
   }
   if (loss_) {
@@ -179,10 +197,10 @@ PetscErrorCode Problem::EvaluateLoss(Vec dLdu, std::vector<PetscReal> *dLdz) {
   UniqueVec scratch;
   PetscFunctionBeginUser;
   if (!dLdu) {
-    PetscCall(VecDuplicate(u_, scratch.Out()));
+    PetscCall(VecDuplicate(State(), scratch.Out()));
     dLdu = scratch;
   }
-  PetscCall(loss_->Evaluate(u_, logits_, &loss_value_, dLdu, dLdz));
+  PetscCall(loss_->Evaluate(State(), logits_, &loss_value_, dLdu, dLdz));
   PetscCheck(std::isfinite(loss_value_), comm_, PETSC_ERR_FP, "the loss is not finite (%g)", (double)loss_value_);
   PetscFunctionReturn(0);
 }
@@ -206,15 +224,15 @@ PetscErrorCode Problem::SolveAdjoint() {
   PetscCall(gradient_.SumOverRanks(comm_));
   PetscCall(PetscLogStagePop());
   if (!gradient_path_.empty())
-    PetscCall(GradientFileWrite(comm_, gradient_path_, gradient_, gradient_state_, grid_.Ny(),
+    PetscCall(GradientFileWrite(comm_, gradient_path_, gradient_, gradient_state_, grid_,
                                 {loss_value_, loss_->Description(), controls_->Description()}));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode Problem::StateNorm(PetscReal *norm) const {
   PetscFunctionBeginUser;
-  PetscCall(VecNorm(u_, NORM_2, norm));
-  *norm *= std::sqrt(grid_.dx() * grid_.dy());
+  PetscCall(VecNorm(State(), NORM_2, norm));
+  *norm *= std::sqrt(FinalGrid().dx() * FinalGrid().dy());
   PetscFunctionReturn(0);
 }
 

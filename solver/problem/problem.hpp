@@ -16,10 +16,15 @@
 // from the initial state. The ctflow executable and every convergence-study level are built through it.
 //
 // Options read here: -controls_type NAME (SetControlsType; registered sources, discretization/controls.hpp:
-// analytic, layered, ...) and -controls FILE (SetControlsFile: layered controls from a file); -loss NAME (SetLoss; a
+// analytic, layered, convolutional, cvt, ...) and -controls FILE (SetControlsFile: layered controls from a file, or the
+// convolutional ones of discretization/layered_convolution_controls.hpp when it has /stages); -loss NAME (SetLoss; a
 // registered loss, solver/adjoint/loss.hpp, which reads its own -target or -label), -gradient FILE (SetGradientFile:
 // the discrete adjoint after the solve, docs/adjoint.md) and -adjoint_checkpoints n (SetAdjointCheckpoints); the parts
 // read theirs (Grid, the controls source, InitialState, Integrator, TrajectoryWriter).
+//
+// Staged models (paper §6.2, controls with stages): the grid, state and integrator above are the first stage's; the
+// later stages run after it on their own grids (solver/problem/stage_sequence.hpp). State(), FinalGrid(), FinalTime()
+// and Scheme() are the model's.
 #pragma once
 #include <memory>
 
@@ -27,6 +32,7 @@
 #include "discretization/initial_state.hpp"
 #include "solver/adjoint/loss.hpp"
 #include "solver/output/trajectory_writer.hpp"
+#include "solver/problem/stage_sequence.hpp"
 #include "solver/timestepping/integrator.hpp"
 
 namespace ctflow {
@@ -84,8 +90,12 @@ class Problem {
   PetscErrorCode View(PetscViewer viewer) const;
 
   MPI_Comm Comm() const { return comm_; }
-  // The state u (after Solve: u(T)).
-  Vec State() const { return u_; }
+  // The state u (after Solve: u(T), on the last stage's grid), and the grid it lives on.
+  Vec State() const { return stages_.FinalState(u_); }
+  const Grid &FinalGrid() const { return stages_.FinalGrid(grid_); }
+  // T, and the composition expression of the run (a staged model's: every stage's, with the transfers).
+  PetscReal FinalTime() const { return stages_.Staged() ? stages_.FinalTime() : integrator_->FinalTime(); }
+  std::string Scheme() const { return stages_.Expression(*integrator_); }
   // ||u||_L2 = (Σ u² Δx Δy)^½.
   PetscErrorCode StateNorm(PetscReal *norm) const;
   // The step Solve started from: 0, or the restart step.
@@ -104,6 +114,7 @@ class Problem {
   std::unique_ptr<Integrator> integrator_;
   TrajectoryWriter traj_;
   UniqueVec u_;
+  StageSequence stages_;
   PetscInt first_step_ = 0;
   std::vector<PetscReal> logits_;
   std::string loss_type_, gradient_path_;

@@ -49,6 +49,11 @@ class Leaf : public SplittingNode {
     slot_ = slot, record_ = record && op_->TransposeNeedsState();
     if (op_->Kind() == OperatorKind::Flow) substep_->SetTape(slot, record);
   }
+  PetscErrorCode CheckTransposable(MPI_Comm comm) const override {
+    PetscFunctionBeginUser;
+    PetscCheck(op_->HasTranspose(), comm, PETSC_ERR_USER_INPUT, "the discrete adjoint is not implemented for the operator '%s'", op_->Name().c_str());
+    PetscFunctionReturn(0);
+  }
 
  protected:
   PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) override {
@@ -118,6 +123,11 @@ class Group : public SplittingNode {
   }
   void SetTape(PetscInt slot, bool record) override {
     for (auto &c : children_) c->SetTape(slot, record);
+  }
+  PetscErrorCode CheckTransposable(MPI_Comm comm) const override {
+    PetscFunctionBeginUser;
+    for (auto &c : children_) PetscCall(c->CheckTransposable(comm));
+    PetscFunctionReturn(0);
   }
 
  protected:

@@ -70,6 +70,8 @@ class SplittingNode {
   // place, and adds the parameters' share to g (may be null). Transposition rules: seq in reverse; avg/sum branches get
   // w_k λ and their results add up; a leaf is its substep's or projection's transpose.
   virtual void SetTape(PetscInt slot, bool record) = 0;
+  // Fails unless every operator of this subtree has its transposes.
+  virtual PetscErrorCode CheckTransposable(MPI_Comm comm) const = 0;
   PetscErrorCode ApplyTranspose(PetscReal t, PetscReal dt, PetscReal rate, Vec lambda, ControlsArrays *g);
   PetscErrorCode AdvanceTranspose(PetscReal t, PetscReal dt, Vec lambda, ControlsArrays *g) { return ApplyTranspose(t, dt, 1, lambda, g); }
 

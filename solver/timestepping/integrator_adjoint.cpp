@@ -11,6 +11,8 @@ PetscErrorCode Integrator::SetAdjoint(bool enabled, PetscInt checkpoints) {
   PetscFunctionBeginUser;
   PetscCheck(checkpoints == PETSC_DETERMINE || checkpoints >= 1, Comm(), PETSC_ERR_USER_INPUT,
              "-adjoint_checkpoints must be at least 1 (the initial state), got %" PetscInt_FMT, checkpoints);
+  if (enabled && root_) PetscCall(root_->CheckTransposable(Comm()));
+  if (enabled && final_) PetscCall(final_->CheckTransposable(Comm()));
   adjoint_ = enabled, checkpoints_ = checkpoints;
   stored_.clear();
   recorded_ = 0;

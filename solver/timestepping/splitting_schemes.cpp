@@ -137,11 +137,12 @@ PetscErrorCode SplittingUnitsParse(MPI_Comm comm, const std::string &order, Pets
   PetscFunctionBeginUser;
   PetscCall(SplittingExpressionParseList(comm, order, "-split_order", units));
   for (SplittingExpression &unit : *units) {
-    if (unit.IsGroup() || unit.name != "ffn" || unit.HasModifiers()) continue;
-    PetscCheck(J > 0, comm, PETSC_ERR_USER_INPUT, "-split_order '%s': 'ffn' (the feed-forward block) needs J > 0 feed-forward layers", order.c_str());
+    if (unit.IsGroup() || (unit.name != "ffn" && unit.name != "conv_ffn") || unit.HasModifiers()) continue;
+    PetscCheck(J > 0, comm, PETSC_ERR_USER_INPUT, "-split_order '%s': '%s' (the feed-forward block) needs J > 0 feed-forward layers", order.c_str(),
+               unit.name.c_str());
     std::vector<SplittingExpression> layers;
     for (PetscInt j = 1; j <= J; ++j) {
-      PetscCallCXX(layers.push_back(SplittingExpression::Operator("ffn" + std::to_string(j))));
+      PetscCallCXX(layers.push_back(SplittingExpression::Operator(unit.name + std::to_string(j))));
       PetscCallCXX(layers.push_back(SplittingExpression::Operator("relu")));
     }
     PetscCallCXX(

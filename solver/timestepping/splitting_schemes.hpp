@@ -39,7 +39,7 @@ PetscErrorCode SplittingSchemeOrder(MPI_Comm comm, const std::string &name, Pets
 // The paper's operator order for J feed-forward layers, "attention, layernorm, ffn, layernorm" (without ffn for J = 0).
 std::string SplittingDefaultOrder(PetscInt J);
 // The units of an operator order (-split_order): its comma-separated nodes, "ffn" expanded into the feed-forward
-// block for J layers.
+// block for J layers (and "conv_ffn" into the block of convolutional layers conv_ffn1 … conv_ffnJ, paper §6).
 PetscErrorCode SplittingUnitsParse(MPI_Comm comm, const std::string &order, PetscInt J, std::vector<SplittingExpression> *units);
 // The tree of scheme `name` for these units. groups: empty means consecutive pairs; else must sum to units.size().
 PetscErrorCode SplittingSchemeBuild(MPI_Comm comm, const std::string &name, const std::vector<SplittingExpression> &units,

@@ -70,7 +70,7 @@ def main():
     u = rng.normal(0, 1, (NX, NY))
     u0(p("u0.h5"), u)
     u0(p("u0_no_dataset.h5"), u, name="state")
-    u0(p("u0_3d.h5"), u.reshape(NX, NY, 1))
+    u0(p("u0_4d.h5"), u.reshape(NX, NY, 1, 1))
     u0(p("u0_float32.h5"), u.astype(np.float32))
     u0(p("u0_nan.h5"), np.where(np.arange(NX * NY).reshape(NX, NY) == 13, np.nan, u))
     u0(p("u0_inf.h5"), np.where(np.arange(NX * NY).reshape(NX, NY) == 29, -np.inf, u))

@@ -1,0 +1,133 @@
+#include "discretization/analytic_convolution_controls.hpp"
+
+#include <cmath>
+
+#include "discretization/base/number_format.hpp"
+#include "discretization/dense_convolution.hpp"
+
+namespace ctflow {
+
+PetscErrorCode AnalyticConvolutionControlsCreate(MPI_Comm comm, std::unique_ptr<Controls> *controls) {
+  PetscFunctionBeginUser;
+  PetscCallCXX(*controls = std::make_unique<AnalyticConvolutionControls>(comm));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode AnalyticConvolutionControls::SetFromOptions() {
+  PetscFunctionBeginUser;
+  PetscCall(AnalyticControls::SetFromOptions());
+  PetscOptionsBegin(comm_, nullptr, "Analytic convolutional controls (-controls_type convolutional)", "Controls");
+  PetscCall(PetscOptionsReal("-controls_conv_width", "Width 2a/L_y of the convolution kernels' support [-a, a]^2, as a fraction of L_y1 and L_y2",
+                             "AnalyticConvolutionControls", width_, &width_, nullptr));
+  PetscOptionsEnd();
+  PetscCheck(width_ > 0 && width_ <= 2 && std::isfinite(width_), comm_, PETSC_ERR_USER_INPUT,
+             "-controls_conv_width must be in (0, 2] (a support inside [-L_y, L_y]), got %g", (double)width_);
+  PetscFunctionReturn(0);
+}
+
+std::string AnalyticConvolutionControls::Description() const {
+  return "analytic convolutional (seed " + std::to_string(seed_) + ", " + std::to_string(modes_) + " modes, J = " + std::to_string(J_) +
+         ", support width " + FormatShortest(width_) + ")";
+}
+
+std::string AnalyticConvolutionControls::DefaultOrder() const { return ConvolutionalSchemeOrder(J_, true); }
+
+PetscErrorCode AnalyticConvolutionControls::Stencil(const Grid &grid, PetscInt k[2]) const {
+  PetscFunctionBeginUser;
+  PetscCheck(grid.TwoDimensional(), comm_, PETSC_ERR_USER_INPUT, "convolutional controls need a two-dimensional feature domain: give -Ny1 and -Ny2");
+  const ImageShape &img = grid.Image();
+  for (int a = 0; a < 2; ++a) {
+    const PetscReal half = width_ * img.L[a] / 2;
+    k[a] = 2 * (PetscInt)std::floor(half / img.d(a) * (1 + 1e-12)) + 1;
+    PetscCheck(k[a] <= img.N[a], comm_, PETSC_ERR_USER_INPUT,
+               "-controls_conv_width %g gives a %" PetscInt_FMT "-pixel stencil in y%d, more than the image's N_y%d = %" PetscInt_FMT, (double)width_,
+               k[a], a + 1, a + 1, img.N[a]);
+  }
+  PetscFunctionReturn(0);
+}
+
+void AnalyticConvolutionControls::SampleStencil(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, const PetscInt k[2], PetscReal z,
+                                                PetscReal L, PetscReal *w) const {
+  const ImageShape &img = grid.Image();
+  const PetscReal a1 = width_ * img.L[0] / 2, a2 = width_ * img.L[1] / 2;
+  const auto bump = [](PetscReal s) { return std::abs(s) < 1 ? (1 - s * s) * (1 - s * s) : 0.0; };
+  std::fill_n(w, k[0] * k[1], 0.0);
+  for (const Mode &m : Modes(kernel)) {
+    PetscReal coef = amplitude / (a1 * a2) * m.c * (1 + 0.5 * std::sin(m.omega * t + m.phi));
+    if (L > 0) coef *= std::cos(PETSC_PI * m.d * z / L);
+    for (PetscInt i1 = 0; i1 < k[0]; ++i1) {
+      const PetscReal s1 = (i1 - k[0] / 2) * img.d(0) / a1, f1 = coef * bump(s1) * std::cos(PETSC_PI * m.a * s1 + m.phi);
+      for (PetscInt i2 = 0; i2 < k[1]; ++i2) {
+        const PetscReal s2 = (i2 - k[1] / 2) * img.d(1) / a2;
+        w[i1 * k[1] + i2] += f1 * bump(s2) * std::cos(PETSC_PI * m.b * s2);
+      }
+    }
+  }
+}
+
+void AnalyticConvolutionControls::SampleBias(PetscInt kernel, PetscReal t, const Grid &grid, std::vector<PetscReal> *b) const {
+  for (const Mode &m : Modes(kernel)) {
+    const PetscReal coef = 0.5 * m.c * (1 + 0.5 * std::sin(m.omega * t + m.phi));
+    for (PetscInt r = 0; r < grid.XLocal(); ++r) (*b)[r] += coef * std::cos(PETSC_PI * m.a * grid.x(grid.XStart() + r) / grid.Lx());
+  }
+}
+
+PetscErrorCode AnalyticConvolutionControls::SampleConvAttention(PetscReal t, const Grid &grid, ConvAttentionKernels *k) const {
+  const PetscInt Nh = grid.Nh();
+  PetscFunctionBeginUser;
+  PetscCall(Stencil(grid, k->k));
+  const PetscInt n = k->k[0] * k->k[1];
+  PetscCallCXX(k->WQ.resize(Nh * n));
+  PetscCallCXX(k->WK.resize(Nh * n));
+  PetscCallCXX(k->WV.resize(Nh * n));
+  for (PetscInt m = 0; m < Nh; ++m) {
+    SampleStencil(0, 2.0, t, grid, k->k, grid.h(m), grid.Lh(), &k->WQ[m * n]);
+    SampleStencil(1, 2.0, t, grid, k->k, grid.h(m), grid.Lh(), &k->WK[m * n]);
+    SampleStencil(2, 1.0, t, grid, k->k, grid.h(m), grid.Lh(), &k->WV[m * n]);
+  }
+  k->scale = 1 / std::sqrt(grid.Ly());
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode AnalyticConvolutionControls::SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const {
+  ConvAttentionKernels conv;
+  PetscFunctionBeginUser;
+  PetscCall(SampleConvAttention(t, grid, &conv));
+  PetscCall(ConvolutionAsIntegralKernels(conv, grid, k));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode AnalyticConvolutionControls::SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const {
+  ConvTokenKernels conv;
+  PetscFunctionBeginUser;
+  PetscCall(SampleConvFeedForward(j, t, grid, &conv));
+  PetscCall(ConvolutionAsIntegralKernel(conv, grid, k));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode AnalyticConvolutionControls::SampleConvEmbedding(PetscReal t, const Grid &grid, ConvTokenKernels *k) const {
+  const PetscInt xm = grid.XLocal();
+  PetscFunctionBeginUser;
+  PetscCall(Stencil(grid, k->k));
+  const PetscInt n = k->k[0] * k->k[1];
+  k->per_token = true;
+  PetscCallCXX(k->W.resize(xm * n));
+  PetscCallCXX(k->b.assign(xm, 0.0));
+  for (PetscInt r = 0; r < xm; ++r) SampleStencil(3 + 2 * J_, 0.5, t, grid, k->k, grid.x(grid.XStart() + r), grid.Lx(), &k->W[r * n]);
+  SampleBias(4 + 2 * J_, t, grid, &k->b);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode AnalyticConvolutionControls::SampleConvFeedForward(PetscInt j, PetscReal t, const Grid &grid, ConvTokenKernels *k) const {
+  PetscFunctionBeginUser;
+  PetscCheck(j >= 1 && j <= J_, comm_, PETSC_ERR_ARG_OUTOFRANGE, "feed-forward layer %" PetscInt_FMT " requested, J = %" PetscInt_FMT, j, J_);
+  PetscCall(Stencil(grid, k->k));
+  k->per_token = false;
+  PetscCallCXX(k->W.resize(k->k[0] * k->k[1]));
+  PetscCallCXX(k->b.assign(grid.XLocal(), 0.0));
+  SampleStencil(2 + j, 1.0, t, grid, k->k, 0, 0, k->W.data());
+  SampleBias(2 + J_ + j, t, grid, &k->b);
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

@@ -1,0 +1,135 @@
+"""The paper's convolution Transformer (§6) as float64 PyTorch modules written from its equations: the reference that
+ctflow's convolutional operators are checked against (examples/torch_convolution.py) and that tools/export_torch.py
+maps onto convolutional controls (docs/controls-format.md, docs/convolution.md).
+
+u is one image per token: a tensor (N_x, N_y1, N_y2). One layer is one Δt = 1 step of the Lie scheme of §6.2,
+
+    u ← u + W^C * u + b^C,  u ← LN(u)                                   eq. (44), (45)   (with the token embedding)
+    u ← u + Σ_m Δh softmax_η(s Δy1Δy2 ⟨Q_m(x), K_m(η)⟩) V_m(η)         eq. (13) with (42)
+    u ← LN(u);  v ← u;  v ← relu(v + w_j * v + b_j) for j = 1..J;  u ← LN((v + u) / 2)   eq. (14)–(17), (23)
+
+with Q_m = W^Q_m * u etc., (W * v)(y) = Δy1 Δy2 Σ_s W(ξ_s) v(y − ξ_s) a true convolution with zero padding (torch's conv2d
+correlates: the stencils go in flipped), LN the projection of eq. (22) over each token's pixels (ε = 0, scalar σ1, σ2),
+s = 1/sqrt(|Ω_y|). A K-stage model runs stages of different grids joined by the multigrid transfer of
+discretization/stage_transfer.hpp (pixel averages; token averages or copies), each stage's kernels at its own pixel
+size; a classifier adds the strided convolutional embedding of an image and the head on the pixel means (§4.2, §6.2).
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def convolve(u, W, area):
+    """area · (W * u) for images u (B, N1, N2) and stencils W (n, k1, k2): (B, n, N1, N2), zero padding."""
+    k1, k2 = W.shape[-2:]
+    return area * F.conv2d(u[:, None], W.flip(-2, -1)[:, None], padding=(k1 // 2, k2 // 2))
+
+
+def layer_norm(u, sigma1, sigma2):
+    """Eq. (22) for every token: mean σ1 and standard deviation σ2 over its pixels."""
+    a = u.mean((-2, -1), keepdim=True)
+    b = ((u - a) ** 2).mean((-2, -1), keepdim=True)
+    return sigma2 * (u - a) / b.sqrt() + sigma1
+
+
+class ConvLayer(nn.Module):
+    """One step of the scheme on a stage's grid: pixel area `area` (Δy1 Δy2), attention scale `scale`, Δh = 1."""
+
+    def __init__(self, Nx, heads, k, J, k_ffn=3, k_embed=None, area=1.0, scale=1.0):
+        super().__init__()
+        p = lambda *shape: nn.Parameter(torch.zeros(*shape, dtype=torch.float64))
+        self.WQ, self.WK, self.WV = p(heads, k, k), p(heads, k, k), p(heads, k, k)
+        self.embed_W = p(Nx, k_embed, k_embed) if k_embed else None
+        self.embed_b = p(Nx) if k_embed else None
+        self.W = nn.ParameterList([p(k_ffn, k_ffn) for _ in range(J)])
+        self.b = nn.ParameterList([p(Nx) for _ in range(J)])
+        self.sigma1, self.sigma2 = p(()), p(())
+        self.area, self.scale = area, scale
+
+    def forward(self, u):
+        Nx = u.shape[0]
+        if self.embed_W is not None:  # term IV, eq. (44), then eq. (45)
+            k = self.embed_W.shape[-1]
+            conv = F.conv2d(u[None], self.embed_W.flip(-2, -1)[:, None], padding=k // 2, groups=Nx)[0]
+            u = layer_norm(u + self.area * conv + self.embed_b[:, None, None], self.sigma1, self.sigma2)
+        Q, K, V = (convolve(u, W, self.area).flatten(2) for W in (self.WQ, self.WK, self.WV))  # (N_x, N_h, N_y)
+        out = torch.zeros_like(u).flatten(1)
+        for m in range(Q.shape[1]):  # eq. (42) and (40): Δx cancels in γ
+            gamma = torch.softmax(self.scale * self.area * Q[:, m] @ K[:, m].T, dim=1)
+            out = out + gamma @ V[:, m]
+        u = layer_norm(u + out.view_as(u), self.sigma1, self.sigma2)
+        v = u
+        for W, b in zip(self.W, self.b):  # eq. (15), (23): translation-invariant kernels
+            v = torch.relu(v + convolve(v, W[None], self.area)[:, 0] + b[:, None, None])
+        if len(self.W):
+            u = (v + u) / 2  # eq. (16)
+        return layer_norm(u, self.sigma1, self.sigma2)
+
+
+class ConvStage(nn.Module):
+    """The layers of one stage, on N_x tokens of N_y1 × N_y2 pixels with N_h heads."""
+
+    def __init__(self, Nx, N1, N2, heads, layers):
+        super().__init__()
+        self.Nx, self.N1, self.N2, self.heads = Nx, N1, N2, heads
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, u):
+        for layer in self.layers:
+            u = layer(u)
+        return u
+
+
+def transfer(u, to):
+    """The multigrid transfer to the next stage's grid: pixel averages, then token averages or copies."""
+    Nx, N1, N2 = u.shape
+    u = F.avg_pool2d(u[None], (N1 // to.N1, N2 // to.N2))[0]
+    if to.Nx < Nx:
+        return u.view(to.Nx, Nx // to.Nx, to.N1, to.N2).mean(1)
+    return u.repeat_interleave(to.Nx // Nx, dim=0)
+
+
+class ConvTransformer(nn.Module):
+    """K stages; with `embedding` (a Conv2d from C image channels to the first stage's tokens) and `head` (a Linear from the
+    last stage's tokens to the classes) an image classifier: logits = head(mean over pixels of u(T))."""
+
+    def __init__(self, stages, embedding=None, head=None):
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self.embedding, self.head = embedding, head
+
+    def forward(self, x):
+        u = self.embedding(x[None])[0] if self.embedding is not None else x
+        for s, stage in enumerate(self.stages):
+            u = stage(transfer(u, stage) if s else u)
+        return self.head(u.mean((-2, -1))) if self.head is not None else u
+
+
+def build(stage_specs, J, k=3, k_ffn=3, k_embed=None, image=None, classes=0):
+    """A model with every parameter random (not torch's initialisation). stage_specs: [(N_x, N_y1, N_y2, N_h, layers)];
+    image: (C, H, W, kernel, stride, padding) for a classifier. Stage 0 has unit spacing; later stages the same Ω_y."""
+    N1_0, N2_0 = stage_specs[0][1], stage_specs[0][2]
+    scale = 1 / math.sqrt(N1_0 * N2_0)
+    stages = [ConvStage(Nx, N1, N2, H, [ConvLayer(Nx, H, k, J, k_ffn, k_embed, (N1_0 / N1) * (N2_0 / N2), scale) for _ in range(L)])
+              for Nx, N1, N2, H, L in stage_specs]
+    embedding = head = None
+    if image:
+        C, _, _, kernel, stride, padding = image
+        embedding = nn.Conv2d(C, stage_specs[0][0], kernel, stride, padding).double()
+        head = nn.Linear(stage_specs[-1][0], classes).double()
+    model = ConvTransformer(stages, embedding, head).eval()
+    model.image = image
+    return model
+
+
+def randomise(model, seed):
+    """Every parameter random, σ2 in [0.7, 1.3) away from 0, kernels of size O(1) against the pixel area."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.4)
+            if name.endswith("sigma2"):
+                p.copy_(0.7 + 0.6 * torch.rand((), generator=g, dtype=p.dtype))
+    return model

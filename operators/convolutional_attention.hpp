@@ -1,0 +1,45 @@
+// Convolutional attention, paper §6.1, eq. (42), multi-head through h as in §5 (eq. (40)):
+//
+//   A(t, u)(x, y) = ∫_Ωh ∫_Ωx γ(x, η, h) V(η, y, h) dη dh,
+//   γ(x, η, h) = Softmax_2( s ∫_Ωy Q(x, ξ, h) K(η, ξ, h) dξ ),   s = 1/sqrt(|Ω_y|),                     eq. (42)
+//   Q = W^Q(·, h) * u(x, ·),  K = W^K(·, h) * u(x, ·),  V = W^V(·, h) * u(x, ·)   (convolutions over y ∈ Ω_y ⊂ ℝ²)
+//
+// discretised by the midpoint rule in ξ, y, η and h on a grid with a two-dimensional Ω_y: Q, K, V of every head by
+// one im2col GEMM per token (operators/convolution.hpp: zero padding, 'same' size); the η-integral with its softmax by
+// StreamingSoftmax (the online softmax and MPI ring of operators/attention.cpp; Δx cancels in γ); F = Σ_m Δh O_m.
+// With unit spacing, one head and Δt = 1 the Euler substep is u + softmax(Q Kᵀ/sqrt(N_y)) V with Q, K, V 'same'
+// convolutions: the paper's convolutional Transformer (examples/torch_convolution.py).
+//
+// Options: -conv_attention_tile n (keys per GEMM tile of the streaming softmax; default 256).
+#pragma once
+#include <vector>
+
+#include "operators/convolution.hpp"
+#include "operators/operator.hpp"
+#include "operators/streaming_softmax.hpp"
+
+namespace ctflow {
+
+class ConvolutionalAttention : public Operator {
+ public:
+  explicit ConvolutionalAttention(const OperatorContext &ctx) : Operator(ctx, "conv_attention") {}
+  OperatorKind Kind() const override { return OperatorKind::Flow; }
+  PetscErrorCode SetFromOptions() override;
+  PetscErrorCode SetUp(Vec like) override;
+  PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
+
+ private:
+  // The stencils at t (kept while Controls::PieceKey is unchanged) and the work space for them.
+  PetscErrorCode Prepare(PetscReal t);
+
+  PetscInt tile_ = 256;
+  ConvAttentionKernels kernels_;
+  std::vector<PetscReal> W_;    // [W^Q; W^K; W^V]: 3 N_h × k1 k2, the rows of one GEMM per token
+  std::vector<PetscReal> QKV_;  // one token's Q, K, V of every head: 3 N_h × N_y
+  Convolution2D conv_;
+  StreamingSoftmax softmax_;
+  PetscInt piece_ = -1;
+  bool ready_ = false;
+};
+
+}  // namespace ctflow
