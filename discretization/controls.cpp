@@ -3,6 +3,7 @@
 #include "discretization/analytic_controls.hpp"
 #include "discretization/base/registry.hpp"
 #include "discretization/layered_controls.hpp"
+#include "discretization/piecewise_linear_controls.hpp"
 
 namespace ctflow {
 
@@ -59,6 +60,7 @@ PetscErrorCode RegisterBuiltins(Registry<ControlsCreator> &r) {
   PetscFunctionBeginUser;
   PetscCall(r.Register("analytic", AnalyticControlsCreate));
   PetscCall(r.Register("layered", LayeredControlsCreate));
+  PetscCall(r.Register("piecewise_linear", PiecewiseLinearControlsCreate));
   PetscFunctionReturn(0);
 }
 

@@ -6,6 +6,7 @@
 #include "discretization/analytic_controls.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/layered_controls.hpp"
+#include "discretization/piecewise_linear_controls.hpp"
 #include "operators/blas_kernels.hpp"
 #include "solver/adjoint/gradient_file.hpp"
 
@@ -33,8 +34,10 @@ PetscErrorCode Problem::SetControlsType(const std::string &type) {
 }
 
 PetscErrorCode Problem::SetControlsFile(const std::string &path) {
+  std::string type;
   PetscFunctionBeginUser;
-  PetscCall(SetControlsType("layered"));
+  PetscCall(ControlsFileType(comm_, path, &type));  // layered, or piecewise_linear (root attribute time_interpolation)
+  PetscCall(SetControlsType(type));
   static_cast<LayeredControls &>(*controls_).SetFile(path);
   controls_file_ = path;
   PetscFunctionReturn(0);
@@ -76,9 +79,13 @@ PetscErrorCode Problem::SetFromOptions() {
   PetscCall(PetscOptionsString("-controls", "Layered controls file (HDF5, docs/controls-format.md); default: analytic", "Problem", file, file,
                                sizeof(file), &file_set));
   PetscOptionsEnd();
-  PetscCheck(!file_set || !type_set || !std::strcmp(type, "layered"), comm_, PETSC_ERR_USER_INPUT,
+  PetscCheck(!file_set || !type_set || !std::strcmp(type, "layered") || !std::strcmp(type, "piecewise_linear"), comm_, PETSC_ERR_USER_INPUT,
              "-controls FILE gives layered controls; it cannot be combined with -controls_type %s", type);
   if (file_set) PetscCall(SetControlsFile(file));
+  if (file_set && type_set && type != controls_type_) {  // -controls_type piecewise_linear reads a layered file's layers as knots
+    PetscCall(SetControlsType(type));
+    static_cast<LayeredControls &>(*controls_).SetFile(file);
+  }
   else if (type_set && type != controls_type_) PetscCall(SetControlsType(type));
   PetscCall(controls_->SetFromOptions());
   PetscCall(BlasViewFromOptions(comm_));

@@ -52,6 +52,8 @@ class Problem {
   void SetAdjointCheckpoints(PetscInt n) { checkpoints_ = n; }
   void SetGradientFile(const std::string &path) { gradient_path_ = path, adjoint_ = adjoint_ || !path.empty(); }
   const std::string &GradientFile() const { return gradient_path_; }
+  // The layered controls file (-controls, SetControlsFile), or "".
+  const std::string &ControlsFile() const { return controls_file_; }
   const Loss *GetLoss() const { return loss_.get(); }
 
   Grid &GetGrid() { return grid_; }
