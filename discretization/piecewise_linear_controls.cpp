@@ -92,9 +92,12 @@ PetscErrorCode PiecewiseLinearControls::SampleMlp(PetscReal t, const Grid &grid,
   MlpKernels next;
   PetscFunctionBeginUser;
   Bracket(t, &a, &b, &w);
-  PetscCall(LayeredControls::SampleMlp(a, grid, k));
+  const MlpKernels *lent = nullptr;  // the layered controls' own SampleMlp lends through the virtual LendMlp
+  PetscCall(LayeredControls::LendMlp(a, grid, nullptr, &lent));
+  PetscCallCXX(*k = *lent);
   if (w == 0) PetscFunctionReturn(0);
-  PetscCall(LayeredControls::SampleMlp(b, grid, &next));
+  PetscCall(LayeredControls::LendMlp(b, grid, nullptr, &lent));
+  PetscCallCXX(next = *lent);
   for (auto m : {&MlpKernels::W1, &MlpKernels::b1, &MlpKernels::W2, &MlpKernels::b2}) Mix(&(k->*m), next.*m, w);
   PetscFunctionReturn(0);
 }

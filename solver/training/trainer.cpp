@@ -341,9 +341,10 @@ PetscErrorCode Trainer::Objective(const Dataset &d, const std::vector<PetscInt> 
   const PetscReal b = (PetscReal)batch.size();
   *loss = sums[n] / b;
   *correct = sums[n + 1];
-  if (!g) PetscFunctionReturn(0);
-  PetscCallCXX(g->assign(sums.begin(), sums.begin() + n));
-  for (PetscReal &x : *g) x /= b;
+  if (g) {
+    PetscCallCXX(g->assign(sums.begin(), sums.begin() + n));
+    for (PetscReal &x : *g) x /= b;
+  }
   *loss += Smoothness(g);
   PetscFunctionReturn(0);
 }
