@@ -146,7 +146,7 @@ PetscErrorCode Trainer::SetUp() {
   if (has_test_) PetscCall(test_.Load(comm_, test_path_, "-data_test"));
   PetscCheck(!has_test_ || (test_.Images() == train_.Images() && test_.Labels() == train_.Labels()), comm_, PETSC_ERR_USER_INPUT,
              "-data_test file '%s' holds other kinds of data than the -data file '%s'", test_path_.c_str(), data_path_.c_str());
-  if (batch_ == 0) batch_ = train_.Size();
+  if (batch_ == 0 || TaoSelected()) batch_ = train_.Size();  // TAO: full batch
   PetscCheck(batch_ > 0 && batch_ <= train_.Size(), comm_, PETSC_ERR_USER_INPUT,
              "-train_batch %" PetscInt_FMT " is larger than the -data file '%s' (%" PetscInt_FMT " samples)", batch_, data_path_.c_str(),
              train_.Size());
@@ -203,6 +203,7 @@ PetscErrorCode Trainer::SetUp() {
     PetscCall(SetParameters(theta_));
   }
   if (optimizer_) optimizer_->SetWeightDecay(weight_decay_);
+  if (TaoSelected()) PetscCall(SetUpTao());
   if (!history_path_.empty()) PetscCall(CheckWritableFile(comm_, history_path_, "-train_history"));
   if (!checkpoint_path_.empty() && checkpoint_every_) PetscCall(CheckWritableFile(comm_, checkpoint_path_, "-train_checkpoint"));
   PetscCall(CheckWritableFile(comm_, out_path_, "-train_out"));
@@ -408,8 +409,10 @@ PetscErrorCode Trainer::TrainMiniBatch() {
       for (PetscReal x : g) norm2 += x * x;
       gnorm = std::sqrt(norm2);
       PetscCheck(std::isfinite(loss) && std::isfinite(gnorm), comm_, PETSC_ERR_FP,
-                 "the training loss became non-finite in epoch %" PetscInt_FMT ", step %" PetscInt_FMT " (loss %g); stopped%s%s", epoch, s,
-                 (double)loss, checkpoint_path_.empty() ? "" : ", the last good checkpoint is kept in ", checkpoint_path_.c_str());
+                 "the training loss or its gradient became non-finite in epoch %" PetscInt_FMT ", step %" PetscInt_FMT
+                 " (loss %g, gradient norm %g); stopped%s%s",
+                 epoch, s, (double)loss, (double)gnorm, checkpoint_path_.empty() ? "" : ", the last good checkpoint is kept in ",
+                 checkpoint_path_.c_str());
       if (clip_ > 0 && gnorm > clip_)  // torch.nn.utils.clip_grad_norm_
         for (PetscReal &x : g) x *= clip_ / (gnorm + 1e-6);
       PetscCall(optimizer_->Step(lr, g, &theta_));

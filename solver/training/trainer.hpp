@@ -17,6 +17,8 @@
 // -train_clip c (gradient norm clipping), -train_time_smoothness α, -train_history FILE, -train_checkpoint FILE,
 // -train_checkpoint_every k, -train_restart; the learning rate's (lr_schedule.hpp) and the random ViT's (vit_init.hpp).
 #pragma once
+#include <petsctao.h>
+
 #include <map>
 #include <memory>
 
@@ -76,6 +78,7 @@ class Trainer {
   PetscErrorCode RecordEpoch(PetscInt epoch, PetscReal train_loss, PetscReal train_correct, PetscReal gnorm, PetscReal lr, PetscReal seconds);
   PetscErrorCode SaveCheckpoint(PetscInt epoch);
   PetscErrorCode TrainMiniBatch();
+  PetscErrorCode SetUpTao();  // the Tao object and its options (-tao_*), in SetUp
   PetscErrorCode TrainTao();
   bool TaoSelected() const { return optimizer_name_ == "tao"; }
 
@@ -103,6 +106,7 @@ class Trainer {
   std::vector<PetscReal> image_, values_;
   UniqueVec embedded_;
   TrainingHistory history_;
+  PetscHandle<Tao, TaoDestroy> tao_;
 };
 
 // ctflow -train: reads -train (the run driver's switch).

@@ -13,8 +13,6 @@ namespace ctflow {
 
 namespace {
 
-using UniqueTao = PetscHandle<Tao, TaoDestroy>;
-
 struct TaoContext {
   explicit TaoContext(Trainer *t) : trainer(t) {}
   Trainer *trainer;
@@ -54,9 +52,18 @@ PetscErrorCode ObjectiveAndGradient(Tao, Vec X, PetscReal *f, Vec G, void *ctx) 
 
 }  // namespace
 
+PetscErrorCode Trainer::SetUpTao() {
+  PetscFunctionBeginUser;
+  PetscCall(TaoCreate(comm_, tao_.Out()));
+  PetscCall(TaoSetType(tao_, TAOLMVM));
+  PetscCall(TaoSetMaximumIterations(tao_, epochs_ - first_epoch_));
+  PetscCall(TaoSetFromOptions(tao_));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode Trainer::TrainTao() {
   TaoContext c(this);
-  UniqueTao tao;
+  Tao tao = tao_;
   UniqueVec x;
   PetscInt lo, hi;
   PetscScalar *a;
@@ -68,11 +75,8 @@ PetscErrorCode Trainer::TrainTao() {
   for (PetscInt i = lo; i < hi; ++i) a[i - lo] = theta_[i];
   PetscCall(VecRestoreArray(x, &a));
   PetscCall(VecScatterCreateToAll(x, c.scatter.Out(), c.all.Out()));
-  PetscCall(TaoCreate(comm_, tao.Out()));
-  PetscCall(TaoSetType(tao, TAOLMVM));
   PetscCall(TaoSetSolution(tao, x));
   PetscCall(TaoSetObjectiveAndGradient(tao, nullptr, ObjectiveAndGradient, &c));
-  PetscCall(TaoSetMaximumIterations(tao, epochs_ - first_epoch_));
   c.start = MPI_Wtime();
   PetscCall(TaoSetMonitor(
       tao,
@@ -98,7 +102,6 @@ PetscErrorCode Trainer::TrainTao() {
         PetscFunctionReturn(0);
       },
       &c, nullptr));
-  PetscCall(TaoSetFromOptions(tao));
   PetscCall(TaoSolve(tao));
   Vec X;
   PetscCall(TaoGetSolution(tao, &X));
