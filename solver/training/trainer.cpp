@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "discretization/base/paths.hpp"
 #include "discretization/piecewise_linear_controls.hpp"
@@ -64,13 +65,14 @@ PetscErrorCode Trainer::SetOptimizer(const std::string &name) {
 
 PetscErrorCode Trainer::SetFromOptions() {
   char data[PETSC_MAX_PATH_LEN], test[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN], history[PETSC_MAX_PATH_LEN], checkpoint[PETSC_MAX_PATH_LEN],
-      optimizer[64];
+      logits[PETSC_MAX_PATH_LEN], optimizer[64];
   PetscBool shuffle = shuffle_ ? PETSC_TRUE : PETSC_FALSE, restart = restart_ ? PETSC_TRUE : PETSC_FALSE;
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(data, data_path_.c_str(), sizeof(data)));
   PetscCall(PetscStrncpy(test, test_path_.c_str(), sizeof(test)));
   PetscCall(PetscStrncpy(out, out_path_.c_str(), sizeof(out)));
   PetscCall(PetscStrncpy(history, history_path_.c_str(), sizeof(history)));
+  PetscCall(PetscStrncpy(logits, logits_path_.c_str(), sizeof(logits)));
   PetscCall(PetscStrncpy(checkpoint, checkpoint_path_.c_str(), sizeof(checkpoint)));
   PetscCall(PetscStrncpy(optimizer, optimizer_name_.c_str(), sizeof(optimizer)));
   PetscOptionsBegin(comm_, nullptr, "Training (docs/training.md)", "Trainer");
@@ -97,11 +99,14 @@ PetscErrorCode Trainer::SetFromOptions() {
   PetscCall(PetscOptionsInt("-train_checkpoint_every", "Save a checkpoint every k epochs (0: never)", "Trainer::SetCheckpoint", checkpoint_every_,
                             &checkpoint_every_, nullptr));
   PetscCall(PetscOptionsBool("-train_restart", "Continue from -train_checkpoint", "Trainer::SetCheckpoint", restart, &restart, nullptr));
+  PetscCall(PetscOptionsString("-train_test_logits", "After training, write the test set's logits, loss and accuracy here (HDF5)", "Trainer::SetTestLogits",
+                               logits, logits, sizeof(logits), nullptr));
   PetscOptionsEnd();
   SetData(data, test);
   SetOutput(out);
   SetShuffle(shuffle);
   SetHistory(history);
+  SetTestLogits(logits);
   SetCheckpoint(checkpoint, checkpoint_every_, restart);
   PetscCall(SetOptimizer(optimizer));
   PetscCall(schedule_.SetFromOptions(comm_));
@@ -294,6 +299,7 @@ PetscErrorCode Trainer::Sample(const Dataset &d, PetscInt i, PetscReal *loss, Pe
   if (vit) {
     const std::vector<PetscReal> &z = loss_->Logits();
     *correct += (PetscInt)(std::max_element(z.begin(), z.end()) - z.begin()) == d.Label(i) ? 1 : 0;
+    if (logits_out_) std::copy(z.begin(), z.end(), logits_out_->begin() + i * z.size());
   }
   if (!g) PetscFunctionReturn(0);
   PetscCall(problem_.SolveAdjoint());
@@ -426,6 +432,51 @@ PetscErrorCode Trainer::TrainMiniBatch() {
   PetscFunctionReturn(0);
 }
 
+// The test set's logits, loss and accuracy at the current parameters (rank 0 writes; the rows are summed over the ranks).
+PetscErrorCode Trainer::WriteTestLogits() {
+  PetscReal loss, accuracy;
+  std::vector<PetscReal> logits;
+  PetscMPIInt rank;
+  int ok = 1;
+  PetscFunctionBeginUser;
+  PetscCheck(has_test_ && test_.Labels(), comm_, PETSC_ERR_USER_INPUT, "-train_test_logits needs a labelled -data_test set");
+  PetscCallCXX(logits.assign(test_.Size() * problem_.GetControls().Vit()->classes, 0.0));
+  logits_out_ = &logits;
+  const PetscErrorCode ierr = Evaluate(test_, &loss, &accuracy);
+  logits_out_ = nullptr;
+  PetscCall(ierr);
+  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
+  PetscCallMPI(MPI_Reduce(rank ? logits.data() : MPI_IN_PLACE, logits.data(), (int)logits.size(), MPIU_REAL, MPIU_SUM, 0, comm_));
+  PetscCall(PetscPrintf(comm_, "test loss %.10e, test accuracy %.6f (Δt = %g)\n", (double)loss, (double)accuracy,
+                        (double)problem_.GetIntegrator().TimeStep()));
+  if (rank == 0) {
+    const std::string part = logits_path_ + ".part";
+    hid_t file = H5Fcreate(part.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t dims[2] = {(hsize_t)test_.Size(), (hsize_t)(logits.size() / test_.Size())};
+    std::vector<long long> labels(test_.Size());
+    for (PetscInt i = 0; i < test_.Size(); ++i) labels[i] = test_.Label(i);
+    hid_t space = H5Screate_simple(2, dims, nullptr), lspace = H5Screate_simple(1, dims, nullptr), scalar = H5Screate(H5S_SCALAR);
+    hid_t ds = file >= 0 ? H5Dcreate2(file, "logits", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    hid_t ls = file >= 0 ? H5Dcreate2(file, "labels", H5T_STD_I64LE, lspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    ok = ds >= 0 && ls >= 0 && H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, logits.data()) >= 0 &&
+         H5Dwrite(ls, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels.data()) >= 0;
+    const std::pair<const char *, PetscReal> attrs[] = {{"test_loss", loss}, {"test_accuracy", accuracy}, {"dt", problem_.GetIntegrator().TimeStep()}};
+    for (const auto &[name, value] : attrs) {
+      hid_t a = file >= 0 ? H5Acreate2(file, name, H5T_IEEE_F64LE, scalar, H5P_DEFAULT, H5P_DEFAULT) : -1;
+      ok = ok && a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &value) >= 0;
+      if (a >= 0) H5Aclose(a);
+    }
+    if (ls >= 0) H5Dclose(ls);
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(space), H5Sclose(lspace), H5Sclose(scalar);
+    if (file >= 0) ok = H5Fclose(file) >= 0 && ok;
+    ok = ok && std::rename(part.c_str(), logits_path_.c_str()) == 0;
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
+  PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -train_test_logits file '%s'", logits_path_.c_str());
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode Trainer::Train() {
   PetscFunctionBeginUser;
   static PetscLogStage stage = -1;
@@ -441,6 +492,7 @@ PetscErrorCode Trainer::Train() {
   PetscCall(SetParameters(theta_));
   PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, out_path_));
   PetscCall(PetscPrintf(comm_, "wrote the trained controls to %s\n", out_path_.c_str()));
+  if (!logits_path_.empty()) PetscCall(WriteTestLogits());
   PetscFunctionReturn(0);
 }
 

@@ -15,7 +15,8 @@
 // -train_epochs n, -train_batch b (0: the whole set), -train_seed s, -train_shuffle (SetShuffle), -train_optimizer
 // adam|adamw|sgd|tao (SetOptimizer; tao: full batch through PETSc's TAO, its options -tao_*), -train_weight_decay λ,
 // -train_clip c (gradient norm clipping), -train_time_smoothness α, -train_history FILE, -train_checkpoint FILE,
-// -train_checkpoint_every k, -train_restart; the learning rate's (lr_schedule.hpp) and the random ViT's (vit_init.hpp).
+// -train_checkpoint_every k, -train_restart, -train_test_logits FILE (SetTestLogits: the test set's logits after training,
+// /logits (B, classes), with /labels, and the loss and accuracy as attributes; with -train_epochs 0 an evaluation); the learning rate's (lr_schedule.hpp) and the random ViT's (vit_init.hpp).
 #pragma once
 #include <petsctao.h>
 
@@ -47,6 +48,7 @@ class Trainer {
   void SetClip(PetscReal clip) { clip_ = clip; }
   void SetTimeSmoothness(PetscReal alpha) { smoothness_ = alpha; }
   void SetHistory(const std::string &path) { history_path_ = path; }
+  void SetTestLogits(const std::string &path) { logits_path_ = path; }
   void SetCheckpoint(const std::string &path, PetscInt every, bool restart) {
     checkpoint_path_ = path, checkpoint_every_ = every, restart_ = restart;
   }
@@ -77,6 +79,7 @@ class Trainer {
   std::vector<PetscInt> EpochOrder(PetscInt epoch) const;
   PetscErrorCode RecordEpoch(PetscInt epoch, PetscReal train_loss, PetscReal train_correct, PetscReal gnorm, PetscReal lr, PetscReal seconds);
   PetscErrorCode SaveCheckpoint(PetscInt epoch);
+  PetscErrorCode WriteTestLogits();
   PetscErrorCode TrainMiniBatch();
   PetscErrorCode SetUpTao();  // the Tao object and its options (-tao_*), in SetUp
   PetscErrorCode TrainTao();
@@ -88,7 +91,8 @@ class Trainer {
   VitArchitecture arch_;
   MemoryFile random_controls_;
   std::string controls_source_;  // the controls file the outputs copy
-  std::string data_path_, test_path_, out_path_ = "trained.h5", history_path_, checkpoint_path_, optimizer_name_ = "adam";
+  std::string data_path_, test_path_, out_path_ = "trained.h5", history_path_, checkpoint_path_, logits_path_,
+      optimizer_name_ = "adam";
   Dataset train_, test_;
   bool has_test_ = false, shuffle_ = true, restart_ = false;
   PetscInt epochs_ = 10, batch_ = 32, seed_ = 0, checkpoint_every_ = 0, first_epoch_ = 0;
@@ -106,6 +110,7 @@ class Trainer {
   std::vector<PetscReal> image_, values_;
   UniqueVec embedded_;
   TrainingHistory history_;
+  std::vector<PetscReal> *logits_out_ = nullptr;  // Sample stores the logits of sample i in row i
   PetscHandle<Tao, TaoDestroy> tao_;
 };
 
