@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The continuum question of docs/training.md, measured: train a small ViT on the digits at Δt = 1, then integrate the
-trained controls with Δt = 1/2, 1/4, 1/8 (and with the heads refined, -Nh 2 N_h), for layer-wise controls and for
+trained controls with Δt = 1/2, …, 1/32 (and with the heads refined, -Nh 2 N_h), for layer-wise controls and for
 controls piecewise linear in t, with and without the time-smoothness penalty.
 
     /usr/bin/python3 tools/training_continuum.py WORKDIR [--np 2] [--epochs 8] [--alpha 0.01] [--ctflow build/ctflow]
@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 ARCH = ["-vit_patch", "4", "-vit_dim", "32", "-vit_heads", "4", "-vit_mlp", "64", "-vit_layers", "4", "-train_batch", "32",
         "-train_lr", "3e-3", "-train_lr_schedule", "cosine", "-train_seed", "0"]
-DTS = [1.0, 0.5, 0.25, 0.125]
+DTS = [1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125]
 
 
 def run(args, extra):
@@ -73,7 +73,7 @@ def main():
         results[name] = table
     with open("continuum.json", "w") as f:
         json.dump(results, f, indent=1)
-    lines = ["| controls | Δt = 1 | 1/2 | 1/4 | 1/8 | -Nh 8 (Δt = 1) |", "|---|---|---|---|---|---|"]
+    lines = ["| controls | Δt = 1 | 1/2 | 1/4 | 1/8 | 1/16 | 1/32 | -Nh 8 (Δt = 1) |", "|---|---|---|---|---|---|---|---|"]
     for name, table in results.items():
         lines.append(f"| {name}: test accuracy | " + " | ".join(f"{e['accuracy']:.4f}" for e in table) + " |")
         lines.append(f"| {name}: max \\|z(Δt) − z(1)\\| / max \\|z(1)\\| | " + " | ".join(f"{e['change_from_dt1']:.2e}" for e in table) + " |")
