@@ -47,7 +47,7 @@ std::uint64_t Next(std::uint64_t *x) {
 PetscErrorCode TrainingRequested(MPI_Comm comm, PetscBool *train) {
   PetscFunctionBeginUser;
   *train = PETSC_FALSE;
-  PetscOptionsBegin(comm, nullptr, "Training (docs/training.md)", "Trainer");
+  PetscOptionsBegin(comm, nullptr, "The training job", "Trainer");
   PetscCall(PetscOptionsBool("-train", "Train the controls on -data (the control problem (12), (36))", "Trainer", *train, train, nullptr));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
