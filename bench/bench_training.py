@@ -10,7 +10,7 @@ so that out_proj.bias is ctflow's c; the gradients of b_k and b_v are held at ze
 tests/training/torch_training.py). Both train with Adam (lr 1e-3, batches of 32 (digits) or 64 (Fashion-MNIST) in
 the file's order, -train_shuffle 0) in float64 with one thread per rank; torch's dgemm_ is ctflow's BLIS on ctflow's
 configuration (bench_vs_torch.same_kernels, LD_PRELOAD), unless --own-kernels. Timed: ctflow's epoch seconds from its
-progress line (the training steps; no test set), torch's forward + backward + step over the same batches; medians
+history file (the training steps; no test set), torch's forward + backward + step over the same batches; medians
 over --epochs epochs. The first epoch's mean training loss of the two sides is printed as a check that they compute
 the same thing. Ratio = ctflow / torch at one rank; 2-rank efficiency = t(1 rank) / (2 t(2 ranks)).
 Digits: tools/make_digits.py (1,438 images 8 × 8, patch 4: N_x = 5); Fashion-MNIST: the first --fashion-samples
@@ -18,7 +18,6 @@ images of tools/make_fashion_mnist.py (28 × 28, patch 7: N_x = 17).
 """
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -68,14 +67,16 @@ def architecture(opts):
 def ctflow_train(args, np_, opts, data, batch, epochs, extra):
     cmd = [args.ctflow, "-train", "-options_file", os.path.join(ROOT, "examples", opts), "-data", data, "-train_batch", str(batch),
            "-train_epochs", str(epochs), "-train_shuffle", "0", "-train_optimizer", "adam", "-train_lr", "1e-3", "-train_lr_schedule", "constant",
-           "-train_checkpoint_every", "0"] + extra
+           "-train_checkpoint_every", "0", "-train_clip", "0", "-train_weight_decay", "0", "-train_history", "history.h5"] + extra
     if np_ > 1:
         cmd = [args.mpiexec, "-n", str(np_)] + cmd
     out = subprocess.run(cmd, capture_output=True, text=True, env=bench_vs_torch.environment())
     if out.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
-    epochs = re.findall(r"^epoch \d+: train loss (\S+) .* (\S+) s$", out.stdout, re.M)
-    return [float(l) for l, _ in epochs], [float(s) for _, s in epochs]
+    if epochs == 0:
+        return [], []
+    with h5py.File("history.h5") as f:
+        return list(f["train_loss"][...]), list(f["seconds"][...])
 
 
 class TorchViT:
