@@ -18,12 +18,6 @@ void ScaleBy(std::vector<PetscReal> *a, PetscReal w) {
 
 }  // namespace
 
-PetscErrorCode PiecewiseLinearControls::SetFromOptions() {
-  PetscFunctionBeginUser;
-  PetscCall(LayeredControls::SetFromOptions());
-  PetscFunctionReturn(0);
-}
-
 std::vector<PetscReal> PiecewiseLinearControls::KnotTimes() const {
   std::vector<PetscReal> tau = {0};
   for (PetscReal b : LayeredControls::Breakpoints()) tau.push_back(b);

@@ -16,7 +16,6 @@ namespace ctflow {
 class PiecewiseLinearControls : public LayeredControls {
  public:
   explicit PiecewiseLinearControls(MPI_Comm comm) : LayeredControls(comm) {}
-  PetscErrorCode SetFromOptions() override;
   // τ_0 … τ_{K−1}.
   std::vector<PetscReal> KnotTimes() const;
 

@@ -34,6 +34,19 @@ PetscErrorCode CheckAllRanks(MPI_Comm comm, PetscErrorCode local) {
   SETERRQ(comm, (PetscErrorCode)code, "%s", message);
 }
 
+// Runs f, this rank's own work (its Problem on PETSC_COMM_SELF), with errors returned rather than reported, and makes
+// the outcome collective (CheckAllRanks).
+template <typename F>
+PetscErrorCode OnEveryRank(MPI_Comm comm, F f) {
+  PetscErrorCode ierr;
+  PetscFunctionBeginUser;
+  PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, nullptr));
+  ierr = f();
+  PetscCall(PetscPopErrorHandler());
+  PetscCall(CheckAllRanks(comm, ierr));
+  PetscFunctionReturn(0);
+}
+
 // SplitMix64: the permutation of the samples in an epoch depends on the seed and the epoch only.
 std::uint64_t Next(std::uint64_t *x) {
   std::uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
@@ -99,8 +112,8 @@ PetscErrorCode Trainer::SetFromOptions() {
   PetscCall(PetscOptionsInt("-train_checkpoint_every", "Save a checkpoint every k epochs (0: never)", "Trainer::SetCheckpoint", checkpoint_every_,
                             &checkpoint_every_, nullptr));
   PetscCall(PetscOptionsBool("-train_restart", "Continue from -train_checkpoint", "Trainer::SetCheckpoint", restart, &restart, nullptr));
-  PetscCall(PetscOptionsString("-train_test_logits", "After training, write the test set's logits, loss and accuracy here (HDF5)", "Trainer::SetTestLogits",
-                               logits, logits, sizeof(logits), nullptr));
+  PetscCall(PetscOptionsString("-train_test_logits", "After training, write the test set's logits, loss and accuracy here (HDF5)",
+                               "Trainer::SetTestLogits", logits, logits, sizeof(logits), nullptr));
   PetscOptionsEnd();
   SetData(data, test);
   SetOutput(out);
@@ -112,7 +125,7 @@ PetscErrorCode Trainer::SetFromOptions() {
   PetscCall(schedule_.SetFromOptions(comm_));
   if (optimizer_) PetscCall(optimizer_->SetFromOptions(comm_));
   PetscCall(arch_.SetFromOptions(comm_));
-  PetscCall(problem_.SetFromOptions());
+  PetscCall(OnEveryRank(comm_, [&] { return problem_.SetFromOptions(); }));
   problem_.GetTrajectory().SetPath("none");
   PetscFunctionReturn(0);
 }
@@ -155,7 +168,7 @@ PetscErrorCode Trainer::SetUp() {
   PetscCheck(batch_ > 0 && batch_ <= train_.Size(), comm_, PETSC_ERR_USER_INPUT,
              "-train_batch %" PetscInt_FMT " is larger than the -data file '%s' (%" PetscInt_FMT " samples)", batch_, data_path_.c_str(),
              train_.Size());
-  PetscCall(SetUpControls());
+  PetscCall(OnEveryRank(comm_, [&] { return SetUpControls(); }));
   PetscCheck(train_.Images() == (problem_.GetControls().Vit() != nullptr), comm_, PETSC_ERR_USER_INPUT,
              train_.Images() ? "the -data file '%s' holds /images, which need controls with a vision Transformer's /vit group (%s has none)"
                              : "the -data file '%s' holds /inputs, but the controls (%s) embed images (/vit)",
@@ -173,7 +186,7 @@ PetscErrorCode Trainer::SetUp() {
     PetscCall(problem_.SetLoss(std::move(loss)));
   }
   problem_.SetAdjoint(true);
-  PetscCall(problem_.SetUp());
+  PetscCall(OnEveryRank(comm_, [&] { return problem_.SetUp(); }));
   const Grid &grid = problem_.GetGrid();
   if (const VitProcessing *vit = problem_.GetControls().Vit()) {
     for (const Dataset *d : {&train_, &test_})
@@ -324,17 +337,16 @@ PetscErrorCode Trainer::Sample(const Dataset &d, PetscInt i, PetscReal *loss, Pe
 
 PetscErrorCode Trainer::LocalSums(const Dataset &d, const std::vector<PetscInt> &batch, std::vector<PetscReal> *sums, bool gradient) {
   PetscMPIInt rank, size;
-  PetscErrorCode ierr = 0;
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(comm_, &rank));
   PetscCallMPI(MPI_Comm_size(comm_, &size));
-  const size_t b = batch.size(), lo = b * rank / size, hi = b * (rank + 1) / size;
-  PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, nullptr));
-  const size_t n = gradient ? theta_.size() : 0;
+  const size_t b = batch.size(), lo = b * rank / size, hi = b * (rank + 1) / size, n = gradient ? theta_.size() : 0;
   PetscReal *s = sums->data();
-  for (size_t k = lo; k < hi && !ierr; ++k) ierr = Sample(d, batch[k], s + n, s + n + 1, gradient ? s : nullptr);
-  PetscCall(PetscPopErrorHandler());
-  PetscCall(CheckAllRanks(comm_, ierr));
+  PetscCall(OnEveryRank(comm_, [&] {
+    PetscErrorCode ierr = 0;
+    for (size_t k = lo; k < hi && !ierr; ++k) ierr = Sample(d, batch[k], s + n, s + n + 1, gradient ? s : nullptr);
+    return ierr;
+  }));
   PetscFunctionReturn(0);
 }
 
@@ -460,7 +472,8 @@ PetscErrorCode Trainer::WriteTestLogits() {
     hid_t ls = file >= 0 ? H5Dcreate2(file, "labels", H5T_STD_I64LE, lspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     ok = ds >= 0 && ls >= 0 && H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, logits.data()) >= 0 &&
          H5Dwrite(ls, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels.data()) >= 0;
-    const std::pair<const char *, PetscReal> attrs[] = {{"test_loss", loss}, {"test_accuracy", accuracy}, {"dt", problem_.GetIntegrator().TimeStep()}};
+    const std::pair<const char *, PetscReal> attrs[] = {
+        {"test_loss", loss}, {"test_accuracy", accuracy}, {"dt", problem_.GetIntegrator().TimeStep()}};
     for (const auto &[name, value] : attrs) {
       hid_t a = file >= 0 ? H5Acreate2(file, name, H5T_IEEE_F64LE, scalar, H5P_DEFAULT, H5P_DEFAULT) : -1;
       ok = ok && a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &value) >= 0;

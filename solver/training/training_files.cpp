@@ -24,8 +24,10 @@ bool Overwrite(hid_t file, const ControlsArray &a) {
   if (a.attribute) {
     const size_t last = a.name.find_last_of('/');
     const std::string parent = last == 0 ? "/" : a.name.substr(0, last), leaf = a.name.substr(last + 1);
-    hid_t attr = H5Aopen_by_name(file, parent.c_str(), leaf.c_str(), H5P_DEFAULT, H5P_DEFAULT);
+    hid_t object = H5Oopen(file, parent.c_str(), H5P_DEFAULT);  // HDF5 1.10 cannot write through H5Aopen_by_name alone
+    hid_t attr = object >= 0 ? H5Aopen(object, leaf.c_str(), H5P_DEFAULT) : -1;
     if (attr >= 0) status = H5Awrite(attr, H5T_NATIVE_DOUBLE, a.values.data()), H5Aclose(attr);
+    if (object >= 0) H5Oclose(object);
   } else {
     hid_t ds = H5Dopen2(file, a.name.c_str(), H5P_DEFAULT);
     if (ds >= 0) status = H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.values.data()), H5Dclose(ds);

@@ -5,7 +5,8 @@
 
 CHECK is one of
   smoke      a random ViT on 16 images, 2 epochs at 2 ranks: one progress line per epoch, the history file, the
-             trained controls run by `ctflow -controls FILE -image IMAGE` (and tools/plot_training.py draws the history)
+             trained controls run by `ctflow -controls FILE -image IMAGE` (and tools/plot_training.py draws the history);
+             the paper's layered model trained on /inputs, /targets (mse), the loss decreasing
   ranks      the same training (shuffled batches of 5, uneven splits) on 1, 2 and 4 ranks: trained controls within 1e-12
   nonfinite  the learning rate jumps to 1e40 in epoch 1: one error line naming the non-finite loss, no trained
              controls, and the checkpoint of epoch 1 kept
@@ -67,7 +68,14 @@ def smoke(args):
     assert run.returncode == 0 and "logits:" in run.stdout, run.stderr
     plot = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "plot_training.py"), "history.h5", "history.png"], capture_output=True, text=True)
     assert plot.returncode == 0 and os.path.getsize("history.png") > 1000, plot.stderr
-    print("smoke: 2 epochs, history, trained controls run, plot: ok")
+    states = os.path.join(args.data, "states.h5")
+    ctflow(args, 2, ["-controls", os.path.join(args.data, "paper.h5"), "-data", states, "-data_test", states, "-train_epochs", "3",
+                     "-train_batch", "4", "-train_lr", "1e-2", "-train_history", "states_history.h5", "-train_out", "paper_trained.h5"])
+    with h5py.File("states_history.h5") as f:
+        loss = f["train_loss"][...]
+        assert "test_accuracy" not in f and loss[-1] < loss[0], loss
+    print("smoke: 2 epochs of a random ViT on images (history, trained controls run, plot) and 3 of the paper's model on "
+          f"/inputs, /targets (mse {loss[0]:.4f} → {loss[-1]:.4f}): ok")
 
 
 def ranks(args):

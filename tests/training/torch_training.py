@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Training parity: a small ViT trained by torch and by `ctflow -train` from the same float64 parameters.
 
-    /usr/bin/python3 tests/training/torch_training.py {gd,adam,sgd} --np 2 [--ctflow build/ctflow] [--workdir DIR]
+    /usr/bin/python3 tests/training/torch_training.py {gd,adam,sgd,adamw} --np 2 [--ctflow build/ctflow] [--workdir DIR]
 
 A torchvision VisionTransformer (3 × 8 × 8 images, patch 4, 2 pre-LN layers, 2 heads, hidden 8, MLP 12, 5 classes) with
 random parameters (N(0, 1/4), γ in [1, 1.5), random ε; not torch's initialisation) is exported to controls
@@ -9,6 +9,7 @@ random parameters (N(0, 1/4), γ in [1, 1.5), random ε; not torch's initialisat
   gd    full-batch gradient descent (SGD without momentum), 20 epochs of one step, lr 0.05
   adam  Adam, mini-batches of 5 in the file's order (-train_shuffle 0), 5 epochs of 4 steps, lr 0.01
   sgd   SGD with momentum 0.9 and weight decay 0.01, the same batches, lr 0.02
+  adamw AdamW with weight decay 0.1 and the gradient clipped to norm 0.5, the same batches, lr 0.01
 The value bias b_v is zero and its gradient, with the key bias's, is held at zero in torch: ctflow's parameter is
 the constant output c = b_v W_oᵀ + b_o (the key bias cancels in the softmax), so with b_v = 0, c is b_o and both
 sides train the same parameters (an elementwise optimiser does not see the transpositions of the export).
@@ -38,7 +39,10 @@ CASES = {  # optimiser, ctflow options, batch, epochs, lr
     "adam": (lambda p, lr: torch.optim.Adam(p, lr=lr), ["-train_optimizer", "adam"], 5, 5, 0.01),
     "sgd": (lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9, weight_decay=0.01),
             ["-train_optimizer", "sgd", "-train_momentum", "0.9", "-train_weight_decay", "0.01"], 5, 5, 0.02),
+    "adamw": (lambda p, lr: torch.optim.AdamW(p, lr=lr, weight_decay=0.1),
+              ["-train_optimizer", "adamw", "-train_weight_decay", "0.1", "-train_clip", "0.5"], 5, 5, 0.01),
 }
+CLIP = {"adamw": 0.5}  # torch.nn.utils.clip_grad_norm_ before each step
 
 
 def model_and_data():
@@ -69,6 +73,8 @@ def torch_training(case, model, images, labels):
             opt.zero_grad()
             loss = nn.functional.cross_entropy(model(images[s:s + batch]), labels[s:s + batch])
             loss.backward()
+            if case in CLIP:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP[case])
             opt.step()
             total += float(loss) * len(labels[s:s + batch])
         losses.append(total / len(labels))
