@@ -1,10 +1,14 @@
 #include "discretization/controls.hpp"
 
+#include <unistd.h>
+
 #include "discretization/analytic_controls.hpp"
 #include "discretization/analytic_convolution_controls.hpp"
 #include "discretization/base/registry.hpp"
+#include "discretization/hdf5_input.hpp"
 #include "discretization/layered_controls.hpp"
 #include "discretization/layered_convolution_controls.hpp"
+#include "discretization/piecewise_linear_controls.hpp"
 
 namespace ctflow {
 
@@ -84,6 +88,7 @@ PetscErrorCode RegisterBuiltins(Registry<ControlsCreator> &r) {
   PetscCall(r.Register("layered", LayeredControlsCreate));
   PetscCall(r.Register("convolutional", AnalyticConvolutionControlsCreate));  // paper §6, analytic stencils
   PetscCall(r.Register("cvt", LayeredConvolutionControlsCreate));             // paper §6, stencils and stages from a file
+  PetscCall(r.Register("piecewise_linear", PiecewiseLinearControlsCreate));
   PetscFunctionReturn(0);
 }
 
@@ -100,6 +105,23 @@ PetscErrorCode ControlsCreate(MPI_Comm comm, const std::string &type, std::uniqu
   PetscFunctionBeginUser;
   PetscCall(sources.Find(comm, type, &create));
   PetscCall((*create)(comm, controls));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode ControlsFileType(MPI_Comm comm, const std::string &path, std::string *type) {
+  std::string interpolation;
+  bool found = false;
+  PetscFunctionBeginUser;
+  *type = "layered";
+  if (access(path.c_str(), R_OK) != 0 || H5Fis_hdf5(path.c_str()) <= 0) PetscFunctionReturn(0);
+  H5Input in;
+  PetscCall(H5Input::Open(comm, path, "-controls", &in));
+  if (in.Has("/stages")) {
+    *type = "cvt";
+    PetscFunctionReturn(0);
+  }
+  PetscCall(in.ReadAttribute("/", "time_interpolation", &interpolation, &found));
+  if (found && interpolation == "linear") *type = "piecewise_linear";
   PetscFunctionReturn(0);
 }
 

@@ -149,5 +149,8 @@ PetscErrorCode ControlsRegister(const char name[], ControlsCreator create);
 PetscErrorCode ControlsCreate(MPI_Comm comm, const std::string &type, std::unique_ptr<Controls> *controls);
 // The registered names, for PetscOptionsFList.
 PetscErrorCode ControlsOptionsList(PetscFunctionList *list);
+// The source that reads a -controls file: "cvt" if it has /stages (a convolutional model), "piecewise_linear" if its
+// root attribute time_interpolation is "linear", else "layered" (also for a file that cannot be read: loading reports why).
+PetscErrorCode ControlsFileType(MPI_Comm comm, const std::string &path, std::string *type);
 
 }  // namespace ctflow

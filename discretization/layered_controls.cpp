@@ -297,7 +297,7 @@ PetscReal LayeredControls::SubstepSampleTime(PetscReal s, PetscReal lo, PetscRea
 }
 
 PetscErrorCode LayeredControls::LayerAt(PetscReal t, const Layer **layer) const {
-  const PetscInt n = PieceKey(t);
+  const PetscInt n = LayeredControls::PieceKey(t);  // the layer, also for a derived source that samples continuously
   PetscFunctionBeginUser;
   PetscCheck(n >= 0, comm_, PETSC_ERR_ARG_OUTOFRANGE, "layered controls '%s' are defined on [0, %g]; sampled at t = %g", path_.c_str(),
              (double)times_.back(), (double)t);

@@ -137,7 +137,7 @@ PetscErrorCode LayeredControls::AddAttentionGradient(PetscReal t, const Grid &, 
   const hsize_t Nh = Nh_ / rh_, Ny = Ny_ / ry_, d = d_head_ / ry_;
   PetscFunctionBeginUser;
   PetscCall(LayerAt(t, &layer));
-  const std::string p = "/layers/" + std::to_string(PieceKey(t)) + "/";
+  const std::string p = "/layers/" + std::to_string(LayeredControls::PieceKey(t)) + "/";
   PetscCall(AddCoarsened(comm_, g, p + "WQ", {Nh, Ny, d}, false, {rh_, ry_, ry_}, dk.WQ.data()));
   PetscCall(AddCoarsened(comm_, g, p + "WK", {Nh, Ny, d}, false, {rh_, ry_, ry_}, dk.WK.data()));
   PetscCall(AddCoarsened(comm_, g, p + "WV", {Nh, Ny, d}, false, {rh_, ry_, ry_}, dk.WV.data()));
@@ -154,7 +154,7 @@ PetscErrorCode LayeredControls::AddFeedForwardGradient(PetscInt j, PetscReal t, 
   const PetscInt N = Ny_, xs = grid.XStart(), xm = grid.XLocal();
   PetscFunctionBeginUser;
   PetscCall(LayerAt(t, &layer));
-  const std::string p = "/layers/" + std::to_string(PieceKey(t)) + "/", J = std::to_string(j);
+  const std::string p = "/layers/" + std::to_string(LayeredControls::PieceKey(t)) + "/", J = std::to_string(j);
   PetscCall(AddCoarsened(comm_, g, p + "W" + J, {Ny, Ny}, false, {ry_, ry_, 1}, dk.W.data()));
   if (layer->b_per_token[j - 1]) {
     // Only the owned tokens' rows: the rows of the (N_x, N_y) bias at xs … xs + xm − 1.
@@ -175,7 +175,7 @@ PetscErrorCode LayeredControls::AddFeedForwardGradient(PetscInt j, PetscReal t, 
 PetscErrorCode LayeredControls::AddLayerNormGradient(PetscInt index, PetscReal t, const LayerNormTargets &dk, ControlsArrays *g) const {
   const hsize_t Ny = Ny_ / ry_;
   PetscFunctionBeginUser;
-  const std::string p = "/layers/" + std::to_string(PieceKey(t)) + "/";
+  const std::string p = "/layers/" + std::to_string(LayeredControls::PieceKey(t)) + "/";
   if (index == 0) {
     PetscCall(g->Add(comm_, p + "sigma1", {}, true));
     PetscCall(g->Add(comm_, p + "sigma2", {}, true));
@@ -192,7 +192,7 @@ PetscErrorCode LayeredControls::AddLayerNormGradient(PetscInt index, PetscReal t
 PetscErrorCode LayeredControls::AddMlpGradient(PetscReal t, const Grid &, const MlpKernels &dk, ControlsArrays *g) const {
   const hsize_t Ny = Ny_, F = dk.F;
   PetscFunctionBeginUser;
-  const std::string p = "/layers/" + std::to_string(PieceKey(t)) + "/";
+  const std::string p = "/layers/" + std::to_string(LayeredControls::PieceKey(t)) + "/";
   PetscCall(AddCoarsened(comm_, g, p + "mlp_W1", {Ny, F}, false, {1, 1, 1}, dk.W1.data()));
   PetscCall(AddCoarsened(comm_, g, p + "mlp_b1", {F}, false, {1, 1, 1}, dk.b1.data()));
   PetscCall(AddCoarsened(comm_, g, p + "mlp_W2", {F, Ny}, false, {1, 1, 1}, dk.W2.data()));

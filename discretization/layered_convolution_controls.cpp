@@ -14,14 +14,6 @@ PetscErrorCode LayeredConvolutionControlsCreate(MPI_Comm comm, std::unique_ptr<C
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode ControlsFileIsConvolutional(MPI_Comm comm, const std::string &path, bool *convolutional) {
-  H5Input in;
-  PetscFunctionBeginUser;
-  PetscCall(H5Input::Open(comm, path, "-controls", &in));
-  *convolutional = in.Has("/stages");
-  PetscFunctionReturn(0);
-}
-
 std::string LayeredConvolutionControls::Description() const {
   return "cvt (" + path_ + ", " + std::to_string(layout_.size()) + (layout_.size() == 1 ? " stage, " : " stages, ") + std::to_string(layers_.size()) +
          " layers)";

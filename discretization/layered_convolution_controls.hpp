@@ -79,7 +79,5 @@ class LayeredConvolutionControls : public Controls {
 
 // The registered creator of "cvt".
 PetscErrorCode LayeredConvolutionControlsCreate(MPI_Comm comm, std::unique_ptr<Controls> *controls);
-// Whether path is a convolutional model's file (it has /stages), so that -controls FILE selects these controls.
-PetscErrorCode ControlsFileIsConvolutional(MPI_Comm comm, const std::string &path, bool *convolutional);
 
 }  // namespace ctflow

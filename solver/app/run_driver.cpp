@@ -1,7 +1,9 @@
 #include "solver/app/run_driver.hpp"
 
+#include "solver/app/train_driver.hpp"
 #include "solver/problem/convergence_study.hpp"
 #include "solver/problem/problem.hpp"
+#include "solver/training/trainer.hpp"
 
 namespace ctflow {
 
@@ -61,9 +63,11 @@ static PetscErrorCode Study(ConvergenceStudy &study, MPI_Comm comm, PetscBool he
 
 PetscErrorCode RunCtflow(MPI_Comm comm) {
   ConvergenceStudy study(comm);
-  PetscBool help;
+  PetscBool help, train;
   PetscFunctionBeginUser;
   PetscCall(PetscOptionsHasHelp(nullptr, &help));
+  PetscCall(TrainingRequested(comm, &train));
+  if (train) PetscFunctionReturn(RunTraining(comm, help));
   PetscCall(study.SetFromOptions());
   if (study.Enabled()) PetscCall(Study(study, comm, help));
   else PetscCall(Run(comm, help));

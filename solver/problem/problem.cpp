@@ -7,6 +7,7 @@
 #include "discretization/base/paths.hpp"
 #include "discretization/layered_controls.hpp"
 #include "discretization/layered_convolution_controls.hpp"
+#include "discretization/piecewise_linear_controls.hpp"
 #include "operators/blas_kernels.hpp"
 #include "solver/adjoint/gradient_file.hpp"
 
@@ -33,13 +34,16 @@ PetscErrorCode Problem::SetControlsType(const std::string &type) {
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode Problem::SetControlsFile(const std::string &path) {
-  bool convolutional;
+PetscErrorCode Problem::SetControlsFile(const std::string &path, const std::string &type) {
+  std::string t = type;
   PetscFunctionBeginUser;
-  PetscCall(ControlsFileIsConvolutional(comm_, path, &convolutional));
-  PetscCall(SetControlsType(convolutional ? "cvt" : "layered"));
-  if (convolutional) static_cast<LayeredConvolutionControls &>(*controls_).SetFile(path);
-  else static_cast<LayeredControls &>(*controls_).SetFile(path);
+  if (t.empty()) PetscCall(ControlsFileType(comm_, path, &t));
+  PetscCheck(t == "layered" || t == "piecewise_linear" || t == "cvt", comm_, PETSC_ERR_USER_INPUT,
+             "-controls FILE gives controls read from a file (layered, piecewise_linear or cvt); it cannot be combined with -controls_type %s",
+             t.c_str());
+  PetscCall(SetControlsType(t));
+  if (t == "cvt") static_cast<LayeredConvolutionControls &>(*controls_).SetFile(path);
+  else static_cast<LayeredControls &>(*controls_).SetFile(path);  // piecewise_linear: the layers are its knots
   controls_file_ = path;
   PetscFunctionReturn(0);
 }
@@ -75,14 +79,12 @@ PetscErrorCode Problem::SetFromOptions() {
   PetscCall(ControlsOptionsList(&types));
   PetscCall(PetscStrncpy(type, controls_type_.empty() ? "analytic" : controls_type_.c_str(), sizeof(type)));
   PetscOptionsBegin(comm_, nullptr, "Controls θ(t)", "Problem");
-  PetscCall(PetscOptionsFList("-controls_type", "Source of the controls (a registered name; -controls FILE selects layered)", "Problem", types, type,
+  PetscCall(PetscOptionsFList("-controls_type", "Source of the controls (a registered name; -controls FILE selects the file's: layered, piecewise_linear or cvt)", "Problem", types, type,
                               type, sizeof(type), &type_set));
-  PetscCall(PetscOptionsString("-controls", "Layered controls file (HDF5, docs/controls-format.md); default: analytic", "Problem", file, file,
+  PetscCall(PetscOptionsString("-controls", "Controls file (HDF5, docs/controls-format.md: layered, piecewise-linear or convolutional); default: analytic", "Problem", file, file,
                                sizeof(file), &file_set));
   PetscOptionsEnd();
-  PetscCheck(!file_set || !type_set || !std::strcmp(type, "layered") || !std::strcmp(type, "cvt"), comm_, PETSC_ERR_USER_INPUT,
-             "-controls FILE gives layered controls; it cannot be combined with -controls_type %s", type);
-  if (file_set) PetscCall(SetControlsFile(file));
+  if (file_set) PetscCall(SetControlsFile(file, type_set ? type : ""));
   else if (type_set && type != controls_type_) PetscCall(SetControlsType(type));
   PetscCall(controls_->SetFromOptions());
   PetscCall(BlasViewFromOptions(comm_));

@@ -46,7 +46,8 @@ class Problem {
   PetscErrorCode SetFromOptions();
   // The controls: a registered source by name, layered controls from a file, or an object the program made.
   PetscErrorCode SetControlsType(const std::string &type);
-  PetscErrorCode SetControlsFile(const std::string &path);
+  // From a file: the source the file asks for (ControlsFileType), or `type` (layered, piecewise_linear or cvt).
+  PetscErrorCode SetControlsFile(const std::string &path, const std::string &type = "");
   PetscErrorCode SetControls(std::unique_ptr<Controls> controls);
 
   // The loss of the control problem, eq. (10): by registered name, or an object the program made.
@@ -58,6 +59,8 @@ class Problem {
   void SetAdjointCheckpoints(PetscInt n) { checkpoints_ = n; }
   void SetGradientFile(const std::string &path) { gradient_path_ = path, adjoint_ = adjoint_ || !path.empty(); }
   const std::string &GradientFile() const { return gradient_path_; }
+  // The layered controls file (-controls, SetControlsFile), or "".
+  const std::string &ControlsFile() const { return controls_file_; }
   const Loss *GetLoss() const { return loss_.get(); }
 
   Grid &GetGrid() { return grid_; }

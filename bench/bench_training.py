@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""One training epoch of a vision Transformer: `ctflow -train` against torch, same model, same batches, same kernels.
+
+    /usr/bin/python3 bench/bench_training.py [--cases digits fashion] [--fashion-samples 6000] [--epochs 3]
+
+For each case a random ViT is made by ctflow (`-train_epochs 0`, examples/*_vit.opts' architecture) and the same
+network is built in torch from that controls file (nn.TransformerEncoderLayer, pre-LN, exact GELU, batch_first, the
+patch embedding as a Linear on the unfolded patches, class token, position embedding, final LayerNorm, head; b_v = 0
+so that out_proj.bias is ctflow's c; the gradients of b_k and b_v are held at zero, as in
+tests/training/torch_training.py). Both train with Adam (lr 1e-3, batches of 32 (digits) or 64 (Fashion-MNIST) in
+the file's order, -train_shuffle 0) in float64 with one thread per rank; torch's dgemm_ is ctflow's BLIS on ctflow's
+configuration (bench_vs_torch.same_kernels, LD_PRELOAD), unless --own-kernels. Timed: ctflow's epoch seconds from its
+history file (the training steps; no test set), torch's forward + backward + step over the same batches; medians
+over --epochs epochs. The first epoch's mean training loss of the two sides is printed as a check that they compute
+the same thing. Ratio = ctflow / torch at one rank; 2-rank efficiency = t(1 rank) / (2 t(2 ranks)).
+Digits: tools/make_digits.py (1,438 images 8 × 8, patch 4: N_x = 5); Fashion-MNIST: the first --fashion-samples
+images of tools/make_fashion_mnist.py (28 × 28, patch 7: N_x = 17).
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..")
+sys.path.insert(0, HERE)
+import bench_vs_torch  # noqa: E402
+
+CASES = {  # options file, batch, data maker, train file
+    "digits": ("digits_vit.opts", 32, "make_digits.py", "digits_train.h5"),
+    "fashion": ("fashion_mnist_vit.opts", 64, "make_fashion_mnist.py", "fashion_mnist_train.h5"),
+}
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    p.add_argument("--fashion-samples", type=int, default=6000)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--own-kernels", action="store_true")
+    p.add_argument("--ctflow", default=os.path.join(ROOT, "build", "ctflow"))
+    p.add_argument("--blas-rate", default=None)
+    p.add_argument("--mpiexec", default="mpiexec")
+    p.add_argument("--workdir", default=os.path.join(ROOT, "build", "bench", "training"))
+    args = p.parse_args()
+    args.ctflow = os.path.abspath(args.ctflow)
+    args.blas_rate = os.path.abspath(args.blas_rate or os.path.join(os.path.dirname(args.ctflow), "ctflow_blas_rate"))
+    return args
+
+
+def architecture(opts):
+    """The -vit_* values of an options file."""
+    values = {}
+    with open(os.path.join(ROOT, "examples", opts)) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 2 and parts[0].startswith("-vit_"):
+                values[parts[0][5:]] = parts[1]
+    return values
+
+
+def ctflow_train(args, np_, opts, data, batch, epochs, extra):
+    cmd = [args.ctflow, "-train", "-options_file", os.path.join(ROOT, "examples", opts), "-data", data, "-train_batch", str(batch),
+           "-train_epochs", str(epochs), "-train_shuffle", "0", "-train_optimizer", "adam", "-train_lr", "1e-3", "-train_lr_schedule", "constant",
+           "-train_checkpoint_every", "0", "-train_clip", "0", "-train_weight_decay", "0", "-train_history", "history.h5"] + extra
+    if np_ > 1:
+        cmd = [args.mpiexec, "-n", str(np_)] + cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, env=bench_vs_torch.environment())
+    if out.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    if epochs == 0:
+        return [], []
+    with h5py.File("history.h5") as f:
+        return list(f["train_loss"][...]), list(f["seconds"][...])
+
+
+class TorchViT:
+    """ctflow's random ViT (a controls file) as torch modules."""
+
+    def __init__(self, path):
+        import torch
+        from torch import nn
+        with h5py.File(path) as f:
+            t = lambda name: torch.from_numpy(f[name][...].copy())
+            vit = f["vit"]
+            self.p = int(vit.attrs["patch_size"])
+            Ny = f["vit/patch_bias"].shape[0]
+            self.embed = nn.Linear(f["vit/patch_embedding"].shape[0], Ny).double()
+            self.embed.weight.data, self.embed.bias.data = t("vit/patch_embedding").T.contiguous(), t("vit/patch_bias")
+            self.cls = nn.Parameter(t("vit/class_token"))
+            self.pos = nn.Parameter(t("vit/position_embedding"))
+            self.layers = []
+            n = 0
+            while f"layers/{n}" in f:
+                g = f[f"layers/{n}"]
+                Nh, _, d = g["WQ"].shape
+                F = g["mlp_W1"].shape[1]
+                layer = nn.TransformerEncoderLayer(Ny, Nh, F, dropout=0.0, activation="gelu", batch_first=True, norm_first=True,
+                                                   layer_norm_eps=float(g.attrs["layernorm1_eps"])).double()
+                a = layer.self_attn
+                q, k, v = (torch.cat([torch.from_numpy(g[w][m].T.copy()) for m in range(Nh)]) for w in ("WQ", "WK", "WV"))
+                a.in_proj_weight.data = torch.cat([q, k, v])
+                a.in_proj_bias.data = torch.cat([torch.from_numpy(g["bQ"][...].reshape(-1).copy()), torch.zeros(2 * Ny, dtype=torch.float64)])
+                mask = torch.cat([torch.ones(Ny, dtype=torch.float64), torch.zeros(2 * Ny, dtype=torch.float64)])
+                a.in_proj_bias.register_hook(lambda grad, m=mask: grad * m)  # b_k, b_v stay 0: ctflow trains c = b_o
+                a.out_proj.weight.data = torch.cat([torch.from_numpy(g["WO"][m].copy()) for m in range(Nh)]).T.contiguous()
+                a.out_proj.bias.data = t(f"layers/{n}/c")
+                layer.linear1.weight.data, layer.linear1.bias.data = t(f"layers/{n}/mlp_W1").T.contiguous(), t(f"layers/{n}/mlp_b1")
+                layer.linear2.weight.data, layer.linear2.bias.data = t(f"layers/{n}/mlp_W2").T.contiguous(), t(f"layers/{n}/mlp_b2")
+                for k_, norm in ((1, layer.norm1), (2, layer.norm2)):
+                    norm.weight.data, norm.bias.data = t(f"layers/{n}/layernorm{k_}_gamma"), t(f"layers/{n}/layernorm{k_}_beta")
+                self.layers.append(layer)
+                n += 1
+            self.norm = nn.LayerNorm(Ny, eps=float(f["final_norm"].attrs["eps"])).double()
+            self.norm.weight.data, self.norm.bias.data = t("final_norm/gamma"), t("final_norm/beta")
+            self.head = nn.Linear(Ny, f["vit/head_bias"].shape[0]).double()
+            self.head.weight.data, self.head.bias.data = t("vit/head_weight").T.contiguous(), t("vit/head_bias")
+        self.modules = nn.ModuleList([self.embed, self.norm, self.head] + self.layers)
+
+    def parameters(self):
+        return list(self.modules.parameters()) + [self.cls, self.pos]
+
+    def __call__(self, images):
+        import torch
+        b, C, H, W = images.shape
+        p = self.p
+        patches = images.reshape(b, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5).reshape(b, (H // p) * (W // p), C * p * p)
+        x = torch.cat([self.cls.expand(b, 1, -1), self.embed(patches)], 1) + self.pos
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(self.norm(x)[:, 0])
+
+
+def torch_epochs(model, images, labels, batch, epochs):
+    import torch
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses, seconds = [], []
+    for _ in range(epochs):
+        start, total = time.perf_counter(), 0.0
+        for s in range(0, len(labels), batch):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(images[s:s + batch]), labels[s:s + batch])
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(labels[s:s + batch])
+        seconds.append(time.perf_counter() - start)
+        losses.append(total / len(labels))
+    return losses, seconds
+
+
+def main():
+    args = parse_args()
+    kernels = bench_vs_torch.same_kernels(args)
+    import torch
+    torch.set_num_threads(1)
+    os.makedirs(args.workdir, exist_ok=True)
+    os.chdir(args.workdir)
+    print(f"CPU: {bench_vs_torch.cpu_model()}; ctflow's BLAS: {kernels['blas']}; torch's dgemm_: "
+          f"{'ctflow BLIS (LD_PRELOAD ' + os.environ.get('LD_PRELOAD', '') + ')' if not args.own_kernels else 'its own'}; one thread per rank")
+    for case in args.cases:
+        opts, batch, maker, train = CASES[case]
+        if not os.path.exists(train):
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools", maker), "."], check=True)
+        data = train
+        if case == "fashion":
+            data = f"fashion_{args.fashion_samples}.h5"
+            with h5py.File(train) as f, h5py.File(data, "w") as g:
+                g["images"], g["labels"] = f["images"][:args.fashion_samples], f["labels"][:args.fashion_samples]
+        ctflow_train(args, 1, opts, data, batch, 0, ["-train_out", f"{case}_init.h5"])
+        model = TorchViT(f"{case}_init.h5")
+        with h5py.File(data) as f:
+            images, labels = torch.from_numpy(f["images"][...]), torch.from_numpy(f["labels"][...])
+        t_loss, t_sec = torch_epochs(model, images, labels, batch, args.epochs)
+        c_loss, c1 = ctflow_train(args, 1, opts, data, batch, args.epochs, ["-controls", f"{case}_init.h5", "-train_out", f"{case}_np1.h5"])
+        _, c2 = ctflow_train(args, 2, opts, data, batch, args.epochs, ["-controls", f"{case}_init.h5", "-train_out", f"{case}_np2.h5"])
+        T, C1, C2 = statistics.median(t_sec), statistics.median(c1), statistics.median(c2)
+        print(f"{case}: {len(labels)} samples, batch {batch}, architecture {architecture(opts)}")
+        print(f"  first-epoch mean loss: torch {t_loss[0]:.12f}, ctflow {c_loss[0]:.12f} (relative difference {abs(t_loss[0] - c_loss[0]) / t_loss[0]:.1e})")
+        print(f"  epoch seconds (median of {args.epochs}): torch {T:.3f}, ctflow 1 rank {C1:.3f}, 2 ranks {C2:.3f}")
+        print(f"  ratio ctflow / torch at 1 rank: {C1 / T:.2f}; 2-rank efficiency: {C1 / (2 * C2):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+// Adam, Kingma & Ba 2015, Algorithm 1, with torch.optim.Adam's weight decay (an L2 term added to the gradient):
+//   g ← g + λθ;  m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g²;  m̂ = m / (1 − β1^t);  v̂ = v / (1 − β2^t);
+//   θ ← θ − α m̂ / (√v̂ + ε).
+#include "solver/training/adam.hpp"
+
+#include <cmath>
+
+namespace ctflow {
+
+PetscErrorCode Adam::SetFromOptions(MPI_Comm comm) {
+  PetscFunctionBeginUser;
+  PetscOptionsBegin(comm, nullptr, "Adam and AdamW (-train_optimizer adam, adamw)", "Optimizer");
+  PetscCall(PetscOptionsReal("-train_beta1", "Adam's β1, decay of the first moment", "Adam::SetBetas", beta1_, &beta1_, nullptr));
+  PetscCall(PetscOptionsReal("-train_beta2", "Adam's β2, decay of the second moment", "Adam::SetBetas", beta2_, &beta2_, nullptr));
+  PetscCall(PetscOptionsReal("-train_adam_eps", "Adam's ε in the denominator", "Adam::SetEpsilon", eps_, &eps_, nullptr));
+  PetscOptionsEnd();
+  PetscCheck(beta1_ >= 0 && beta1_ < 1 && beta2_ >= 0 && beta2_ < 1, comm, PETSC_ERR_USER_INPUT, "-train_beta1 and -train_beta2 must be in [0, 1)");
+  PetscCheck(eps_ > 0, comm, PETSC_ERR_USER_INPUT, "-train_adam_eps must be positive, got %g", (double)eps_);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Adam::Moments(const std::vector<PetscReal> &g, PetscReal *c1, PetscReal *c2) {
+  PetscFunctionBeginUser;
+  if (m_.empty()) PetscCallCXX((m_.assign(g.size(), 0), v_.assign(g.size(), 0)));
+  const PetscReal t = t_[0] += 1;
+  for (size_t i = 0; i < g.size(); ++i) {
+    m_[i] = beta1_ * m_[i] + (1 - beta1_) * g[i];
+    v_[i] = beta2_ * v_[i] + (1 - beta2_) * g[i] * g[i];
+  }
+  *c1 = 1 - std::pow(beta1_, t);
+  *c2 = 1 - std::pow(beta2_, t);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Adam::Step(PetscReal lr, const std::vector<PetscReal> &g, std::vector<PetscReal> *theta) {
+  std::vector<PetscReal> &x = *theta, d(g);
+  PetscReal c1, c2;
+  PetscFunctionBeginUser;
+  for (size_t i = 0; i < x.size(); ++i) d[i] += weight_decay_ * x[i];
+  PetscCall(Moments(d, &c1, &c2));
+  for (size_t i = 0; i < x.size(); ++i) x[i] -= lr * (m_[i] / c1) / (std::sqrt(v_[i] / c2) + eps_);
+  PetscFunctionReturn(0);
+}
+
+std::string Adam::Description() const {
+  return "adam (β1 " + std::to_string(beta1_) + ", β2 " + std::to_string(beta2_) + ", weight decay " + std::to_string(weight_decay_) + ")";
+}
+
+PetscErrorCode AdamCreate(std::unique_ptr<Optimizer> *optimizer) {
+  PetscFunctionBeginUser;
+  PetscCallCXX(*optimizer = std::make_unique<Adam>());
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

@@ -1,0 +1,512 @@
+#include "solver/training/trainer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "discretization/base/paths.hpp"
+#include "discretization/piecewise_linear_controls.hpp"
+
+namespace ctflow {
+
+namespace {
+
+// Collective: if any rank's local work failed (errors caught with PetscReturnErrorHandler, so that no rank aborts the
+// run alone), every rank fails with the message of the lowest failing rank.
+PetscErrorCode CheckAllRanks(MPI_Comm comm, PetscErrorCode local) {
+  PetscMPIInt rank, size, first;
+  char message[1024] = "";
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  PetscMPIInt mine = local ? rank : size;
+  PetscCallMPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm));
+  if (first == size) PetscFunctionReturn(0);
+  int code = (int)local;
+  if (rank == first) {
+    const char *text = nullptr;
+    char *specific = nullptr;
+    PetscCall(PetscErrorMessage(local, &text, &specific));
+    PetscCall(PetscStrncpy(message, specific && specific[0] ? specific : text ? text : "error", sizeof(message)));
+  }
+  PetscCallMPI(MPI_Bcast(message, sizeof(message), MPI_CHAR, first, comm));
+  PetscCallMPI(MPI_Bcast(&code, 1, MPI_INT, first, comm));
+  SETERRQ(comm, (PetscErrorCode)code, "%s", message);
+}
+
+// Runs f, this rank's own work (its Problem on PETSC_COMM_SELF), with errors returned rather than reported, and makes
+// the outcome collective (CheckAllRanks).
+template <typename F>
+PetscErrorCode OnEveryRank(MPI_Comm comm, F f) {
+  PetscErrorCode ierr;
+  PetscFunctionBeginUser;
+  PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, nullptr));
+  ierr = f();
+  PetscCall(PetscPopErrorHandler());
+  PetscCall(CheckAllRanks(comm, ierr));
+  PetscFunctionReturn(0);
+}
+
+// SplitMix64: the permutation of the samples in an epoch depends on the seed and the epoch only.
+std::uint64_t Next(std::uint64_t *x) {
+  std::uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+PetscErrorCode TrainingRequested(MPI_Comm comm, PetscBool *train) {
+  PetscFunctionBeginUser;
+  *train = PETSC_FALSE;
+  PetscOptionsBegin(comm, nullptr, "The training job", "Trainer");
+  PetscCall(PetscOptionsBool("-train", "Train the controls on -data (the control problem (12), (36))", "Trainer", *train, train, nullptr));
+  PetscOptionsEnd();
+  PetscFunctionReturn(0);
+}
+
+Trainer::Trainer(MPI_Comm comm) : comm_(comm), problem_(PETSC_COMM_SELF) {}
+
+PetscErrorCode Trainer::SetOptimizer(const std::string &name) {
+  PetscFunctionBeginUser;
+  optimizer_name_ = name;
+  optimizer_.reset();
+  if (!TaoSelected()) PetscCall(OptimizerCreate(comm_, name, &optimizer_));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::SetFromOptions() {
+  char data[PETSC_MAX_PATH_LEN], test[PETSC_MAX_PATH_LEN], out[PETSC_MAX_PATH_LEN], history[PETSC_MAX_PATH_LEN], checkpoint[PETSC_MAX_PATH_LEN],
+      logits[PETSC_MAX_PATH_LEN], optimizer[64];
+  PetscBool shuffle = shuffle_ ? PETSC_TRUE : PETSC_FALSE, restart = restart_ ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionBeginUser;
+  PetscCall(PetscStrncpy(data, data_path_.c_str(), sizeof(data)));
+  PetscCall(PetscStrncpy(test, test_path_.c_str(), sizeof(test)));
+  PetscCall(PetscStrncpy(out, out_path_.c_str(), sizeof(out)));
+  PetscCall(PetscStrncpy(history, history_path_.c_str(), sizeof(history)));
+  PetscCall(PetscStrncpy(logits, logits_path_.c_str(), sizeof(logits)));
+  PetscCall(PetscStrncpy(checkpoint, checkpoint_path_.c_str(), sizeof(checkpoint)));
+  PetscCall(PetscStrncpy(optimizer, optimizer_name_.c_str(), sizeof(optimizer)));
+  PetscOptionsBegin(comm_, nullptr, "Training (docs/training.md)", "Trainer");
+  PetscCall(PetscOptionsString("-data", "Training set (HDF5: /inputs or /images, /targets or /labels)", "Trainer::SetData", data, data, sizeof(data),
+                               nullptr));
+  PetscCall(PetscOptionsString("-data_test", "Held-out set, evaluated after every epoch", "Trainer::SetData", test, test, sizeof(test), nullptr));
+  PetscCall(
+      PetscOptionsString("-train_out", "Trained controls file (runs with ctflow -controls)", "Trainer::SetOutput", out, out, sizeof(out), nullptr));
+  PetscCall(PetscOptionsInt("-train_epochs", "Epochs (TAO: iterations)", "Trainer::SetEpochs", epochs_, &epochs_, nullptr));
+  PetscCall(PetscOptionsInt("-train_batch", "Samples per step (0: the whole set)", "Trainer::SetBatchSize", batch_, &batch_, nullptr));
+  PetscCall(PetscOptionsInt("-train_seed", "Seed of the random initialisation and the shuffling", "Trainer::SetSeed", seed_, &seed_, nullptr));
+  PetscCall(PetscOptionsBool("-train_shuffle", "Shuffle the samples every epoch (else batches in the file's order)", "Trainer::SetShuffle", shuffle,
+                             &shuffle, nullptr));
+  PetscCall(PetscOptionsString("-train_optimizer", "adam, adamw, sgd (mini-batch) or tao (full batch, -tao_type ...)", "Trainer::SetOptimizer",
+                               optimizer, optimizer, sizeof(optimizer), nullptr));
+  PetscCall(PetscOptionsReal("-train_weight_decay", "Weight decay λ", "Trainer::SetWeightDecay", weight_decay_, &weight_decay_, nullptr));
+  PetscCall(PetscOptionsReal("-train_clip", "Clip the gradient to this norm (0: no clipping)", "Trainer::SetClip", clip_, &clip_, nullptr));
+  PetscCall(PetscOptionsReal("-train_time_smoothness", "α of the penalty α Σ_n ‖θ^{n+1} − θ^n‖²/Δτ_n", "Trainer::SetTimeSmoothness", smoothness_,
+                             &smoothness_, nullptr));
+  PetscCall(PetscOptionsString("-train_history", "History file (HDF5: /epoch, /train_loss, …)", "Trainer::SetHistory", history, history,
+                               sizeof(history), nullptr));
+  PetscCall(PetscOptionsString("-train_checkpoint", "Checkpoint file (controls and optimiser state)", "Trainer::SetCheckpoint", checkpoint,
+                               checkpoint, sizeof(checkpoint), nullptr));
+  PetscCall(PetscOptionsInt("-train_checkpoint_every", "Save a checkpoint every k epochs (0: never)", "Trainer::SetCheckpoint", checkpoint_every_,
+                            &checkpoint_every_, nullptr));
+  PetscCall(PetscOptionsBool("-train_restart", "Continue from -train_checkpoint", "Trainer::SetCheckpoint", restart, &restart, nullptr));
+  PetscCall(PetscOptionsString("-train_test_logits", "After training, write the test set's logits, loss and accuracy here (HDF5)",
+                               "Trainer::SetTestLogits", logits, logits, sizeof(logits), nullptr));
+  PetscOptionsEnd();
+  SetData(data, test);
+  SetOutput(out);
+  SetShuffle(shuffle);
+  SetHistory(history);
+  SetTestLogits(logits);
+  SetCheckpoint(checkpoint, checkpoint_every_, restart);
+  PetscCall(SetOptimizer(optimizer));
+  PetscCall(schedule_.SetFromOptions(comm_));
+  if (optimizer_) PetscCall(optimizer_->SetFromOptions(comm_));
+  PetscCall(arch_.SetFromOptions(comm_));
+  PetscCall(OnEveryRank(comm_, [&] { return problem_.SetFromOptions(); }));
+  problem_.GetTrajectory().SetPath("none");
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::SetUpControls() {
+  PetscFunctionBeginUser;
+  if (restart_) {  // a checkpoint is a controls file
+    PetscCall(problem_.SetControlsFile(checkpoint_path_));
+    PetscCall(problem_.GetControls().SetFromOptions());
+  } else if (problem_.ControlsFile().empty()) {
+    PetscCheck(train_.Images(), comm_, PETSC_ERR_USER_INPUT,
+               "training on /inputs needs controls to start from: -controls FILE (a random start is a vision Transformer, for /images)");
+    const std::vector<PetscInt> &s = train_.InputShape();
+    arch_.channels = s[0], arch_.height = s[1], arch_.width = s[2];
+    PetscCall(arch_.Check(comm_));
+    PetscCall(random_controls_.Create(PETSC_COMM_SELF, "ctflow-random-vit"));
+    PetscCall(VitControlsWrite(PETSC_COMM_SELF, arch_, (std::uint64_t)seed_, random_controls_.Path()));
+    PetscCall(problem_.SetControlsFile(random_controls_.Path()));
+    PetscCall(problem_.GetControls().SetFromOptions());
+  }
+  controls_source_ = problem_.ControlsFile();
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::SetUp() {
+  PetscFunctionBeginUser;
+  PetscCheck(!data_path_.empty(), comm_, PETSC_ERR_USER_INPUT, "-train needs a training set: -data FILE.h5");
+  PetscCheck(epochs_ >= 0, comm_, PETSC_ERR_USER_INPUT, "-train_epochs must be non-negative, got %" PetscInt_FMT, epochs_);
+  PetscCheck(checkpoint_every_ >= 0, comm_, PETSC_ERR_USER_INPUT, "-train_checkpoint_every must be non-negative");
+  PetscCheck(!(checkpoint_every_ || restart_) || !checkpoint_path_.empty(), comm_, PETSC_ERR_USER_INPUT,
+             "-train_checkpoint_every and -train_restart need -train_checkpoint FILE");
+  PetscCheck(smoothness_ >= 0 && clip_ >= 0 && weight_decay_ >= 0, comm_, PETSC_ERR_USER_INPUT,
+             "-train_time_smoothness, -train_clip and -train_weight_decay must be non-negative");
+  PetscCall(train_.Load(comm_, data_path_, "-data"));
+  has_test_ = !test_path_.empty();
+  if (has_test_) PetscCall(test_.Load(comm_, test_path_, "-data_test"));
+  PetscCheck(!has_test_ || (test_.Images() == train_.Images() && test_.Labels() == train_.Labels()), comm_, PETSC_ERR_USER_INPUT,
+             "-data_test file '%s' holds other kinds of data than the -data file '%s'", test_path_.c_str(), data_path_.c_str());
+  if (batch_ == 0 || TaoSelected()) batch_ = train_.Size();  // TAO: full batch
+  PetscCheck(batch_ > 0 && batch_ <= train_.Size(), comm_, PETSC_ERR_USER_INPUT,
+             "-train_batch %" PetscInt_FMT " is larger than the -data file '%s' (%" PetscInt_FMT " samples)", batch_, data_path_.c_str(),
+             train_.Size());
+  PetscCall(OnEveryRank(comm_, [&] { return SetUpControls(); }));
+  PetscCheck(train_.Images() == (problem_.GetControls().Vit() != nullptr), comm_, PETSC_ERR_USER_INPUT,
+             train_.Images() ? "the -data file '%s' holds /images, which need controls with a vision Transformer's /vit group (%s has none)"
+                             : "the -data file '%s' holds /inputs, but the controls (%s) embed images (/vit)",
+             data_path_.c_str(), problem_.GetControls().Description().c_str());
+  if (!train_.Images()) {
+    const std::vector<PetscInt> &s = train_.InputShape();
+    problem_.GetInitialState().SetValues(std::vector<PetscReal>(train_.Input(0), train_.Input(0) + s[0] * s[1]), s[0], s[1],
+                                         "the samples of the -data file '" + data_path_ + "'");
+  }
+  {
+    auto loss = std::make_unique<SampleLoss>(PETSC_COMM_SELF);
+    if (train_.Labels()) loss->SetLabel(0);
+    else loss->SetTarget(train_.Target(0));
+    loss_ = loss.get();
+    PetscCall(problem_.SetLoss(std::move(loss)));
+  }
+  problem_.SetAdjoint(true);
+  PetscCall(OnEveryRank(comm_, [&] { return problem_.SetUp(); }));
+  const Grid &grid = problem_.GetGrid();
+  if (const VitProcessing *vit = problem_.GetControls().Vit()) {
+    for (const Dataset *d : {&train_, &test_})
+      if (d == &train_ || has_test_) {
+        PetscCall(d->CheckShapes(comm_, {vit->channels, vit->height, vit->width}, {}, "(channels, image_height, image_width of /vit)"));
+        if (d->Labels()) PetscCall(d->CheckLabels(comm_, vit->classes));
+      }
+    PetscCheck(train_.Labels(), comm_, PETSC_ERR_USER_INPUT, "a vision Transformer is trained on /labels; the -data file '%s' has /targets",
+               data_path_.c_str());
+  } else {
+    for (const Dataset *d : {&train_, &test_})
+      if (d == &train_ || has_test_) PetscCall(d->CheckShapes(comm_, {grid.Nx(), grid.Ny()}, {grid.Nx(), grid.Ny()}, "(N_x, N_y)"));
+    PetscCheck(!train_.Labels(), comm_, PETSC_ERR_USER_INPUT, "/labels need a classification head (controls with /vit)");
+  }
+  PetscCall(VecDuplicate(problem_.State(), embedded_.Out()));
+  // θ, flat, and where each array lives in it.
+  PetscCall(problem_.GetControls().GetParameters(&theta_arrays_));
+  PetscCheck(!theta_arrays_.Empty(), comm_, PETSC_ERR_USER_INPUT, "the controls (%s) have no parameters to train",
+             problem_.GetControls().Description().c_str());
+  theta_.clear();
+  for (const ControlsArray &a : theta_arrays_.Arrays()) {
+    offset_[a.name] = theta_.size();
+    PetscCallCXX(theta_.insert(theta_.end(), a.values.begin(), a.values.end()));
+  }
+  PetscCall(SetUpSmoothness());
+  if (restart_) {
+    TrainingState state{0, optimizer_ ? optimizer_->State() : decltype(optimizer_->State()){}, &history_};
+    PetscCall(CheckpointRead(comm_, checkpoint_path_, &theta_arrays_, &state));
+    first_epoch_ = state.epoch;
+    theta_.clear();
+    for (const ControlsArray &a : theta_arrays_.Arrays()) PetscCallCXX(theta_.insert(theta_.end(), a.values.begin(), a.values.end()));
+    PetscCall(SetParameters(theta_));
+  }
+  if (optimizer_) optimizer_->SetWeightDecay(weight_decay_);
+  if (TaoSelected()) PetscCall(SetUpTao());
+  if (!history_path_.empty()) PetscCall(CheckWritableFile(comm_, history_path_, "-train_history"));
+  if (!checkpoint_path_.empty() && checkpoint_every_) PetscCall(CheckWritableFile(comm_, checkpoint_path_, "-train_checkpoint"));
+  PetscCall(CheckWritableFile(comm_, out_path_, "-train_out"));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::SetUpSmoothness() {
+  const Controls &controls = problem_.GetControls();
+  std::vector<PetscReal> tau;  // the time each layer's parameters stand for: knots, or the layers' midpoints
+  PetscFunctionBeginUser;
+  pairs_.clear();
+  if (smoothness_ == 0) PetscFunctionReturn(0);
+  if (const auto *pl = dynamic_cast<const PiecewiseLinearControls *>(&controls)) PetscCallCXX(tau = pl->KnotTimes());
+  else {
+    std::vector<PetscReal> t = {0};
+    for (PetscReal b : controls.Breakpoints()) PetscCallCXX(t.push_back(b));
+    PetscCallCXX(t.push_back(controls.EndTime()));
+    for (size_t n = 0; n + 1 < t.size(); ++n) PetscCallCXX(tau.push_back((t[n] + t[n + 1]) / 2));
+  }
+  for (size_t n = 0; n + 1 < tau.size(); ++n) {
+    const std::string now = "/layers/" + std::to_string(n) + "/", next = "/layers/" + std::to_string(n + 1) + "/";
+    for (const ControlsArray &a : theta_arrays_.Arrays()) {
+      if (a.name.compare(0, next.size(), next)) continue;
+      const auto before = offset_.find(now + a.name.substr(next.size()));
+      if (before == offset_.end()) continue;
+      PetscCallCXX(pairs_.push_back({before->second, offset_[a.name], a.values.size(), 1 / (tau[n + 1] - tau[n])}));
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscReal Trainer::Smoothness(std::vector<PetscReal> *g) const {
+  PetscReal penalty = 0;
+  for (const SmoothnessPair &p : pairs_)
+    for (size_t k = 0; k < p.size; ++k) {
+      const PetscReal d = theta_[p.next + k] - theta_[p.now + k];
+      penalty += smoothness_ * p.weight * d * d;
+      if (g) {
+        (*g)[p.next + k] += 2 * smoothness_ * p.weight * d;
+        (*g)[p.now + k] -= 2 * smoothness_ * p.weight * d;
+      }
+    }
+  return penalty;
+}
+
+PetscErrorCode Trainer::SetParameters(const std::vector<PetscReal> &theta) {
+  PetscFunctionBeginUser;
+  if (&theta != &theta_) theta_ = theta;
+  size_t k = 0;
+  for (ControlsArray &a : theta_arrays_.Arrays())
+    for (PetscReal &v : a.values) v = theta_[k++];
+  PetscCall(problem_.GetControls().SetParameters(theta_arrays_));
+  PetscFunctionReturn(0);
+}
+
+std::vector<PetscInt> Trainer::EpochOrder(PetscInt epoch) const {
+  std::vector<PetscInt> order(train_.Size());
+  for (PetscInt i = 0; i < train_.Size(); ++i) order[i] = i;
+  if (!shuffle_) return order;
+  std::uint64_t x = (std::uint64_t)seed_ * 0x632be59bd9b4e019ull + (std::uint64_t)epoch;
+  for (PetscInt i = train_.Size() - 1; i > 0; --i) {  // Fisher–Yates
+    const PetscInt j = (PetscInt)((PetscReal)(Next(&x) >> 11) * 0x1.0p-53 * (PetscReal)(i + 1));
+    std::swap(order[i], order[j]);
+  }
+  return order;
+}
+
+// One sample: *loss += ℓ, *correct += [argmax z = label], with g: g += ∂ℓ/∂θ (flat).
+PetscErrorCode Trainer::Sample(const Dataset &d, PetscInt i, PetscReal *loss, PetscReal *correct, PetscReal *g) {
+  const Grid &grid = problem_.GetGrid();
+  const VitProcessing *vit = problem_.GetControls().Vit();
+  PetscFunctionBeginUser;
+  if (vit) {
+    PetscCallCXX(image_.assign(d.Input(i), d.Input(i) + vit->channels * vit->height * vit->width));
+    PetscCall(EmbedImage(grid, *vit, image_, embedded_));
+    const PetscScalar *a;
+    PetscCall(VecGetArrayRead(embedded_, &a));
+    PetscCallCXX(values_.assign(a, a + grid.Nx() * grid.Ny()));
+    PetscCall(VecRestoreArrayRead(embedded_, &a));
+    loss_->SetLabel(d.Label(i));
+  } else {
+    PetscCallCXX(values_.assign(d.Input(i), d.Input(i) + grid.Nx() * grid.Ny()));
+    loss_->SetTarget(d.Target(i));
+  }
+  problem_.GetInitialState().SetValues(std::move(values_), grid.Nx(), grid.Ny(), "a training sample");
+  PetscCall(problem_.Solve());
+  *loss += problem_.LossValue();
+  if (vit) {
+    const std::vector<PetscReal> &z = loss_->Logits();
+    *correct += (PetscInt)(std::max_element(z.begin(), z.end()) - z.begin()) == d.Label(i) ? 1 : 0;
+    if (logits_out_) std::copy(z.begin(), z.end(), logits_out_->begin() + i * z.size());
+  }
+  if (!g) PetscFunctionReturn(0);
+  PetscCall(problem_.SolveAdjoint());
+  for (const ControlsArray &a : problem_.Gradient().Arrays()) {
+    PetscReal *ga = g + offset_.at(a.name);
+    for (size_t k = 0; k < a.values.size(); ++k) ga[k] += a.values[k];
+  }
+  if (vit) {  // the embedding F and the head G, outside the Problem's adjoint
+    VitProcessing dvit;
+    PetscCall(EmbedImageTranspose(grid, *vit, image_, problem_.GradientState(), &dvit));
+    const VitProcessing &head = loss_->HeadGradient();
+    const std::pair<const char *, const std::vector<PetscReal> *> parts[] = {
+        {"/vit/patch_embedding", &dvit.patch_embedding},       {"/vit/patch_bias", &dvit.patch_bias},   {"/vit/class_token", &dvit.class_token},
+        {"/vit/position_embedding", &dvit.position_embedding}, {"/vit/head_weight", &head.head_weight}, {"/vit/head_bias", &head.head_bias}};
+    for (const auto &[name, v] : parts) {
+      PetscReal *ga = g + offset_.at(name);
+      for (size_t k = 0; k < v->size(); ++k) ga[k] += (*v)[k];
+    }
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::LocalSums(const Dataset &d, const std::vector<PetscInt> &batch, std::vector<PetscReal> *sums, bool gradient) {
+  PetscMPIInt rank, size;
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
+  PetscCallMPI(MPI_Comm_size(comm_, &size));
+  const size_t b = batch.size(), lo = b * rank / size, hi = b * (rank + 1) / size, n = gradient ? theta_.size() : 0;
+  PetscReal *s = sums->data();
+  PetscCall(OnEveryRank(comm_, [&] {
+    PetscErrorCode ierr = 0;
+    for (size_t k = lo; k < hi && !ierr; ++k) ierr = Sample(d, batch[k], s + n, s + n + 1, gradient ? s : nullptr);
+    return ierr;
+  }));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::Objective(const Dataset &d, const std::vector<PetscInt> &batch, PetscReal *loss, PetscReal *correct,
+                                  std::vector<PetscReal> *g) {
+  const size_t n = g ? theta_.size() : 0;
+  std::vector<PetscReal> sums(n + 2, 0.0);
+  PetscFunctionBeginUser;
+  PetscCall(LocalSums(d, batch, &sums, g != nullptr));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums.data(), (int)sums.size(), MPIU_REAL, MPIU_SUM, comm_));
+  const PetscReal b = (PetscReal)batch.size();
+  *loss = sums[n] / b;
+  *correct = sums[n + 1];
+  if (g) {
+    PetscCallCXX(g->assign(sums.begin(), sums.begin() + n));
+    for (PetscReal &x : *g) x /= b;
+  }
+  *loss += Smoothness(g);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::Evaluate(const Dataset &d, PetscReal *loss, PetscReal *accuracy) {
+  std::vector<PetscInt> all(d.Size());
+  PetscReal correct;
+  PetscFunctionBeginUser;
+  for (PetscInt i = 0; i < d.Size(); ++i) all[i] = i;
+  PetscCall(Objective(d, all, loss, &correct, nullptr));
+  *accuracy = d.Labels() ? correct / (PetscReal)d.Size() : NAN;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::RecordEpoch(PetscInt epoch, PetscReal train_loss, PetscReal train_correct, PetscReal gnorm, PetscReal lr, PetscReal seconds) {
+  PetscReal test_loss = NAN, test_accuracy = NAN;
+  PetscFunctionBeginUser;
+  PetscCheck(std::isfinite(train_loss) && std::isfinite(gnorm), comm_, PETSC_ERR_FP,
+             "the training loss became non-finite in epoch %" PetscInt_FMT " (loss %g, gradient norm %g); stopped%s%s", epoch, (double)train_loss,
+             (double)gnorm, checkpoint_path_.empty() ? "" : ", the last good checkpoint is kept in ", checkpoint_path_.c_str());
+  if (has_test_) PetscCall(Evaluate(test_, &test_loss, &test_accuracy));
+  history_["epoch"].push_back((PetscReal)epoch);
+  history_["train_loss"].push_back(train_loss);
+  if (train_.Labels()) history_["train_accuracy"].push_back(train_correct / (PetscReal)train_.Size());
+  if (has_test_) {
+    history_["test_loss"].push_back(test_loss);
+    if (test_.Labels()) history_["test_accuracy"].push_back(test_accuracy);
+  }
+  history_["gradient_norm"].push_back(gnorm);
+  history_["learning_rate"].push_back(lr);
+  history_["seconds"].push_back(seconds);
+  std::string test = has_test_ ? "  test loss " + std::to_string(test_loss) : "";
+  if (has_test_ && test_.Labels()) test += "  test accuracy " + std::to_string(test_accuracy);
+  PetscCall(PetscPrintf(comm_, "epoch %" PetscInt_FMT ": train loss %.6e%s  |g| %.3e  lr %.3e  %.2f s\n", epoch, (double)train_loss, test.c_str(),
+                        (double)gnorm, (double)lr, (double)seconds));
+  if (!history_path_.empty()) PetscCall(HistoryWrite(comm_, history_path_, history_));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::SaveCheckpoint(PetscInt epoch) {
+  PetscFunctionBeginUser;
+  TrainingState state{epoch, optimizer_ ? optimizer_->State() : decltype(optimizer_->State()){}, &history_};
+  PetscCall(SetParameters(theta_));
+  PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, checkpoint_path_, &state));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::TrainMiniBatch() {
+  const PetscInt B = train_.Size(), steps = (B + batch_ - 1) / batch_, total = steps * epochs_;
+  std::vector<PetscReal> g;
+  PetscFunctionBeginUser;
+  for (PetscInt epoch = first_epoch_; epoch < epochs_; ++epoch) {
+    const PetscReal start = MPI_Wtime();
+    const std::vector<PetscInt> order = EpochOrder(epoch);
+    PetscReal loss_sum = 0, correct_sum = 0, gnorm = 0, lr = 0;
+    for (PetscInt s = 0; s < steps; ++s) {
+      const std::vector<PetscInt> batch(order.begin() + s * batch_, order.begin() + std::min(B, (s + 1) * batch_));
+      PetscReal loss, correct, norm2 = 0;
+      lr = schedule_.At(epoch * steps + s, total, epoch);
+      PetscCall(Objective(train_, batch, &loss, &correct, &g));
+      for (PetscReal x : g) norm2 += x * x;
+      gnorm = std::sqrt(norm2);
+      PetscCheck(std::isfinite(loss) && std::isfinite(gnorm), comm_, PETSC_ERR_FP,
+                 "the training loss or its gradient became non-finite in epoch %" PetscInt_FMT ", step %" PetscInt_FMT
+                 " (loss %g, gradient norm %g); stopped%s%s",
+                 epoch, s, (double)loss, (double)gnorm, checkpoint_path_.empty() ? "" : ", the last good checkpoint is kept in ",
+                 checkpoint_path_.c_str());
+      if (clip_ > 0 && gnorm > clip_)  // torch.nn.utils.clip_grad_norm_
+        for (PetscReal &x : g) x *= clip_ / (gnorm + 1e-6);
+      PetscCall(optimizer_->Step(lr, g, &theta_));
+      PetscCall(SetParameters(theta_));
+      loss_sum += loss * (PetscReal)batch.size();
+      correct_sum += correct;
+    }
+    PetscCall(RecordEpoch(epoch, loss_sum / (PetscReal)B, correct_sum, gnorm, lr, MPI_Wtime() - start));
+    if (checkpoint_every_ && (epoch + 1) % checkpoint_every_ == 0) PetscCall(SaveCheckpoint(epoch + 1));
+  }
+  PetscFunctionReturn(0);
+}
+
+// The test set's logits, loss and accuracy at the current parameters (rank 0 writes; the rows are summed over the ranks).
+PetscErrorCode Trainer::WriteTestLogits() {
+  PetscReal loss, accuracy;
+  std::vector<PetscReal> logits;
+  PetscMPIInt rank;
+  int ok = 1;
+  PetscFunctionBeginUser;
+  PetscCheck(has_test_ && test_.Labels(), comm_, PETSC_ERR_USER_INPUT, "-train_test_logits needs a labelled -data_test set");
+  PetscCallCXX(logits.assign(test_.Size() * problem_.GetControls().Vit()->classes, 0.0));
+  logits_out_ = &logits;
+  const PetscErrorCode ierr = Evaluate(test_, &loss, &accuracy);
+  logits_out_ = nullptr;
+  PetscCall(ierr);
+  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
+  PetscCallMPI(MPI_Reduce(rank ? logits.data() : MPI_IN_PLACE, logits.data(), (int)logits.size(), MPIU_REAL, MPIU_SUM, 0, comm_));
+  PetscCall(PetscPrintf(comm_, "test loss %.10e, test accuracy %.6f (Δt = %g)\n", (double)loss, (double)accuracy,
+                        (double)problem_.GetIntegrator().TimeStep()));
+  if (rank == 0) {
+    const std::string part = logits_path_ + ".part";
+    hid_t file = H5Fcreate(part.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t dims[2] = {(hsize_t)test_.Size(), (hsize_t)(logits.size() / test_.Size())};
+    std::vector<long long> labels(test_.Size());
+    for (PetscInt i = 0; i < test_.Size(); ++i) labels[i] = test_.Label(i);
+    hid_t space = H5Screate_simple(2, dims, nullptr), lspace = H5Screate_simple(1, dims, nullptr), scalar = H5Screate(H5S_SCALAR);
+    hid_t ds = file >= 0 ? H5Dcreate2(file, "logits", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    hid_t ls = file >= 0 ? H5Dcreate2(file, "labels", H5T_STD_I64LE, lspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    ok = ds >= 0 && ls >= 0 && H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, logits.data()) >= 0 &&
+         H5Dwrite(ls, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels.data()) >= 0;
+    const std::pair<const char *, PetscReal> attrs[] = {
+        {"test_loss", loss}, {"test_accuracy", accuracy}, {"dt", problem_.GetIntegrator().TimeStep()}};
+    for (const auto &[name, value] : attrs) {
+      hid_t a = file >= 0 ? H5Acreate2(file, name, H5T_IEEE_F64LE, scalar, H5P_DEFAULT, H5P_DEFAULT) : -1;
+      ok = ok && a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &value) >= 0;
+      if (a >= 0) H5Aclose(a);
+    }
+    if (ls >= 0) H5Dclose(ls);
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(space), H5Sclose(lspace), H5Sclose(scalar);
+    if (file >= 0) ok = H5Fclose(file) >= 0 && ok;
+    ok = ok && std::rename(part.c_str(), logits_path_.c_str()) == 0;
+  }
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
+  PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -train_test_logits file '%s'", logits_path_.c_str());
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::Train() {
+  PetscFunctionBeginUser;
+  static PetscLogStage stage = -1;
+  if (stage < 0) PetscCall(PetscLogStageRegister("Training", &stage));
+  PetscCall(PetscLogStagePush(stage));
+  PetscCall(PetscPrintf(comm_, "training %s on %s (%" PetscInt_FMT " samples%s), %zu parameters, %s, batch %" PetscInt_FMT ", %s\n",
+                        problem_.GetControls().Description().c_str(), data_path_.c_str(), train_.Size(),
+                        has_test_ ? (", test " + test_path_).c_str() : "", theta_.size(), optimizer_ ? optimizer_->Description().c_str() : "tao",
+                        batch_, schedule_.Description().c_str()));
+  if (TaoSelected()) PetscCall(TrainTao());
+  else PetscCall(TrainMiniBatch());
+  PetscCall(PetscLogStagePop());
+  PetscCall(SetParameters(theta_));
+  PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, out_path_));
+  PetscCall(PetscPrintf(comm_, "wrote the trained controls to %s\n", out_path_.c_str()));
+  if (!logits_path_.empty()) PetscCall(WriteTestLogits());
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

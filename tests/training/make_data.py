@@ -1,0 +1,49 @@
+#!/usr/bin/python3
+"""Fixtures of the training tests (tests/training): small datasets, good and bad.
+
+    /usr/bin/python3 tests/training/make_data.py DIR
+"""
+import os
+import sys
+
+import h5py
+import numpy as np
+
+
+def write(path, **datasets):
+    with h5py.File(path, "w") as f:
+        for name, value in datasets.items():
+            f[name] = value
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 1, (16, 1, 8, 8))
+    labels = rng.integers(0, 10, 16).astype(np.int64)
+    write(f"{out}/good.h5", images=images, labels=labels)
+    write(f"{out}/test_6x6.h5", images=rng.uniform(0, 1, (4, 1, 6, 6)), labels=labels[:4])
+    bad = labels.copy()
+    bad[3] = 10
+    write(f"{out}/label_10.h5", images=images, labels=bad)
+    nan = images.copy()
+    nan[2, 0, 3, 4] = np.nan
+    write(f"{out}/nan.h5", images=nan, labels=labels)
+    write(f"{out}/empty.h5", images=np.zeros((0, 1, 8, 8)), labels=np.zeros(0, np.int64))
+    write(f"{out}/no_labels.h5", images=images)
+    write(f"{out}/many.h5", images=rng.uniform(0, 1, (300, 1, 8, 8)), labels=rng.integers(0, 10, 300).astype(np.int64))
+    # The paper's layered controls (2 layers, N_y = 4, J = 1) and states to map onto targets (mse).
+    with h5py.File(f"{out}/paper.h5", "w") as f:
+        for n in range(2):
+            g = f.create_group(f"layers/{n}")
+            for name in ("WQ", "WK", "WV"):
+                g[name] = rng.normal(0, 0.3, (1, 4, 4))
+            g["W1"], g["b1"] = rng.normal(0, 0.3, (4, 4)), rng.normal(0, 0.1, 4)
+            g.attrs["sigma1"], g.attrs["sigma2"] = 0.0, 1.0
+    write(f"{out}/states.h5", inputs=rng.normal(0, 1, (12, 5, 4)), targets=rng.normal(0, 1, (12, 5, 4)))
+    write(f"{out}/float_labels.h5", images=images, labels=labels.astype(np.float64))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""End-to-end checks of `ctflow -train` (tests/training/CMakeLists.txt).
+
+    /usr/bin/python3 tests/training/run_training.py CHECK --data DIR [--ctflow build/ctflow] [--mpiexec "mpirun"] [--workdir DIR]
+
+CHECK is one of
+  smoke      a random ViT on 16 images, 2 epochs at 2 ranks: one progress line per epoch, the history file, the
+             trained controls run by `ctflow -controls FILE -image IMAGE` (and tools/plot_training.py draws the history);
+             the paper's layered model trained on /inputs, /targets (mse), the loss decreasing
+  ranks      the same training (shuffled batches of 5, uneven splits) on 1, 2 and 4 ranks: trained controls within 1e-12
+  nonfinite  the learning rate jumps to 1e40 in epoch 1: one error line naming the non-finite loss, no trained
+             controls, and the checkpoint of epoch 1 kept
+  restart    300 images, 8 epochs with a checkpoint every epoch at 2 ranks, killed with SIGKILL after the second
+             checkpoint, then -train_restart: the trained controls and the loss history bitwise equal to an
+             uninterrupted run's
+  tao        full batch with TAO's lmvm (-tao_monitor): one line per iteration, the loss decreasing
+  digits     examples/digits_vit.opts on the digits of tools/make_digits.py at 2 ranks: test accuracy ≥ 95% within 10 minutes
+"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
+TINY = ["-vit_dim", "8", "-vit_heads", "2", "-vit_mlp", "8", "-vit_layers", "2", "-vit_patch", "4"]
+
+
+def ctflow(args, np_, extra, check=True):
+    command = args.mpiexec.split() + ["-n", str(np_), args.ctflow, "-train"] + extra
+    print("running:", " ".join(command), flush=True)
+    run = subprocess.run(command, capture_output=True, text=True)
+    print(run.stdout, end="")
+    if check and run.returncode != 0:
+        sys.exit(f"ctflow failed ({run.returncode}):\n{run.stderr}")
+    return run
+
+
+def arrays(path):
+    out = {}
+    with h5py.File(path) as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[...]) if isinstance(o, h5py.Dataset) and not n.startswith("training") else None)
+        for n, o in f.items():
+            pass
+    return out
+
+
+def smoke(args):
+    data = os.path.join(args.data, "good.h5")
+    run = ctflow(args, 2, ["-data", data, "-data_test", data, "-train_epochs", "2", "-train_batch", "4",
+                           "-train_history", "history.h5", "-train_out", "trained.h5"] + TINY)
+    lines = [l for l in run.stdout.splitlines() if l.startswith("epoch ")]
+    assert len(lines) == 2 and "test accuracy" in lines[0], lines
+    with h5py.File("history.h5") as f:
+        for name in ("epoch", "train_loss", "test_loss", "test_accuracy", "gradient_norm", "learning_rate", "seconds"):
+            assert f[name].shape == (2,), name
+        assert np.all((f["test_accuracy"][...] >= 0) & (f["test_accuracy"][...] <= 1))
+    with h5py.File(data) as f, h5py.File("image.h5", "w") as g:
+        g["image"] = f["images"][0]
+    run = subprocess.run(args.mpiexec.split() + ["-n", "2", args.ctflow, "-controls", "trained.h5", "-image", "image.h5", "-traj", "none"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and "logits:" in run.stdout, run.stderr
+    plot = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "plot_training.py"), "history.h5", "history.png"], capture_output=True, text=True)
+    assert plot.returncode == 0 and os.path.getsize("history.png") > 1000, plot.stderr
+    states = os.path.join(args.data, "states.h5")
+    ctflow(args, 2, ["-controls", os.path.join(args.data, "paper.h5"), "-data", states, "-data_test", states, "-train_epochs", "3",
+                     "-train_batch", "4", "-train_lr", "1e-2", "-train_history", "states_history.h5", "-train_out", "paper_trained.h5"])
+    with h5py.File("states_history.h5") as f:
+        loss = f["train_loss"][...]
+        assert "test_accuracy" not in f and loss[-1] < loss[0], loss
+    print("smoke: 2 epochs of a random ViT on images (history, trained controls run, plot) and 3 of the paper's model on "
+          f"/inputs, /targets (mse {loss[0]:.4f} → {loss[-1]:.4f}): ok")
+
+
+def ranks(args):
+    data = os.path.join(args.data, "good.h5")
+    results = {}
+    for np_ in (1, 2, 4):
+        ctflow(args, np_, ["-data", data, "-train_epochs", "3", "-train_batch", "5", "-train_seed", "4", "-train_out", f"trained_np{np_}.h5"] + TINY)
+        results[np_] = arrays(f"trained_np{np_}.h5")
+    worst = max(np.abs(results[p][n] - results[1][n]).max() / max(np.abs(results[1][n]).max(), 1e-300) for p in (2, 4) for n in results[1])
+    print(f"ranks: largest relative difference of the trained controls on 2 and 4 ranks against 1 rank: {worst:.2e}")
+    assert worst <= 1e-12
+
+
+def nonfinite(args):
+    data = os.path.join(args.data, "good.h5")
+    run = ctflow(args, 2, ["-data", data, "-train_epochs", "4", "-train_batch", "4", "-train_optimizer", "sgd", "-train_lr", "1e-3",
+                           "-train_lr_schedule", "step", "-train_lr_step", "1", "-train_lr_gamma", "1e43", "-train_checkpoint", "checkpoint.h5",
+                           "-train_checkpoint_every", "1", "-train_out", "trained.h5"] + TINY, check=False)
+    errors = [l for l in run.stderr.splitlines() if l.startswith("ctflow: error:")]
+    print(run.stderr)
+    assert run.returncode != 0 and len(errors) == 1 and "non-finite" in errors[0] and "checkpoint.h5" in errors[0], errors
+    assert not os.path.exists("trained.h5")
+    with h5py.File("checkpoint.h5") as f:
+        assert f["training"].attrs["epoch"] == 1 and np.all(np.isfinite(f["vit/head_weight"][...]))
+    print("nonfinite: one error line, the checkpoint of epoch 1 kept, no trained controls: ok")
+
+
+def restart(args):
+    data = os.path.join(args.data, "many.h5")
+    common = ["-data", data, "-train_epochs", "8", "-train_batch", "16", "-train_seed", "2", "-train_checkpoint_every", "1"] + TINY
+    ctflow(args, 2, common + ["-train_checkpoint", "reference_checkpoint.h5", "-train_history", "reference_history.h5", "-train_out", "reference.h5"])
+    interrupted = common + ["-train_checkpoint", "checkpoint.h5", "-train_history", "history.h5", "-train_out", "trained.h5"]
+    command = args.mpiexec.split() + ["-n", "2", args.ctflow, "-train"] + interrupted
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    killed_at = None
+    while proc.poll() is None:
+        try:
+            with h5py.File("checkpoint.h5", "r") as f:
+                epoch = int(f["training"].attrs["epoch"])
+        except (OSError, KeyError):
+            epoch = 0
+        if epoch >= 2:
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed_at = epoch
+            break
+        time.sleep(0.01)
+    proc.wait()
+    assert killed_at is not None and killed_at < 8 and not os.path.exists("trained.h5"), "the run ended before it could be killed"
+    ctflow(args, 2, interrupted + ["-train_restart"])
+    ours, reference = arrays("trained.h5"), arrays("reference.h5")
+    assert all(np.array_equal(ours[n], reference[n]) for n in reference), "the restarted run differs from the uninterrupted one"
+    with h5py.File("history.h5") as f, h5py.File("reference_history.h5") as g:
+        assert np.array_equal(f["train_loss"][...], g["train_loss"][...]) and np.array_equal(f["epoch"][...], np.arange(8))
+    print(f"restart: killed (SIGKILL) after the checkpoint of epoch {killed_at}; the restarted run is bitwise the uninterrupted one")
+
+
+def tao(args):
+    data = os.path.join(args.data, "good.h5")
+    run = ctflow(args, 2, ["-data", data, "-train_optimizer", "tao", "-tao_type", "lmvm", "-tao_monitor", "-train_epochs", "6",
+                           "-train_history", "history.h5", "-train_out", "trained.h5"] + TINY)
+    assert re.search(r"TAO,  Function value", run.stdout), "no -tao_monitor output"
+    with h5py.File("history.h5") as f:
+        loss = f["train_loss"][...]
+    assert len(loss) >= 3 and np.all(np.diff(loss) < 0), loss
+    print(f"tao: lmvm, full batch, loss {loss[0]:.4f} → {loss[-1]:.4f} in {len(loss) - 1} iterations")
+
+
+def digits(args):
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_digits.py"), "."], check=True)
+    start = time.time()
+    ctflow(args, 2, ["-options_file", os.path.join(ROOT, "examples", "digits_vit.opts"), "-data", "digits_train.h5",
+                     "-data_test", "digits_test.h5"])
+    seconds = time.time() - start
+    with h5py.File("digits_history.h5") as f:
+        accuracy = f["test_accuracy"][-1]
+    print(f"digits: test accuracy {accuracy:.4f} after {seconds:.0f} s on 2 ranks")
+    assert accuracy >= 0.95 and seconds <= 600
+
+
+def main():
+    checks = {f.__name__: f for f in (smoke, ranks, nonfinite, restart, tao, digits)}
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("check", choices=list(checks))
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--ctflow", default=os.path.join(ROOT, "build", "ctflow"))
+    parser.add_argument("--mpiexec", default="mpirun")
+    parser.add_argument("--workdir", default=None)
+    args = parser.parse_args()
+    args.ctflow = os.path.abspath(args.ctflow)
+    args.data = os.path.abspath(args.data)
+    work = args.workdir or os.path.join(ROOT, "build", "tests", "training", args.check)
+    os.makedirs(work, exist_ok=True)
+    os.chdir(work)
+    for name in os.listdir("."):
+        if name.endswith(".h5") or name.endswith(".part"):
+            os.remove(name)
+    checks[args.check](args)
+
+
+if __name__ == "__main__":
+    main()
