@@ -66,6 +66,14 @@ PetscErrorCode Controls::GetParameters(ControlsArrays *theta) const {
   return 0;
 }
 
+PetscErrorCode Controls::GetZeroParameters(ControlsArrays *zero) const {
+  ControlsArrays theta;
+  PetscFunctionBeginUser;
+  PetscCall(GetParameters(&theta));
+  PetscCallCXX(*zero = theta.ZerosLike());
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode Controls::SetParameters(const ControlsArrays &theta) {
   PetscFunctionBeginUser;
   PetscCheck(theta.Empty(), PETSC_COMM_SELF, PETSC_ERR_SUP, "the controls %s have no parameters to set", Description().c_str());

@@ -122,6 +122,8 @@ class Controls {
   // them changes what every later sample returns (State() changes, so operators sample again).
   virtual PetscErrorCode GetParameters(ControlsArrays *theta) const;
   virtual PetscErrorCode SetParameters(const ControlsArrays &theta);
+  // The layout of GetParameters with every value zero, e.g. a gradient before the adjoint (the default copies θ first).
+  virtual PetscErrorCode GetZeroParameters(ControlsArrays *zero) const;
   PetscObjectState State() const { return state_; }
   // The chain rule from the kernels sampled at t to θ: g += (∂k/∂θ)^T dk for the gradient dk of a sampled kernel,
   // g in the layout of GetParameters. This rank's share (the tokens it owns); sum over the ranks afterwards. The

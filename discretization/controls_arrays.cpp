@@ -38,8 +38,9 @@ size_t ControlsArrays::Size() const {
 }
 
 ControlsArrays ControlsArrays::ZerosLike() const {
-  ControlsArrays z = *this;
-  for (ControlsArray &a : z.arrays_) std::fill(a.values.begin(), a.values.end(), 0.0);
+  ControlsArrays z;
+  z.arrays_.reserve(arrays_.size());
+  for (const ControlsArray &a : arrays_) z.arrays_.push_back({a.name, a.shape, a.attribute, std::vector<PetscReal>(a.values.size())});
   return z;
 }
 
@@ -71,15 +72,39 @@ PetscErrorCode ControlsArrays::Dot(MPI_Comm comm, const ControlsArrays &x, Petsc
   PetscFunctionReturn(0);
 }
 
+// In place, with a work space of at most kChunk values: large arrays go in chunks of kChunk, consecutive small ones
+// packed together (a whole-model buffer would double the gradient's memory at the end of the adjoint).
 PetscErrorCode ControlsArrays::SumOverRanks(MPI_Comm comm) {
-  std::vector<PetscReal> all;
+  constexpr size_t kChunk = 1 << 20;
+  PetscMPIInt size;
+  std::vector<PetscReal> pack;
+  size_t first = 0;  // the arrays [first, i) are in pack
   PetscFunctionBeginUser;
-  PetscCallCXX(all.reserve(Size()));
-  for (const ControlsArray &a : arrays_) PetscCallCXX(all.insert(all.end(), a.values.begin(), a.values.end()));
-  PetscCall(MPIU_Allreduce(MPI_IN_PLACE, all.data(), (PetscMPIInt)all.size(), MPIU_REAL, MPIU_SUM, comm));
-  size_t k = 0;
-  for (ControlsArray &a : arrays_)
-    for (PetscReal &v : a.values) v = all[k++];
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  if (size == 1) PetscFunctionReturn(0);
+  const auto flush = [&](size_t end) -> PetscErrorCode {
+    PetscFunctionBeginUser;
+    if (!pack.empty()) PetscCall(MPIU_Allreduce(MPI_IN_PLACE, pack.data(), (PetscMPIInt)pack.size(), MPIU_REAL, MPIU_SUM, comm));
+    for (size_t k = 0; first < end; ++first) {
+      std::copy_n(pack.data() + k, arrays_[first].values.size(), arrays_[first].values.data());
+      k += arrays_[first].values.size();
+    }
+    pack.clear();
+    PetscFunctionReturn(0);
+  };
+  for (size_t i = 0; i < arrays_.size(); ++i) {
+    std::vector<PetscReal> &v = arrays_[i].values;
+    if (v.size() < kChunk) {
+      if (pack.size() + v.size() > kChunk) PetscCall(flush(i));
+      PetscCallCXX(pack.insert(pack.end(), v.begin(), v.end()));
+      continue;
+    }
+    PetscCall(flush(i));
+    for (size_t k = 0; k < v.size(); k += kChunk)
+      PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &v[k], (PetscMPIInt)std::min(kChunk, v.size() - k), MPIU_REAL, MPIU_SUM, comm));
+    first = i + 1;
+  }
+  PetscCall(flush(arrays_.size()));
   PetscFunctionReturn(0);
 }
 

@@ -45,6 +45,7 @@ class LayeredControls : public Controls {
   // θ in the file's layout (layered_controls_parameters.cpp): every weight, bias and layer-norm target of the file
   // at the file's resolution; the gradients of refined kernels are summed over the fine cells of each file cell.
   PetscErrorCode GetParameters(ControlsArrays *theta) const override;
+  PetscErrorCode GetZeroParameters(ControlsArrays *zero) const override;
   PetscErrorCode SetParameters(const ControlsArrays &theta) override;
   PetscErrorCode AddAttentionGradient(PetscReal t, const Grid &grid, const AttentionKernels &dk, ControlsArrays *g) const override;
   PetscErrorCode AddFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const FeedForwardKernel &dk, ControlsArrays *g) const override;

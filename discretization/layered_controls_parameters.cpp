@@ -112,6 +112,14 @@ PetscErrorCode LayeredControls::GetParameters(ControlsArrays *theta) const {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode LayeredControls::GetZeroParameters(ControlsArrays *zero) const {
+  PetscFunctionBeginUser;
+  *zero = ControlsArrays();
+  PetscCall(VisitParameters(*this, [&](const std::string &name, const std::vector<hsize_t> &shape, bool attribute, const PetscReal *,
+                                       const Factors &) { return zero->Add(comm_, name, shape, attribute); }));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode LayeredControls::SetParameters(const ControlsArrays &theta) {
   PetscFunctionBeginUser;
   PetscCall(VisitParameters(

@@ -79,10 +79,12 @@ PetscErrorCode Problem::SetFromOptions() {
   PetscCall(ControlsOptionsList(&types));
   PetscCall(PetscStrncpy(type, controls_type_.empty() ? "analytic" : controls_type_.c_str(), sizeof(type)));
   PetscOptionsBegin(comm_, nullptr, "Controls θ(t)", "Problem");
-  PetscCall(PetscOptionsFList("-controls_type", "Source of the controls (a registered name; -controls FILE selects the file's: layered, piecewise_linear or cvt)", "Problem", types, type,
-                              type, sizeof(type), &type_set));
-  PetscCall(PetscOptionsString("-controls", "Controls file (HDF5, docs/controls-format.md: layered, piecewise-linear or convolutional); default: analytic", "Problem", file, file,
-                               sizeof(file), &file_set));
+  PetscCall(PetscOptionsFList("-controls_type",
+                              "Source of the controls (a registered name; -controls FILE selects the file's: layered, piecewise_linear or cvt)",
+                              "Problem", types, type, type, sizeof(type), &type_set));
+  PetscCall(PetscOptionsString("-controls",
+                               "Controls file (HDF5, docs/controls-format.md: layered, piecewise-linear or convolutional); default: analytic",
+                               "Problem", file, file, sizeof(file), &file_set));
   PetscOptionsEnd();
   if (file_set) PetscCall(SetControlsFile(file, type_set ? type : ""));
   else if (type_set && type != controls_type_) PetscCall(SetControlsType(type));
@@ -127,8 +129,7 @@ PetscErrorCode Problem::SetUp() {
     PetscCall(traj_.SetUp(grid_, *controls_, Scheme(), attention));
   }
   PetscCheck(!adjoint_ || !(stages_.Staged() || controls_->Cvt()), comm_, PETSC_ERR_USER_INPUT,
-             "-gradient: the discrete adjoint of staged and convolutional image models (%s) is not implemented",
-             controls_->Description().c_str());
+             "-gradient: the discrete adjoint of staged and convolutional image models (%s) is not implemented", controls_->Description().c_str());
   PetscCall(integrator_->SetAdjoint(adjoint_, checkpoints_));
   if (loss_) PetscCall(loss_->SetUp(FinalGrid(), *controls_));
   PetscCheck(!adjoint_ || loss_, comm_, PETSC_ERR_USER_INPUT,
@@ -217,8 +218,7 @@ PetscErrorCode Problem::SolveAdjoint() {
   PetscCall(PetscLogStagePush(stage));
   PetscCall(VecDuplicate(u_, gradient_state_.Out()));
   PetscCall(EvaluateLoss(gradient_state_, &dLdz));
-  PetscCall(controls_->GetParameters(&gradient_));
-  gradient_ = gradient_.ZerosLike();
+  PetscCall(controls_->GetZeroParameters(&gradient_));
   if (!dLdz.empty()) PetscCall(ClassTokenLogitsTranspose(grid_, *controls_->Vit(), u_, dLdz, gradient_state_, &dvit));
   PetscCall(integrator_->SolveAdjoint(gradient_state_, &gradient_));
   if (initial_.Embedded()) PetscCall(initial_.EmbedTranspose(grid_, gradient_state_, &dvit));
@@ -226,8 +226,8 @@ PetscErrorCode Problem::SolveAdjoint() {
   PetscCall(gradient_.SumOverRanks(comm_));
   PetscCall(PetscLogStagePop());
   if (!gradient_path_.empty())
-    PetscCall(GradientFileWrite(comm_, gradient_path_, gradient_, gradient_state_, grid_,
-                                {loss_value_, loss_->Description(), controls_->Description()}));
+    PetscCall(
+        GradientFileWrite(comm_, gradient_path_, gradient_, gradient_state_, grid_, {loss_value_, loss_->Description(), controls_->Description()}));
   PetscFunctionReturn(0);
 }
 

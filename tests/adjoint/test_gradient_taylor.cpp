@@ -206,6 +206,28 @@ TEST(Gradient, AnalyticControlsCoefficients) {
   ExpectSecondOrder(s);
 }
 
+// The gradient starts from GetZeroParameters: θ's names, shapes and kinds, every value zero (layered and analytic).
+TEST(Gradient, StartsFromZerosInTheLayoutOfTheParameters) {
+  for (bool analytic : {false, true}) {
+    Case s{"lie", kOrder, "euler"};
+    s.analytic = analytic;
+    ctflow::Problem p(PETSC_COMM_WORLD);
+    ASSERT_EQ(Build(s, Files().u0, &p), 0);
+    ctflow::ControlsArrays theta, zero;
+    ASSERT_EQ(p.GetControls().GetParameters(&theta), 0);
+    ASSERT_EQ(p.GetControls().GetZeroParameters(&zero), 0);
+    ASSERT_FALSE(theta.Empty());
+    ASSERT_EQ(zero.Arrays().size(), theta.Arrays().size());
+    for (size_t i = 0; i < theta.Arrays().size(); ++i) {
+      const ctflow::ControlsArray &a = theta.Arrays()[i], &z = zero.Arrays()[i];
+      EXPECT_EQ(z.name, a.name);
+      EXPECT_EQ(z.shape, a.shape) << a.name;
+      EXPECT_EQ(z.attribute, a.attribute) << a.name;
+      EXPECT_EQ(z.values, std::vector<PetscReal>(a.values.size(), 0.0)) << a.name;
+    }
+  }
+}
+
 // The same problem on all ranks and on each rank alone: the same loss, parameter gradient and dL/du0 to round-off.
 TEST(Gradient, IsTheSameOnEveryRankCount) {
   const Case s{"strang", kOrder, "ts"};
