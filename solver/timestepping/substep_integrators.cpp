@@ -113,11 +113,13 @@ class TSSubstep : public SubstepIntegrator {
     t0_ = t0, t1_ = t0 + h, dir_ = h > 0 ? 1 : -1, rate_ = rate;
     const PetscReal k = std::abs(h) / steps_;
     if (starts_.size() < (size_t)steps_) {
-      starts_.resize(steps_);
+      PetscCallCXX(starts_.resize(steps_));
       for (auto &v : starts_) PetscCall(VecDuplicate(v0, v.Out()));
     }
     if (stages_.size() < (size_t)s) {
-      stages_.resize(s), F_.resize(s), nu_.resize(s);
+      PetscCallCXX(stages_.resize(s));
+      PetscCallCXX(F_.resize(s));
+      PetscCallCXX(nu_.resize(s));
       for (PetscInt i = 0; i < s; ++i) {
         PetscCall(VecDuplicate(v0, stages_[i].Out()));
         PetscCall(VecDuplicate(v0, F_[i].Out()));
