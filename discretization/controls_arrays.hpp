@@ -15,9 +15,9 @@
 namespace ctflow {
 
 struct ControlsArray {
-  std::string name;             // "/group/.../dataset", or "/group/.../attribute" for a scalar attribute
-  std::vector<hsize_t> shape;   // empty: a scalar
-  bool attribute = false;       // written as an attribute of the parent group (scalars such as sigma1)
+  std::string name;            // "/group/.../dataset", or "/group/.../attribute" for a scalar attribute
+  std::vector<hsize_t> shape;  // empty: a scalar
+  bool attribute = false;      // written as an attribute of the parent group (scalars such as sigma1)
   std::vector<PetscReal> values;
 };
 

@@ -28,8 +28,9 @@ class CrossEntropy : public Loss {
                controls.Description().c_str());
     PetscCheck(label_set_, comm_, PETSC_ERR_USER_INPUT, "-loss cross_entropy needs the class: -label k");
     classes_ = controls.Vit() ? controls.Vit()->classes : controls.Cvt()->classes;
-    PetscCheck(label_ >= 0 && label_ < classes_, comm_, PETSC_ERR_USER_INPUT, "-label %" PetscInt_FMT " is out of range: the head has %" PetscInt_FMT " classes (0 … %" PetscInt_FMT ")",
-               label_, classes_, classes_ - 1);
+    PetscCheck(label_ >= 0 && label_ < classes_, comm_, PETSC_ERR_USER_INPUT,
+               "-label %" PetscInt_FMT " is out of range: the head has %" PetscInt_FMT " classes (0 … %" PetscInt_FMT ")", label_, classes_,
+               classes_ - 1);
     PetscFunctionReturn(0);
   }
   // ∂L/∂z = softmax(z) − e_k; ∂L/∂u = 0 (the head's transpose carries it to u).

@@ -32,7 +32,8 @@ bool WriteRealAttribute(hid_t file, const char name[], PetscReal value) {
 
 }  // namespace
 
-PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const ControlsArrays &g, Vec du0, const Grid &grid, const GradientFileAttributes &a) {
+PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const ControlsArrays &g, Vec du0, const Grid &grid,
+                                 const GradientFileAttributes &a) {
   const std::string part = path + ".part";
   PetscMPIInt rank;
   int ok = 1;

@@ -17,6 +17,7 @@ struct GradientFileAttributes {
   std::string loss_function, controls;
 };
 
-PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const ControlsArrays &g, Vec du0, const Grid &grid, const GradientFileAttributes &a);
+PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const ControlsArrays &g, Vec du0, const Grid &grid,
+                                 const GradientFileAttributes &a);
 
 }  // namespace ctflow

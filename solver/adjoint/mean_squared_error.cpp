@@ -18,7 +18,8 @@ class MeanSquaredError : public Loss {
     PetscFunctionBeginUser;
     PetscCall(PetscStrncpy(file, path_.c_str(), sizeof(file)));
     PetscOptionsBegin(comm_, nullptr, "Mean-squared-error loss (-loss mse)", "Loss");
-    PetscCall(PetscOptionsString("-target", "Target file of -loss mse (HDF5, dataset /target of shape (N_x, N_y))", "Loss", file, file, sizeof(file), &set));
+    PetscCall(PetscOptionsString("-target", "Target file of -loss mse (HDF5, dataset /target of shape (N_x, N_y))", "Loss", file, file, sizeof(file),
+                                 &set));
     PetscOptionsEnd();
     if (set) path_ = file;
     PetscFunctionReturn(0);

@@ -13,8 +13,8 @@
 
 #include "discretization/base/paths.hpp"
 #include "discretization/base/petsc_handle.hpp"
-#include "operators/blas_kernels.hpp"
 #include "discretization/hdf5_input.hpp"
+#include "operators/blas_kernels.hpp"
 #include "solver/output/attention_map_output.hpp"
 #include "solver/output/state_diagnostics.hpp"
 #include "solver/output/trajectory_segments.hpp"

@@ -16,7 +16,8 @@
 // adam|adamw|sgd|tao (SetOptimizer; tao: full batch through PETSc's TAO, its options -tao_*), -train_weight_decay λ,
 // -train_clip c (gradient norm clipping), -train_time_smoothness α, -train_history FILE, -train_checkpoint FILE,
 // -train_checkpoint_every k, -train_restart, -train_test_logits FILE (SetTestLogits: the test set's logits after training,
-// /logits (B, classes), with /labels, and the loss and accuracy as attributes; with -train_epochs 0 an evaluation); the learning rate's (lr_schedule.hpp) and the random ViT's (vit_init.hpp).
+// /logits (B, classes), with /labels, and the loss and accuracy as attributes; with -train_epochs 0 an evaluation); the learning rate's
+// (lr_schedule.hpp) and the random ViT's (vit_init.hpp).
 #pragma once
 #include <petsctao.h>
 
@@ -91,8 +92,7 @@ class Trainer {
   VitArchitecture arch_;
   MemoryFile random_controls_;
   std::string controls_source_;  // the controls file the outputs copy
-  std::string data_path_, test_path_, out_path_ = "trained.h5", history_path_, checkpoint_path_, logits_path_,
-      optimizer_name_ = "adam";
+  std::string data_path_, test_path_, out_path_ = "trained.h5", history_path_, checkpoint_path_, logits_path_, optimizer_name_ = "adam";
   Dataset train_, test_;
   bool has_test_ = false, shuffle_ = true, restart_ = false;
   PetscInt epochs_ = 10, batch_ = 32, seed_ = 0, checkpoint_every_ = 0, first_epoch_ = 0;
