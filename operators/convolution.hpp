@@ -11,7 +11,7 @@
 // convolution, so torch's cross-correlating conv2d takes them flipped in both directions.
 //
 // Two implementations, chosen by the stencil's size from the measurement of bench/bench_convolution (bench/RESULTS.md):
-//   im2col + GEMM (BLAS), stencils of fewer than kFftMinStencil pixels (CvT's 3 × 3 and 5 × 5): the k1 k2 shifted
+//   im2col + GEMM (BLAS), stencils of fewer than kFftMinStencil pixels (CvT's 3 × 3): the k1 k2 shifted
 //     copies P[s][l] = v(y_l − ξ_s) of an image form a k1 k2 × N_y matrix, and n stencils stacked as the rows of an
 //     n × k1 k2 matrix K give all n convolutions as one GEMM K P, formed for blocks of pixel rows so that P takes at
 //     most kColumnsBlock values whatever the stencil;
@@ -33,7 +33,7 @@ class Convolution2D {
  public:
   enum class Method { Auto, Gemm, Fft };
   static constexpr PetscInt kColumnsBlock = 1 << 18;  // 2 MB of P at a time
-  static constexpr PetscInt kFftMinStencil = 49;      // k1 k2 from which FFTW is faster (7 × 7 on 64 × 64 pixels)
+  static constexpr PetscInt kFftMinStencil = 25;      // k1 k2 from which FFTW is faster (5 × 5 on 64 × 64 pixels, BLIS)
 
   Convolution2D();
   ~Convolution2D();
