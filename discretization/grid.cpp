@@ -1,9 +1,14 @@
 #include "discretization/grid.hpp"
 
+#include "discretization/base/option_checks.hpp"
+#include "discretization/base/sizes.hpp"
+
 namespace ctflow {
 
 static const char *const kSizeOption[3] = {"-Nx", "-Ny", "-Nh"};
 static const char *const kLengthOption[3] = {"-Lx", "-Ly", "-Lh"};
+// Copies of the state a run holds at least (u, the substep's right-hand side and stage, a branch copy).
+static const int kStateCopies = 4;
 
 Grid::Grid(MPI_Comm comm) : comm_(comm) {}
 
@@ -21,6 +26,7 @@ PetscErrorCode Grid::SetFromOptions() {
                                              "Head domain length L_h (default: the file's N_h for layered controls, else 1)"};
   PetscBool N_set[3], L_set[3];
   PetscFunctionBeginUser;
+  for (int d = 0; d < 3; ++d) PetscCall(OptionsCheckInt(comm_, prefix_.c_str(), kSizeOption[d]));
   PetscOptionsBegin(comm_, prefix_.c_str(), "Grid on Ω_x × Ω_y × Ω_h", "Grid");
   for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsInt(kSizeOption[d], size_help[d], "Grid", N_[d], &N_[d], &N_set[d]));
   for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsReal(kLengthOption[d], length_help[d], "Grid", L_[d], &L_[d], &L_set[d]));
@@ -99,6 +105,11 @@ PetscErrorCode Grid::SetUp() {
   PetscCallMPI(MPI_Comm_size(comm_, &size));
   PetscCheck(N_[0] >= size, comm_, PETSC_ERR_USER_INPUT,
              "N_x = %" PetscInt_FMT " tokens cannot be distributed over %d ranks (each rank owns whole tokens)", N_[0], size);
+  // Before the DMDA allocates anything: u must be indexable, and u with the work vectors of a step must fit.
+  PetscInt entries;
+  PetscCall(SizeToPetscInt(comm_, "the state u: N_x N_y", {(size_t)N_[0], (size_t)N_[1]}, &entries));
+  PetscCall(MemoryCheck(comm_, kStateCopies * sizeof(PetscScalar) * ((double)entries / size),
+                        "the state u (N_x N_y = " + std::to_string(entries) + " doubles) with the work vectors of a step"));
   PetscCall(DMDACreate1d(comm_, DM_BOUNDARY_NONE, N_[0], N_[1], 0, nullptr, da_.Out()));
   PetscCall(DMSetUp(da_));
   PetscCall(DMDAGetCorners(da_, &xs_, nullptr, nullptr, &xm_, nullptr, nullptr));

@@ -60,6 +60,7 @@ class Attention : public Operator {
   PetscInt d_ = 0, D_ = 0;                  // d_head, N_h d_head
   PetscInt piece_ = -1;                     // Controls::PieceKey of kernels_ and W_ (-1: resample)
   PetscInt max_rows_ = 0;                   // the most tokens any rank owns
+  size_t checked_d_ = 0;                    // the d_head whose work space was checked (sizes.hpp)
 };
 
 }  // namespace ctflow

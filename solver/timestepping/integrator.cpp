@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "discretization/base/petsc_handle.hpp"
+#include "discretization/base/sizes.hpp"
 #include "solver/timestepping/splitting_schemes.hpp"
 #include "solver/timestepping/substep_integrators.hpp"
 
@@ -133,8 +134,15 @@ PetscErrorCode Integrator::ReadSchedule(const std::string &spec) {
 }
 
 PetscErrorCode Integrator::SetUp(Vec like) {
+  const size_t Ny = ctx_.grid->Ny(), Nh = ctx_.grid->Nh();
+  std::vector<WorkArray> kernels = {{"W_j (N_y x N_y)", {Ny, Ny}}};
   PetscFunctionBeginUser;
   PetscCall(Configure());
+  // The operators sample the controls on the grid (analytic and function controls: dense N_y × N_y kernels, N_h
+  // of them per attention projection): their size is checked before any is sampled.
+  if (tree_.HasOperator("attention"))
+    for (const char *name : {"W^Q (N_h x N_y x N_y)", "W^K (N_h x N_y x N_y)", "W^V (N_h x N_y x N_y)"}) kernels.push_back({name, {Nh, Ny, Ny}});
+  PetscCall(WorkSpaceCheck(Comm(), "the controls sampled on the grid", kernels));
   PetscCall(CompositionCreate(tree_, ctx_, substep_, &root_));
   PetscCall(root_->SetUp(like));
   counterpart_.reset();
