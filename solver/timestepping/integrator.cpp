@@ -202,6 +202,7 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
   PetscCheck(first_step >= 0 && first_step <= N, Comm(), PETSC_ERR_ARG_OUTOFRANGE,
              "cannot start the time loop at step %" PetscInt_FMT " of %" PetscInt_FMT, first_step, N);
   PetscCall(IntegrateStage(&stage));
+  progress_.Start(first_step, schedule_.t[first_step], N, T_);
   for (PetscInt n = first_step; n < N; ++n) {
     const PetscReal t = schedule_.t[n], dt = schedule_.dt[n];
     PetscReal norm;
