@@ -18,8 +18,8 @@ PetscErrorCode H5Input::Open(MPI_Comm comm, const std::string &path, const std::
   in->comm_ = comm;
   in->path_ = path;
   in->what_ = what;
-  PetscCheck(access(path.c_str(), F_OK) == 0, comm, PETSC_ERR_FILE_OPEN, "%s file '%s' does not exist", what.c_str(), path.c_str());
-  PetscCheck(access(path.c_str(), R_OK) == 0, comm, PETSC_ERR_FILE_OPEN, "%s file '%s' is not readable", what.c_str(), path.c_str());
+  const std::string problem = InputFileProblem(path);
+  PetscCheck(problem.empty(), comm, PETSC_ERR_FILE_OPEN, "%s file '%s' %s", what.c_str(), path.c_str(), problem.c_str());
   PetscCheck(H5Fis_hdf5(path.c_str()) > 0, comm, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s' is not an HDF5 file", what.c_str(), path.c_str());
   in->file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   PetscCheck(in->file_ >= 0, comm, PETSC_ERR_FILE_READ, "%s file '%s' could not be opened by HDF5", what.c_str(), path.c_str());

@@ -8,10 +8,13 @@
 #include "discretization/base/number_format.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/grid_transfer.hpp"
+#include "solver/problem/cost_estimate.hpp"
 
 namespace ctflow {
 
 static const char *const kVariable[4] = {"x", "y", "h", "t"};
+// The CSV file's first line (an existing file is replaced only if it begins with it).
+static const char *const kCsvHeader = "level,Nx,Ny,Nh,dt,e_L2,order_L2,e_max,order_max";
 
 static std::string Trim(const std::string &s) {
   const size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
@@ -94,7 +97,7 @@ PetscErrorCode ConvergenceStudy::CheckBase() const {
   PetscCheck(!refine_[2] || base.GetIntegrator().HasOperator("attention"), comm_, PETSC_ERR_USER_INPUT,
              "-study_refine h changes nothing: no operator of the splitting '%s' integrates over heads (attention)",
              base.GetIntegrator().Scheme().c_str());
-  if (!csv_.empty() && csv_ != "none") PetscCall(CheckWritableFile(comm_, csv_, "-study_csv"));  // fail before the runs, not after them
+  if (!csv_.empty() && csv_ != "none") PetscCall(CheckWritableFile(comm_, csv_, "-study_csv", kCsvHeader));  // fail before the runs, not after them
   PetscFunctionReturn(0);
 }
 
@@ -219,7 +222,7 @@ PetscErrorCode ConvergenceStudy::WriteCsv() const {
   PetscFunctionBeginUser;
   if (csv_ == "none") PetscFunctionReturn(0);
   PetscCall(PetscFOpen(comm_, csv_.c_str(), "w", &fp));
-  PetscCall(PetscFPrintf(comm_, fp, "level,Nx,Ny,Nh,dt,e_L2,order_L2,e_max,order_max\n"));
+  PetscCall(PetscFPrintf(comm_, fp, "%s\n", kCsvHeader));
   for (size_t k = 0; k < rows_.size(); ++k) {
     const Row &r = rows_[k];
     const bool next = k + 1 < rows_.size();

@@ -189,8 +189,11 @@ PetscErrorCode StepScheduleReadFile(MPI_Comm comm, const std::string &path, std:
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   steps->clear();
   if (rank == 0) {
-    std::ifstream in(path);
-    if (!in) PetscCallCXX(error = "-dt_schedule file:" + path + ": cannot open the file (" + std::strerror(errno) + ")");
+    const std::string problem = InputFileProblem(path);
+    std::ifstream in;
+    if (problem.empty()) in.open(path);
+    if (!problem.empty()) PetscCallCXX(error = "-dt_schedule file:" + path + ": the file " + problem);
+    else if (!in) PetscCallCXX(error = "-dt_schedule file:" + path + ": cannot open the file (" + std::strerror(errno) + ")");
     else PetscCallCXX(error = ParseSteps(path, in, steps));
     n[0] = steps->size(), n[1] = error.size();
   }
