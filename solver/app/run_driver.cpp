@@ -58,8 +58,16 @@ static PetscErrorCode Study(ConvergenceStudy &study, MPI_Comm comm, PetscBool he
 
 PetscErrorCode RunCtflow(MPI_Comm comm) {
   ConvergenceStudy study(comm);
-  PetscBool help;
+  PetscBool help, version;
   PetscFunctionBeginUser;
+  // Before anything reads an option: the same options on every rank, none cut short by PETSc's buffers.
+  PetscCall(OptionsCheckSameOnAllRanks(comm));
+  PetscCall(OptionsCheckValueLengths(comm));
+  PetscCall(PetscOptionsHasName(nullptr, nullptr, "-version", &version));
+  if (version) {  // PETSc printed its version
+    PetscCall(PetscPrintf(comm, "ctflow %s\n", CTFLOW_VERSION));
+    PetscFunctionReturn(0);
+  }
   PetscCall(PetscOptionsHasHelp(nullptr, &help));
   PetscCall(study.SetFromOptions());
   if (study.Enabled()) PetscCall(Study(study, comm, help));

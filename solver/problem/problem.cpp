@@ -49,6 +49,8 @@ PetscErrorCode Problem::SetFromOptions() {
   PetscBool type_set = PETSC_FALSE, file_set = PETSC_FALSE;
   PetscFunctionList types;
   PetscFunctionBeginUser;
+  PetscCall(OptionsCheckSameOnAllRanks(comm_));
+  PetscCall(OptionsCheckValueLengths(comm_));
   PetscCall(grid_.SetFromOptions());
   PetscCall(ControlsOptionsList(&types));
   PetscCall(PetscStrncpy(type, controls_type_.empty() ? "analytic" : controls_type_.c_str(), sizeof(type)));
