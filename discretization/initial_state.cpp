@@ -1,11 +1,9 @@
 #include "discretization/initial_state.hpp"
 
-#include <petscviewerhdf5.h>
-
 #include <cmath>
 
-#include "discretization/base/petsc_handle.hpp"
 #include "discretization/hdf5_input.hpp"
+#include "discretization/state_file.hpp"
 
 namespace ctflow {
 
@@ -76,11 +74,10 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
   if (vit_) {
     PetscCall(EmbedImage(grid, *vit_, image_, u));
   } else if (!path_.empty()) {
-    UniqueViewer viewer;
-    PetscCall(PetscViewerHDF5Open(grid.Comm(), path_.c_str(), FILE_MODE_READ, viewer.Out()));
-    PetscCall(PetscObjectSetName((PetscObject)u, "u0"));
-    PetscCall(VecLoad(u, viewer));
-    PetscCall(PetscObjectSetName((PetscObject)u, "u"));
+    StateFile file(grid.Comm());
+    PetscCall(file.Open(path_));
+    PetscCall(file.Read("/u0", u, Ny));
+    PetscCall(file.Close());
   } else {
     PetscCall(VecGetArray(u, &a));
     for (PetscInt k = 0; k < xm; ++k)

@@ -33,7 +33,10 @@ struct XdmfSeries {
   std::vector<std::string> items;  // "FILE:/dataset", FILE relative to the XDMF file's directory
 };
 
-// Collective; rank 0's series is written (the other ranks' items may be empty).
+// Whether the file at path is an XDMF index that ctflow wrote (which a new run may replace).
+bool XdmfWrittenByCtflow(const std::string &path);
+
+// Collective; rank 0's series is written (the other ranks' items may be empty). Names are XML-escaped.
 PetscErrorCode XdmfIndexWrite(MPI_Comm comm, const std::string &xmf_path, const std::string &h5_path, const XdmfSeries &series);
 
 }  // namespace ctflow

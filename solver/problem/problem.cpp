@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "discretization/analytic_controls.hpp"
+#include "discretization/base/option_checks.hpp"
+#include "discretization/base/paths.hpp"
 #include "discretization/layered_controls.hpp"
 
 namespace ctflow {
@@ -82,11 +84,24 @@ PetscErrorCode Problem::SetUp() {
   PetscCheck(!(traj_.Restarting() && integrator_->Adaptive()), comm_, PETSC_ERR_USER_INPUT,
              "-restart cannot continue a -dt_adapt run (the trajectory does not hold the step-size controller's state); run it again, "
              "or replay a finished run's -dt_adapt_save steps with -dt_schedule file:FILE");
+  const InputFiles inputs = Inputs();
+  const std::string &save = integrator_->Adapt().SaveFile();
+  for (const auto &[option, input] : inputs)
+    PetscCheck(save.empty() || !SameFile(save, input), comm_, PETSC_ERR_USER_INPUT, "-dt_adapt_save '%s' is this run's %s file", save.c_str(),
+               option.c_str());
   if (traj_.Enabled()) {
-    PetscCall(traj_.CheckWritable());
+    PetscCall(traj_.CheckWritable(inputs));
     PetscCall(traj_.SetUp(grid_, *controls_, integrator_->Scheme(), integrator_->HasOperator("attention")));
   }
   PetscFunctionReturn(0);
+}
+
+InputFiles Problem::Inputs() const {
+  InputFiles inputs;
+  if (!controls_file_.empty()) inputs.push_back({"-controls", controls_file_});
+  if (!initial_.File().empty()) inputs.push_back({initial_.FileOption(), initial_.File()});
+  if (!integrator_->ScheduleFile().empty()) inputs.push_back({"-dt_schedule file:", integrator_->ScheduleFile()});
+  return inputs;
 }
 
 PetscErrorCode Problem::View(PetscViewer viewer) const {

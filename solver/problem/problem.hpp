@@ -63,6 +63,8 @@ class Problem {
   PetscErrorCode View(PetscViewer viewer) const;
 
   MPI_Comm Comm() const { return comm_; }
+  // The files the problem reads (-controls, -u0 or -image, -dt_schedule file:), each with its option.
+  InputFiles Inputs() const;
   // The state u (after Solve: u(T)).
   Vec State() const { return u_; }
   // ||u||_L2 = (Σ u² Δx Δy)^½.

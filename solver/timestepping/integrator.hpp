@@ -75,10 +75,14 @@ class Integrator {
   PetscReal TimeStep() const { return schedule_.dt.empty() ? dt_ : schedule_.dt[0]; }
   // Steps are given by -dt_schedule rather than -dt.
   bool HasSchedule() const { return !schedule_spec_.empty(); }
+  // The file of -dt_schedule file:PATH, or "".
+  std::string ScheduleFile() const { return schedule_spec_.rfind("file:", 0) == 0 ? schedule_spec_.substr(5) : ""; }
   // The number of steps N and t^0..t^N; under -dt_adapt known only after Solve (before it: 0 and {0}).
   PetscInt NumSteps() const { return schedule_.NumSteps(); }
   const std::vector<PetscReal> &StepTimes() const { return schedule_.t; }
   std::string Scheme() const;
+  // The composition's tree (after SetUp: the scheme's).
+  const SplittingExpression &Tree() const { return tree_; }
   // Whether the composition has a leaf `name` (after SetUp).
   bool HasOperator(const std::string &name) const { return root_ && root_->HasOperator(name); }
 
