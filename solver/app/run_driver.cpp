@@ -1,6 +1,8 @@
 #include "solver/app/run_driver.hpp"
 
+#include "discretization/base/option_checks.hpp"
 #include "solver/problem/convergence_study.hpp"
+#include "solver/problem/cost_estimate.hpp"
 #include "solver/problem/problem.hpp"
 
 namespace ctflow {
@@ -30,6 +32,7 @@ static PetscErrorCode Run(MPI_Comm comm, PetscBool help) {
   PetscCall(CheckAllOptionsUsed(comm));
   if (help) PetscFunctionReturn(0);
   PetscCall(problem.View(out));
+  PetscCall(CostNote(comm, EstimatedSeconds(problem), "this run"));
   PetscCall(problem.Solve());
   PetscCall(problem.GetIntegrator().ViewStatistics(out));
   if (problem.GetInitialState().Embedded()) {

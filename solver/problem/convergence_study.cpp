@@ -78,6 +78,7 @@ PetscErrorCode ConvergenceStudy::BuildLevel(PetscInt k, std::unique_ptr<Problem>
     PetscCall(p.GetGrid().SetLengths(L0_[0], L0_[1], L0_[2]));
     if (refine_[3]) p.GetIntegrator().SetTimeStep(dt0_ / (PetscReal)(1 << k));
   }
+  p.GetIntegrator().Progress().SetPrefix("level " + std::to_string(k) + ": ");
   if (k == 0) traj_ = p.GetTrajectory().PathGiven() && p.GetTrajectory().Enabled() ? p.GetTrajectory().Path() : "";
   p.GetTrajectory().SetPath(traj_.empty() ? "none" : PathWithTag(traj_, "_level" + std::to_string(k)));
   PetscCall(p.SetUp());
@@ -116,6 +117,8 @@ PetscErrorCode ConvergenceStudy::SetUp() {
   }
   dt0_ = base_->GetIntegrator().TimeStep();
   PetscCall(BuildLevel(levels_ - 1, &finest));  // the finest level's settings are checked before anything runs
+  // The levels' costs grow at least geometrically (by 2 per level): at most twice the finest level's.
+  seconds_ = 2 * EstimatedSeconds(*finest);
   PetscFunctionReturn(0);
 }
 
@@ -132,6 +135,7 @@ PetscErrorCode ConvergenceStudy::Run() {
             ", initial state " + base.GetInitialState().Description() + "\n  splitting: " + base.GetIntegrator().Scheme() +
             ", T = " + FormatExact(base.GetIntegrator().FinalTime()) + "\n";
   PetscCall(PetscPrintf(comm_, "ctflow %s\n%s", CTFLOW_VERSION, header_.c_str()));
+  PetscCall(CostNote(comm_, seconds_, "this convergence study"));
   rows_.clear();
   for (PetscInt k = 0; k < levels_; ++k) {
     std::unique_ptr<Problem> fresh;

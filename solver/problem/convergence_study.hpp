@@ -82,6 +82,7 @@ class ConvergenceStudy {
   // Level 0's sizes, lengths and step, which the other levels scale.
   PetscInt N0_[3] = {0, 0, 0};
   PetscReal L0_[3] = {0, 0, 0}, dt0_ = 0, p_ = 0;
+  double seconds_ = 0;  // estimated (solver/problem/cost_estimate.hpp)
   std::vector<Row> rows_;
   std::string header_;
 };

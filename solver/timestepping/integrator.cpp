@@ -30,6 +30,7 @@ PetscErrorCode Integrator::SetFromOptions() {
   PetscInt groups[256], num_groups = 256;
   PetscReal T = T_set_ ? T_ : ctx_.controls->DefaultFinalTime(), dt = dt_set_ ? dt_ : ctx_.controls->DefaultTimeStep();
   PetscBool T_set, dt_set, tree_set = PETSC_FALSE, order_set = PETSC_FALSE, groups_set = PETSC_FALSE, schedule_set = PETSC_FALSE;
+  PetscBool monitor = progress_.Enabled() ? PETSC_TRUE : PETSC_FALSE;
   PetscFunctionList schemes, substeps;
   PetscFunctionBeginUser;
   std::fill_n(groups, num_groups, 2);  // shown by -help: pairs
@@ -58,7 +59,10 @@ PetscErrorCode Integrator::SetFromOptions() {
                                "Integrator", tree, tree, sizeof(tree), &tree_set));
   PetscCall(PetscOptionsFList("-split_substep", "Substep integrator of flow leaves without '@'", "Integrator", substeps, substep, substep,
                               sizeof(substep), nullptr));
+  PetscCall(PetscOptionsBool("-monitor", "Print step, t, dt, wall time and the estimated time left after every step", "Integrator", monitor, &monitor,
+                             nullptr));
   PetscOptionsEnd();
+  progress_.SetEnabled(monitor);
   PetscCall(adapt_.SetFromOptions());
   if (T_set) SetFinalTime(T);
   if (dt_set) SetTimeStep(dt);
@@ -88,8 +92,8 @@ PetscErrorCode Integrator::Configure() {
   if (!dt_set_) dt_ = controls.DefaultTimeStep();
   PetscCheck(std::isfinite(T_) && T_ > 0, Comm(), PETSC_ERR_USER_INPUT, "-T must be positive, got %g", (double)T_);
   PetscCheck(std::isfinite(dt_) && dt_ > 0, Comm(), PETSC_ERR_USER_INPUT, "-dt must be positive, got %g", (double)dt_);
-  PetscCheck(T_ <= controls.EndTime() * (1 + 1e-12), Comm(), PETSC_ERR_USER_INPUT, "-T %g exceeds the time span [0, %g] of the controls %s",
-             (double)T_, (double)controls.EndTime(), controls.Description().c_str());
+  PetscCheck(T_ <= controls.EndTime() || T_ - controls.EndTime() <= 1e-12 * controls.EndTime(), Comm(), PETSC_ERR_USER_INPUT,
+             "-T %g exceeds the time span [0, %g] of the controls %s", (double)T_, (double)controls.EndTime(), controls.Description().c_str());
   PetscCheck(!tree_set_ || (order_.empty() && groups_.empty()), Comm(), PETSC_ERR_USER_INPUT,
              "-split_order and -split_groups build a -split scheme; they cannot be combined with -split_tree, which gives the whole composition");
   PetscCheck(!adapt_.Enabled() || schedule_spec_.empty(), Comm(), PETSC_ERR_USER_INPUT,
@@ -214,6 +218,7 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
     PetscCheck(std::isfinite(norm), Comm(), PETSC_ERR_FP, "the state became non-finite in step %" PetscInt_FMT " (t = %g to %g)", n + 1, (double)t,
                (double)schedule_.t[n + 1]);
     if (monitor) PetscCall(monitor(n + 1, schedule_.t[n + 1], u));
+    PetscCall(progress_.Step(Comm(), n + 1, schedule_.t[n + 1], dt));
   }
   PetscFunctionReturn(0);
 }
@@ -232,6 +237,7 @@ PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
   PetscCall(VecDuplicate(u, v.Out()));
   PetscCall(adapt_.SetUp(T_, dt_));
   schedule_ = StepSchedule{{0}, {}};
+  progress_.Start(0, 0, 0, T_);
   while (!clock.Done()) {
     const PetscReal t = clock.Time(), stop = clock.NextStop();
     const bool lands = clock.Peek(adapt_.Reach()) >= stop;
@@ -255,6 +261,7 @@ PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
     PetscCallCXX(schedule_.t.push_back(clock.Advance(h)));
     if (clock.Done()) PetscCall(Finish(u));
     if (monitor) PetscCall(monitor(NumSteps(), clock.Time(), u));
+    PetscCall(progress_.Step(Comm(), NumSteps(), clock.Time(), h));
   }
   PetscCall(adapt_.Save(schedule_.dt, Scheme()));
   PetscFunctionReturn(0);

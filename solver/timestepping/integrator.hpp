@@ -9,7 +9,8 @@
 // -split_order (SetOrder: the operators to split, default the paper's 'attention, layernorm, ffn, layernorm') and
 // -split_groups (SetGroups: hybrid splitting), -split_tree EXPR (SetTree: an explicit composition, which replaces
 // the three), -split_substep (SetSubstepType: the flow leaves' default substep integrator,
-// solver/timestepping/substep_integrators.hpp). Defaults come from the controls: T = t_L and Δt = 1 for layered
+// solver/timestepping/substep_integrators.hpp), -monitor (Progress(): a line per step with wall time and time left,
+// solver/timestepping/progress_monitor.hpp). Defaults come from the controls: T = t_L and Δt = 1 for layered
 // controls, T = 1 and Δt = 1/8 for the analytic ones. The time loop is the log stage "Integrate".
 //
 // Life cycle: construct, SetFromOptions (validates, and builds the schedule when the controls are loaded), setters,
@@ -19,6 +20,7 @@
 #include <memory>
 
 #include "solver/timestepping/composition.hpp"
+#include "solver/timestepping/progress_monitor.hpp"
 #include "solver/timestepping/step_adapt.hpp"
 #include "solver/timestepping/step_schedule.hpp"
 
@@ -44,6 +46,8 @@ class Integrator {
   void SetSubstepType(const std::string &name) { substep_ = name; }
   // Adaptive Δt (its setters).
   StepAdapt &Adapt() { return adapt_; }
+  // -monitor: a progress line per step (SetEnabled, SetPrefix).
+  ProgressMonitor &Progress() { return progress_; }
   // Builds the schedule and the composition (creating its operators, which read their options).
   PetscErrorCode SetUp(Vec like);
   PetscErrorCode View(PetscViewer viewer) const;
@@ -102,6 +106,7 @@ class Integrator {
   StepSchedule schedule_;
   std::unique_ptr<SplittingNode> root_, counterpart_, final_;  // the scheme; its reversed-order counterpart (-dt_adapt); at t = T
   StepAdapt adapt_;
+  ProgressMonitor progress_;
   SubstepMonitor substep_monitor_;
 };
 
