@@ -28,6 +28,7 @@ PetscErrorCode Grid::SetFromOptions() {
   PetscFunctionBeginUser;
   for (int d = 0; d < 3; ++d) PetscCall(OptionsCheckInt(comm_, prefix_.c_str(), kSizeOption[d]));
   PetscOptionsBegin(comm_, prefix_.c_str(), "Grid on Ω_x × Ω_y × Ω_h", "Grid");
+  OptionsBlockGuard guard(PetscOptionsObject);
   for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsInt(kSizeOption[d], size_help[d], "Grid", N_[d], &N_[d], &N_set[d]));
   for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsReal(kLengthOption[d], length_help[d], "Grid", L_[d], &L_[d], &L_set[d]));
   PetscOptionsEnd();

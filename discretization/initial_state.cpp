@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "discretization/base/option_checks.hpp"
 #include "discretization/hdf5_input.hpp"
 #include "discretization/state_file.hpp"
 
@@ -25,6 +26,7 @@ PetscErrorCode InitialState::SetFromOptions(MPI_Comm comm) {
   PetscBool set = PETSC_FALSE, image_set = PETSC_FALSE;
   PetscFunctionBeginUser;
   PetscOptionsBegin(comm, nullptr, "Initial state f(x, y)", "InitialState");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsString("-u0", "Initial state file (HDF5, dataset /u0 of shape (N_x, N_y)); default: analytic f", "InitialState", file, file,
                                sizeof(file), &set));
   PetscCall(PetscOptionsString("-image", "Image file (HDF5, dataset /image of shape (C, H, W)) for vision-Transformer controls", "InitialState",

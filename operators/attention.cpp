@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/sizes.hpp"
 #include "operators/vector_exp.hpp"
 
@@ -35,6 +36,7 @@ Attention::Attention(const OperatorContext &ctx) : Operator(ctx, "attention") {}
 PetscErrorCode Attention::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(Comm(), "attention_", "Attention operator", "Attention");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax (rows per block when materialised)", "Attention", tile_, &tile_,
                             nullptr));
   PetscCall(PetscOptionsBool("-materialise", "Form the attention weights in row blocks (all K, V on every rank) instead of streaming", "Attention",

@@ -12,6 +12,24 @@ namespace ctflow {
 // The longest option value ctflow reads (its buffers are PETSC_MAX_PATH_LEN bytes).
 constexpr size_t kMaxOptionValue = PETSC_MAX_PATH_LEN - 1;
 
+// Declared right after PetscOptionsBegin: frees what it allocated if an error (a value PETSc cannot convert) returns
+// from inside the block, past PetscOptionsEnd (PETSc's macros leak it then):
+//   PetscOptionsBegin(comm, prefix, "Grid", "Grid");
+//   OptionsBlockGuard guard(PetscOptionsObject);
+class OptionsBlockGuard {
+ public:
+  explicit OptionsBlockGuard(PetscOptionItems *items) : items_(items) {}
+  ~OptionsBlockGuard() {  // after PetscOptionsEnd these are NULL already
+    (void)PetscFree(items_->prefix);
+    (void)PetscFree(items_->title);
+  }
+  OptionsBlockGuard(const OptionsBlockGuard &) = delete;
+  OptionsBlockGuard &operator=(const OptionsBlockGuard &) = delete;
+
+ private:
+  PetscOptionItems *items_;
+};
+
 // Collective: fails on every rank unless every rank of comm holds the same options (one hash of
 // PetscOptionsGetAll compared by one allreduce); the message names the first option that differs.
 PetscErrorCode OptionsCheckSameOnAllRanks(MPI_Comm comm);

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/base/petsc_handle.hpp"
 #include "discretization/state_file.hpp"
@@ -60,6 +61,7 @@ PetscErrorCode TrajectoryWriter::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(path, path_.c_str(), sizeof(path)));
   PetscOptionsBegin(comm_, nullptr, "Trajectory output", "TrajectoryWriter");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsString("-traj", "Trajectory file (HDF5, with an XDMF index FILE.xmf beside it); 'none' writes no file", "TrajectoryWriter",
                                path, path, sizeof(path), &traj_set));
   PetscCall(PetscOptionsInt("-traj_every", "Save every k-th step (the initial and final states are always saved)", "TrajectoryWriter", every_,

@@ -57,6 +57,7 @@ PetscErrorCode Problem::SetFromOptions() {
   PetscCall(ControlsOptionsList(&types));
   PetscCall(PetscStrncpy(type, controls_type_.empty() ? "analytic" : controls_type_.c_str(), sizeof(type)));
   PetscOptionsBegin(comm_, nullptr, "Controls θ(t)", "Problem");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsFList("-controls_type", "Source of the controls (a registered name; -controls FILE selects layered)", "Problem", types, type,
                               type, sizeof(type), &type_set));
   PetscCall(PetscOptionsString("-controls", "Layered controls file (HDF5, docs/controls-format.md); default: analytic", "Problem", file, file,

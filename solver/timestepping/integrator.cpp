@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/petsc_handle.hpp"
 #include "discretization/base/sizes.hpp"
 #include "solver/timestepping/splitting_schemes.hpp"
@@ -41,6 +42,7 @@ PetscErrorCode Integrator::SetFromOptions() {
   PetscCall(PetscStrncpy(order, order_.empty() ? default_order.c_str() : order_.c_str(), sizeof(order)));
   PetscCall(PetscStrncpy(schedule, schedule_spec_.c_str(), sizeof(schedule)));
   PetscOptionsBegin(Comm(), nullptr, "Time integration by operator splitting", "Integrator");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsReal("-T", "Final time T (default: t_L for layered controls, 1 for analytic)", "Integrator", T, &T, &T_set));
   PetscCall(PetscOptionsReal("-dt", "Time step Δt (default: 1 for layered controls, 1/8 for analytic)", "Integrator", dt, &dt, &dt_set));
   PetscCall(PetscOptionsString(

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "discretization/base/number_format.hpp"
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
 
 namespace ctflow {
@@ -20,6 +21,7 @@ PetscErrorCode StepAdapt::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(save, save_.c_str(), sizeof(save)));
   PetscOptionsBegin(comm_, nullptr, "Adaptive time step from a splitting error estimate", "StepAdapt");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsBool("-dt_adapt",
                              "Adapt Δt to the difference between the scheme and its reversed-order counterpart; -dt is the first trial step",
                              "StepAdapt", enabled, &enabled, nullptr));
