@@ -106,6 +106,56 @@ PetscErrorCode OptionsCheckValueLengths(MPI_Comm comm) {
   PetscFunctionReturn(0);
 }
 
+namespace {
+
+// Whether text is a whole integer within PetscInt's range.
+bool IsPetscInt(const std::string &text) {
+  char *end;
+  errno = 0;
+  const long long n = std::strtoll(text.c_str(), &end, 10);
+  return !text.empty() && !*end && errno != ERANGE && n >= PETSC_MIN_INT && n <= PETSC_MAX_INT;
+}
+
+bool IsReal(const std::string &text) {
+  char *end;
+  errno = 0;
+  std::strtod(text.c_str(), &end);
+  return !text.empty() && !*end && errno != ERANGE;
+}
+
+// Each comma-separated entry of option prefix+name must pass `valid`.
+PetscErrorCode CheckList(MPI_Comm comm, const char prefix[], const char name[], bool (*valid)(const std::string &), const char what[]) {
+  const char *value;
+  PetscBool set;
+  PetscFunctionBeginUser;
+  PetscCall(PetscOptionsFindPair(nullptr, prefix, name, &value, &set));
+  if (!set || !value) PetscFunctionReturn(0);
+  std::istringstream entries(value);
+  size_t n = 0;
+  for (std::string entry; std::getline(entries, entry, ',');) {
+    ++n;
+    PetscCheck(valid(entry), comm, PETSC_ERR_USER_INPUT, "-%s%s '%s': entry %zu ('%s') is not %s", prefix ? prefix : "", name + 1, value, n,
+               entry.c_str(), what);
+  }
+  PetscFunctionReturn(0);
+}
+
+// An integer or a range a-b of PETSc's integer arrays.
+bool IsIntOrRange(const std::string &text) {
+  const size_t dash = text.find('-', 1);
+  return IsPetscInt(text) || (dash != std::string::npos && IsPetscInt(text.substr(0, dash)) && IsPetscInt(text.substr(dash + 1)));
+}
+
+}  // namespace
+
+PetscErrorCode OptionsCheckIntList(MPI_Comm comm, const char prefix[], const char name[]) {
+  return CheckList(comm, prefix, name, IsIntOrRange, "an integer");
+}
+
+PetscErrorCode OptionsCheckRealList(MPI_Comm comm, const char prefix[], const char name[]) {
+  return CheckList(comm, prefix, name, IsReal, "a number");
+}
+
 PetscErrorCode OptionsCheckInt(MPI_Comm comm, const char prefix[], const char name[]) {
   const char *value;
   PetscBool set;

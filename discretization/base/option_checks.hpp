@@ -38,5 +38,9 @@ PetscErrorCode OptionsCheckSameOnAllRanks(MPI_Comm comm);
 PetscErrorCode OptionsCheckValueLengths(MPI_Comm comm);
 // Fails if option prefix+name is given a value that is not an integer within PetscInt's range.
 PetscErrorCode OptionsCheckInt(MPI_Comm comm, const char prefix[], const char name[]);
+// The same for a comma-separated list of integers (PETSc's ranges a-b allowed) or of reals; call before PETSc's
+// array readers, which leak their tokenizer when an entry cannot be converted.
+PetscErrorCode OptionsCheckIntList(MPI_Comm comm, const char prefix[], const char name[]);
+PetscErrorCode OptionsCheckRealList(MPI_Comm comm, const char prefix[], const char name[]);
 
 }  // namespace ctflow

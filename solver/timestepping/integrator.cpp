@@ -41,6 +41,7 @@ PetscErrorCode Integrator::SetFromOptions() {
   PetscCall(PetscStrncpy(substep, substep_.c_str(), sizeof(substep)));
   PetscCall(PetscStrncpy(order, order_.empty() ? default_order.c_str() : order_.c_str(), sizeof(order)));
   PetscCall(PetscStrncpy(schedule, schedule_spec_.c_str(), sizeof(schedule)));
+  PetscCall(OptionsCheckIntList(Comm(), nullptr, "-split_groups"));
   PetscOptionsBegin(Comm(), nullptr, "Time integration by operator splitting", "Integrator");
   OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsReal("-T", "Final time T (default: t_L for layered controls, 1 for analytic)", "Integrator", T, &T, &T_set));

@@ -20,6 +20,7 @@ PetscErrorCode StepAdapt::SetFromOptions() {
   PetscBool enabled = enabled_ ? PETSC_TRUE : PETSC_FALSE, monitor = monitor_ ? PETSC_TRUE : PETSC_FALSE, set[9] = {};
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(save, save_.c_str(), sizeof(save)));
+  PetscCall(OptionsCheckRealList(comm_, nullptr, "-dt_adapt_clip"));
   PetscOptionsBegin(comm_, nullptr, "Adaptive time step from a splitting error estimate", "StepAdapt");
   OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsBool("-dt_adapt",
