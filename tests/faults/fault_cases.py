@@ -212,7 +212,7 @@ def mode_replace(ctflow):
 
 def mode_concurrent(ctflow):
     d = ctflow.cwd
-    slow = ["-Nx", "64", "-Ny", "16", "-T", "1", "-dt", "0.0002", "-traj_every", "100", "-traj", "run.h5"]  # 5000 steps, 51 states
+    slow = ["-Nx", "64", "-Ny", "16", "-T", "5", "-dt", "0.0002", "-traj_every", "500", "-traj", "run.h5"]  # 25000 steps (~10 s), 51 states
     first = subprocess.Popen(ctflow.command(ARGS.np, slow), cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
     try:
