@@ -1,5 +1,7 @@
 #include "discretization/analytic_controls.hpp"
 
+#include "discretization/base/option_checks.hpp"
+
 #include <cmath>
 #include <random>
 
@@ -16,6 +18,7 @@ PetscErrorCode AnalyticControlsCreate(MPI_Comm comm, std::unique_ptr<Controls> *
 PetscErrorCode AnalyticControls::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(comm_, nullptr, "Analytic controls (used without -controls)", "Controls");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsInt("-controls_seed", "Seed of the analytic controls' modes", "AnalyticControls", seed_, &seed_, nullptr));
   PetscCall(PetscOptionsInt("-controls_modes", "Number of smooth modes P per kernel", "AnalyticControls", modes_, &modes_, nullptr));
   PetscCall(PetscOptionsInt("-controls_ffn_layers", "Number J of feed-forward layers", "AnalyticControls", J_, &J_, nullptr));

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "discretization/base/number_format.hpp"
+#include "discretization/base/option_checks.hpp"
 #include "discretization/dense_convolution.hpp"
 
 namespace ctflow {
@@ -17,6 +18,7 @@ PetscErrorCode AnalyticConvolutionControls::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscCall(AnalyticControls::SetFromOptions());
   PetscOptionsBegin(comm_, nullptr, "Analytic convolutional controls (-controls_type convolutional)", "Controls");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsReal("-controls_conv_width", "Width 2a/L_y of the convolution kernels' support [-a, a]^2, as a fraction of L_y1 and L_y2",
                              "AnalyticConvolutionControls", width_, &width_, nullptr));
   PetscOptionsEnd();

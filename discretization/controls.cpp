@@ -1,9 +1,8 @@
 #include "discretization/controls.hpp"
 
-#include <unistd.h>
-
 #include "discretization/analytic_controls.hpp"
 #include "discretization/analytic_convolution_controls.hpp"
+#include "discretization/base/paths.hpp"
 #include "discretization/base/registry.hpp"
 #include "discretization/hdf5_input.hpp"
 #include "discretization/layered_controls.hpp"
@@ -121,7 +120,8 @@ PetscErrorCode ControlsFileType(MPI_Comm comm, const std::string &path, std::str
   bool found = false;
   PetscFunctionBeginUser;
   *type = "layered";
-  if (access(path.c_str(), R_OK) != 0 || H5Fis_hdf5(path.c_str()) <= 0) PetscFunctionReturn(0);
+  // A file that cannot be read (a FIFO would block H5Fis_hdf5) is left to the layered reader, which says why.
+  if (!InputFileProblem(path).empty() || H5Fis_hdf5(path.c_str()) <= 0) PetscFunctionReturn(0);
   H5Input in;
   PetscCall(H5Input::Open(comm, path, "-controls", &in));
   if (in.Has("/stages")) {

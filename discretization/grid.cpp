@@ -1,11 +1,16 @@
 #include "discretization/grid.hpp"
 
+#include "discretization/base/option_checks.hpp"
+#include "discretization/base/sizes.hpp"
+
 namespace ctflow {
 
 static const char *const kSizeOption[3] = {"-Nx", "-Ny", "-Nh"};
 static const char *const kLengthOption[3] = {"-Lx", "-Ly", "-Lh"};
 static const char *const kImageSizeOption[2] = {"-Ny1", "-Ny2"};
 static const char *const kImageLengthOption[2] = {"-Ly1", "-Ly2"};
+// Copies of the state a run holds at least (u, the substep's right-hand side and stage, a branch copy).
+static const int kStateCopies = 4;
 
 Grid::Grid(MPI_Comm comm) : comm_(comm) {}
 
@@ -28,7 +33,9 @@ PetscErrorCode Grid::SetFromOptions() {
   PetscBool N_set[3], L_set[3], image_N_set[2], image_L_set[2];
   PetscInt image_N[2] = {image_.N[0] ? image_.N[0] : 1, image_.N[1] ? image_.N[1] : 1};
   PetscFunctionBeginUser;
+  for (int d = 0; d < 3; ++d) PetscCall(OptionsCheckInt(comm_, prefix_.c_str(), kSizeOption[d]));
   PetscOptionsBegin(comm_, prefix_.c_str(), "Grid on Ω_x × Ω_y × Ω_h", "Grid");
+  OptionsBlockGuard guard(PetscOptionsObject);
   for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsInt(kSizeOption[d], size_help[d], "Grid", N_[d], &N_[d], &N_set[d]));
   for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsReal(kLengthOption[d], length_help[d], "Grid", L_[d], &L_[d], &L_set[d]));
   for (int a = 0; a < 2; ++a) PetscCall(PetscOptionsInt(kImageSizeOption[a], image_size_help[a], "Grid", image_N[a], &image_N[a], &image_N_set[a]));
@@ -164,6 +171,11 @@ PetscErrorCode Grid::SetUp() {
   PetscCallMPI(MPI_Comm_size(comm_, &size));
   PetscCheck(N_[0] >= size, comm_, PETSC_ERR_USER_INPUT,
              "N_x = %" PetscInt_FMT " tokens cannot be distributed over %d ranks (each rank owns whole tokens)", N_[0], size);
+  // Before the DMDA allocates anything: u must be indexable, and u with the work vectors of a step must fit.
+  PetscInt entries;
+  PetscCall(SizeToPetscInt(comm_, "the state u: N_x N_y", {(size_t)N_[0], (size_t)N_[1]}, &entries));
+  PetscCall(MemoryCheck(comm_, kStateCopies * sizeof(PetscScalar) * ((double)entries / size),
+                        "the state u (N_x N_y = " + std::to_string(entries) + " doubles) with the work vectors of a step"));
   PetscCall(DMDACreate1d(comm_, DM_BOUNDARY_NONE, N_[0], N_[1], 0, nullptr, da_.Out()));
   PetscCall(DMSetUp(da_));
   PetscCall(DMDAGetCorners(da_, &xs_, nullptr, nullptr, &xm_, nullptr, nullptr));

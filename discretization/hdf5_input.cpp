@@ -1,8 +1,9 @@
 #include "discretization/hdf5_input.hpp"
 
-#include <unistd.h>
-
 #include <cmath>
+
+#include "discretization/base/paths.hpp"
+#include "discretization/base/sizes.hpp"
 
 namespace ctflow {
 
@@ -17,8 +18,8 @@ PetscErrorCode H5Input::Open(MPI_Comm comm, const std::string &path, const std::
   in->comm_ = comm;
   in->path_ = path;
   in->what_ = what;
-  PetscCheck(access(path.c_str(), F_OK) == 0, comm, PETSC_ERR_FILE_OPEN, "%s file '%s' does not exist", what.c_str(), path.c_str());
-  PetscCheck(access(path.c_str(), R_OK) == 0, comm, PETSC_ERR_FILE_OPEN, "%s file '%s' is not readable", what.c_str(), path.c_str());
+  const std::string problem = InputFileProblem(path);
+  PetscCheck(problem.empty(), comm, PETSC_ERR_FILE_OPEN, "%s file '%s' %s", what.c_str(), path.c_str(), problem.c_str());
   PetscCheck(H5Fis_hdf5(path.c_str()) > 0, comm, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s' is not an HDF5 file", what.c_str(), path.c_str());
   in->file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   PetscCheck(in->file_ >= 0, comm, PETSC_ERR_FILE_READ, "%s file '%s' could not be opened by HDF5", what.c_str(), path.c_str());
@@ -51,6 +52,10 @@ PetscErrorCode H5Input::Shape(const std::string &dataset, std::vector<hsize_t> *
   H5Tclose(type);
   H5Dclose(ds);
   PetscCheck(is_f64, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': dataset '%s' must be float64", what_.c_str(), path_.c_str(), dataset.c_str());
+  for (hsize_t n : *shape)
+    PetscCheck(n <= (hsize_t)PETSC_MAX_INT, comm_, PETSC_ERR_FILE_UNEXPECTED,
+               "%s file '%s': dataset '%s' declares the shape %s, whose dimension %llu exceeds PETSc's integers here (at most %" PetscInt_FMT ")",
+               what_.c_str(), path_.c_str(), dataset.c_str(), ShapeString(*shape).c_str(), (unsigned long long)n, PETSC_MAX_INT);
   PetscFunctionReturn(0);
 }
 
@@ -61,14 +66,15 @@ PetscErrorCode H5Input::Read(const std::string &dataset, const std::vector<hsize
   PetscCall(Shape(dataset, &actual));
   PetscCheck(actual == shape, comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': dataset '%s' has shape %s, expected %s %s", what_.c_str(),
              path_.c_str(), dataset.c_str(), ShapeString(actual).c_str(), ShapeString(shape).c_str(), meaning);
-  size_t n = 1;
-  for (hsize_t d : shape) n *= d;
-  PetscCallCXX(data->resize(n));
+  double n = 1;
+  for (hsize_t d : shape) n *= (double)d;
+  PetscCall(MemoryCheck(comm_, n * sizeof(PetscReal), what_ + " file '" + path_ + "': dataset '" + dataset + "' " + ShapeString(shape)));
+  PetscCallCXX(data->resize((size_t)n));
   hid_t ds = H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT);
   herr_t status = H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data->data());
   H5Dclose(ds);
   PetscCheck(status >= 0, comm_, PETSC_ERR_FILE_READ, "%s file '%s': reading dataset '%s' failed", what_.c_str(), path_.c_str(), dataset.c_str());
-  PetscCall(CheckFinite(comm_, data->data(), (PetscInt)n, 0, what_ + " file '" + path_ + "': dataset '" + dataset + "'"));
+  PetscCall(CheckFinite(comm_, data->data(), (PetscInt)data->size(), 0, what_ + " file '" + path_ + "': dataset '" + dataset + "'"));
   PetscFunctionReturn(0);
 }
 
@@ -96,6 +102,17 @@ PetscErrorCode H5Input::ReadAttribute(const std::string &object, const char name
              path_.c_str(), name, object.c_str());
   PetscCheck(std::isfinite(*value), comm_, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': attribute '%s' of '%s' is not finite (%g)", what_.c_str(),
              path_.c_str(), name, object.c_str(), (double)*value);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode H5Input::ReadCount(const std::string &object, const char name[], PetscInt *value) const {
+  PetscReal x;
+  PetscFunctionBeginUser;
+  PetscCall(ReadAttribute(object, name, &x, nullptr));
+  PetscCheck(x >= 1 && x <= PETSC_MAX_INT && x == std::floor(x), comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "%s file '%s': attribute '%s' of '%s' must be a positive integer, got %g", what_.c_str(), path_.c_str(), name, object.c_str(),
+             (double)x);
+  *value = (PetscInt)x;
   PetscFunctionReturn(0);
 }
 

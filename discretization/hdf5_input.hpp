@@ -21,13 +21,15 @@ class H5Input {
   H5Input &operator=(const H5Input &) = delete;
 
   bool Has(const std::string &object) const;
-  // Shape of a float64 dataset; errors if missing or of another type.
+  // Shape of a float64 dataset; errors if missing or of another type, or if a dimension does not fit a PetscInt.
   PetscErrorCode Shape(const std::string &dataset, std::vector<hsize_t> *shape) const;
   // Whole float64 dataset of the given shape (meaning describes the axes, e.g. "(N_h, N_y, N_y)"),
-  // rejecting NaN and Inf.
+  // rejecting NaN and Inf. Every rank reads all of it: its size is checked against the nodes' memory first.
   PetscErrorCode Read(const std::string &dataset, const std::vector<hsize_t> &shape, const char meaning[], std::vector<PetscReal> *data) const;
   // Scalar float64 attribute of an object; *found = false when absent (found == nullptr: required).
   PetscErrorCode ReadAttribute(const std::string &object, const char name[], PetscReal *value, bool *found) const;
+  // Scalar attribute holding a count: a positive integer within PetscInt's range (required).
+  PetscErrorCode ReadCount(const std::string &object, const char name[], PetscInt *value) const;
   // String attribute (fixed or variable length); *found = false when absent (found == nullptr: required).
   PetscErrorCode ReadAttribute(const std::string &object, const char name[], std::string *value, bool *found) const;
   const std::string &Path() const { return path_; }

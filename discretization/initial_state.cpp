@@ -5,8 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "discretization/base/petsc_handle.hpp"
+#include "discretization/base/option_checks.hpp"
 #include "discretization/hdf5_input.hpp"
+#include "discretization/state_file.hpp"
 
 namespace ctflow {
 
@@ -30,6 +31,7 @@ PetscErrorCode InitialState::SetFromOptions(MPI_Comm comm) {
   PetscBool set = PETSC_FALSE, image_set = PETSC_FALSE;
   PetscFunctionBeginUser;
   PetscOptionsBegin(comm, nullptr, "Initial state f(x, y)", "InitialState");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsString("-u0", "Initial state file (HDF5, dataset /u0 of shape (N_x, N_y)); default: analytic f", "InitialState", file, file,
                                sizeof(file), &set));
   PetscCall(PetscOptionsString("-image", "Image file (HDF5, dataset /image of shape (C, H, W)) for vision-Transformer controls", "InitialState",
@@ -104,11 +106,10 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
     std::copy_n(&image_[xs * Ny], xm * Ny, a);
     PetscCall(VecRestoreArrayWrite(u, &a));
   } else if (!path_.empty()) {
-    UniqueViewer viewer;
-    PetscCall(PetscViewerHDF5Open(grid.Comm(), path_.c_str(), FILE_MODE_READ, viewer.Out()));
-    PetscCall(PetscObjectSetName((PetscObject)u, "u0"));
-    PetscCall(VecLoad(u, viewer));
-    PetscCall(PetscObjectSetName((PetscObject)u, "u"));
+    StateFile file(grid.Comm());
+    PetscCall(file.Open(path_));
+    PetscCall(file.Read("/u0", u, Ny));
+    PetscCall(file.Close());
   } else {
     const ImageShape &img = grid.Image();
     PetscCheck(!(f_ && img.Active()), grid.Comm(), PETSC_ERR_USER_INPUT,

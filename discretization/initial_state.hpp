@@ -43,6 +43,10 @@ class InitialState {
   // A function of (x, y) on Ω_x × Ω_y sampled at the cell centres of any grid (analytic or SetFunction).
   bool Analytic() const { return path_.empty() && values_.empty(); }
   std::string Description() const;
+  // The file read (-u0 or -image), or "".
+  const std::string &File() const { return path_; }
+  // The option that named it.
+  const char *FileOption() const { return image_requested_ ? "-image" : "-u0"; }
 
  private:
   void Reset();

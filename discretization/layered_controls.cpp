@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "discretization/base/sizes.hpp"
 #include "discretization/hdf5_input.hpp"
 
 namespace ctflow {
@@ -64,7 +65,7 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Layer *
     if (shape.size() == 2) {
       // b_j(x, y) per token: the file also fixes N_x.
       PetscCheck(Nx_ == 0 || Nx_ == (PetscInt)shape[0], comm_, PETSC_ERR_FILE_UNEXPECTED,
-                 "-controls file '%s': dataset %s has %d tokens but %s has %" PetscInt_FMT, path_.c_str(), b.c_str(), (int)shape[0],
+                 "-controls file '%s': dataset %s has %llu tokens but %s has %" PetscInt_FMT, path_.c_str(), b.c_str(), (unsigned long long)shape[0],
                  Nx_source_.c_str(), Nx_);
       if (Nx_ == 0) PetscCallCXX(Nx_source_ = "the -controls file '" + path_ + "' (dataset " + b + ")");
       Nx_ = (PetscInt)shape[0];
@@ -117,25 +118,22 @@ PetscErrorCode LayeredControls::LoadLayer(const H5Input &in, PetscInt n, Layer *
 
 PetscErrorCode LayeredControls::LoadVit(const H5Input &in) {
   const hsize_t Ny = Ny_;
-  PetscReal C, H, W, p;
   std::vector<hsize_t> shape;
+  PetscInt D, Nx;
   PetscFunctionBeginUser;
-  PetscCall(in.ReadAttribute("/vit", "channels", &C, nullptr));
-  PetscCall(in.ReadAttribute("/vit", "image_height", &H, nullptr));
-  PetscCall(in.ReadAttribute("/vit", "image_width", &W, nullptr));
-  PetscCall(in.ReadAttribute("/vit", "patch_size", &p, nullptr));
-  vit_.channels = (PetscInt)C;
-  vit_.height = (PetscInt)H;
-  vit_.width = (PetscInt)W;
-  vit_.patch = (PetscInt)p;
-  PetscCheck(
-      vit_.channels > 0 && vit_.patch > 0 && vit_.height > 0 && vit_.width > 0 && vit_.height % vit_.patch == 0 && vit_.width % vit_.patch == 0,
-      comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': /vit needs positive channels and an image size divisible by patch_size", path_.c_str());
-  const hsize_t D = (hsize_t)(vit_.channels * vit_.patch * vit_.patch), Nx = (hsize_t)vit_.NumTokens();
-  PetscCall(in.Read("/vit/patch_embedding", {D, Ny}, "(C p p, N_y)", &vit_.patch_embedding));
+  PetscCall(in.ReadCount("/vit", "channels", &vit_.channels));
+  PetscCall(in.ReadCount("/vit", "image_height", &vit_.height));
+  PetscCall(in.ReadCount("/vit", "image_width", &vit_.width));
+  PetscCall(in.ReadCount("/vit", "patch_size", &vit_.patch));
+  PetscCheck(vit_.height % vit_.patch == 0 && vit_.width % vit_.patch == 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "-controls file '%s': /vit needs an image size divisible by patch_size", path_.c_str());
+  PetscCall(SizeToPetscInt(comm_, "the /vit patch embedding's rows (C p p)", {(size_t)vit_.channels, (size_t)vit_.patch, (size_t)vit_.patch}, &D));
+  PetscCall(SizeToPetscInt(comm_, "the /vit patches (H/p × W/p)", {(size_t)(vit_.height / vit_.patch), (size_t)(vit_.width / vit_.patch)}, &Nx));
+  Nx = vit_.NumTokens();
+  PetscCall(in.Read("/vit/patch_embedding", {(hsize_t)D, Ny}, "(C p p, N_y)", &vit_.patch_embedding));
   PetscCall(in.Read("/vit/patch_bias", {Ny}, "(N_y,)", &vit_.patch_bias));
   PetscCall(in.Read("/vit/class_token", {Ny}, "(N_y,)", &vit_.class_token));
-  PetscCall(in.Read("/vit/position_embedding", {Nx, Ny}, "(N_x, N_y)", &vit_.position_embedding));
+  PetscCall(in.Read("/vit/position_embedding", {(hsize_t)Nx, Ny}, "(N_x, N_y)", &vit_.position_embedding));
   PetscCall(in.Shape("/vit/head_weight", &shape));
   PetscCheck(shape.size() == 2 && shape[0] == Ny && shape[1] > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
              "-controls file '%s': dataset '/vit/head_weight' has shape %s, expected (N_y, classes)", path_.c_str(), ShapeString(shape).c_str());

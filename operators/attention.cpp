@@ -7,6 +7,8 @@
 #include <cmath>
 #include <limits>
 
+#include "discretization/base/option_checks.hpp"
+#include "discretization/base/sizes.hpp"
 #include "operators/vector_exp.hpp"
 
 namespace ctflow {
@@ -34,6 +36,7 @@ Attention::Attention(const OperatorContext &ctx) : Operator(ctx, "attention") {}
 PetscErrorCode Attention::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(Comm(), "attention_", "Attention operator", "Attention");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax (rows per block when materialised)", "Attention", tile_, &tile_,
                             nullptr));
   PetscCall(PetscOptionsBool("-materialise", "Form the attention weights in row blocks (all K, V on every rank) instead of streaming", "Attention",
@@ -59,18 +62,31 @@ PetscErrorCode Attention::Prepare(PetscReal t) {
   if (piece >= 0 && piece == piece_ && ctx_.controls->State() == state_) PetscFunctionReturn(0);
   PetscCall(ctx_.controls->LendAttention(t, g, &kernels_storage_, &kernels_));
   piece_ = piece, state_ = ctx_.controls->State();
-  const PetscInt d = d_ = kernels_->d_head, D = D_ = Nh * d;
-  score_scale_ = kernels_->scale * g.dy();
   PetscCallMPI(MPI_Comm_size(Comm(), &size));
   PetscCall(DMDAGetOwnershipRanges(g.Layout(), &ranges, nullptr, nullptr));
   max_rows_ = *std::max_element(ranges, ranges + size);
-  PetscCallCXX(Q_.resize(xm * D));
-  PetscCallCXX(O_.resize(xm * D));
-  PetscCallCXX(rowmax_.resize(Nh * xm));
-  PetscCallCXX(rowsum_.resize(Nh * xm));
-  PetscCallCXX(S_.resize(xm * std::min(tile_, max_rows_)));
-  PetscCallCXX(kv_[0].resize(2 * max_rows_ * D));
-  if (size > 1) PetscCallCXX(kv_[1].resize(2 * max_rows_ * D));  // the ring's second block
+  // Sizes in size_t, checked (BLAS's int, the nodes' memory) before anything is allocated.
+  const size_t d = kernels_->d_head, D = (size_t)Nh * d, rows = xm, tile = std::min(tile_, max_rows_), ring = 2 * (size_t)max_rows_;
+  if (d != checked_d_) {
+    PetscCall(WorkSpaceCheck(Comm(), "attention (-attention_tile " + std::to_string(tile_) + ")",
+                             {{"Q", {rows, D}},
+                              {"O", {rows, D}},
+                              {"row maxima and sums", {2, (size_t)Nh, rows}},
+                              {"scores", {rows, tile}},
+                              {"[K | V]", {ring, D}},
+                              {"[K | V] in flight", {size > 1 ? ring : 0, D}},
+                              {"[W^Q | W^K | W^V]", {(size_t)Ny, 3, D}}}));
+    checked_d_ = d;
+  }
+  d_ = (PetscInt)d, D_ = (PetscInt)D;
+  score_scale_ = kernels_->scale * g.dy();
+  PetscCallCXX(Q_.resize(rows * D));
+  PetscCallCXX(O_.resize(rows * D));
+  PetscCallCXX(rowmax_.resize(Nh * rows));
+  PetscCallCXX(rowsum_.resize(Nh * rows));
+  PetscCallCXX(S_.resize(rows * tile));
+  PetscCallCXX(kv_[0].resize(ring * D));
+  if (size > 1) PetscCallCXX(kv_[1].resize(ring * D));  // the ring's second block
   // [W^Q | W^K | W^V] with the heads side by side, so that the projections are two wide GEMMs.
   const std::vector<PetscReal> *kernel[3] = {&kernels_->WQ, &kernels_->WK, &kernels_->WV};
   PetscCallCXX(W_.resize(Ny * 3 * D));
@@ -128,7 +144,7 @@ PetscErrorCode Attention::RhsMaterialised(PetscReal t, Vec U, Vec F) {
   PetscScalar *f;
   PetscFunctionBeginUser;
   if (!maps_) PetscCallCXX(maps_ = std::make_unique<AttentionMaps>(g, *ctx_.controls));
-  PetscCall(maps_->SetUp(t, U));
+  PetscCall(maps_->SetUp(t, U, tile_));
   PetscCall(VecGetArrayWrite(F, &f));
   for (PetscInt k0 = 0; k0 < g.XLocal(); k0 += tile_) PetscCall(maps_->Apply(k0, std::min(tile_, g.XLocal() - k0), &f[k0 * g.Ny()]));
   PetscCall(VecRestoreArrayWrite(F, &f));

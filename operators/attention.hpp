@@ -71,6 +71,7 @@ class Attention : public Operator {
   PetscInt record_slot_ = -1, reuse_slot_ = -1;
   std::vector<AttentionRecord> records_;  // by tape slot
   PetscInt max_rows_ = 0;                 // the most tokens any rank owns
+  size_t checked_d_ = 0;                  // the d_head whose work space was checked (sizes.hpp)
 };
 
 }  // namespace ctflow

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "discretization/base/sizes.hpp"
+
 namespace ctflow {
 
-PetscErrorCode AttentionMaps::SetUp(PetscReal t, Vec U) {
+PetscErrorCode AttentionMaps::SetUp(PetscReal t, Vec U, PetscInt block_rows) {
   const Grid &g = *grid_;
   const PetscInt xm = g.XLocal(), Ny = g.Ny(), Nh = g.Nh(), Nx = g.Nx();
   const PetscInt *ranges;
@@ -16,7 +18,18 @@ PetscErrorCode AttentionMaps::SetUp(PetscReal t, Vec U) {
   const PetscScalar *u;
   PetscFunctionBeginUser;
   PetscCall(controls_->LendAttention(t, g, &kernels_storage_, &kernels_));
-  const PetscInt d = kernels_->d_head, D = Nh * d;
+  const PetscInt d = kernels_->d_head;
+  const size_t width = (size_t)Nh * d, rows = std::min(block_rows, xm);
+  if (checked_[0] != (size_t)d || checked_[1] != rows) {
+    PetscCall(WorkSpaceCheck(g.Comm(), "the materialised attention weights",
+                             {{"Q, K, V of the owned tokens", {3, (size_t)xm, width}},
+                              {"K", {(size_t)Nx, width}},
+                              {"V", {(size_t)Nx, width}},
+                              {"a block of gamma", {(size_t)Nh, rows, (size_t)Nx}},
+                              {"gamma V", {rows, width}}}));
+    checked_[0] = d, checked_[1] = rows;
+  }
+  const PetscInt D = Nh * d;  // fits: checked above
   // Q, K, V = Δy Σ_i u(x, y_i) W(y_i, z, h) (+ b^Q), eq. (3)–(5) with rank-d_head kernels; heads side by side.
   std::vector<PetscReal> Kown, Vown;
   PetscCallCXX(Q_.resize(xm * D));
@@ -57,9 +70,9 @@ PetscErrorCode AttentionMaps::Rows(PetscInt k0, PetscInt n, std::vector<PetscRea
   PetscCheck(k0 >= 0 && n >= 0 && k0 + n <= g.XLocal() && (PetscInt)Q_.size() == g.XLocal() * D, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE,
              "AttentionMaps: rows %" PetscInt_FMT "..%" PetscInt_FMT " requested of %" PetscInt_FMT " owned (SetUp first)", k0, k0 + n - 1,
              g.XLocal());
-  PetscCallCXX(gamma->resize(Nh * n * Nx));
+  PetscCallCXX(gamma->resize((size_t)Nh * n * Nx));
   for (PetscInt m = 0; m < Nh; ++m) {
-    PetscReal *G = gamma->data() + m * n * Nx;
+    PetscReal *G = gamma->data() + (size_t)m * n * Nx;
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, Nx, d, kernels_->scale * g.dy(), &Q_[k0 * D + m * d], D, &K_[m * d], D, 0.0, G, Nx);
     for (PetscInt k = 0; k < n; ++k) {
       PetscReal *row = G + k * Nx;
@@ -84,7 +97,8 @@ PetscErrorCode AttentionMaps::Apply(PetscInt k0, PetscInt n, PetscReal *F) const
   PetscCall(Rows(k0, n, &gamma));
   PetscCallCXX(O.resize(n * D));
   for (PetscInt m = 0; m < Nh; ++m)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, Nx, g.dx() * g.dh(), &gamma[m * n * Nx], Nx, &V_[m * d], D, 0.0, &O[m * d], D);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, Nx, g.dx() * g.dh(), &gamma[(size_t)m * n * Nx], Nx, &V_[m * d], D, 0.0, &O[m * d],
+                D);
   for (PetscInt k = 0; k < n; ++k) {
     if (kernels_->c.empty()) std::fill_n(&F[k * Ny], Ny, 0.0);
     else std::copy_n(kernels_->c.data(), Ny, &F[k * Ny]);

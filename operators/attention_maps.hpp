@@ -18,8 +18,9 @@ namespace ctflow {
 class AttentionMaps {
  public:
   AttentionMaps(const Grid &grid, const Controls &controls) : grid_(&grid), controls_(&controls) {}
-  // Collective: kernels at t, Q of the owned tokens, K and V of all tokens.
-  PetscErrorCode SetUp(PetscReal t, Vec U);
+  // Collective: kernels at t, Q of the owned tokens, K and V of all tokens. block_rows: the most rows a Rows or
+  // Apply call will ask for; the work space for them is checked (discretization/base/sizes.hpp) with the rest.
+  PetscErrorCode SetUp(PetscReal t, Vec U, PetscInt block_rows = 1);
   // γ(x_k, η_j, h_m) for the owned local rows k = k0 … k0 + n − 1 (local indices, 0 ≤ k0, k0 + n ≤
   // Grid::XLocal(); token XStart() + k) and all η_j, as point values of the
   // density in η (Σ_j γ Δx = 1; zero for η_j > x_k under causal controls), stored at
@@ -36,6 +37,7 @@ class AttentionMaps {
   AttentionKernels kernels_storage_;
   std::vector<PetscReal> Q_;      // owned tokens × N_h d_head (query bias included)
   std::vector<PetscReal> K_, V_;  // all N_x tokens × N_h d_head
+  size_t checked_[2] = {0, 0};    // d_head and block rows whose work space was checked
 };
 
 }  // namespace ctflow

@@ -15,6 +15,8 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
+
+#include "discretization/base/option_checks.hpp"
 #endif
 
 namespace ctflow {
@@ -229,6 +231,7 @@ PetscErrorCode BlasViewFromOptions(MPI_Comm comm) {
   if (viewed) PetscFunctionReturn(0);
   viewed = true;
   PetscOptionsBegin(comm, nullptr, "BLAS kernels (chosen at start-up: BLIS_ARCH_TYPE if set, else the CPU's best)", "BLAS");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsBool("-blas_view", "Print the BLAS library and the kernels that run", "BlasSelectKernels", view, &view, nullptr));
   PetscOptionsEnd();
   const std::string text = BlasDescription();

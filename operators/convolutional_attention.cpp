@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "discretization/base/option_checks.hpp"
+
 namespace ctflow {
 
 static PetscLogEvent CONV_ATTENTION_EVENT = 0, CONV_ATTENTION_PROJECT_EVENT = 0;
@@ -22,6 +24,7 @@ PetscErrorCode ConvolutionalAttentionCreate(const OperatorContext &ctx, PetscInt
 PetscErrorCode ConvolutionalAttention::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(Comm(), "conv_attention_", "Convolutional attention operator, eq. (42)", "ConvolutionalAttention");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax", "ConvolutionalAttention", tile_, &tile_, nullptr));
   PetscOptionsEnd();
   PetscCheck(tile_ >= 1, Comm(), PETSC_ERR_USER_INPUT, "-conv_attention_tile must be at least 1, got %" PetscInt_FMT, tile_);

@@ -1,5 +1,7 @@
 #include "operators/layer_norm_projection.hpp"
 
+#include "discretization/base/option_checks.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -38,6 +40,7 @@ PetscErrorCode FinalLayerNormCreate(const OperatorContext &ctx, PetscInt index, 
 PetscErrorCode LayerNormProjection::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(Comm(), "layernorm_", "Layer-norm projection onto S1(σ1, σ2)", "LayerNormProjection");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(
       PetscOptionsReal("-eps", "ε added to the variance (0: the exact projection of Theorem 3.1)", "LayerNormProjection", eps_, &eps_, nullptr));
   PetscOptionsEnd();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "discretization/base/option_checks.hpp"
 #include "solver/adjoint/loss.hpp"
 
 namespace ctflow {
@@ -16,6 +17,7 @@ class CrossEntropy : public Loss {
     PetscBool set;
     PetscFunctionBeginUser;
     PetscOptionsBegin(comm_, nullptr, "Cross-entropy loss (-loss cross_entropy)", "Loss");
+    OptionsBlockGuard guard(PetscOptionsObject);
     PetscCall(PetscOptionsInt("-label", "Class k of -loss cross_entropy (0 ≤ k < classes)", "Loss", label_, &label_, &set));
     PetscOptionsEnd();
     label_set_ = label_set_ || set;

@@ -1,11 +1,8 @@
 #include "solver/adjoint/gradient_file.hpp"
 
-#include <petscviewerhdf5.h>
-
 #include <cstdio>
 
-#include "discretization/base/petsc_handle.hpp"
-#include "solver/output/trajectory_segments.hpp"
+#include "discretization/state_file.hpp"
 
 namespace ctflow {
 
@@ -39,24 +36,27 @@ PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const C
   int ok = 1;
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
-  // Rank 0 writes the parameters (replicated) with serial HDF5; then every rank writes its rows of /u0.
+  // Every rank writes its rows of /u0 (parallel HDF5); then rank 0 adds the parameters (replicated) with serial HDF5.
+  {
+    StateFile states(comm);
+    PetscCall(states.Create(part));
+    PetscCall(states.Write("/u0", du0, StateFeatures(grid)));
+    PetscCall(states.Close());
+  }
   hid_t file = -1;
   if (rank == 0) {
-    file = H5Fcreate(part.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    file = H5Fopen(part.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     ok = file >= 0 && WriteRealAttribute(file, "loss", a.loss) && WriteStringAttribute(file, "loss_function", a.loss_function) &&
          WriteStringAttribute(file, "controls", a.controls) && WriteStringAttribute(file, "ctflow_version", CTFLOW_VERSION);
   }
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
+  if (!ok && file >= 0) H5Fclose(file);
+  if (!ok && rank == 0) std::remove(part.c_str());
   PetscCheck(ok, comm, PETSC_ERR_FILE_WRITE, "cannot write the -gradient file '%s'", part.c_str());
   const PetscErrorCode ierr = g.Write(comm, file);
   if (file >= 0) H5Fclose(file);
   if (ierr && rank == 0) std::remove(part.c_str());
   PetscCall(ierr);
-  {
-    UniqueViewer viewer;
-    PetscCall(PetscViewerHDF5Open(comm, part.c_str(), FILE_MODE_APPEND, viewer.Out()));
-    PetscCall(WriteStateDataset(viewer, "/", "u0", du0, grid));
-  }
   PetscCallMPI(MPI_Barrier(comm));
   if (rank == 0) ok = std::rename(part.c_str(), path.c_str()) == 0;
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));

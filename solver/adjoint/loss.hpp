@@ -21,6 +21,8 @@ class Loss {
   virtual ~Loss() = default;
   // The loss's own options (-target, -label).
   virtual PetscErrorCode SetFromOptions() { return 0; }
+  // The file the loss reads (-target), or "".
+  virtual std::string InputFile() const { return ""; }
   // Checks the loss against the problem (the target's shape, the label's range, a classification head) and reads its data.
   virtual PetscErrorCode SetUp(const Grid &grid, const Controls &controls) = 0;
   // The value at the final state u and the logits z (empty without a head); dLdu ← ∂L/∂u, *dLdz ← ∂L/∂z.

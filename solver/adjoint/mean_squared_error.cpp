@@ -1,8 +1,8 @@
 // The mean-squared-error loss ℓ(u, v) = ½ ∫∫ (u − v)² dx dy of eq. (10), by the midpoint rule: ½ Σ (u − v)² Δx Δy.
-#include <petscviewerhdf5.h>
-
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/petsc_handle.hpp"
 #include "discretization/hdf5_input.hpp"
+#include "discretization/state_file.hpp"
 #include "solver/adjoint/loss.hpp"
 
 namespace ctflow {
@@ -18,15 +18,16 @@ class MeanSquaredError : public Loss {
     PetscFunctionBeginUser;
     PetscCall(PetscStrncpy(file, path_.c_str(), sizeof(file)));
     PetscOptionsBegin(comm_, nullptr, "Mean-squared-error loss (-loss mse)", "Loss");
+    OptionsBlockGuard guard(PetscOptionsObject);
     PetscCall(PetscOptionsString("-target", "Target file of -loss mse (HDF5, dataset /target of shape (N_x, N_y))", "Loss", file, file, sizeof(file),
                                  &set));
     PetscOptionsEnd();
     if (set) path_ = file;
     PetscFunctionReturn(0);
   }
+  std::string InputFile() const override { return path_; }
   PetscErrorCode SetUp(const Grid &grid, const Controls &) override {
     H5Input in;
-    UniqueViewer viewer;
     std::vector<hsize_t> shape;
     PetscFunctionBeginUser;
     PetscCheck(!path_.empty(), comm_, PETSC_ERR_USER_INPUT, "-loss mse needs the target: -target FILE (dataset /target of shape (N_x, N_y))");
@@ -36,9 +37,10 @@ class MeanSquaredError : public Loss {
                "-target file '%s': dataset '/target' has shape %s, but the final state is (%" PetscInt_FMT ", %" PetscInt_FMT ")", path_.c_str(),
                ShapeString(shape).c_str(), grid.Nx(), grid.Ny());
     PetscCall(DMCreateGlobalVector(grid.Layout(), target_.Out()));
-    PetscCall(PetscObjectSetName((PetscObject)target_.Get(), "target"));
-    PetscCall(PetscViewerHDF5Open(comm_, path_.c_str(), FILE_MODE_READ, viewer.Out()));
-    PetscCall(VecLoad(target_, viewer));
+    StateFile file(comm_);
+    PetscCall(file.Open(path_));
+    PetscCall(file.Read("/target", target_, grid.Ny()));
+    PetscCall(file.Close());
     const PetscScalar *v;
     PetscCall(VecGetArrayRead(target_, &v));
     PetscCall(CheckFinite(comm_, v, grid.XLocal() * grid.Ny(), grid.XStart() * grid.Ny(), "-target file '" + path_ + "': dataset '/target'"));

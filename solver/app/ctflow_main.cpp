@@ -14,11 +14,12 @@ static char help[] =
 #include <exception>
 
 #include "operators/blas_kernels.hpp"
+#include "solver/app/command_line.hpp"
 #include "solver/app/error_reporting.hpp"
 #include "solver/app/run_driver.hpp"
 
-int main(int argc, char **argv) {
-  ctflow::BlasSelectKernels(&argc, &argv);  // may re-execute the process on better BLAS kernels, before MPI starts
+// PETSc, the run, and the report of its first error; the exit status.
+static int Run(int argc, char **argv) {
   PetscCall(PetscInitialize(&argc, &argv, nullptr, help));
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // HDF5's own error stacks would bury our message
   PetscCall(ctflow::ErrorReporterPush());
@@ -29,6 +30,22 @@ int main(int argc, char **argv) {
     ierr = ctflow::ErrorFromException(e.what());
   }
   if (ierr) return ctflow::ErrorReport(ierr);
+  PetscCall(ctflow::ErrorReporterPop());
   PetscCall(PetscFinalize());
   return 0;
+}
+
+int main(int argc, char **argv) {
+  ctflow::BlasSelectKernels(&argc, &argv);  // may re-execute the process on better BLAS kernels, before MPI starts
+  // HDF5 must not close, at exit or in MPI_Finalize, a file abandoned after a failed write (parallel HDF5 1.10 can
+  // crash or wait there; discretization/state_file.hpp): started before MPI, and with no exit hook, it never does.
+  // Every other file is closed explicitly.
+  H5dont_atexit();
+  H5open();
+  // MPI first, so that a command line PETSc cannot start with is reported once, before PetscInitialize reads it.
+  MPI_Init(&argc, &argv);
+  int status = ctflow::CheckCommandLine(MPI_COMM_WORLD, argc, argv);
+  if (!status) status = Run(argc, argv);
+  MPI_Finalize();
+  return status;
 }

@@ -1,7 +1,9 @@
 #include "solver/app/run_driver.hpp"
 
+#include "discretization/base/option_checks.hpp"
 #include "solver/app/train_driver.hpp"
 #include "solver/problem/convergence_study.hpp"
+#include "solver/problem/cost_estimate.hpp"
 #include "solver/problem/problem.hpp"
 #include "solver/training/trainer.hpp"
 
@@ -32,6 +34,7 @@ static PetscErrorCode Run(MPI_Comm comm, PetscBool help) {
   PetscCall(CheckAllOptionsUsed(comm));
   if (help) PetscFunctionReturn(0);
   PetscCall(problem.View(out));
+  PetscCall(CostNote(comm, EstimatedSeconds(problem), "this run"));
   PetscCall(problem.Solve());
   PetscCall(problem.GetIntegrator().ViewStatistics(out));
   if (!problem.GradientFile().empty()) PetscCall(problem.SolveAdjoint());
@@ -63,8 +66,16 @@ static PetscErrorCode Study(ConvergenceStudy &study, MPI_Comm comm, PetscBool he
 
 PetscErrorCode RunCtflow(MPI_Comm comm) {
   ConvergenceStudy study(comm);
-  PetscBool help, train;
+  PetscBool help, version, train;
   PetscFunctionBeginUser;
+  // Before anything reads an option: the same options on every rank, none cut short by PETSc's buffers.
+  PetscCall(OptionsCheckSameOnAllRanks(comm));
+  PetscCall(OptionsCheckValueLengths(comm));
+  PetscCall(PetscOptionsHasName(nullptr, nullptr, "-version", &version));
+  if (version) {  // PETSc printed its version
+    PetscCall(PetscPrintf(comm, "ctflow %s\n", CTFLOW_VERSION));
+    PetscFunctionReturn(0);
+  }
   PetscCall(PetscOptionsHasHelp(nullptr, &help));
   PetscCall(TrainingRequested(comm, &train));
   if (train) PetscFunctionReturn(RunTraining(comm, help));

@@ -5,7 +5,9 @@
 
 namespace ctflow {
 
-// Runs the job the options describe on comm; with -help, lists every option and returns without integrating.
+// Runs the job the options describe on comm; with -help, lists every option and returns without integrating;
+// with -version, prints ctflow's version (after PETSc's) and returns. Checks first that every rank was given
+// the same options and that none is longer than ctflow reads (discretization/base/option_checks.hpp).
 PetscErrorCode RunCtflow(MPI_Comm comm);
 
 // Fails, naming them, if options were given that nothing read (misspellings). Call after every

@@ -1,6 +1,7 @@
 #include "solver/output/attention_map_output.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "operators/attention_maps.hpp"
@@ -10,7 +11,7 @@ namespace ctflow {
 
 PetscErrorCode AttentionMapsWrite(const Grid &grid, const Controls &controls, PetscReal t, Vec u, hid_t file, const char name[], PetscReal *entropy) {
   const PetscInt Nx = grid.Nx(), Nh = grid.Nh(), xs = grid.XStart(), xm = grid.XLocal();
-  const PetscInt rows = std::max<PetscInt>(1, kMapBlockDoubles / (Nh * Nx));
+  const PetscInt rows = (PetscInt)std::max<double>(1, std::floor(kMapBlockDoubles / ((double)Nh * Nx)));
   PetscInt blocks = (xm + rows - 1) / rows;
   PetscReal sum = 0;
   std::vector<PetscReal> gamma;
@@ -19,7 +20,7 @@ PetscErrorCode AttentionMapsWrite(const Grid &grid, const Controls &controls, Pe
   hid_t ds = -1, dxpl = -1;
   int ok = 1;
   PetscFunctionBeginUser;
-  PetscCall(maps.SetUp(t, u));
+  PetscCall(maps.SetUp(t, u, rows));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &blocks, 1, MPIU_INT, MPI_MAX, comm));
   if (file >= 0) {
     const hsize_t dims[3] = {(hsize_t)Nh, (hsize_t)Nx, (hsize_t)Nx};

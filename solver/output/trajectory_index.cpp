@@ -1,8 +1,19 @@
 #include "solver/output/trajectory_index.hpp"
 
+#include <cerrno>
 #include <cstdio>
 
+#include "discretization/base/paths.hpp"
+
 namespace ctflow {
+
+bool IsTrajectoryIndex(const std::string &path) {
+  if (H5Fis_hdf5(path.c_str()) <= 0) return false;
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const bool ours = file >= 0 && H5Aexists(file, "ctflow_version") > 0;
+  if (file >= 0) H5Fclose(file);
+  return ours;
+}
 
 TrajectoryIndex::~TrajectoryIndex() {
   if (file_ >= 0) H5Fclose(file_);
@@ -195,13 +206,15 @@ PetscErrorCode TrajectoryIndex::Commit() {
       image.resize(size);
       size = H5Fget_file_image(file_, image.data(), image.size());
     }
+    errno = 0;
     FILE *f = size > 0 ? std::fopen(scratch.c_str(), "wb") : nullptr;
     bool ok = f && std::fwrite(image.data(), 1, image.size(), f) == image.size();
     if (f) ok = std::fclose(f) == 0 && ok;
     ok = ok && std::rename(scratch.c_str(), path_.c_str()) == 0;
     if (!ok) {
+      const std::string reason = WriteFailureReason(path_, errno);
       std::remove(scratch.c_str());
-      Fail("write the file");
+      if (error_.empty()) error_ = "could not write the trajectory index '" + path_ + "'" + (reason.empty() ? "" : ": " + reason);
     }
   }
   int length = (int)error_.size();

@@ -17,6 +17,9 @@
 
 namespace ctflow {
 
+// Whether path is a trajectory index that ctflow wrote (an HDF5 file with the attribute ctflow_version).
+bool IsTrajectoryIndex(const std::string &path);
+
 class TrajectoryIndex {
  public:
   explicit TrajectoryIndex(MPI_Comm comm) : comm_(comm) {}

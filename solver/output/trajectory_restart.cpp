@@ -9,7 +9,9 @@
 #include <sstream>
 
 #include "discretization/base/number_format.hpp"
+#include "discretization/base/paths.hpp"
 #include "solver/output/state_diagnostics.hpp"
+#include "solver/output/trajectory_segments.hpp"
 
 namespace ctflow {
 
@@ -101,7 +103,7 @@ bool ReadPrefix(hid_t file, const std::string &name, hid_t mem_type, hsize_t n, 
 }
 
 bool OnlySteersOutput(const std::string &name) {
-  for (const char *exact : {"-traj", "-traj_every", "-restart", "-info", "-help"})
+  for (const char *exact : {"-traj", "-traj_every", "-restart", "-info", "-help", "-monitor"})
     if (name == exact) return true;
   for (const char *prefix : {"-log", "-options_", "-malloc"})
     if (name.rfind(prefix, 0) == 0) return true;
@@ -161,8 +163,9 @@ std::string InspectFrames(hid_t file, const std::string &what, const Grid &grid,
 std::string Inspect(const std::string &path, const Grid &grid, const TrajectoryMetadata &meta, const TrajectoryContent &content,
                     const std::string &options, PetscInt num_steps, RestartPoint *point) {
   const std::string what = "-restart file '" + path + "'";
-  if (access(path.c_str(), F_OK) != 0) return what + " does not exist";
-  if (access(path.c_str(), R_OK | W_OK) != 0) return what + " is not readable and writable";
+  const std::string problem = InputFileProblem(path);
+  if (!problem.empty()) return what + " " + problem;
+  if (access(path.c_str(), W_OK) != 0) return what + " is not writable";
   if (H5Fis_hdf5(path.c_str()) <= 0) return what + " is not an HDF5 file";
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.Ok()) return what + " cannot be opened by HDF5 (truncated or corrupt)";
@@ -171,6 +174,8 @@ std::string Inspect(const std::string &path, const Grid &grid, const TrajectoryM
   if (!ReadString(*file, "status", &text)) return what + " is not a ctflow trajectory (no attribute 'status')";
   if (text == "complete") return what + " holds a finished run (status 'complete'): there is nothing to restart";
   if (text != "incomplete") return what + " has an unknown status '" + text + "'";
+  if (!ReadString(*file, "run_id", &point->run_id))
+    return what + " has no attribute 'run_id' (written by a ctflow before " + CTFLOW_VERSION + "?): its segments cannot be verified";
 
   const std::string differs = what + " was written by a different run: ";
   const std::pair<const char *, PetscInt> sizes[] = {{"N_x", grid.Nx()}, {"N_y", grid.Ny()}, {"N_h", grid.Nh()}};
@@ -227,6 +232,18 @@ std::string Inspect(const std::string &path, const Grid &grid, const TrajectoryM
     return what + " is corrupt: reading /step or /time failed";
   if (steps[n - 1] < 0 || steps[n - 1] > num_steps)
     return what + " is corrupt: its last step " + std::to_string(steps[n - 1]) + " is not in [0, " + std::to_string(num_steps) + "]";
+  for (hsize_t k = 0; k < n; ++k) {
+    char state[32];
+    SegmentIdentity id;
+    snprintf(state, sizeof(state), "/u/%06llu", (unsigned long long)k);
+    if (!SegmentIdentityRead(*file, state, &id)) return what + " is corrupt: the segment of state " + state + " records no identity";
+    if (id.run != point->run_id) return what + " is corrupt: state " + state + " links to a segment of another run (" + id.run + ")";
+    if (id.state != (long long)k || id.step != steps[k] || id.time != point->times[k])
+      return what + " is corrupt: state " + state + " links to the segment of state " + std::to_string(id.state) + " (step " +
+             std::to_string(id.step) + ", t = " + FormatExact(id.time) + "), but the index lists step " + std::to_string(steps[k]) +
+             ", t = " + FormatExact(point->times[k]);
+    point->checksum = id.checksum;
+  }
   point->saved = (PetscInt)n;
   point->step = (PetscInt)steps[n - 1];
   return content.frames ? InspectFrames(*file, what, grid, point) : "";
@@ -251,6 +268,11 @@ PetscErrorCode TrajectoryRestartInspect(MPI_Comm comm, const std::string &path, 
   PetscCheck(error.empty(), comm, PETSC_ERR_FILE_UNEXPECTED, "%s", error.c_str());
   PetscInt counts[3] = {point->saved, point->step, point->frames};
   PetscCallMPI(MPI_Bcast(counts, 3, MPIU_INT, 0, comm));
+  PetscCallMPI(MPI_Bcast(&point->checksum, 1, MPI_UNSIGNED_LONG_LONG, 0, comm));
+  char run_id[33] = "";
+  PetscCall(PetscStrncpy(run_id, point->run_id.c_str(), sizeof(run_id)));
+  PetscCallMPI(MPI_Bcast(run_id, sizeof(run_id), MPI_CHAR, 0, comm));
+  PetscCallCXX(point->run_id = run_id);
   point->saved = counts[0];
   point->step = counts[1];
   point->frames = counts[2];

@@ -7,9 +7,12 @@
 // complete; the series may differ in length only in an index cut back by hand. Compatible means: status "incomplete"; equal
 // N_x, N_y, N_h, L_x, L_y, L_h, T, dt, splitting, controls and initial_state attributes; and the same
 // command-line options except those that only steer output (-traj, -traj_every, -restart, -log*,
-// -options_*, -malloc*, -info, -help). With -traj_substeps, the frames kept are the complete ones (listed
-// in every /substeps series) of the steps up to the restart step; with -traj_attention, every complete
-// state must have its map /attention/NNNNNN.
+// -options_*, -malloc*, -info, -help, -monitor). Trusted means: every complete state's segment records the index's
+// run id, its own number, step and time (solver/output/trajectory_segments.hpp), so a segment of another run or
+// of another state (swapped, copied, a link re-pointed) or an edited /step or /time is refused; the restart
+// state's data are checked against the checksum its segment recorded (TrajectoryWriter::Resume). With -traj_substeps, the frames kept are the
+// complete ones (listed in every /substeps series) of the steps up to the restart step; with -traj_attention, every complete state must have its map
+// /attention/NNNNNN.
 #pragma once
 #include <petscsys.h>
 
@@ -39,6 +42,8 @@ struct RestartPoint {
   std::vector<PetscReal> times;        // /time of the complete states
   PetscInt frames = 0;                 // frames kept: /substeps/u/000000 … (those of the steps up to `step`)
   std::vector<PetscReal> frame_times;  // /substeps/time of those frames
+  std::string run_id;                  // the run's id (attribute run_id)
+  unsigned long long checksum = 0;     // of the last complete state, as its segment recorded it
 };
 
 // The 1-D series grown with the states, /time last (the writer appends them in this order).

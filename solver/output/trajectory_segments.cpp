@@ -1,15 +1,18 @@
 #include "solver/output/trajectory_segments.hpp"
 
-#include <petscviewerhdf5.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <random>
 #include <vector>
 
+#include "discretization/base/collective.hpp"
 #include "discretization/base/paths.hpp"
-#include "discretization/base/petsc_handle.hpp"
 
 namespace ctflow {
 
@@ -43,63 +46,163 @@ bool RemoveSegments(const std::string &dir) {
   return ok;
 }
 
-// Collective: u as the (N_x, N_y1, N_y2) dataset group/name, each rank writing its tokens as a hyperslab.
-static PetscErrorCode WriteImageDataset(PetscViewer viewer, const char group[], const char name[], Vec u, const Grid &grid) {
-  const hsize_t dims[3] = {(hsize_t)grid.Nx(), (hsize_t)grid.Image().N[0], (hsize_t)grid.Image().N[1]};
-  const hsize_t start[3] = {(hsize_t)grid.XStart(), 0, 0}, count[3] = {(hsize_t)grid.XLocal(), dims[1], dims[2]};
-  const PetscScalar *a;
-  hid_t file, where;
-  int ok;
-  PetscFunctionBeginUser;
-  PetscCall(PetscViewerHDF5OpenGroup(viewer, group, &file, &where));
-  hid_t space = H5Screate_simple(3, dims, nullptr), dcpl = H5Pcreate(H5P_DATASET_CREATE), dxpl = H5Pcreate(H5P_DATASET_XFER);
-  H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-  H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-  hid_t ds = H5Dcreate2(where, name, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  ok = ds >= 0;
-  if (ok) {
-    hid_t mspace = H5Screate_simple(3, count, nullptr);
-    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr);
-    PetscCall(VecGetArrayRead(u, &a));
-    ok = H5Dwrite(ds, H5T_NATIVE_DOUBLE, mspace, space, dxpl, a) >= 0;
-    PetscCall(VecRestoreArrayRead(u, &a));
-    H5Sclose(mspace);
-    H5Dclose(ds);
+std::string PreviousDir(const std::string &dir) { return dir + "/previous"; }
+
+// The XDMF files of a trajectory index, by the suffixes of solver/output/xdmf_index.hpp.
+static std::vector<std::string> XdmfFiles(const std::string &index) {
+  std::vector<std::string> files;
+  for (const char *suffix : {"", "_substeps", "_attention"}) files.push_back(PathWithExtension(index, std::string(suffix) + ".xmf"));
+  return files;
+}
+
+bool KeepPreviousIndex(const std::string &index, const std::string &dir) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path previous = PreviousDir(dir);
+  fs::remove_all(previous, error);  // what a replaced run, itself replaced before it ended, left there
+  if (!fs::create_directory(previous, error)) return false;
+  fs::create_hard_link(index, previous / "index.h5", error);
+  if (error) return false;
+  for (const std::string &xmf : XdmfFiles(index))
+    if (fs::exists(xmf, error)) fs::create_hard_link(xmf, previous / fs::path(xmf).filename(), error);
+  return !error;
+}
+
+bool MoveSegmentsToPrevious(const std::string &dir) {
+  std::error_code error;
+  std::vector<std::filesystem::path> segments;
+  for (const auto &entry : std::filesystem::directory_iterator(dir, error))
+    if (IsSegmentName(entry.path().filename().string())) segments.push_back(entry.path());
+  bool ok = !error;
+  for (const auto &segment : segments) {
+    std::filesystem::rename(segment, std::filesystem::path(PreviousDir(dir)) / segment.filename(), error);
+    ok = ok && !error;
   }
+  return ok;
+}
+
+void RestorePrevious(const std::string &index, const std::string &dir) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path previous = PreviousDir(dir);
+  if (!fs::is_directory(previous, error)) return;
+  for (const auto &entry : fs::directory_iterator(previous, error)) {
+    const std::string name = entry.path().filename().string();
+    const fs::path to = name == "index.h5" ? fs::path(index) : IsSegmentName(name) ? fs::path(dir) / name : fs::path(PathDirectory(index)) / name;
+    fs::rename(entry.path(), to, error);
+  }
+  fs::remove(previous, error);  // only if empty
+}
+
+void RemovePrevious(const std::string &dir) {
+  std::error_code error;
+  std::filesystem::remove_all(PreviousDir(dir), error);
+}
+
+namespace {
+
+// SplitMix64's finaliser: a bijective mix of 64 bits.
+unsigned long long Mix(unsigned long long x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+bool WriteAttribute(hid_t file, const std::string &object, const char name[], hid_t type, const void *value) {
+  hid_t space = H5Screate(H5S_SCALAR), attr = H5Acreate_by_name(file, object.c_str(), name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const bool ok = attr >= 0 && H5Awrite(attr, type, value) >= 0;
+  if (attr >= 0) H5Aclose(attr);
   H5Sclose(space);
-  H5Pclose(dcpl);
-  H5Pclose(dxpl);
-  H5Gclose(where);
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, grid.Comm()));
-  PetscCheck(ok, grid.Comm(), PETSC_ERR_FILE_WRITE, "could not write the state dataset %s/%s", group, name);
+  return ok;
+}
+
+bool ReadAttribute(hid_t file, const std::string &object, const char name[], hid_t type, void *value) {
+  if (H5Aexists_by_name(file, object.c_str(), name, H5P_DEFAULT) <= 0) return false;
+  hid_t attr = H5Aopen_by_name(file, object.c_str(), name, H5P_DEFAULT, H5P_DEFAULT);
+  if (attr < 0) return false;
+  hid_t space = H5Aget_space(attr), stored = H5Aget_type(attr);
+  const bool ok = H5Sget_simple_extent_npoints(space) == 1 && H5Tget_class(stored) == H5Tget_class(type) &&
+                  (H5Tget_class(type) != H5T_STRING || H5Tget_size(stored) == H5Tget_size(type)) && H5Aread(attr, type, value) >= 0;
+  H5Tclose(stored);
+  H5Sclose(space);
+  H5Aclose(attr);
+  return ok;
+}
+
+// The run id as a fixed-length string type.
+hid_t RunIdType(size_t length) {
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, length);
+  return type;
+}
+
+// 128 bits from the system's entropy source, the clock and the process id (std::random_device may throw).
+void RandomBits(unsigned long long bits[2]) {
+  std::random_device device;
+  bits[0] = ((unsigned long long)device() << 32) ^ device() ^ (unsigned long long)std::chrono::steady_clock::now().time_since_epoch().count();
+  bits[1] = ((unsigned long long)device() << 32) ^ device() ^ (unsigned long long)getpid();
+}
+
+}  // namespace
+
+PetscErrorCode SegmentIdentityWrite(MPI_Comm comm, hid_t file, const std::string &object, const SegmentIdentity &id) {
+  PetscFunctionBeginUser;
+  hid_t text = RunIdType(id.run.size());
+  const bool ok =
+      WriteAttribute(file, object, "run_id", text, id.run.c_str()) && WriteAttribute(file, object, "state", H5T_NATIVE_LLONG, &id.state) &&
+      WriteAttribute(file, object, "step", H5T_NATIVE_LLONG, &id.step) && WriteAttribute(file, object, "time", H5T_NATIVE_DOUBLE, &id.time) &&
+      WriteAttribute(file, object, "checksum", H5T_NATIVE_ULLONG, &id.checksum);
+  H5Tclose(text);
+  PetscCall(AgreeOnFailure(comm, ok, "could not write the identity of " + object));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode WriteStateDataset(PetscViewer viewer, const char group[], const char name[], Vec u, const Grid &grid) {
-  const PetscInt Ny = grid.Ny();
+bool SegmentIdentityRead(hid_t file, const std::string &object, SegmentIdentity *id) {
+  char run[33] = "";
+  hid_t text = RunIdType(32);
+  const bool ok = ReadAttribute(file, object, "run_id", text, run) && ReadAttribute(file, object, "state", H5T_NATIVE_LLONG, &id->state) &&
+                  ReadAttribute(file, object, "step", H5T_NATIVE_LLONG, &id->step) &&
+                  ReadAttribute(file, object, "time", H5T_NATIVE_DOUBLE, &id->time) &&
+                  ReadAttribute(file, object, "checksum", H5T_NATIVE_ULLONG, &id->checksum);
+  H5Tclose(text);
+  id->run = std::string(run, strnlen(run, 32));
+  return ok;
+}
+
+PetscErrorCode StateChecksum(Vec u, PetscInt Ny, unsigned long long *checksum) {
   const PetscScalar *a;
-  PetscInt n, N;
-  UniqueVec rows;
-  MPI_Comm comm;
+  PetscInt lo, n;
+  unsigned long long sum = 0;
   PetscFunctionBeginUser;
-  if (grid.TwoDimensional()) {
-    PetscCall(WriteImageDataset(viewer, group, name, u, grid));
-    PetscFunctionReturn(0);
-  }
-  PetscCall(PetscObjectGetComm((PetscObject)u, &comm));
-  PetscCall(PetscViewerHDF5PushGroup(viewer, group));
-  // The state is viewed through a DM-less vector of block size N_y on the same memory, which PETSc writes
-  // as the same (N_x, N_y) dataset: PETSc 3.18's DMDA path picks an HDF5 chunk wider than N_y for a
-  // 1-D DMDA with many degrees of freedom on several ranks, and H5Dcreate fails.
+  PetscCall(VecGetOwnershipRange(u, &lo, nullptr));
   PetscCall(VecGetLocalSize(u, &n));
-  PetscCall(VecGetSize(u, &N));
   PetscCall(VecGetArrayRead(u, &a));
-  PetscCall(VecCreateMPIWithArray(comm, Ny, n, N, a, rows.Out()));
-  PetscCall(PetscObjectSetName((PetscObject)rows.Get(), name));
-  PetscCall(VecView(rows, viewer));
-  PetscCall(rows.Reset());
+  for (PetscInt k = 0; k < n / Ny; ++k) {
+    unsigned long long h = Mix((unsigned long long)(lo / Ny + k) + 0x9e3779b97f4a7c15ull);
+    for (PetscInt l = 0; l < Ny; ++l) {
+      unsigned long long bits;
+      std::memcpy(&bits, &a[k * Ny + l], sizeof(bits));
+      h = Mix(h ^ bits);
+    }
+    sum += h;  // modulo 2^64: the order of the tokens, and so their distribution, does not matter
+  }
   PetscCall(VecRestoreArrayRead(u, &a));
-  PetscCall(PetscViewerHDF5PopGroup(viewer));
+  PetscCallMPI(MPI_Allreduce(&sum, checksum, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, PetscObjectComm((PetscObject)u)));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode NewRunId(MPI_Comm comm, std::string *id) {
+  char text[33] = "";
+  PetscMPIInt rank;
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) {
+    unsigned long long bits[2];
+    PetscCallCXX(RandomBits(bits));
+    snprintf(text, sizeof(text), "%016llx%016llx", Mix(bits[0]), Mix(bits[1]));
+  }
+  PetscCallMPI(MPI_Bcast(text, sizeof(text), MPI_CHAR, 0, comm));
+  PetscCallCXX(*id = text);
   PetscFunctionReturn(0);
 }
 

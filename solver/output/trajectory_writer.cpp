@@ -1,6 +1,7 @@
 #include "solver/output/trajectory_writer.hpp"
 
-#include <petscviewerhdf5.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,9 +12,10 @@
 #include <cstring>
 #include <filesystem>
 
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/base/petsc_handle.hpp"
-#include "discretization/hdf5_input.hpp"
+#include "discretization/state_file.hpp"
 #include "operators/blas_kernels.hpp"
 #include "solver/output/attention_map_output.hpp"
 #include "solver/output/state_diagnostics.hpp"
@@ -22,6 +24,7 @@
 namespace ctflow {
 
 static const char *const kFinalNorm = "final_norm";  // the frame of the controls' final projection (solver/timestepping/integrator.hpp)
+static const char *const kStaged = ".new";           // the first segment of a run replacing a trajectory, until it is listed
 
 // The type of /substeps/name: fixed-length strings of `width` characters, NUL-padded.
 static hid_t FrameNameType(size_t width) {
@@ -32,18 +35,25 @@ static hid_t FrameNameType(size_t width) {
 }
 
 TrajectoryWriter::~TrajectoryWriter() {
-  if (!created_) return;
   PetscMPIInt rank = 0;
   MPI_Comm_rank(comm_, &rank);
-  MPI_Barrier(comm_);  // every rank has closed its segment
-  if (rank == 0) {
-    std::remove(path_.c_str());
+  if (rank == 0 && created_) {
+    std::remove((SegmentPath(0) + kStaged).c_str());
     index_.RemoveScratch();
-    for (const char *suffix : {"", "_substeps", "_attention"}) std::remove(XdmfPathFor(path_, suffix).c_str());
+    // This run's own files, unless a write failed after states were listed (a full disk): those stay, status
+    // incomplete, for -restart. An earlier trajectory it replaced comes back from where it was kept.
+    if ((!replacing_ || committed_) && !(write_failed_ && saved_ > 0)) {
+      std::remove(path_.c_str());
+      for (const char *suffix : {"", "_substeps", "_attention"}) std::remove(XdmfPathFor(path_, suffix).c_str());
+      RemoveSegments(segment_dir_);
+      if (replacing_) RestorePrevious(path_, segment_dir_);
+    }
+  }
+  if (rank == 0 && made_dir_) {
     std::error_code error;
-    RemoveSegments(segment_dir_);
     std::filesystem::remove(segment_dir_, error);  // only if empty
   }
+  Unlock();
 }
 
 PetscErrorCode TrajectoryWriter::SetFromOptions() {
@@ -52,6 +62,7 @@ PetscErrorCode TrajectoryWriter::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(path, path_.c_str(), sizeof(path)));
   PetscOptionsBegin(comm_, nullptr, "Trajectory output", "TrajectoryWriter");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsString("-traj", "Trajectory file (HDF5, with an XDMF index FILE.xmf beside it); 'none' writes no file", "TrajectoryWriter",
                                path, path, sizeof(path), &traj_set));
   PetscCall(PetscOptionsInt("-traj_every", "Save every k-th step (the initial and final states are always saved)", "TrajectoryWriter", every_,
@@ -94,6 +105,13 @@ PetscErrorCode TrajectoryWriter::SetFromOptions() {
 }
 
 void TrajectoryWriter::SetPath(const std::string &path) {
+  PetscMPIInt rank = 0;
+  MPI_Comm_rank(comm_, &rank);
+  if (rank == 0 && made_dir_ && path != path_) {  // a directory made by CheckWritable for the previous path
+    std::error_code error;
+    std::filesystem::remove(segment_dir_, error);
+  }
+  if (path != path_) Unlock(), made_dir_ = false;
   path_ = path;
   segment_dir_ = TrajectorySegmentDir(path_);
   path_given_ = true;
@@ -117,19 +135,90 @@ PetscErrorCode TrajectoryWriter::SetUp(const Grid &grid, const Controls &control
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode TrajectoryWriter::CheckWritable() const {
-  PetscMPIInt rank;
-  int ok = 1;
+// Rank 0: why the trajectory cannot be written without destroying what ctflow did not write, or "".
+std::string TrajectoryWriter::OutputProblem(const InputFiles &inputs, bool *replacing) const {
+  const std::string dir = PathDirectory(path_);
+  const std::string xmf[3] = {XdmfPathFor(path_), XdmfPathFor(path_, "_substeps"), XdmfPathFor(path_, "_attention")};
   struct stat info;
-  const std::string segments = TrajectorySegmentDir(path_);
+  if (access(dir.c_str(), W_OK | X_OK) != 0) return "its directory '" + dir + "' does not exist or is not writable";
+  for (const std::string &mine : {path_, xmf[0], xmf[1], xmf[2], segment_dir_})
+    for (const auto &[option, input] : inputs)
+      if (SameFile(mine, input)) return "'" + mine + "' is this run's " + option + " file";
+  *replacing = false;
+  if (stat(path_.c_str(), &info) == 0) {
+    if (S_ISDIR(info.st_mode)) return "it is a directory";
+    if (!S_ISREG(info.st_mode)) return "it is not a regular file";
+    if (access(path_.c_str(), R_OK | W_OK) != 0) return "it is not readable and writable";
+    if (!restart_ && !IsTrajectoryIndex(path_))
+      return "it exists and is not a ctflow trajectory (ctflow replaces only its own files; remove it or choose another name)";
+    *replacing = !restart_;
+  }
+  for (const std::string &x : xmf)
+    if (stat(x.c_str(), &info) == 0 && !(S_ISREG(info.st_mode) && XdmfWrittenByCtflow(x)))
+      return "its XDMF index '" + x + "' exists and was not written by ctflow (remove it or choose another name)";
+  if (stat(segment_dir_.c_str(), &info) == 0) {
+    if (!S_ISDIR(info.st_mode) || access(segment_dir_.c_str(), W_OK | X_OK) != 0)
+      return "its segment directory '" + segment_dir_ + "' is not a writable directory";
+    std::error_code error;
+    if (!restart_ && !*replacing && !std::filesystem::is_empty(segment_dir_, error))
+      return "its segment directory '" + segment_dir_ + "' holds files but there is no trajectory '" + path_ +
+             "' they belong to (remove them or choose another name)";
+  }
+  return "";
+}
+
+PetscErrorCode TrajectoryWriter::CheckWritable(const InputFiles &inputs) {
+  PetscMPIInt rank;
+  std::string problem;
+  int replacing = 0;
   PetscFunctionBeginUser;
-  PetscCall(CheckWritableFile(comm_, path_, "-traj"));
   PetscCallMPI(MPI_Comm_rank(comm_, &rank));
-  if (rank == 0 && stat(segments.c_str(), &info) == 0) ok = S_ISDIR(info.st_mode) && access(segments.c_str(), W_OK | X_OK) == 0;
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
-  PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -traj file '%s': its segment directory '%s' is not a writable directory",
-             path_.c_str(), segments.c_str());
+  if (rank == 0) {
+    bool r = false;
+    PetscCallCXX(problem = OutputProblem(inputs, &r));
+    replacing = r;
+  }
+  int length = (int)problem.size();
+  PetscCallMPI(MPI_Bcast(&length, 1, MPI_INT, 0, comm_));
+  PetscCallCXX(problem.resize(length));
+  PetscCallMPI(MPI_Bcast(problem.data(), length, MPI_CHAR, 0, comm_));
+  PetscCheck(problem.empty(), comm_, PETSC_ERR_FILE_WRITE, "cannot write the %s file '%s': %s", restart_ ? "-restart" : "-traj", path_.c_str(),
+             problem.c_str());
+  PetscCallMPI(MPI_Bcast(&replacing, 1, MPI_INT, 0, comm_));
+  replacing_ = replacing;
+  PetscCall(Lock());
   PetscFunctionReturn(0);
+}
+
+// Rank 0 creates the segment directory if needed and takes an exclusive flock on it, which the kernel releases
+// when the process ends however it ends. A file system without flock (ENOLCK, EOPNOTSUPP) is written unlocked.
+PetscErrorCode TrajectoryWriter::Lock() {
+  PetscMPIInt rank;
+  int state = 0;  // 0 locked (or no locking), 1 directory not created, 2 held by another process
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
+  if (rank == 0 && lock_ < 0) {
+    struct stat info;
+    if (stat(segment_dir_.c_str(), &info) != 0) {
+      made_dir_ = mkdir(segment_dir_.c_str(), 0777) == 0;
+      if (!made_dir_) state = 1;
+    }
+    if (!state) lock_ = open(segment_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock_ >= 0 && flock(lock_, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) state = 2;
+  }
+  PetscCallMPI(MPI_Bcast(&state, 1, MPI_INT, 0, comm_));
+  if (state) Unlock();
+  PetscCheck(state != 1, comm_, PETSC_ERR_FILE_WRITE, "cannot write the -traj file '%s': could not create its segment directory '%s'", path_.c_str(),
+             segment_dir_.c_str());
+  PetscCheck(state != 2, comm_, PETSC_ERR_FILE_WRITE,
+             "the trajectory '%s' is being written by another run (its segment directory '%s' is locked); wait for it or choose another -traj",
+             path_.c_str(), segment_dir_.c_str());
+  PetscFunctionReturn(0);
+}
+
+void TrajectoryWriter::Unlock() {
+  if (lock_ >= 0) close(lock_);  // releases the flock
+  lock_ = -1;
 }
 
 // Rank 0 creates the segment directory if needed.
@@ -167,17 +256,24 @@ PetscErrorCode TrajectoryWriter::RemoveEarlierRun() const {
 }
 
 // The segment of saved state n, as the index's links name it: relative to the index's directory.
-std::string TrajectoryWriter::SegmentName(PetscInt n) const { return Numbered(PathFileName(segment_dir_), n) + ".h5"; }
+std::string TrajectoryWriter::SegmentName(PetscInt n) const {
+  return Numbered(PathFileName(segment_dir_), n) + ".h5" + (replacing_ && !committed_ ? kStaged : "");
+}
+
+// The file of segment n (its final name).
+std::string TrajectoryWriter::SegmentPath(PetscInt n) const { return PathDirectory(path_) + "/" + Numbered(PathFileName(segment_dir_), n) + ".h5"; }
 
 PetscErrorCode TrajectoryWriter::Open(const Grid &grid, const Metadata &meta) {
   char *options;
   PetscFunctionBeginUser;
   PetscCall(CreateSegmentDir());
   created_ = true;
+  PetscCall(NewRunId(comm_, &run_id_));
   PetscCall(index_.Create(path_));
   index_.Attribute("status", std::string("incomplete"));
   index_.Attribute("ctflow_version", std::string(CTFLOW_VERSION));
   index_.Attribute("blas", BlasDescription());
+  index_.Attribute("run_id", run_id_);
   PetscCall(PetscOptionsGetAll(nullptr, &options));
   index_.Attribute("options", std::string(options));
   PetscCall(PetscFree(options));
@@ -211,11 +307,13 @@ PetscErrorCode TrajectoryWriter::Open(const Grid &grid, const Metadata &meta) {
     index_.Series("/substeps/time", H5T_NATIVE_DOUBLE);
     H5Tclose(text);
   }
-  PetscCall(index_.Commit());
   grid_ = &grid;
   saved_ = frames_ = 0;
   step_start_ = 0;
   open_ = true;
+  committed_ = false;
+  if (replacing_) PetscFunctionReturn(0);  // the earlier trajectory stays in place until the first state is listed (Write)
+  PetscCall(index_.Commit());
   PetscCall(WriteIndexes());
   PetscCall(RemoveEarlierRun());
   PetscFunctionReturn(0);
@@ -260,36 +358,71 @@ PetscErrorCode TrajectoryWriter::SetStage(PetscInt stage, const Grid &grid, cons
   PetscFunctionReturn(0);
 }
 
+// Replacing an earlier trajectory: before the index listing this run's first state replaces the earlier index,
+// rank 0 keeps that index and its XDMF files aside (PreviousDir, hard links).
+PetscErrorCode TrajectoryWriter::KeepPrevious() const {
+  PetscMPIInt rank;
+  int ok = 1;
+  PetscFunctionBeginUser;
+  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
+  if (rank == 0) ok = KeepPreviousIndex(path_, segment_dir_);
+  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm_));
+  PetscCheck(ok, comm_, PETSC_ERR_FILE_WRITE, "could not keep the trajectory '%s' that this run replaces in '%s'", path_.c_str(),
+             PreviousDir(segment_dir_).c_str());
+  PetscFunctionReturn(0);
+}
+
+// Replacing an earlier trajectory, once the index listing this run's first state (in its staged segment) has
+// replaced the earlier one: rank 0 moves the earlier run's segments aside (PreviousDir), then gives the staged
+// segment its final name (a hard link, then the index and XDMF files are relinked, then the staged name is
+// removed), so that at every moment the index on disk lists only files that exist. Without hard links the staged
+// name stays.
+PetscErrorCode TrajectoryWriter::AdoptStagedSegment() {
+  PetscMPIInt rank;
+  int linked = 0, moved = 1;
+  const std::string staged = SegmentPath(0) + kStaged;
+  PetscFunctionBeginUser;
+  committed_ = true;
+  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
+  if (rank == 0) moved = MoveSegmentsToPrevious(segment_dir_);
+  PetscCallMPI(MPI_Bcast(&moved, 1, MPI_INT, 0, comm_));
+  PetscCheck(moved, comm_, PETSC_ERR_FILE_WRITE, "could not move the replaced trajectory's segments into '%s'", PreviousDir(segment_dir_).c_str());
+  PetscCall(RemoveEarlierRun());
+  if (rank == 0) linked = link(staged.c_str(), SegmentPath(0).c_str()) == 0;
+  PetscCallMPI(MPI_Bcast(&linked, 1, MPI_INT, 0, comm_));
+  if (!linked) PetscFunctionReturn(0);
+  const std::string segment = SegmentName(0);
+  index_.Link(Numbered("/u", 0), segment, "/u");
+  if (content_.maps) index_.Link(Numbered("/attention", 0), segment, "/attention");
+  PetscCall(index_.Commit());
+  if (rank == 0) {
+    state_items_[0] = segment + ":/u";
+    if (content_.maps) map_items_[0] = segment + ":/attention";
+  }
+  PetscCall(WriteIndexes());
+  if (rank == 0) std::remove(staged.c_str());
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, PetscInt num_steps, Vec u, PetscInt *step) {
   RestartPoint point;
-  UniqueViewer in;
+  StateFile in(comm_);
   PetscReal norm;
-  char name[32];
+  unsigned long long checksum;
   PetscFunctionBeginUser;
   PetscCall(TrajectoryRestartInspect(comm_, path_, grid, meta, content_, num_steps, &point));
-  // The state through the index's link (HDF5 follows it into the segment).
-  PetscCall(PetscSNPrintf(name, sizeof(name), "%06" PetscInt_FMT, point.saved - 1));
-  if (grid.TwoDimensional()) {  // VecLoad knows (N_x, N_y) only: read the (N_x, N_y1, N_y2) state whole, keep the owned tokens
-    H5Input file;
-    std::vector<PetscReal> all;
-    std::vector<hsize_t> shape;
-    PetscScalar *a;
-    PetscCall(H5Input::Open(comm_, path_, "-restart", &file));
-    PetscCall(file.Shape(std::string("/u/") + name, &shape));
-    PetscCall(file.Read(std::string("/u/") + name, shape, "(N_x, N_y1, N_y2)", &all));
-    PetscCall(VecGetArrayWrite(u, &a));
-    std::copy_n(&all[grid.XStart() * grid.Ny()], grid.XLocal() * grid.Ny(), a);
-    PetscCall(VecRestoreArrayWrite(u, &a));
-  } else {
-    PetscCall(PetscViewerHDF5Open(comm_, path_.c_str(), FILE_MODE_READ, in.Out()));
-    PetscCall(PetscViewerHDF5PushGroup(in, "/u"));
-    PetscCall(PetscObjectSetName((PetscObject)u, name));
-    PetscCall(VecLoad(u, in));
-    PetscCall(PetscViewerHDF5PopGroup(in));
-    PetscCall(in.Reset());
-  }
+  // The state through the index's link (HDF5 follows it into the segment), checked against its checksum.
+  const std::string name = Numbered("/u", point.saved - 1);
+  PetscCall(in.Open(path_));
+  PetscCall(in.Read(name, u, StateFeatures(grid)));
+  PetscCall(in.Close());
+  PetscCall(StateChecksum(u, grid.Ny(), &checksum));
+  PetscCheck(checksum == point.checksum, comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "-restart file '%s' is corrupt: the data of state %s do not match the checksum its segment recorded", path_.c_str(), name.c_str());
   PetscCall(VecNorm(u, NORM_INFINITY, &norm));
-  PetscCheck(std::isfinite(norm), comm_, PETSC_ERR_FILE_UNEXPECTED, "-restart file '%s' is corrupt: state /u/%s is not finite", path_.c_str(), name);
+  PetscCheck(std::isfinite(norm), comm_, PETSC_ERR_FILE_UNEXPECTED, "-restart file '%s' is corrupt: state %s is not finite", path_.c_str(),
+             name.c_str());
+  run_id_ = point.run_id;
 
   // Drop from the index whatever it lists beyond the restart point (a run stopped between its writes never
   // leaves such entries; an index cut back by hand may).
@@ -325,27 +458,29 @@ PetscErrorCode TrajectoryWriter::Resume(const Grid &grid, const Metadata &meta, 
 
 // Collective: the segment of the state to be saved (number saved_): the first `frames` buffered frames, u, and
 // with -traj_attention its maps (with -traj_entropy, *entropy: their mean entropy). Closed when this returns.
-PetscErrorCode TrajectoryWriter::WriteSegment(PetscReal t, Vec u, size_t frames, PetscReal *entropy) const {
+PetscErrorCode TrajectoryWriter::WriteSegment(PetscInt step, PetscReal t, Vec u, size_t frames, PetscReal *entropy) const {
+  StateFile segment(comm_);
+  SegmentIdentity identity = {run_id_, saved_, step, t, 0};
+  const std::string path = PathDirectory(path_) + "/" + SegmentName(saved_);
+  const std::vector<hsize_t> features = StateFeatures(*grid_);
+  // The states, the maps and room for HDF5's metadata and the index (a full disk is refused before writing).
+  const double state = 8.0 * grid_->Nx() * grid_->Ny(), maps = content_.maps ? 8.0 * grid_->Nh() * grid_->Nx() * grid_->Nx() : 0;
   // The maps of a state at the end of the controls (layered: defined on [0, T)) or of a stage use the weights of the
   // step that ended there (on the stage's grid); every other state's those of the step starting at it.
   const bool end = content_.maps || content_.entropy ? t >= controls_->EndTime() || stage_end_ : false;
   const PetscReal map_time = end ? controls_->SubstepSampleTime(t, step_start_, t) : t;
-  UniqueViewer segment;
-  const std::string path = PathDirectory(path_) + "/" + SegmentName(saved_);
   PetscFunctionBeginUser;
-  PetscCall(PetscViewerHDF5Open(comm_, path.c_str(), FILE_MODE_WRITE, segment.Out()));
-  for (size_t i = 0; i < frames; ++i) PetscCall(WriteStateDataset(segment, "/substeps", SixDigits((PetscInt)i).c_str(), buffer_[i].u, *grid_));
-  PetscCall(WriteStateDataset(segment, "/", "u", u, *grid_));
-  if (content_.maps || content_.entropy) {
-    hid_t file;
-    PetscCall(PetscViewerHDF5GetFileId(segment, &file));
-    // Layered controls are defined on [0, T): the final state's maps use the controls of the last step.
-    PetscCall(AttentionMapsWrite(*grid_, *controls_, map_time, u, content_.maps ? file : -1, "/attention", entropy));
-  }
-  PetscCall(segment.Reset());
-  // Every rank has written its part of the segment before rank 0 lists it (a rank killed after this point
-  // cannot leave the listed segment incomplete).
-  PetscCallMPI(MPI_Barrier(comm_));
+  PetscCall(CheckFreeSpace(comm_, path, (1 + frames) * state + maps + (1 << 20)));
+  PetscCall(segment.Create(path));
+  for (size_t i = 0; i < frames; ++i) PetscCall(segment.Write(Numbered("/substeps", (PetscInt)i), buffer_[i].u, features));
+  PetscCall(segment.Write("/u", u, features));
+  PetscCall(StateChecksum(u, grid_->Ny(), &identity.checksum));
+  PetscCall(SegmentIdentityWrite(comm_, segment.Id(), "/u", identity));
+  if (content_.maps || content_.entropy)
+    PetscCall(AttentionMapsWrite(*grid_, *controls_, map_time, u, content_.maps ? segment.Id() : -1, "/attention", entropy));
+  // Collective and agreed on: every rank has written its part of the segment before rank 0 lists it (a rank
+  // killed after this point cannot leave the listed segment incomplete).
+  PetscCall(segment.Close());
   PetscFunctionReturn(0);
 }
 
@@ -398,11 +533,14 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
   if (open_ && (step % every_ == 0 || final)) {
     if (!event) PetscCall(PetscLogEventRegister("TrajectoryWrite", 0, &event));
     PetscCall(PetscLogEventBegin(event, 0, 0, 0, 0));
+    write_failed_ = true;  // until the state is listed
     PetscCheck(buffer_.LongestName() <= name_width_, comm_, PETSC_ERR_PLIB, "a substep name is longer than the splitting expression");
     const size_t frames = content_.frames ? buffer_.Size() : 0;
     stage_end_ = final;
-    PetscCall(WriteSegment(t, u, frames, &entropy));
+    PetscCall(WriteSegment(step, t, u, frames, &entropy));
     PetscCall(StateDiagnostics(*grid_, u, &diagnostics));
+    // Replacing a trajectory: its index and XDMF files are kept aside (hard links) before the new index replaces it.
+    if (replacing_ && !committed_) PetscCall(KeepPrevious());
     // The segment is closed; now one atomic replacement of the index lists its frames and its state.
     const std::string segment = SegmentName(saved_);
     if (frames) ListFrames(step, t, segment);
@@ -422,6 +560,8 @@ PetscErrorCode TrajectoryWriter::Write(PetscInt step, PetscReal t, Vec u, bool f
     if (content_.maps) PetscCallCXX(map_items_.push_back(segment + ":/attention"));
     if (content_.maps) PetscCallCXX(map_axes_.push_back(MapAxes()));
     PetscCall(WriteIndexes());
+    if (replacing_ && !committed_) PetscCall(AdoptStagedSegment());
+    write_failed_ = false;
     PetscCall(PetscLogEventEnd(event, 0, 0, 0, 0));
   }
   buffer_.Clear();  // the frames of an unsaved step are not kept
@@ -438,11 +578,18 @@ PetscErrorCode TrajectoryWriter::WriteArray(const char name[], const std::vector
 }
 
 PetscErrorCode TrajectoryWriter::Close() {
+  PetscMPIInt rank;
   PetscFunctionBeginUser;
   if (!open_) PetscFunctionReturn(0);
   index_.Attribute("status", std::string("complete"));
+  write_failed_ = true;
   PetscCall(index_.Commit());
+  write_failed_ = false;
+  PetscCallMPI(MPI_Comm_rank(comm_, &rank));
+  if (rank == 0) RemovePrevious(segment_dir_);  // the run ended: the trajectory it replaced goes
   open_ = created_ = false;
+  made_dir_ = false;
+  Unlock();
   PetscFunctionReturn(0);
 }
 

@@ -44,6 +44,7 @@
 #include <string>
 #include <vector>
 
+#include "discretization/base/paths.hpp"
 #include "discretization/controls.hpp"
 #include "discretization/grid.hpp"
 #include "solver/output/frame_buffer.hpp"
@@ -59,8 +60,12 @@ class TrajectoryWriter {
   using Metadata = TrajectoryMetadata;
   explicit TrajectoryWriter(MPI_Comm comm) : comm_(comm), segment_dir_(TrajectorySegmentDir(path_)), index_(comm) {}
   // A new run's files that were not closed (the run stopped with an error) are removed: index, segments and
-  // XDMF files, so a failed run leaves no output that looks usable. A killed run runs no destructor and leaves its
-  // complete states for -restart; a failed restart leaves the file it was given as it was.
+  // XDMF files, so a failed run leaves no output that looks usable, and an earlier trajectory it was replacing
+  // comes back (untouched if the run failed before its first state was listed; else from FILE.d/previous, where
+  // it is kept until the new run ends). A run stopped by a failed write (a full disk) keeps the states it listed
+  // (status incomplete), for -restart once there is room, and the earlier trajectory stays in FILE.d/previous. A killed run runs no destructor and
+  // leaves its complete states for -restart; a failed restart leaves the file it was given as it was. Not collective (rank 0 removes), so that it
+  // cannot wait for a rank that failed elsewhere.
   ~TrajectoryWriter();
   PetscErrorCode SetFromOptions();
   // The trajectory file ("none": no output); a path given this way or by -traj counts as given (PathGiven).
@@ -76,9 +81,12 @@ class TrajectoryWriter {
   const std::string &Path() const { return path_; }
   // The path was given (-traj, -restart or SetPath) rather than left at its default.
   bool PathGiven() const { return path_given_; }
-  // Fails (collectively) when the index or the segment directory (TrajectorySegmentDir) cannot be
-  // created; call before any output exists.
-  PetscErrorCode CheckWritable() const;
+  // Collective; call before any output exists. Fails unless the trajectory can be written without destroying
+  // anything ctflow did not write: the directory is writable; an existing index, XDMF file or segment directory
+  // belongs to a ctflow trajectory (a new run replaces it, keeping it until the new run's first state is listed);
+  // none of them is one of the run's `inputs`. Then locks the trajectory (flock on its segment directory,
+  // created here if needed) against a second run writing it at the same time, until Close or destruction.
+  PetscErrorCode CheckWritable(const InputFiles &inputs);
   // Creates the file (and its XDMF indexes) for a new run.
   PetscErrorCode Open(const Grid &grid, const Metadata &meta);
   // A staged model (paper §6.2, K-stage CvT): the states and frames written from now on live on stage `stage`'s grid
@@ -103,9 +111,14 @@ class TrajectoryWriter {
   PetscInt NumSaved() const { return saved_; }
 
  private:
+  std::string OutputProblem(const InputFiles &inputs, bool *replacing) const;
+  PetscErrorCode Lock();
+  void Unlock();
   PetscErrorCode CreateSegmentDir() const;
   PetscErrorCode RemoveEarlierRun() const;
-  PetscErrorCode WriteSegment(PetscReal t, Vec u, size_t frames, PetscReal *entropy) const;
+  PetscErrorCode KeepPrevious() const;
+  PetscErrorCode AdoptStagedSegment();
+  PetscErrorCode WriteSegment(PetscInt step, PetscReal t, Vec u, size_t frames, PetscReal *entropy) const;
   void ListFrames(PetscInt step, PetscReal t, const std::string &segment);
   PetscErrorCode WriteIndexes() const;
   std::string SegmentName(PetscInt n) const;
@@ -113,10 +126,17 @@ class TrajectoryWriter {
   void ListGrid(const std::string &group, const Grid &grid);
   XdmfAxes StateAxes() const;
   XdmfAxes MapAxes() const;
+  std::string SegmentPath(PetscInt n) const;
 
   MPI_Comm comm_;
   std::string path_ = "ctflow.h5", segment_dir_;
   bool restart_ = false, path_given_ = false, created_ = false, open_ = false, maps_requested_ = false, entropy_requested_ = false;
+  // replacing_: the path holds an earlier trajectory, replaced when this run lists its first state (committed_);
+  // until then that state's segment has a staged name. made_dir_: this run created the segment directory.
+  bool replacing_ = false, committed_ = false, made_dir_ = false;
+  bool write_failed_ = false;  // a write of the trajectory failed: its listed states are kept
+  int lock_ = -1;              // rank 0: the locked segment directory's descriptor
+  std::string run_id_;         // NewRunId, or the restarted run's
   PetscInt every_ = 1, saved_ = 0, frames_ = 0, max_mb_ = 256;
   size_t name_width_ = 0;  // of /substeps/name: the longest name a frame can have
   TrajectoryContent content_;

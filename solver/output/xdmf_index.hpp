@@ -37,7 +37,10 @@ struct XdmfSeries {
   std::vector<XdmfAxes> axes;      // each item's grid (the stages of a staged model have different grids)
 };
 
-// Collective; rank 0's series is written (the other ranks' items may be empty).
+// Whether the file at path is an XDMF index that ctflow wrote (which a new run may replace).
+bool XdmfWrittenByCtflow(const std::string &path);
+
+// Collective; rank 0's series is written (the other ranks' items may be empty). Names are XML-escaped.
 PetscErrorCode XdmfIndexWrite(MPI_Comm comm, const std::string &xmf_path, const std::string &h5_path, const XdmfSeries &series);
 
 }  // namespace ctflow

@@ -6,12 +6,16 @@
 #include <memory>
 
 #include "discretization/base/number_format.hpp"
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/grid_transfer.hpp"
+#include "solver/problem/cost_estimate.hpp"
 
 namespace ctflow {
 
 static const char *const kVariable[6] = {"x", "y", "h", "t", "y1", "y2"};
+// The CSV file's first line (an existing file is replaced only if it begins with it).
+static const char *const kCsvHeader = "level,Nx,Ny,Nh,dt,e_L2,order_L2,e_max,order_max";
 
 static std::string Trim(const std::string &s) {
   const size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
@@ -25,6 +29,7 @@ PetscErrorCode ConvergenceStudy::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(csv, csv_.c_str(), sizeof(csv)));
   PetscOptionsBegin(comm_, nullptr, "Convergence study (ctflow -study_levels L; docs/convergence.md)", "ConvergenceStudy");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsInt("-study_levels", "Run a convergence study over L >= 2 levels, level k refining by 2^k (0: an ordinary run)",
                             "ConvergenceStudy", levels, &levels, &levels_set));
   PetscCall(PetscOptionsString("-study_refine", "Variables refined by 2 per level: a subset of x,y,h,t", "ConvergenceStudy", refine, refine,
@@ -115,6 +120,7 @@ PetscErrorCode ConvergenceStudy::BuildLevel(PetscInt k, std::unique_ptr<Problem>
     PetscCall(p.GetGrid().SetLengths(L0_[0], L0_[1], L0_[2]));
     if (refine_[3]) p.GetIntegrator().SetTimeStep(dt0_ / (PetscReal)(1 << k));
   }
+  p.GetIntegrator().Progress().SetPrefix("level " + std::to_string(k) + ": ");
   if (k == 0) traj_ = p.GetTrajectory().PathGiven() && p.GetTrajectory().Enabled() ? p.GetTrajectory().Path() : "";
   p.GetTrajectory().SetPath(traj_.empty() ? "none" : PathWithTag(traj_, "_level" + std::to_string(k)));
   PetscCall(p.SetUp());
@@ -136,7 +142,7 @@ PetscErrorCode ConvergenceStudy::CheckBase() const {
   PetscCheck(!refine_[2] || base.GetIntegrator().HasOperator("attention") || base.GetIntegrator().HasOperator("conv_attention"), comm_,
              PETSC_ERR_USER_INPUT, "-study_refine h changes nothing: no operator of the splitting '%s' integrates over heads (attention)",
              base.GetIntegrator().Scheme().c_str());
-  if (!csv_.empty() && csv_ != "none") PetscCall(CheckWritableFile(comm_, csv_, "-study_csv"));  // fail before the runs, not after them
+  if (!csv_.empty() && csv_ != "none") PetscCall(CheckWritableFile(comm_, csv_, "-study_csv", kCsvHeader));  // fail before the runs, not after them
   PetscFunctionReturn(0);
 }
 
@@ -160,6 +166,8 @@ PetscErrorCode ConvergenceStudy::SetUp() {
     std::unique_ptr<Problem> perturbed;
     PetscCall(BuildLevel(0, &perturbed, &p, base_.get()));
   }
+  // The levels' costs grow at least geometrically (by 2 per level): at most twice the finest level's.
+  seconds_ = 2 * EstimatedSeconds(*finest);
   PetscFunctionReturn(0);
 }
 
@@ -179,6 +187,7 @@ PetscErrorCode ConvergenceStudy::Run() {
   for (const ControlsPerturbation &p : sensitivity_) header_ += (&p == &sensitivity_[0] ? "  sensitivity to " : ", ") + p.Label();
   if (!sensitivity_.empty()) header_ += "\n";
   PetscCall(PetscPrintf(comm_, "ctflow %s\n%s", CTFLOW_VERSION, header_.c_str()));
+  PetscCall(CostNote(comm_, seconds_, "this convergence study"));
   rows_.clear();
   for (PetscInt k = 0; k < levels_; ++k) {
     std::unique_ptr<Problem> fresh;
@@ -336,7 +345,7 @@ PetscErrorCode ConvergenceStudy::WriteCsv() const {
   PetscFunctionBeginUser;
   if (csv_ == "none") PetscFunctionReturn(0);
   PetscCall(PetscFOpen(comm_, csv_.c_str(), "w", &fp));
-  PetscCall(PetscFPrintf(comm_, fp, "level,Nx,Ny,Nh,dt,e_L2,order_L2,e_max,order_max"));
+  PetscCall(PetscFPrintf(comm_, fp, "%s", kCsvHeader));
   for (const Sensitivity &r : sensitivity_results_)
     PetscCall(PetscFPrintf(comm_, fp, ",S_L2(%s),S_max(%s)", r.perturbation.Label().c_str(), r.perturbation.Label().c_str()));
   PetscCall(PetscFPrintf(comm_, fp, "\n"));

@@ -112,6 +112,7 @@ class ConvergenceStudy {
   PetscReal L0_[3] = {0, 0, 0}, dt0_ = 0, p_ = 0;
   PetscInt image_N0_[2] = {0, 0};  // level 0's pixels, if Ω_y is two-dimensional
   PetscReal image_L0_[2] = {0, 0};
+  double seconds_ = 0;  // estimated (solver/problem/cost_estimate.hpp)
   std::vector<Row> rows_;
   std::vector<ControlsPerturbation> sensitivity_;
   std::vector<Sensitivity> sensitivity_results_;

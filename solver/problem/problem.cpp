@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "discretization/analytic_controls.hpp"
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/layered_controls.hpp"
 #include "discretization/layered_convolution_controls.hpp"
@@ -75,10 +76,13 @@ PetscErrorCode Problem::SetFromOptions() {
   PetscBool type_set = PETSC_FALSE, file_set = PETSC_FALSE, loss_set = PETSC_FALSE, gradient_set = PETSC_FALSE;
   PetscFunctionList types, losses;
   PetscFunctionBeginUser;
+  PetscCall(OptionsCheckSameOnAllRanks(comm_));
+  PetscCall(OptionsCheckValueLengths(comm_));
   PetscCall(grid_.SetFromOptions());
   PetscCall(ControlsOptionsList(&types));
   PetscCall(PetscStrncpy(type, controls_type_.empty() ? "analytic" : controls_type_.c_str(), sizeof(type)));
   PetscOptionsBegin(comm_, nullptr, "Controls θ(t)", "Problem");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsFList("-controls_type",
                               "Source of the controls (a registered name; -controls FILE selects the file's: layered, piecewise_linear or cvt)",
                               "Problem", types, type, type, sizeof(type), &type_set));
@@ -94,6 +98,7 @@ PetscErrorCode Problem::SetFromOptions() {
   PetscCall(PetscStrncpy(loss, loss_type_.c_str(), sizeof(loss)));
   PetscCall(PetscStrncpy(gradient, gradient_path_.c_str(), sizeof(gradient)));
   PetscOptionsBegin(comm_, nullptr, "The control problem: loss and gradient (docs/adjoint.md)", "Problem");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsFList("-loss", "Loss of the final state (mse, cross_entropy)", "Problem", losses, loss, loss, sizeof(loss), &loss_set));
   PetscCall(PetscOptionsString("-gradient", "Write dL/du0 and dL/dθ by the discrete adjoint to this HDF5 file (needs -loss)", "Problem", gradient,
                                gradient, sizeof(gradient), &gradient_set));
@@ -123,9 +128,14 @@ PetscErrorCode Problem::SetUp() {
              "or replay a finished run's -dt_adapt_save steps with -dt_schedule file:FILE");
   PetscCheck(!(traj_.Restarting() && stages_.Staged()), comm_, PETSC_ERR_USER_INPUT,
              "-restart cannot continue a staged model's run (%s); run it again", controls_->Description().c_str());
+  const InputFiles inputs = Inputs();
+  const std::string &save = integrator_->Adapt().SaveFile();
+  for (const auto &[option, input] : inputs)
+    PetscCheck(save.empty() || !SameFile(save, input), comm_, PETSC_ERR_USER_INPUT, "-dt_adapt_save '%s' is this run's %s file", save.c_str(),
+               option.c_str());
   if (traj_.Enabled()) {
     const bool attention = stages_.HasOperator("attention", *integrator_) || stages_.HasOperator("conv_attention", *integrator_);
-    PetscCall(traj_.CheckWritable());
+    PetscCall(traj_.CheckWritable(inputs));
     PetscCall(traj_.SetUp(grid_, *controls_, Scheme(), attention));
   }
   PetscCheck(!adjoint_ || !(stages_.Staged() || controls_->Cvt()), comm_, PETSC_ERR_USER_INPUT,
@@ -135,8 +145,17 @@ PetscErrorCode Problem::SetUp() {
   PetscCheck(!adjoint_ || loss_, comm_, PETSC_ERR_USER_INPUT,
              "-gradient needs a loss of the final state: -loss mse -target FILE or -loss cross_entropy -label k");
   PetscCheck(!adjoint_ || !traj_.Restarting(), comm_, PETSC_ERR_USER_INPUT, "-gradient cannot follow a -restart (the adjoint needs the whole run)");
-  if (!gradient_path_.empty()) PetscCall(CheckWritableFile(comm_, gradient_path_, "-gradient"));
+  if (!gradient_path_.empty()) PetscCall(CheckWritableFile(comm_, gradient_path_, "-gradient", kHdf5Signature, Inputs()));
   PetscFunctionReturn(0);
+}
+
+InputFiles Problem::Inputs() const {
+  InputFiles inputs;
+  if (!controls_file_.empty()) inputs.push_back({"-controls", controls_file_});
+  if (!initial_.File().empty()) inputs.push_back({initial_.FileOption(), initial_.File()});
+  if (!integrator_->ScheduleFile().empty()) inputs.push_back({"-dt_schedule file:", integrator_->ScheduleFile()});
+  if (loss_ && !loss_->InputFile().empty()) inputs.push_back({"-target", loss_->InputFile()});
+  return inputs;
 }
 
 PetscErrorCode Problem::View(PetscViewer viewer) const {

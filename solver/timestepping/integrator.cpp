@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/petsc_handle.hpp"
+#include "discretization/base/sizes.hpp"
 #include "solver/timestepping/splitting_schemes.hpp"
 #include "solver/timestepping/substep_integrators.hpp"
 
@@ -29,6 +31,7 @@ PetscErrorCode Integrator::SetFromOptions() {
   PetscInt groups[256], num_groups = 256;
   PetscReal T = T_set_ ? T_ : ctx_.controls->DefaultFinalTime(), dt = dt_set_ ? dt_ : ctx_.controls->DefaultTimeStep();
   PetscBool T_set, dt_set, tree_set = PETSC_FALSE, order_set = PETSC_FALSE, groups_set = PETSC_FALSE, schedule_set = PETSC_FALSE;
+  PetscBool monitor = progress_.Enabled() ? PETSC_TRUE : PETSC_FALSE;
   PetscFunctionList schemes, substeps;
   char projections[64];
   ProjectionForm form;
@@ -41,7 +44,9 @@ PetscErrorCode Integrator::SetFromOptions() {
   PetscCall(PetscStrncpy(substep, substep_.c_str(), sizeof(substep)));
   PetscCall(PetscStrncpy(order, order_.empty() ? default_order.c_str() : order_.c_str(), sizeof(order)));
   PetscCall(PetscStrncpy(schedule, schedule_spec_.c_str(), sizeof(schedule)));
+  PetscCall(OptionsCheckIntList(Comm(), nullptr, "-split_groups"));
   PetscOptionsBegin(Comm(), nullptr, "Time integration by operator splitting", "Integrator");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsReal("-T", "Final time T (default: t_L for layered controls, 1 for analytic)", "Integrator", T, &T, &T_set));
   PetscCall(PetscOptionsReal("-dt", "Time step Δt (default: 1 for layered controls, 1/8 for analytic)", "Integrator", dt, &dt, &dt_set));
   PetscCall(PetscOptionsString(
@@ -64,8 +69,11 @@ PetscErrorCode Integrator::SetFromOptions() {
                                "Projections as exact proximal maps (hard, the paper's), relaxation flows u_t = λ (P_S(u) - u) (relax), or the "
                                "layer norm as a manifold constraint of the flows (manifold)",
                                "Integrator", projections, projections, sizeof(projections), nullptr));
+  PetscCall(PetscOptionsBool("-monitor", "Print step, t, dt, wall time and the estimated time left after every step", "Integrator", monitor, &monitor,
+                             nullptr));
   PetscOptionsEnd();
   PetscCall(ProjectionFormParse(Comm(), "-split_projections", projections, &form));
+  progress_.SetEnabled(monitor);
   PetscCall(adapt_.SetFromOptions());
   if (T_set) SetFinalTime(T);
   if (dt_set) SetTimeStep(dt);
@@ -96,8 +104,8 @@ PetscErrorCode Integrator::Configure() {
   if (!dt_set_) dt_ = controls.DefaultTimeStep();
   PetscCheck(std::isfinite(T_) && T_ > 0, Comm(), PETSC_ERR_USER_INPUT, "-T must be positive, got %g", (double)T_);
   PetscCheck(std::isfinite(dt_) && dt_ > 0, Comm(), PETSC_ERR_USER_INPUT, "-dt must be positive, got %g", (double)dt_);
-  PetscCheck(T_ <= controls.EndTime() * (1 + 1e-12), Comm(), PETSC_ERR_USER_INPUT, "-T %g exceeds the time span [0, %g] of the controls %s",
-             (double)T_, (double)controls.EndTime(), controls.Description().c_str());
+  PetscCheck(T_ <= controls.EndTime() || T_ - controls.EndTime() <= 1e-12 * controls.EndTime(), Comm(), PETSC_ERR_USER_INPUT,
+             "-T %g exceeds the time span [0, %g] of the controls %s", (double)T_, (double)controls.EndTime(), controls.Description().c_str());
   PetscCheck(!tree_set_ || (order_.empty() && groups_.empty()), Comm(), PETSC_ERR_USER_INPUT,
              "-split_order and -split_groups build a -split scheme; they cannot be combined with -split_tree, which gives the whole composition");
   PetscCheck(!adapt_.Enabled() || schedule_spec_.empty(), Comm(), PETSC_ERR_USER_INPUT,
@@ -155,10 +163,20 @@ PetscErrorCode Integrator::ReadSchedule(const std::string &spec) {
 }
 
 PetscErrorCode Integrator::SetUp(Vec like) {
+  const size_t Ny = ctx_.grid->Ny(), Nh = ctx_.grid->Nh();
+  std::vector<WorkArray> kernels;
   SplittingExpression tree;
   PetscFunctionBeginUser;
   PetscCall(Configure());
   PetscCall(ProjectionFormLeaves(form_, tree_, ctx_, &tree));
+  // The operators sample the controls on the grid (analytic and function controls: dense N_y × N_y kernels, N_h
+  // of them per attention projection; a two-dimensional Ω_y has stencils instead): their size is checked before any
+  // is sampled.
+  if (!ctx_.grid->TwoDimensional()) PetscCallCXX(kernels.push_back({"W_j (N_y x N_y)", {Ny, Ny}}));
+  if (tree.HasOperator("attention"))
+    for (const char *name : {"W^Q (N_h x N_y x N_y)", "W^K (N_h x N_y x N_y)", "W^V (N_h x N_y x N_y)"})
+      PetscCallCXX(kernels.push_back({name, {Nh, Ny, Ny}}));
+  PetscCall(WorkSpaceCheck(Comm(), "the controls sampled on the grid", kernels));
   PetscCall(CompositionCreate(tree, ctx_, substep_, &root_));
   PetscCall(root_->SetUp(like));
   counterpart_.reset();
@@ -221,6 +239,7 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
   PetscCheck(!adjoint_ || first_step == 0, Comm(), PETSC_ERR_USER_INPUT, "a restarted run (step %" PetscInt_FMT ") has no adjoint", first_step);
   PetscCall(ResetTape());
   PetscCall(IntegrateStage(&stage));
+  progress_.Start(first_step, schedule_.t[first_step], N, T_);
   for (PetscInt n = first_step; n < N; ++n) {
     const PetscReal t = schedule_.t[n], dt = schedule_.dt[n];
     PetscReal norm;
@@ -233,6 +252,7 @@ PetscErrorCode Integrator::Solve(Vec u, const Monitor &monitor, PetscInt first_s
     PetscCheck(std::isfinite(norm), Comm(), PETSC_ERR_FP, "the state became non-finite in step %" PetscInt_FMT " (t = %g to %g)", n + 1, (double)t,
                (double)schedule_.t[n + 1]);
     if (monitor) PetscCall(monitor(n + 1, schedule_.t[n + 1], u));
+    PetscCall(progress_.Step(Comm(), n + 1, schedule_.t[n + 1], dt));
   }
   PetscFunctionReturn(0);
 }
@@ -252,6 +272,7 @@ PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
   PetscCall(adapt_.SetUp(T_, dt_));
   schedule_ = StepSchedule{{0}, {}};
   PetscCall(ResetTape());
+  progress_.Start(0, 0, 0, T_);
   while (!clock.Done()) {
     const PetscReal t = clock.Time(), stop = clock.NextStop();
     const bool lands = clock.Peek(adapt_.Reach()) >= stop;
@@ -276,6 +297,7 @@ PetscErrorCode Integrator::SolveAdaptive(Vec u, const Monitor &monitor) {
     PetscCallCXX(schedule_.t.push_back(clock.Advance(h)));
     if (clock.Done()) PetscCall(Finish(u));
     if (monitor) PetscCall(monitor(NumSteps(), clock.Time(), u));
+    PetscCall(progress_.Step(Comm(), NumSteps(), clock.Time(), h));
   }
   PetscCall(adapt_.Save(schedule_.dt, Scheme()));
   PetscFunctionReturn(0);

@@ -10,7 +10,8 @@
 // -split_groups (SetGroups: hybrid splitting), -split_tree EXPR (SetTree: an explicit composition, which replaces
 // the three), -split_substep (SetSubstepType: the flow leaves' default substep integrator,
 // solver/timestepping/substep_integrators.hpp), -split_projections hard|relax|manifold (SetProjectionForm: how the
-// scheme treats the projections, solver/timestepping/projection_forms.hpp). Defaults come from the controls: T = t_L and Δt = 1 for layered
+// scheme treats the projections, solver/timestepping/projection_forms.hpp), -monitor (Progress(): a line per step with
+// wall time and time left, solver/timestepping/progress_monitor.hpp). Defaults come from the controls: T = t_L and Δt = 1 for layered
 // controls, T = 1 and Δt = 1/8 for the analytic ones. The time loop is the log stage "Integrate".
 //
 // Life cycle: construct, SetFromOptions (validates, and builds the schedule when the controls are loaded), setters,
@@ -21,6 +22,7 @@
 
 #include "discretization/base/petsc_handle.hpp"
 #include "solver/timestepping/composition.hpp"
+#include "solver/timestepping/progress_monitor.hpp"
 #include "solver/timestepping/projection_forms.hpp"
 #include "solver/timestepping/step_adapt.hpp"
 #include "solver/timestepping/step_schedule.hpp"
@@ -48,6 +50,8 @@ class Integrator {
   void SetProjectionForm(ProjectionForm form) { form_ = form; }
   // Adaptive Δt (its setters).
   StepAdapt &Adapt() { return adapt_; }
+  // -monitor: a progress line per step (SetEnabled, SetPrefix).
+  ProgressMonitor &Progress() { return progress_; }
   // Builds the schedule and the composition (creating its operators, which read their options).
   PetscErrorCode SetUp(Vec like);
   PetscErrorCode View(PetscViewer viewer) const;
@@ -87,10 +91,14 @@ class Integrator {
   PetscReal TimeStep() const { return schedule_.dt.empty() ? dt_ : schedule_.dt[0]; }
   // Steps are given by -dt_schedule rather than -dt.
   bool HasSchedule() const { return !schedule_spec_.empty(); }
+  // The file of -dt_schedule file:PATH, or "".
+  std::string ScheduleFile() const { return schedule_spec_.rfind("file:", 0) == 0 ? schedule_spec_.substr(5) : ""; }
   // The number of steps N and t^0..t^N; under -dt_adapt known only after Solve (before it: 0 and {0}).
   PetscInt NumSteps() const { return schedule_.NumSteps(); }
   const std::vector<PetscReal> &StepTimes() const { return schedule_.t; }
   std::string Scheme() const;
+  // The composition's tree (after SetUp: the scheme's).
+  const SplittingExpression &Tree() const { return tree_; }
   // Whether the composition has a leaf `name` (after SetUp).
   bool HasOperator(const std::string &name) const { return root_ && root_->HasOperator(name); }
 
@@ -119,6 +127,7 @@ class Integrator {
   StepSchedule schedule_;
   std::unique_ptr<SplittingNode> root_, counterpart_, final_;  // the scheme; its reversed-order counterpart (-dt_adapt); at t = T
   StepAdapt adapt_;
+  ProgressMonitor progress_;
   SubstepMonitor substep_monitor_;
   bool adjoint_ = false;
   PetscInt checkpoints_ = PETSC_DETERMINE;  // states kept for the adjoint; PETSC_DETERMINE: all

@@ -6,9 +6,13 @@
 #include <limits>
 
 #include "discretization/base/number_format.hpp"
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
 
 namespace ctflow {
+
+// How a -dt_adapt_save file begins (an existing file is replaced only if it does).
+static const char *const kSaveSignature = "# ctflow -dt_adapt";
 
 PetscErrorCode StepAdapt::SetFromOptions() {
   PetscInt nclip = 2;
@@ -16,7 +20,9 @@ PetscErrorCode StepAdapt::SetFromOptions() {
   PetscBool enabled = enabled_ ? PETSC_TRUE : PETSC_FALSE, monitor = monitor_ ? PETSC_TRUE : PETSC_FALSE, set[9] = {};
   PetscFunctionBeginUser;
   PetscCall(PetscStrncpy(save, save_.c_str(), sizeof(save)));
+  PetscCall(OptionsCheckRealList(comm_, nullptr, "-dt_adapt_clip"));
   PetscOptionsBegin(comm_, nullptr, "Adaptive time step from a splitting error estimate", "StepAdapt");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsBool("-dt_adapt",
                              "Adapt Δt to the difference between the scheme and its reversed-order counterpart; -dt is the first trial step",
                              "StepAdapt", enabled, &enabled, nullptr));
@@ -74,7 +80,7 @@ PetscErrorCode StepAdapt::SetUp(PetscReal T, PetscReal dt0) {
   proposal_ = std::min(std::max(dt0, dt_min_), dt_max_);
   accepted_ = rejected_ = consecutive_ = 0;
   after_reject_ = false;
-  if (!save_.empty()) PetscCall(CheckWritableFile(comm_, save_, "-dt_adapt_save"));  // fail now, before any output
+  if (!save_.empty()) PetscCall(CheckWritableFile(comm_, save_, "-dt_adapt_save", kSaveSignature));  // fail now, before any output
   PetscFunctionReturn(0);
 }
 
@@ -159,7 +165,7 @@ PetscErrorCode StepAdapt::Save(const std::vector<PetscReal> &steps, const std::s
     FILE *f = std::fopen(save_.c_str(), "w");
     ok = f != nullptr;
     if (f) {
-      std::fprintf(f, "# ctflow -dt_adapt: %zu accepted steps of %s\n# replay: -dt_schedule file:%s\n", steps.size(), description.c_str(),
+      std::fprintf(f, "%s: %zu accepted steps of %s\n# replay: -dt_schedule file:%s\n", kSaveSignature, steps.size(), description.c_str(),
                    save_.c_str());
       for (PetscReal dt : steps) std::fprintf(f, "%s\n", FormatExact(dt).c_str());
       ok = std::fclose(f) == 0;

@@ -35,6 +35,7 @@ class StepAdapt {
   void SetTolerances(PetscReal rtol, PetscReal atol);
   void SetStepBounds(PetscReal dt_min, PetscReal dt_max);
   void SetSaveFile(const std::string &path) { save_ = path; }
+  const std::string &SaveFile() const { return save_; }
   // Validates the settings for a run to T whose first trial step is dt0 (dt_min, dt_max default to 1e-10 T and T)
   // and resets the controller. Checks that the -dt_adapt_save file can be written.
   PetscErrorCode SetUp(PetscReal T, PetscReal dt0);

@@ -8,6 +8,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "discretization/base/number_format.hpp"
+#include "discretization/base/paths.hpp"
+#include "discretization/base/sizes.hpp"
+
 namespace ctflow {
 
 namespace {
@@ -68,7 +72,14 @@ PetscErrorCode StepScheduleUniform(MPI_Comm comm, PetscReal T, PetscReal dt, Ste
   PetscFunctionBeginUser;
   PetscCheck(std::isfinite(dt) && dt > 0, comm, PETSC_ERR_USER_INPUT, "-dt must be positive, got %g", (double)dt);
   // Steps of Δt until T, the last one possibly shorter; a remainder below round-off is not a step.
-  const PetscInt N = (PetscInt)std::ceil(T / dt - 1e-9);
+  const double steps = std::ceil(T / dt - 1e-9);
+  PetscCheck(steps <= (double)PETSC_MAX_INT, comm, PETSC_ERR_USER_INPUT,
+             "-T %g with -dt %g is %.17g steps, more than PETSc's integers here count (%" PetscInt_FMT ")", (double)T, (double)dt, steps,
+             PETSC_MAX_INT);
+  PetscCall(
+      MemoryCheck(comm, 2 * sizeof(PetscReal) * (steps + 1),
+                  "the step schedule of -T " + FormatShortest(T) + " with -dt " + FormatShortest(dt) + " (" + FormatShortest(steps) + " steps)"));
+  const PetscInt N = (PetscInt)steps;
   s->t.assign(1, 0);
   s->dt.clear();
   for (PetscInt n = 0; n < N; ++n) {
@@ -178,8 +189,11 @@ PetscErrorCode StepScheduleReadFile(MPI_Comm comm, const std::string &path, std:
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
   steps->clear();
   if (rank == 0) {
-    std::ifstream in(path);
-    if (!in) PetscCallCXX(error = "-dt_schedule file:" + path + ": cannot open the file (" + std::strerror(errno) + ")");
+    const std::string problem = InputFileProblem(path);
+    std::ifstream in;
+    if (problem.empty()) in.open(path);
+    if (!problem.empty()) PetscCallCXX(error = "-dt_schedule file:" + path + ": the file " + problem);
+    else if (!in) PetscCallCXX(error = "-dt_schedule file:" + path + ": cannot open the file (" + std::strerror(errno) + ")");
     else PetscCallCXX(error = ParseSteps(path, in, steps));
     n[0] = steps->size(), n[1] = error.size();
   }

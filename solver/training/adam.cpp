@@ -5,11 +5,14 @@
 
 #include <cmath>
 
+#include "discretization/base/option_checks.hpp"
+
 namespace ctflow {
 
 PetscErrorCode Adam::SetFromOptions(MPI_Comm comm) {
   PetscFunctionBeginUser;
   PetscOptionsBegin(comm, nullptr, "Adam and AdamW (-train_optimizer adam, adamw)", "Optimizer");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsReal("-train_beta1", "Adam's β1, decay of the first moment", "Adam::SetBetas", beta1_, &beta1_, nullptr));
   PetscCall(PetscOptionsReal("-train_beta2", "Adam's β2, decay of the second moment", "Adam::SetBetas", beta2_, &beta2_, nullptr));
   PetscCall(PetscOptionsReal("-train_adam_eps", "Adam's ε in the denominator", "Adam::SetEpsilon", eps_, &eps_, nullptr));

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "discretization/base/number_format.hpp"
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/registry.hpp"
 
 namespace ctflow {
@@ -48,6 +49,7 @@ PetscErrorCode LrSchedule::SetFromOptions(MPI_Comm comm) {
   PetscCall(Schedules().OptionsList(&list));
   PetscCall(PetscStrncpy(name, name_.c_str(), sizeof(name)));
   PetscOptionsBegin(comm, nullptr, "Learning-rate schedule", "LrSchedule");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsReal("-train_lr", "Learning rate η0", "LrSchedule::SetLearningRate", p_.lr, &p_.lr, nullptr));
   PetscCall(PetscOptionsFList("-train_lr_schedule", "Schedule of the learning rate", "LrSchedule::SetType", list, name, name, sizeof(name), nullptr));
   PetscCall(

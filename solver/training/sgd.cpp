@@ -2,12 +2,15 @@
 //   d = g + λθ;  b ← d (first step) or μ b + d;  d ← d + μ b (Nesterov) or b;  θ ← θ − η d.
 #include "solver/training/sgd.hpp"
 
+#include "discretization/base/option_checks.hpp"
+
 namespace ctflow {
 
 PetscErrorCode Sgd::SetFromOptions(MPI_Comm comm) {
   PetscBool nesterov = nesterov_ ? PETSC_TRUE : PETSC_FALSE;
   PetscFunctionBeginUser;
   PetscOptionsBegin(comm, nullptr, "SGD with momentum (-train_optimizer sgd)", "Optimizer");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsReal("-train_momentum", "Momentum μ of -train_optimizer sgd", "Sgd::SetMomentum", momentum_, &momentum_, nullptr));
   PetscCall(PetscOptionsBool("-train_nesterov", "Nesterov momentum", "Sgd::SetNesterov", nesterov, &nesterov, nullptr));
   PetscOptionsEnd();

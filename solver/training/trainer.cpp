@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/piecewise_linear_controls.hpp"
 
@@ -61,6 +62,7 @@ PetscErrorCode TrainingRequested(MPI_Comm comm, PetscBool *train) {
   PetscFunctionBeginUser;
   *train = PETSC_FALSE;
   PetscOptionsBegin(comm, nullptr, "The training job", "Trainer");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsBool("-train", "Train the controls on -data (the control problem (12), (36))", "Trainer", *train, train, nullptr));
   PetscOptionsEnd();
   PetscFunctionReturn(0);
@@ -89,6 +91,7 @@ PetscErrorCode Trainer::SetFromOptions() {
   PetscCall(PetscStrncpy(checkpoint, checkpoint_path_.c_str(), sizeof(checkpoint)));
   PetscCall(PetscStrncpy(optimizer, optimizer_name_.c_str(), sizeof(optimizer)));
   PetscOptionsBegin(comm_, nullptr, "Training (docs/training.md)", "Trainer");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsString("-data", "Training set (HDF5: /inputs or /images, /targets or /labels)", "Trainer::SetData", data, data, sizeof(data),
                                nullptr));
   PetscCall(PetscOptionsString("-data_test", "Held-out set, evaluated after every epoch", "Trainer::SetData", test, test, sizeof(test), nullptr));
@@ -222,9 +225,17 @@ PetscErrorCode Trainer::SetUp() {
   }
   if (optimizer_) optimizer_->SetWeightDecay(weight_decay_);
   if (TaoSelected()) PetscCall(SetUpTao());
-  if (!history_path_.empty()) PetscCall(CheckWritableFile(comm_, history_path_, "-train_history"));
-  if (!checkpoint_path_.empty() && checkpoint_every_) PetscCall(CheckWritableFile(comm_, checkpoint_path_, "-train_checkpoint"));
-  PetscCall(CheckWritableFile(comm_, out_path_, "-train_out"));
+  InputFiles inputs = problem_.Inputs();
+  PetscCallCXX(inputs.push_back({"-data", data_path_}));
+  if (!test_path_.empty()) PetscCallCXX(inputs.push_back({"-data_test", test_path_}));
+  if (!history_path_.empty()) PetscCall(CheckWritableFile(comm_, history_path_, "-train_history", kHdf5Signature, inputs));
+  if (!checkpoint_path_.empty() && checkpoint_every_) {  // a restart reads the checkpoint it goes on writing
+    InputFiles others;
+    for (const auto &input : inputs)
+      if (!(restart_ && SameFile(input.second, checkpoint_path_))) PetscCallCXX(others.push_back(input));
+    PetscCall(CheckWritableFile(comm_, checkpoint_path_, "-train_checkpoint", kHdf5Signature, others));
+  }
+  PetscCall(CheckWritableFile(comm_, out_path_, "-train_out", kHdf5Signature, inputs));
   PetscFunctionReturn(0);
 }
 

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <vector>
 
+#include "discretization/base/option_checks.hpp"
+
 namespace ctflow {
 
 namespace {
@@ -109,6 +111,7 @@ PetscErrorCode VitArchitecture::SetFromOptions(MPI_Comm comm) {
   PetscCall(PetscStrncpy(activation, gelu ? "gelu" : "relu", sizeof(activation)));
   PetscCall(PetscStrncpy(time, linear_in_time ? "linear" : "constant", sizeof(time)));
   PetscOptionsBegin(comm, nullptr, "Random vision Transformer (ctflow -train without -controls)", "VitArchitecture");
+  OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsInt("-vit_patch", "Patch size p", "VitArchitecture", patch, &patch, nullptr));
   PetscCall(PetscOptionsInt("-vit_dim", "Hidden dimension N_y", "VitArchitecture", dim, &dim, nullptr));
   PetscCall(PetscOptionsInt("-vit_heads", "Heads N_h (d_head = N_y / N_h)", "VitArchitecture", heads, &heads, nullptr));

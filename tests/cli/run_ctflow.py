@@ -7,6 +7,7 @@ and checks its exit status, its stderr and the files it leaves behind.
 Relative paths in the checks are relative to the temporary working directory.
 """
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from xml.etree import ElementTree
 
 
 def parse_args():
@@ -27,6 +29,12 @@ def parse_args():
     p.add_argument("--states", type=int, help="number of states in the --complete file")
     p.add_argument("--preexisting", metavar="FILE=TEXT", action="append", default=[],
                    help="create FILE with TEXT before the run; it must be unchanged afterwards")
+    p.add_argument("--copy", metavar="SRC=NAME", action="append", default=[],
+                   help="copy SRC into the working directory as NAME before the run; it must be unchanged afterwards")
+    p.add_argument("--mkdir", metavar="DIR", action="append", default=[], help="create directory DIR before the run")
+    p.add_argument("--fifo", metavar="NAME", action="append", default=[], help="create a FIFO NAME before the run")
+    p.add_argument("--stdout-lacks", metavar="TEXT", action="append", default=[], help="must not occur in stdout")
+    p.add_argument("--xml", metavar="FILE", action="append", default=[], help="must be well-formed XML afterwards")
     p.add_argument("--timeout", type=float, default=60, help="seconds before the run counts as a hang")
     p.add_argument("command", nargs=argparse.REMAINDER)
     args = p.parse_args()
@@ -53,6 +61,11 @@ def run(command, cwd, timeout):
             os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
         return None, out, err
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def check_trajectory(path, grid, states):
@@ -95,10 +108,20 @@ def main():
     args = parse_args()
     work = tempfile.mkdtemp(prefix="ctflow_cli_")
     at = lambda name: os.path.join(work, name)
+    for name in args.mkdir:
+        os.mkdir(at(name))
     preexisting = dict(item.split("=", 1) for item in args.preexisting)
     for name, text in preexisting.items():
         with open(at(name), "w") as f:
             f.write(text)
+    copied = dict(reversed(item.split("=", 1)) for item in args.copy)
+    digests = {}
+    for name, source in copied.items():
+        shutil.copy(source, at(name))
+        digests[name] = digest(at(name))
+    for name in args.fifo:
+        os.mkfifo(at(name))
+    made = set(preexisting) | set(copied) | set(args.mkdir) | set(args.fifo)
 
     status, out, err = run(args.command, work, args.timeout)
     problems = []
@@ -116,14 +139,25 @@ def main():
         n = len(re.findall(r"^ctflow: error", err, re.M))
         if n != 1:
             problems.append(f"stderr has {n} lines 'ctflow: error...', expected exactly one")
-    for marker in ("PETSC ERROR", "HDF5-DIAG"):
+    for marker in ("PETSC ERROR", "HDF5-DIAG", "Sanitizer", "runtime error:"):  # the last two: ASan/LSan/UBSan reports
         if marker in err or marker in out:
             problems.append(f"output contains {marker!r}")
     for text in args.stdout_has:
         if text not in out:
             problems.append(f"stdout does not contain {text!r}")
+    for text in args.stdout_lacks:
+        if text in out:
+            problems.append(f"stdout contains {text!r}")
+    for name, before in digests.items():
+        if digest(at(name)) != before:
+            problems.append(f"copied input {name} was modified")
+    for name in args.xml:
+        try:
+            ElementTree.parse(at(name))
+        except (OSError, ElementTree.ParseError) as e:
+            problems.append(f"{name} is not well-formed XML: {e}")
     if args.expect == "failure":
-        left = sorted(set(os.listdir(work)) - set(preexisting))
+        left = sorted(set(os.listdir(work)) - made)
         if left:
             problems.append(f"a failing run left files in its working directory: {left}")
     for name in args.absent:

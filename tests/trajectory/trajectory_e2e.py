@@ -117,7 +117,7 @@ def object_names(f):
     return names
 
 
-def compare_files(a, b, exact, ignore_attrs=("options",)):
+def compare_files(a, b, exact, ignore_attrs=("options", "run_id")):
     """The two trajectories hold the same objects, attributes, series and states (exactly, or states to 1e-13)."""
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
         names_a, names_b = object_names(fa), object_names(fb)
