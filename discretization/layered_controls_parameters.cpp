@@ -22,6 +22,10 @@ std::array<hsize_t, 3> Axes(const std::vector<hsize_t> &shape) {
 template <typename F>
 void ForEachFine(const std::vector<hsize_t> &shape, const Factors &r, F f) {
   const std::array<hsize_t, 3> n = Axes(shape);
+  if (r[0] == 1 && r[1] == 1 && r[2] == 1) {  // the file's resolution: fine and coarse entries coincide
+    for (size_t k = 0; k < n[0] * n[1] * n[2]; ++k) f(k, k);
+    return;
+  }
   size_t k = 0;
   for (hsize_t i0 = 0; i0 < n[0] * r[0]; ++i0)
     for (hsize_t i1 = 0; i1 < n[1] * r[1]; ++i1)
