@@ -137,13 +137,13 @@ PetscErrorCode ConvolutionalAttention::RhsTranspose(PetscReal t, Vec U, Vec G, V
   PetscCall(VecRestoreArrayRead(G, &G_));
   PetscCall(transpose_.Run(scale, false));
   // The convolutions' transposes, token by token: [dQ; dK; dV] (3 N_h images) against [W^Q; W^K; W^V].
-  const PetscReal *dQ = transpose_.QueryGradient();
+  const PetscReal *dQ = transpose_.QueryGradient(), *dKV = transpose_.OwnBlock() + 2 * D;  // the blocks came home
   std::vector<PetscReal> dW;
   if (g) PetscCallCXX(dW.assign(3 * Nh * kk, 0.0));
   PetscCall(VecGetArray(dU, &du));
   for (PetscInt k = 0; k < xm; ++k) {
     std::copy_n(&dQ[k * D], D, QKV_.data());
-    std::copy_n(&block[k * 4 * D + 2 * D], 2 * D, QKV_.data() + D);
+    std::copy_n(&dKV[k * 4 * D], 2 * D, QKV_.data() + D);
     conv_.ApplyTranspose(&u[k * Ny], QKV_.data(), Ny, &du[k * Ny], g ? dW.data() : nullptr);
   }
   PetscCall(VecRestoreArray(dU, &du));

@@ -22,7 +22,8 @@ class StreamingSoftmaxTranspose {
   // The owned tokens' queries, XLocal × N_h d (head m at columns m d …), to be filled before Statistics and Run.
   PetscReal *Queries() { return Q_.data(); }
   // The owned tokens' block, XLocal rows of [K | V | dK | dV] (4 N_h d values; K of head m at columns m d …, V at
-  // N_h d + m d …): fill K and V before Statistics and Run; after Run it holds this rank's dK and dV.
+  // N_h d + m d …): fill K and V before Statistics and Run; after Run it holds this rank's dK and dV (the ring moves the
+  // blocks between two buffers: ask for it again after Statistics and Run).
   PetscReal *OwnBlock() { return ring_[0].data(); }
   PetscInt BlockWidth() const { return 4 * heads_ * d_; }
   // Each row's shift and sum of exponentials (N_h × XLocal) and o = Σ p V (XLocal × N_h d): to be filled from a
