@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Input fixtures of tests/adjoint: targets of the wrong shape or with a NaN, a valid target for the default problem
-(32 × 16), a small ViT (controls and an image) for the cross-entropy label checks, and
+"""Input fixtures of tests/adjoint: targets of the wrong shape or with a NaN, valid targets for the default problem
+(32 × 16) and for 4 tokens of 8 × 8 pixels, a small ViT (controls and an image) for the cross-entropy label checks, and
 the randomised torch models whose operators test_operator_transposes checks: encoder.h5 (post-LN, ReLU) and gpt.h5
 (pre-LN, GELU, final norm, causal). For the convolutional models (test_convolution_transposes,
 test_convolution_gradient; docs/controls-format.md, "Convolutional models"), every weight random: conv.h5, a 2-stage
@@ -88,6 +88,8 @@ def main():
     conv_file(os.path.join(out, "cvt.h5"), [(4, 8, 6, 2, [((3, 3), [(3, 3)])], True), (8, 4, 3, 3, [((3, 3), [(3, 3)])], False)], True, rng)
     with h5py.File(os.path.join(out, "cvt_image.h5"), "w") as f:
         f["image"] = rng.normal(0, 1, (3, 16, 12))
+    with h5py.File(os.path.join(out, "target_4x64.h5"), "w") as f:
+        f["target"] = rng.normal(0, 1, (4, 64))
 
 
 if __name__ == "__main__":
