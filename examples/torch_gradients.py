@@ -22,8 +22,8 @@ tools/gradient_to_torch.py maps the gradient onto the module's parameter names, 
 the input's (dL/du0; not for the ViT and the CvT, whose inputs are images) are compared with `loss.backward()`. It exits
 non-zero unless each tensor agrees to 1e-12 relative in the max norm (a tensor whose gradient is zero but for rounding,
 such as the bias of a token embedding that the next layer norm removes, to 1e-12 of the largest gradient): both sides
-evaluate the same float64
-expressions in different orders (~1e-15); the margin covers the layer norms' divisions by small deviations.
+evaluate the same float64 expressions in different orders (~1e-15); the margin covers the layer norms' divisions by
+small deviations.
 """
 import argparse
 import os
