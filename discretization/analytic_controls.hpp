@@ -58,7 +58,7 @@ class AnalyticControls : public Controls {
   void SampleKernel(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h, PetscBool use_h, PetscReal *W) const;
 
   // The kernel numbers and names of the parameters.
-  std::vector<std::pair<PetscInt, std::string>> Kernels() const;
+  virtual std::vector<std::pair<PetscInt, std::string>> Kernels() const;
   // The gradient of the coefficients of kernel `kernel` from dW = ∂L/∂W[i][l] sampled on the grid (h: its head, if any).
   void AddKernelGradient(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h, PetscBool use_h, const PetscReal *dW,
                          std::vector<PetscReal> *dc) const;

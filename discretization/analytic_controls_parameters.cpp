@@ -1,6 +1,7 @@
 // The parameters of the analytic controls: the coefficients c_p of every kernel's modes (analytic_controls.hpp).
 // Each kernel is linear in them, W = Σ_p c_p B_p with B_p = (A/L_y) cos(π a_p ξ/L_y) cos(π b_p y/L_y) cos(π d_p h/L_h)
 // g_p(t), so ∂L/∂c_p = Σ_{i,l,m} ∂L/∂W(ξ_i, y_l, h_m) B_p(ξ_i, y_l, h_m).
+#include <algorithm>
 #include <cmath>
 
 #include "discretization/analytic_controls.hpp"
@@ -30,8 +31,11 @@ PetscErrorCode AnalyticControls::GetParameters(ControlsArrays *theta) const {
 
 PetscErrorCode AnalyticControls::SetParameters(const ControlsArrays &theta) {
   PetscFunctionBeginUser;
-  PetscCallCXX(coefficients_.assign(3 + 2 * J_, {}));
-  for (const auto &[kernel, name] : Kernels()) {
+  const std::vector<std::pair<PetscInt, std::string>> kernels = Kernels();
+  PetscInt count = 0;
+  for (const auto &k : kernels) count = std::max(count, k.first + 1);
+  PetscCallCXX(coefficients_.assign(count, {}));
+  for (const auto &[kernel, name] : kernels) {
     const ControlsArray *a = theta.Find(name);
     PetscCheck(a && (PetscInt)a->values.size() == modes_, comm_, PETSC_ERR_ARG_WRONG, "SetParameters: no array %s of %" PetscInt_FMT " coefficients",
                name.c_str(), modes_);

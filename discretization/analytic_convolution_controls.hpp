@@ -15,6 +15,10 @@
 // derivative at |s| = 1, so the midpoint rule over the pixels is second order in Δy1 and Δy2. On a grid the stencil holds
 // the offsets |s_a| Δy_a ≤ a_a: k_a = 2 ⌊a_a/Δy_a⌋ + 1, which grows as the grid is refined (the support is fixed in Ω_y).
 // The default operator order is the scheme of §6.2 (ConvolutionalSchemeOrder).
+//
+// Parameters θ (GetParameters): the coefficients c_p of every kernel, as for the analytic controls ("/attention/WQ/c",
+// "/attention/WK/c", "/attention/WV/c", "/ffn<j>/W/c", "/ffn<j>/b/c") and of the token embedding, "/embedding/W/c",
+// "/embedding/b/c". Every stencil is linear in them: ∂L/∂c_p = Σ_s ∂L/∂W(ξ_s) W_p(ξ_s), W_p the mode's stencil with c_p = 1.
 #pragma once
 #include "discretization/analytic_controls.hpp"
 
@@ -34,6 +38,14 @@ class AnalyticConvolutionControls : public AnalyticControls {
   PetscErrorCode SampleConvFeedForward(PetscInt j, PetscReal t, const Grid &grid, ConvTokenKernels *k) const override;
   std::string DefaultOrder() const override;
   std::string Description() const override;
+  PetscErrorCode AddAttentionGradient(PetscReal t, const Grid &grid, const AttentionKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const FeedForwardKernel &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddConvAttentionGradient(PetscReal t, const Grid &grid, const ConvAttentionKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddConvEmbeddingGradient(PetscReal t, const Grid &grid, const ConvTokenKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddConvFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const ConvTokenKernels &dk, ControlsArrays *g) const override;
+
+ protected:
+  std::vector<std::pair<PetscInt, std::string>> Kernels() const override;
 
  private:
   // The stencil size on grid (an error if the support spans more than the image) and the kernel's values on it.
@@ -42,6 +54,15 @@ class AnalyticConvolutionControls : public AnalyticControls {
   void SampleStencil(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, const PetscInt k[2], PetscReal z, PetscReal L,
                      PetscReal *w) const;
   void SampleBias(PetscInt kernel, PetscReal t, const Grid &grid, std::vector<PetscReal> *b) const;
+  // w += c × mode m's stencil with c_p = 1.
+  void AddModeStencil(const Mode &m, PetscReal c, PetscReal amplitude, PetscReal t, const Grid &grid, const PetscInt k[2], PetscReal z, PetscReal L,
+                      PetscReal *w) const;
+  // The transposes of SampleStencil and SampleBias: g[name] += (∂w/∂c)ᵀ dw, (∂b/∂c)ᵀ db (db: the owned tokens').
+  PetscErrorCode AddStencilGradient(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, const PetscInt k[2], PetscReal z,
+                                    PetscReal L, const PetscReal *dw, ControlsArrays *g) const;
+  PetscErrorCode AddBiasGradient(PetscInt kernel, PetscReal t, const Grid &grid, const std::vector<PetscReal> &db, ControlsArrays *g) const;
+  // The parameter name of kernel number `kernel`.
+  std::string KernelName(PetscInt kernel) const;
 
   PetscReal width_ = 0.1875;
 };

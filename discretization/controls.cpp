@@ -86,6 +86,10 @@ PetscErrorCode Controls::AddMlpGradient(PetscReal, const Grid &, const MlpKernel
 PetscErrorCode Controls::AddFinalNormGradient(const LayerNormTargets &, ControlsArrays *) const { return 0; }
 PetscErrorCode Controls::AddVitGradient(const VitProcessing &, ControlsArrays *) const { return 0; }
 PetscErrorCode Controls::AddRelaxationRateGradient(PetscReal, PetscReal, ControlsArrays *) const { return 0; }
+PetscErrorCode Controls::AddConvAttentionGradient(PetscReal, const Grid &, const ConvAttentionKernels &, ControlsArrays *) const { return 0; }
+PetscErrorCode Controls::AddConvEmbeddingGradient(PetscReal, const Grid &, const ConvTokenKernels &, ControlsArrays *) const { return 0; }
+PetscErrorCode Controls::AddConvFeedForwardGradient(PetscInt, PetscReal, const Grid &, const ConvTokenKernels &, ControlsArrays *) const { return 0; }
+PetscErrorCode Controls::AddCvtGradient(const CvtProcessing &, ControlsArrays *) const { return 0; }
 
 namespace {
 

@@ -124,7 +124,7 @@ class Controls {
   virtual PetscErrorCode SetParameters(const ControlsArrays &theta);
   // The layout of GetParameters with every value zero, e.g. a gradient before the adjoint (the default copies θ first).
   virtual PetscErrorCode GetZeroParameters(ControlsArrays *zero) const;
-  PetscObjectState State() const { return state_; }
+  virtual PetscObjectState State() const { return state_; }
   // The chain rule from the kernels sampled at t to θ: g += (∂k/∂θ)^T dk for the gradient dk of a sampled kernel,
   // g in the layout of GetParameters. This rank's share (the tokens it owns); sum over the ranks afterwards. The
   // default (controls without parameters) adds nothing.
@@ -137,6 +137,13 @@ class Controls {
   virtual PetscErrorCode AddVitGradient(const VitProcessing &dk, ControlsArrays *g) const;
   // dλ: ∂L/∂λ of the relaxation rate sampled at t.
   virtual PetscErrorCode AddRelaxationRateGradient(PetscReal t, PetscReal dlambda, ControlsArrays *g) const;
+  // Convolutional models: dk holds ∂L/∂ of the stencils sampled at t (SampleConvAttention, SampleConvEmbedding,
+  // SampleConvFeedForward; per_token: the owned tokens' stencils) and of the biases b(x) of the owned tokens.
+  virtual PetscErrorCode AddConvAttentionGradient(PetscReal t, const Grid &grid, const ConvAttentionKernels &dk, ControlsArrays *g) const;
+  virtual PetscErrorCode AddConvEmbeddingGradient(PetscReal t, const Grid &grid, const ConvTokenKernels &dk, ControlsArrays *g) const;
+  virtual PetscErrorCode AddConvFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const ConvTokenKernels &dk, ControlsArrays *g) const;
+  // A CvT's pre- and post-processing (Cvt()): ∂L/∂ of its embedding, bias, head weight and head bias.
+  virtual PetscErrorCode AddCvtGradient(const CvtProcessing &dk, ControlsArrays *g) const;
 
  protected:
   void Touch() { ++state_; }

@@ -30,5 +30,11 @@ struct CvtProcessing {
 PetscErrorCode CvtEmbedImage(const Grid &grid, const CvtProcessing &cvt, const std::vector<PetscReal> &image, Vec u);
 // G(u) on every rank.
 PetscErrorCode CvtLogits(const Grid &grid, const CvtProcessing &cvt, Vec u, std::vector<PetscReal> *logits);
+// Transposes for the discrete adjoint; d gains the gradients of the arrays of CvtProcessing the map uses (this rank's
+// share; sized on first use). F^T: dE[x][c][a][b] += Σ_{i,j} λ(x, (i, j)) image[c][s i + a − p][s j + b − p],
+// db(x) += Σ_{i,j} λ(x, (i, j)).
+PetscErrorCode CvtEmbedImageTranspose(const Grid &grid, const CvtProcessing &cvt, const std::vector<PetscReal> &image, Vec lambda, CvtProcessing *d);
+// G^T: λ(x, y) += (1/N_y) Σ_c B[x][c] dz_c, dB[x][c] += ū(x) dz_c, dc += dz (dz = ∂L/∂z, the same on every rank).
+PetscErrorCode CvtLogitsTranspose(const Grid &grid, const CvtProcessing &cvt, Vec u, const std::vector<PetscReal> &dz, Vec lambda, CvtProcessing *d);
 
 }  // namespace ctflow

@@ -38,6 +38,10 @@ class InitialState {
   // The transpose of the image embedding F for the adjoint: d (ViT-shaped) gains ∂L/∂E, ∂L/∂b, ∂L/∂v0, ∂L/∂P from
   // λ = ∂L/∂u0 (discretization/vit_processing.hpp).
   PetscErrorCode EmbedTranspose(const Grid &grid, Vec lambda, VitProcessing *d) const { return EmbedImageTranspose(grid, *vit_, image_, lambda, d); }
+  // The same for a CvT's embedding (discretization/cvt_processing.hpp): ∂L/∂E, ∂L/∂b.
+  PetscErrorCode EmbedTranspose(const Grid &grid, Vec lambda, CvtProcessing *d) const {
+    return CvtEmbedImageTranspose(grid, *cvt_, image_, lambda, d);
+  }
   // The state is an embedded image (-image): its class token is read out after the run.
   bool Embedded() const { return vit_ != nullptr || cvt_ != nullptr; }
   // A function of (x, y) on Ω_x × Ω_y sampled at the cell centres of any grid (analytic or SetFunction).

@@ -159,7 +159,9 @@ PetscErrorCode LayeredConvolutionControls::Load(const std::string &path) {
   PetscFunctionBeginUser;
   path_ = path;
   J_ = 0;
+  r_[0] = r_[1] = 1;
   layers_.clear();
+  file_layers_.clear();
   PetscCall(H5Input::Open(comm_, path, "-controls", &in));
   PetscCheck(in.Has("/stages/0"), comm_, PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s' has no group '/stages/0' (see docs/controls-format.md)",
              path.c_str());
@@ -189,7 +191,7 @@ PetscErrorCode LayeredConvolutionControls::Load(const std::string &path) {
 
 // The weights of fine offset j of a stencil of k = 2c + 1 file pixels refined r times (see the header): the file cell
 // containing j/r (weight 1), or the two cells at a face (1/2 each), cells outside the stencil dropped.
-static std::vector<std::pair<PetscInt, PetscReal>> RefinedWeights(PetscInt j, PetscInt k, PetscInt r) {
+std::vector<std::pair<PetscInt, PetscReal>> LayeredConvolutionControls::RefinedWeights(PetscInt j, PetscInt k, PetscInt r) {
   const PetscInt num = 2 * j + k * r;  // 2r (j/r + c + 1/2): the position in half-cells from the stencil's start
   std::vector<std::pair<PetscInt, PetscReal>> w;
   if (num % (2 * r)) w.push_back({num / (2 * r), 1.0});
@@ -198,7 +200,7 @@ static std::vector<std::pair<PetscInt, PetscReal>> RefinedWeights(PetscInt j, Pe
   return w;
 }
 
-static void Refine(PetscInt count, const PetscInt r[2], PetscInt k[2], std::vector<PetscReal> *w) {
+void LayeredConvolutionControls::Refine(PetscInt count, const PetscInt r[2], PetscInt k[2], std::vector<PetscReal> *w) {
   const PetscInt K[2] = {2 * ((k[0] * r[0]) / 2) + 1, 2 * ((k[1] * r[1]) / 2) + 1};
   std::vector<PetscReal> out(count * K[0] * K[1], 0.0);
   for (PetscInt n = 0; n < count; ++n)
@@ -216,7 +218,12 @@ PetscErrorCode LayeredConvolutionControls::SetUp(Grid *grid) {
   PetscInt r[2];
   PetscFunctionBeginUser;
   PetscCheck(loaded_, comm_, PETSC_ERR_ORDER, "LayeredConvolutionControls::SetUp needs a loaded file");
-  if (r_[0] > 1 || r_[1] > 1) PetscCall(Load(path_));  // back to the file's stencils before refining again
+  if (r_[0] > 1 || r_[1] > 1) {  // back to the file's stencils (and the parameters set since) before refining again
+    PetscCallCXX(layers_ = std::move(file_layers_));
+    file_layers_.clear();
+    for (ControlsStage &stage : layout_) stage.Ny1 /= r_[0], stage.Ny2 /= r_[1];
+    r_[0] = r_[1] = 1;
+  }
   PetscCall(grid->RequireSize("-Nx", layout_[0].Nx, source.c_str()));
   PetscCall(grid->RequireSize("-Nh", layout_[0].Nh, source.c_str()));
   PetscCall(grid->RequireRefinableSize("-Ny1", layout_[0].Ny1, source.c_str(), &r[0]));
@@ -226,15 +233,22 @@ PetscErrorCode LayeredConvolutionControls::SetUp(Grid *grid) {
              "-Ny1, -Ny2 refine the pixels of %s, whose /cvt image embedding fixes them (%" PetscInt_FMT " x %" PetscInt_FMT ")", source.c_str(),
              layout_[0].Ny1, layout_[0].Ny2);
   r_[0] = r[0], r_[1] = r[1];
+  file_layers_.clear();
   if (r[0] == 1 && r[1] == 1) PetscFunctionReturn(0);
   for (ControlsStage &stage : layout_) stage.Ny1 *= r[0], stage.Ny2 *= r[1];
+  PetscCallCXX(file_layers_ = layers_);
+  PetscCallCXX(RefineLayers());
+  PetscFunctionReturn(0);
+}
+
+void LayeredConvolutionControls::RefineLayers() {
+  layers_ = file_layers_;
   for (Layer &l : layers_) {
     const PetscInt Nh = layout_[l.stage].Nh, Nx = layout_[l.stage].Nx;
-    for (Stencil *st : {&l.WQ, &l.WK, &l.WV}) Refine(Nh, r, st->k, &st->w);
-    if (!l.embed.w.empty()) Refine(Nx, r, l.embed.k, &l.embed.w);
-    for (Stencil &st : l.W) Refine(1, r, st.k, &st.w);
+    for (Stencil *st : {&l.WQ, &l.WK, &l.WV}) Refine(Nh, r_, st->k, &st->w);
+    if (!l.embed.w.empty()) Refine(Nx, r_, l.embed.k, &l.embed.w);
+    for (Stencil &st : l.W) Refine(1, r_, st.k, &st.w);
   }
-  PetscFunctionReturn(0);
 }
 
 PetscInt LayeredConvolutionControls::PieceKey(PetscReal t) const {

@@ -10,6 +10,10 @@
 // constant on the file's pixels): fine offset j takes the value of the file's stencil cell containing j/r, the mean of
 // the two cells on either side where j/r lies on a cell face (even r), zero outside; a k-pixel stencil becomes
 // 2⌊r k/2⌋ + 1 pixels (3k for r = 3, 2k + 1 with half-weight ends for r = 2).
+//
+// Parameters θ (GetParameters; layered_convolution_controls_parameters.cpp): every dataset and the sigma1, sigma2 attributes
+// of the file, in its layout and at its resolution ("/stages/<s>/layers/<n>/conv_WQ", …, "/cvt/head_W"); the gradient of a
+// refined stencil is the transpose of the refinement applied to the fine stencil's gradient.
 #pragma once
 #include <string>
 
@@ -46,6 +50,18 @@ class LayeredConvolutionControls : public Controls {
   PetscReal DefaultTimeStep() const override { return 1; }
   std::string Description() const override;
 
+  PetscErrorCode GetParameters(ControlsArrays *theta) const override;
+  PetscErrorCode SetParameters(const ControlsArrays &theta) override;
+  PetscErrorCode GetZeroParameters(ControlsArrays *zero) const override;
+  PetscErrorCode AddConvAttentionGradient(PetscReal t, const Grid &grid, const ConvAttentionKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddConvEmbeddingGradient(PetscReal t, const Grid &grid, const ConvTokenKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddConvFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const ConvTokenKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddLayerNormGradient(PetscInt index, PetscReal t, const LayerNormTargets &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddCvtGradient(const CvtProcessing &dk, ControlsArrays *g) const override;
+  // The integral-kernel operators (attention, ffn<j>) on these controls: the dense kernels' gradients as the stencils'.
+  PetscErrorCode AddAttentionGradient(PetscReal t, const Grid &grid, const AttentionKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const FeedForwardKernel &dk, ControlsArrays *g) const override;
+
  private:
   struct Stencil {
     PetscInt k[2] = {0, 0};
@@ -67,6 +83,24 @@ class LayeredConvolutionControls : public Controls {
   PetscErrorCode LoadCvt(const class H5Input &in);
   // The layer acting at t, checked against the grid of its stage.
   PetscErrorCode LayerAt(PetscReal t, const Grid &grid, const Layer **layer) const;
+  // Fine offset j of a stencil of k file pixels refined r times: the file cells it takes and their weights.
+  static std::vector<std::pair<PetscInt, PetscReal>> RefinedWeights(PetscInt j, PetscInt k, PetscInt r);
+  // count stencils of k file pixels refined by r (k becomes the refined size), and the transpose of that map:
+  // coarse (count × k1 k2, the file's size k) += Rᵀ fine (count × K1 K2).
+  static void Refine(PetscInt count, const PetscInt r[2], PetscInt k[2], std::vector<PetscReal> *w);
+  static void Coarsen(PetscInt count, const PetscInt r[2], const PetscInt k[2], const PetscInt K[2], const PetscReal *fine, PetscReal *coarse);
+  // layers_ ← the file's layers refined by r_ (file_layers_ keeps the file's when r_ > 1).
+  void RefineLayers();
+  // Every parameter of the file's layers (file_layers_, or layers_ when unrefined): visit(name, shape, attribute, values).
+  template <typename Self, typename Visit>
+  static PetscErrorCode VisitParameters(Self &self, Visit visit);
+  // "/stages/<s>/layers/<i>/" of the model's layer n, and that layer at the file's resolution.
+  std::string LayerGroup(PetscInt n) const;
+  const Layer &FileLayer(PetscInt n) const { return file_layers_.empty() ? layers_[n] : file_layers_[n]; }
+  // g[name] (shape (count_total, k1, k2) or (k1, k2)) += the file-resolution gradient of `count` fine stencils of size K
+  // from row `first` on.
+  PetscErrorCode AddStencils(ControlsArrays *g, const std::string &name, const Stencil &file, PetscInt count_total, PetscInt first, PetscInt count,
+                             const PetscInt K[2], const PetscReal *fine) const;
 
   MPI_Comm comm_;
   std::string path_;
@@ -74,6 +108,7 @@ class LayeredConvolutionControls : public Controls {
   PetscInt J_ = 0, r_[2] = {1, 1};
   std::vector<ControlsStage> layout_;  // refined by r_ after SetUp
   std::vector<Layer> layers_;          // the model's layers, stage by stage
+  std::vector<Layer> file_layers_;     // their stencils at the file's resolution when refined (SetParameters refines them again)
   CvtProcessing cvt_;
 };
 

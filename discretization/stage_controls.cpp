@@ -49,4 +49,34 @@ PetscReal StageControls::SubstepSampleTime(PetscReal s, PetscReal lo, PetscReal 
   return base_.SubstepSampleTime(s + stage_.t0, lo + stage_.t0, hi + stage_.t0) - stage_.t0;
 }
 
+PetscErrorCode StageControls::AddAttentionGradient(PetscReal t, const Grid &grid, const AttentionKernels &dk, ControlsArrays *g) const {
+  return base_.AddAttentionGradient(t + stage_.t0, grid, dk, g);
+}
+PetscErrorCode StageControls::AddFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const FeedForwardKernel &dk,
+                                                     ControlsArrays *g) const {
+  return base_.AddFeedForwardGradient(j, t + stage_.t0, grid, dk, g);
+}
+PetscErrorCode StageControls::AddLayerNormGradient(PetscInt index, PetscReal t, const LayerNormTargets &dk, ControlsArrays *g) const {
+  return base_.AddLayerNormGradient(index, t + stage_.t0, dk, g);
+}
+PetscErrorCode StageControls::AddMlpGradient(PetscReal t, const Grid &grid, const MlpKernels &dk, ControlsArrays *g) const {
+  return base_.AddMlpGradient(t + stage_.t0, grid, dk, g);
+}
+PetscErrorCode StageControls::AddFinalNormGradient(const LayerNormTargets &dk, ControlsArrays *g) const {
+  return last_ ? base_.AddFinalNormGradient(dk, g) : 0;
+}
+PetscErrorCode StageControls::AddRelaxationRateGradient(PetscReal t, PetscReal dlambda, ControlsArrays *g) const {
+  return base_.AddRelaxationRateGradient(t + stage_.t0, dlambda, g);
+}
+PetscErrorCode StageControls::AddConvAttentionGradient(PetscReal t, const Grid &grid, const ConvAttentionKernels &dk, ControlsArrays *g) const {
+  return base_.AddConvAttentionGradient(t + stage_.t0, grid, dk, g);
+}
+PetscErrorCode StageControls::AddConvEmbeddingGradient(PetscReal t, const Grid &grid, const ConvTokenKernels &dk, ControlsArrays *g) const {
+  return base_.AddConvEmbeddingGradient(t + stage_.t0, grid, dk, g);
+}
+PetscErrorCode StageControls::AddConvFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const ConvTokenKernels &dk,
+                                                         ControlsArrays *g) const {
+  return base_.AddConvFeedForwardGradient(j, t + stage_.t0, grid, dk, g);
+}
+
 }  // namespace ctflow

@@ -32,6 +32,19 @@ class StageControls : public Controls {
   PetscReal DefaultFinalTime() const override { return stage_.t1 - stage_.t0; }
   PetscReal DefaultTimeStep() const override { return base_.DefaultTimeStep(); }
   std::string Description() const override;
+  PetscObjectState State() const override { return base_.State(); }
+  // The base's parameters; gradients of the stage's samples at τ are the base's at t_s + τ.
+  PetscErrorCode GetParameters(ControlsArrays *theta) const override { return base_.GetParameters(theta); }
+  PetscErrorCode GetZeroParameters(ControlsArrays *zero) const override { return base_.GetZeroParameters(zero); }
+  PetscErrorCode AddAttentionGradient(PetscReal t, const Grid &grid, const AttentionKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const FeedForwardKernel &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddLayerNormGradient(PetscInt index, PetscReal t, const LayerNormTargets &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddMlpGradient(PetscReal t, const Grid &grid, const MlpKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddFinalNormGradient(const LayerNormTargets &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddRelaxationRateGradient(PetscReal t, PetscReal dlambda, ControlsArrays *g) const override;
+  PetscErrorCode AddConvAttentionGradient(PetscReal t, const Grid &grid, const ConvAttentionKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddConvEmbeddingGradient(PetscReal t, const Grid &grid, const ConvTokenKernels &dk, ControlsArrays *g) const override;
+  PetscErrorCode AddConvFeedForwardGradient(PetscInt j, PetscReal t, const Grid &grid, const ConvTokenKernels &dk, ControlsArrays *g) const override;
 
  private:
   const Controls &base_;

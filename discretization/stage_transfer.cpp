@@ -58,6 +58,33 @@ PetscErrorCode StageTransfer::Apply(Vec from, Vec to) const {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode StageTransfer::ApplyTranspose(Vec to, Vec from) const {
+  const PetscInt N2 = N_[1], Nyt = N_[0] * N_[1], N2f = N_[1] * pool_[1], Nyf = N_[0] * pool_[0] * N2f;
+  const PetscReal w = 1.0 / (PetscReal)(restrict_ * pool_[0] * pool_[1]);
+  const PetscScalar *t;
+  PetscScalar *f;
+  PetscFunctionBeginUser;
+  PetscCall(VecSet(local_, 0.0));
+  PetscCall(VecGetArray(local_, &f));
+  PetscCall(VecGetArrayRead(to, &t));
+  for (PetscInt k = 0; k < xm_; ++k) {
+    const PetscInt source = prolong_ > 1 ? (xs_ + k) / prolong_ - first_ : k * restrict_;
+    for (PetscInt i = 0; i < N_[0]; ++i)
+      for (PetscInt j = 0; j < N2; ++j) {
+        const PetscReal v = w * t[k * Nyt + i * N2 + j];
+        for (PetscInt a = 0; a < restrict_; ++a)
+          for (PetscInt b = 0; b < pool_[0]; ++b)
+            for (PetscInt c = 0; c < pool_[1]; ++c) f[(source + a) * Nyf + (i * pool_[0] + b) * N2f + j * pool_[1] + c] += v;
+      }
+  }
+  PetscCall(VecRestoreArrayRead(to, &t));
+  PetscCall(VecRestoreArray(local_, &f));
+  PetscCall(VecSet(from, 0.0));
+  PetscCall(VecScatterBegin(scatter_, local_, from, ADD_VALUES, SCATTER_REVERSE));
+  PetscCall(VecScatterEnd(scatter_, local_, from, ADD_VALUES, SCATTER_REVERSE));
+  PetscFunctionReturn(0);
+}
+
 std::string StageTransfer::Description() const {
   std::string tokens = restrict_ > 1  ? "tokens /" + std::to_string(restrict_) + " (restriction)"
                        : prolong_ > 1 ? "tokens x" + std::to_string(prolong_) + " (prolongation)"

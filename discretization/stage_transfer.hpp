@@ -11,6 +11,11 @@
 // (Δy_a of the stage). Sizes that do not divide are an error (the layered controls check them on reading).
 // Parallel: a VecScatter brings each rank the source tokens of its destination tokens (one contiguous block), and every
 // value is summed in the fixed order above, so T u is the same on any number of ranks.
+//
+// The transpose (the discrete adjoint, docs/adjoint.md): (Tᵀ λ)(x_i, y) = Σ over the destination cells (k, (i', j')) whose
+// sum takes source cell (x_i, y) of w λ(x_k, (i', j')), w = 1/(r p1 p2) (restriction) or 1/(p1 p2) — each coarse value
+// spread back evenly over its fine cells, and the sub-tokens of a prolongation summed onto their token; the gathered
+// block goes back to its owners by the reverse scatter, adding.
 #pragma once
 #include <petscvec.h>
 
@@ -27,6 +32,8 @@ class StageTransfer {
   PetscErrorCode SetUp(const Grid &from, const Grid &to);
   // to ← T from (vectors of the two grids' layouts).
   PetscErrorCode Apply(Vec from, Vec to) const;
+  // from ← Tᵀ to (the adjoint of Apply: `to` a vector of the destination grid, `from` of the source grid).
+  PetscErrorCode ApplyTranspose(Vec to, Vec from) const;
   // e.g. "tokens x2 (prolongation), pixels /2x2 (restriction)".
   std::string Description() const;
 

@@ -5,11 +5,13 @@
 // the scores tile by tile, p = exp(a − max)/sum, and accumulates
 //   dV += p^T dO,   dS = p ⊙ (dO V^T − ⟨dO, o⟩),   dQ += s Δz dS K,   dK += s Δz dS^T Q.
 // The K, V blocks travel around the ranks as in the forward ring, now with their dK, dV, and come home after the
-// last stage. No N_x × N_x matrix is formed; memory per rank O(N_h d_head N_x / P + N_x/P · tile).
+// last stage (operators/streaming_softmax_transpose.hpp). No N_x × N_x matrix is formed; memory per rank
+// O(N_h d_head N_x / P + N_x/P · tile).
 #pragma once
 #include <vector>
 
 #include "operators/operator.hpp"
+#include "operators/streaming_softmax_transpose.hpp"
 
 namespace ctflow {
 
@@ -29,24 +31,8 @@ class AttentionTranspose {
                        ControlsArrays *g, const AttentionRecord *record);
 
  private:
-  // Per head: the first pass's row statistics and o; then the scores' transpose. block: [K | V | dK | dV] rows of
-  // one rank's tokens (first: their global index), stride 4D.
-  void Statistics(PetscInt m, PetscInt first, PetscInt rows, const PetscReal *block);
-  void Backward(PetscInt m, PetscInt first, PetscInt rows, PetscReal *block);
-  // Runs fn(owner's first token, rows, block) on every rank's block in ring order; with home, the blocks end on their owners.
-  template <typename Fn>
-  PetscErrorCode Ring(bool home, Fn fn);
-
-  const Grid *grid_ = nullptr;
-  const AttentionKernels *k_ = nullptr;
-  PetscInt tile_ = 256, d_ = 0, D_ = 0;
-  PetscReal score_scale_ = 1;
-  std::vector<PetscInt> ranges_, starts_;
-  std::vector<PetscReal> W_;                        // N_y × 3D: [W^Q | W^K | W^V], heads side by side
-  std::vector<PetscReal> Q_, O_, dO_, dQ_;          // xm × D
-  std::vector<PetscReal> rowmax_, rowsum_, delta_;  // N_h × xm
-  std::vector<PetscReal> ring_[2];                  // [K | V | dK | dV] blocks
-  std::vector<PetscReal> S_, P_;                    // xm × tile
+  StreamingSoftmaxTranspose softmax_;  // the token integral's transpose: the two passes and the ring
+  std::vector<PetscReal> W_;           // N_y × 3D: [W^Q | W^K | W^V], heads side by side
 };
 
 }  // namespace ctflow

@@ -12,7 +12,7 @@ namespace ctflow {
 struct Convolution2D::Fft {
   PetscInt M1 = 0, M2 = 0, Mc = 0;
   double *real = nullptr;
-  fftw_complex *image = nullptr, *product = nullptr;
+  fftw_complex *image = nullptr, *product = nullptr, *sum = nullptr, *scratch = nullptr;  // sum, scratch: the transposes'
   std::vector<fftw_complex *> kernels;
   fftw_plan forward = nullptr, backward = nullptr;
   ~Fft() {
@@ -21,6 +21,8 @@ struct Convolution2D::Fft {
     fftw_free(real);
     fftw_free(image);
     fftw_free(product);
+    fftw_free(sum);
+    fftw_free(scratch);
     for (fftw_complex *k : kernels) fftw_free(k);
   }
 };
@@ -54,7 +56,9 @@ PetscErrorCode Convolution2D::SetUp(const ImageShape &shape, PetscInt k1, PetscI
     f.real = fftw_alloc_real(f.M1 * f.M2);
     f.image = fftw_alloc_complex(f.M1 * f.Mc);
     f.product = fftw_alloc_complex(f.M1 * f.Mc);
-    PetscCheck(f.real && f.image && f.product, PETSC_COMM_SELF, PETSC_ERR_MEM, "FFTW could not allocate the padded image");
+    f.sum = fftw_alloc_complex(f.M1 * f.Mc);
+    f.scratch = fftw_alloc_complex(f.M1 * f.Mc);
+    PetscCheck(f.real && f.image && f.product && f.sum && f.scratch, PETSC_COMM_SELF, PETSC_ERR_MEM, "FFTW could not allocate the padded image");
     f.forward = fftw_plan_dft_r2c_2d((int)f.M1, (int)f.M2, f.real, f.image, FFTW_ESTIMATE);
     f.backward = fftw_plan_dft_c2r_2d((int)f.M1, (int)f.M2, f.product, f.real, FFTW_ESTIMATE);
     PetscCheck(f.forward && f.backward, PETSC_COMM_SELF, PETSC_ERR_LIB, "FFTW could not plan a %" PetscInt_FMT " x %" PetscInt_FMT " transform", f.M1,
@@ -145,6 +149,77 @@ void Convolution2D::Apply(const PetscReal *v, PetscReal beta, PetscReal *out, Pe
         for (PetscInt j = 0; j < N2; ++j) dst[j] = beta * dst[j] + src[j];
     }
   }
+}
+
+void Convolution2D::ScatterColumns(PetscInt p0, PetscInt p1, PetscReal *dv) const {
+  const PetscInt N1 = shape_.N[0], N2 = shape_.N[1], c1 = k_[0] / 2, c2 = k_[1] / 2, n = (p1 - p0) * N2;
+  for (PetscInt i1 = 0; i1 < k_[0]; ++i1)
+    for (PetscInt i2 = 0; i2 < k_[1]; ++i2) {
+      const PetscInt s1 = i1 - c1, s2 = i2 - c2;
+      const PetscReal *row = &columns_[(i1 * k_[1] + i2) * n];
+      const PetscInt lo = std::clamp<PetscInt>(s2, 0, N2), hi = std::clamp<PetscInt>(N2 + s2, 0, N2);
+      for (PetscInt p = p0; p < p1; ++p) {
+        const PetscInt q = p - s1;
+        if (q < 0 || q >= N1) continue;
+        const PetscReal *src = row + (p - p0) * N2;
+        PetscReal *dst = dv + q * N2 - s2;
+        for (PetscInt j = lo; j < hi; ++j) dst[j] += src[j];
+      }
+    }
+}
+
+void Convolution2D::ApplyTranspose(const PetscReal *v, const PetscReal *G, PetscInt ldg, PetscReal *dv, PetscReal *dkernels) {
+  const PetscInt N1 = shape_.N[0], N2 = shape_.N[1], kk = k_[0] * k_[1];
+  const PetscReal area = shape_.d(0) * shape_.d(1);
+  if (fft_) {
+    FftTranspose(v, G, ldg, dv, dkernels);
+    return;
+  }
+  for (PetscInt p0 = 0; p0 < N1; p0 += rows_) {
+    const PetscInt p1 = std::min(N1, p0 + rows_), m = (p1 - p0) * N2;
+    if (dkernels) {  // dK += Δ G Pᵀ
+      Columns(v, p0, p1);
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_, kk, m, area, G + p0 * N2, ldg, columns_.data(), m, 1.0, dkernels, kk);
+    }
+    // dP = Δ Kᵀ G, scattered back onto the pixels it was gathered from.
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, m, n_, area, kernels_, kk, G + p0 * N2, ldg, 0.0, columns_.data(), m);
+    ScatterColumns(p0, p1, dv);
+  }
+}
+
+// The gradients placed at the 'same' window's offset c in the padded image, Ĝ_r; dv = F⁻¹(Σ_r conj(Ŵ_r) Ĝ_r) (a circular
+// correlation that does not wrap: M ≥ N + k − 1), dW_r = F⁻¹(Ĝ_r conj(v̂)) on the stencil's window.
+void Convolution2D::FftTranspose(const PetscReal *v, const PetscReal *G, PetscInt ldg, PetscReal *dv, PetscReal *dkernels) {
+  Fft &f = *fft_;
+  const PetscInt N1 = shape_.N[0], N2 = shape_.N[1], c1 = k_[0] / 2, c2 = k_[1] / 2, n = f.M1 * f.Mc;
+  const PetscReal scale = shape_.d(0) * shape_.d(1) / (PetscReal)(f.M1 * f.M2);
+  if (dkernels) {
+    std::fill_n(f.real, f.M1 * f.M2, 0.0);
+    for (PetscInt i = 0; i < N1; ++i) std::copy_n(&v[i * N2], N2, &f.real[i * f.M2]);
+    fftw_execute(f.forward);
+  }
+  std::fill_n(&f.sum[0][0], 2 * n, 0.0);
+  for (PetscInt r = 0; r < n_; ++r) {
+    std::fill_n(f.real, f.M1 * f.M2, 0.0);
+    for (PetscInt i = 0; i < N1; ++i) std::copy_n(&G[r * ldg + i * N2], N2, &f.real[(i + c1) * f.M2 + c2]);
+    fftw_execute_dft_r2c(f.forward, f.real, f.product);
+    const fftw_complex *K = f.kernels[r];
+    for (PetscInt i = 0; i < n; ++i) {
+      f.sum[i][0] += K[i][0] * f.product[i][0] + K[i][1] * f.product[i][1];
+      f.sum[i][1] += K[i][0] * f.product[i][1] - K[i][1] * f.product[i][0];
+    }
+    if (!dkernels) continue;
+    for (PetscInt i = 0; i < n; ++i) {
+      f.scratch[i][0] = f.product[i][0] * f.image[i][0] + f.product[i][1] * f.image[i][1];
+      f.scratch[i][1] = f.product[i][1] * f.image[i][0] - f.product[i][0] * f.image[i][1];
+    }
+    fftw_execute_dft_c2r(f.backward, f.scratch, f.real);
+    for (PetscInt a = 0; a < k_[0]; ++a)
+      for (PetscInt b = 0; b < k_[1]; ++b) dkernels[(r * k_[0] + a) * k_[1] + b] += scale * f.real[a * f.M2 + b];
+  }
+  fftw_execute_dft_c2r(f.backward, f.sum, f.real);
+  for (PetscInt i = 0; i < N1; ++i)
+    for (PetscInt j = 0; j < N2; ++j) dv[i * N2 + j] += f.real[i * f.M2 + j];
 }
 
 }  // namespace ctflow

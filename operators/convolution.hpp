@@ -19,6 +19,12 @@
 //     factor above 7), one real-to-complex transform,
 //     n products with the stencils' spectra (computed by SetKernels) and n inverse transforms; the 'same' window of the
 //     linear convolution. Plans are FFTW_ESTIMATE: the same on every rank and run, so results are reproducible.
+//
+// The transposes (the discrete adjoint, docs/adjoint.md; ApplyTranspose) take the same path. With respect to the image,
+// the transpose of a convolution is the correlation with the same stencil: dv(η) = Δy1 Δy2 Σ_r Σ_s W_r(ξ_s) G_r(η + ξ_s)
+// (im2col: dP = Kᵀ G, scattered back onto the shifted pixels; FFTW: Σ_r conj(Ŵ_r) Ĝ_r, one inverse transform). With
+// respect to the stencil it is the correlation of the image with G: dW_r(ξ_s) = Δy1 Δy2 Σ_l G_r(y_l) v(y_l − ξ_s)
+// (im2col: G Pᵀ; FFTW: Ĝ_r conj(v̂), on the stencil's window).
 #pragma once
 #include <petscsys.h>
 
@@ -45,6 +51,10 @@ class Convolution2D {
   // out[r ldo + l] = β out[r ldo + l] + Δy1 Δy2 Σ_s kernels[r k1 k2 + s] v(y_l − ξ_s), r < n, l < N_y, for one image v
   // (N_y1 × N_y2 pixels).
   void Apply(const PetscReal *v, PetscReal beta, PetscReal *out, PetscInt ldo);
+  // The transpose of Apply with respect to v and to the stencils, for n gradients G_r (rows r ldg + l, r < n) of its
+  // output: dv[l] += Δy1 Δy2 Σ_r Σ_s kernels[r k1 k2 + s] G_r(y_l + ξ_s) and, if dkernels is not null,
+  // dkernels[r k1 k2 + s] += Δy1 Δy2 Σ_l G_r(y_l) v(y_l − ξ_s) (v is read only for it).
+  void ApplyTranspose(const PetscReal *v, const PetscReal *G, PetscInt ldg, PetscReal *dv, PetscReal *dkernels);
   PetscInt StencilSize() const { return k_[0] * k_[1]; }
   bool UsesFft() const { return fft_ != nullptr; }
   // The flops of one Apply: 2 n k1 k2 N_y (GEMM), or the transforms' nominal 2.5 M log2 M each and 6 M per product.
@@ -54,6 +64,10 @@ class Convolution2D {
   struct Fft;
   // Rows [p0, p1) of pixel rows of P for image v, into columns_ (k1 k2 × (p1 − p0) N_y2).
   void Columns(const PetscReal *v, PetscInt p0, PetscInt p1);
+  // The transpose of Columns: dv(p − s) += columns_[s][p] for the pixel rows p of [p0, p1).
+  void ScatterColumns(PetscInt p0, PetscInt p1, PetscReal *dv) const;
+  // FFTW's transposes (ApplyTranspose).
+  void FftTranspose(const PetscReal *v, const PetscReal *G, PetscInt ldg, PetscReal *dv, PetscReal *dkernels);
 
   ImageShape shape_;
   PetscInt k_[2] = {0, 0}, rows_ = 0, n_ = 0;  // stencil; pixel rows per block of P; stencils

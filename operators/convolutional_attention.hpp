@@ -10,13 +10,21 @@
 // With unit spacing, one head and Δt = 1 the Euler substep is u + softmax(Q Kᵀ/sqrt(N_y)) V with Q, K, V 'same'
 // convolutions: the paper's convolutional Transformer (examples/torch_convolution.py).
 //
+// Transpose (docs/adjoint.md): dO_m = Δh G for every head, the token integral's transpose (dQ, dK, dV; streamed, with the
+// MPI ring in reverse: operators/streaming_softmax_transpose.hpp), then the convolutions' transposes per token,
+// dU += Σ W^{Q,K,V}ᵀ * d{Q,K,V} (correlations with the same stencils) and dW^{Q,K,V}_m = the correlation of u with
+// d{Q,K,V}_m. A recorded Rhs keeps Q, K, V, the rows' statistics and o, so that the transpose at the same state skips the
+// convolutions and the first pass.
+//
 // Options: -conv_attention_tile n (keys per GEMM tile of the streaming softmax; default 256).
 #pragma once
 #include <vector>
 
+#include "operators/attention_transpose.hpp"
 #include "operators/convolution.hpp"
 #include "operators/operator.hpp"
 #include "operators/streaming_softmax.hpp"
+#include "operators/streaming_softmax_transpose.hpp"
 
 namespace ctflow {
 
@@ -27,6 +35,10 @@ class ConvolutionalAttention : public Operator {
   PetscErrorCode SetFromOptions() override;
   PetscErrorCode SetUp(Vec like) override;
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
+  PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
+  bool HasTranspose() const override { return true; }
+  void RecordNextRhs(PetscInt slot) override { record_slot_ = slot; }
+  void ReuseRecord(PetscInt slot) override { reuse_slot_ = slot; }
 
  private:
   // The stencils at t (kept while Controls::PieceKey is unchanged) and the work space for them.
@@ -38,7 +50,11 @@ class ConvolutionalAttention : public Operator {
   std::vector<PetscReal> QKV_;  // one token's Q, K, V of every head: 3 N_h × N_y
   Convolution2D conv_;
   StreamingSoftmax softmax_;
+  StreamingSoftmaxTranspose transpose_;
+  std::vector<AttentionRecord> records_;  // by tape slot: Q, [K | V], the rows' statistics and o of a recorded Rhs
+  PetscInt record_slot_ = -1, reuse_slot_ = -1;
   PetscInt piece_ = -1;
+  PetscObjectState state_ = -1;  // Controls::State of kernels_
   bool ready_ = false;
 };
 

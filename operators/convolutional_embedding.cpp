@@ -10,22 +10,29 @@ namespace {
 
 class ConvolutionalEmbedding : public ConvolutionalFlow {
  public:
-  ConvolutionalEmbedding(const OperatorContext &ctx, PetscLogEvent event) : ConvolutionalFlow(ctx, "conv_embed", event) {}
+  ConvolutionalEmbedding(const OperatorContext &ctx, PetscLogEvent event, PetscLogEvent transpose)
+      : ConvolutionalFlow(ctx, "conv_embed", event, transpose) {}
 
  protected:
   PetscErrorCode Sample(PetscReal t, ConvTokenKernels *k) const override { return ctx_.controls->SampleConvEmbedding(t, *ctx_.grid, k); }
+  PetscErrorCode AddGradient(PetscReal t, const ConvTokenKernels &dk, ControlsArrays *g) const override {
+    return ctx_.controls->AddConvEmbeddingGradient(t, *ctx_.grid, dk, g);
+  }
 };
 
 }  // namespace
 
 PetscErrorCode ConvolutionalEmbeddingCreate(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op) {
-  static PetscLogEvent event = 0;
+  static PetscLogEvent event = 0, transpose = 0;
   ConvTokenKernels probe;
   PetscFunctionBeginUser;
   PetscCheck(index < 0, ctx.grid->Comm(), PETSC_ERR_USER_INPUT, "operator 'conv_embed' takes no index");
   PetscCall(ctx.controls->SampleConvEmbedding(0, *ctx.grid, &probe));  // the controls define it on this grid
-  if (!event) PetscCall(PetscLogEventRegister("ConvEmbedding", 0, &event));
-  PetscCallCXX(*op = std::make_unique<ConvolutionalEmbedding>(ctx, event));
+  if (!event) {
+    PetscCall(PetscLogEventRegister("ConvEmbedding", 0, &event));
+    PetscCall(PetscLogEventRegister("ConvEmbeddingTranspose", 0, &transpose));
+  }
+  PetscCallCXX(*op = std::make_unique<ConvolutionalEmbedding>(ctx, event, transpose));
   PetscFunctionReturn(0);
 }
 

@@ -10,11 +10,14 @@ namespace {
 
 class ConvolutionalFeedForward : public ConvolutionalFlow {
  public:
-  ConvolutionalFeedForward(const OperatorContext &ctx, PetscInt j, PetscLogEvent event)
-      : ConvolutionalFlow(ctx, "conv_ffn" + std::to_string(j), event), j_(j) {}
+  ConvolutionalFeedForward(const OperatorContext &ctx, PetscInt j, PetscLogEvent event, PetscLogEvent transpose)
+      : ConvolutionalFlow(ctx, "conv_ffn" + std::to_string(j), event, transpose), j_(j) {}
 
  protected:
   PetscErrorCode Sample(PetscReal t, ConvTokenKernels *k) const override { return ctx_.controls->SampleConvFeedForward(j_, t, *ctx_.grid, k); }
+  PetscErrorCode AddGradient(PetscReal t, const ConvTokenKernels &dk, ControlsArrays *g) const override {
+    return ctx_.controls->AddConvFeedForwardGradient(j_, t, *ctx_.grid, dk, g);
+  }
 
  private:
   const PetscInt j_;
@@ -23,7 +26,7 @@ class ConvolutionalFeedForward : public ConvolutionalFlow {
 }  // namespace
 
 PetscErrorCode ConvolutionalFeedForwardCreate(const OperatorContext &ctx, PetscInt index, std::unique_ptr<Operator> *op) {
-  static PetscLogEvent event = 0;
+  static PetscLogEvent event = 0, transpose = 0;
   const PetscInt J = ctx.controls->NumFeedForward();
   ConvTokenKernels probe;
   PetscFunctionBeginUser;
@@ -31,8 +34,11 @@ PetscErrorCode ConvolutionalFeedForwardCreate(const OperatorContext &ctx, PetscI
              "operator 'conv_ffn' needs a layer index 1..J = %" PetscInt_FMT " (e.g. conv_ffn1); got %s", J,
              index < 0 ? "none" : std::to_string(index).c_str());
   PetscCall(ctx.controls->SampleConvFeedForward(index, 0, *ctx.grid, &probe));  // the controls define it on this grid
-  if (!event) PetscCall(PetscLogEventRegister("ConvFeedForward", 0, &event));
-  PetscCallCXX(*op = std::make_unique<ConvolutionalFeedForward>(ctx, index, event));
+  if (!event) {
+    PetscCall(PetscLogEventRegister("ConvFeedForward", 0, &event));
+    PetscCall(PetscLogEventRegister("ConvFeedForwardTranspose", 0, &transpose));
+  }
+  PetscCallCXX(*op = std::make_unique<ConvolutionalFeedForward>(ctx, index, event, transpose));
   PetscFunctionReturn(0);
 }
 

@@ -26,6 +26,9 @@ class StreamingSoftmax {
   PetscErrorCode Run(PetscReal scale, bool causal);
   // XLocal × N_h d, head m at columns m d … (m + 1) d.
   const PetscReal *Output() const { return O_.data(); }
+  // Each row's shift and sum of exponentials after Run, N_h × XLocal (what the transpose recomputes the weights from).
+  const std::vector<PetscReal> &RowMax() const { return rowmax_; }
+  const std::vector<PetscReal> &RowSum() const { return rowsum_; }
 
  private:
   // Online-softmax update of head m's rows with one tile of keys/values (nt tokens from global index c0).

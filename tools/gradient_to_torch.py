@@ -14,6 +14,8 @@ torch parameter is the transpose of that map applied to ctflow's gradient:
   linear1/2        weight = mlp_W1^T, mlp_W2^T; bias = mlp_b1, mlp_b2
   norm1/2, final   weight = gamma, bias = beta
   ViT              conv_proj.weight = patch_embedding^T reshaped, class_token, pos_embedding, heads.0 = head_weight^T
+  ConvTransformer  (examples/conv_transformer.py, paper §6) the stencils, biases and sigma1/2 of every layer as they are
+                   (/stages/<s>/layers/<n>/conv_WQ …), embedding = /cvt/embedding_W, _b, head.weight = head_W^T, head.bias
 
 Prints one line per parameter (name, shape, max |grad|), or saves {name: tensor} with --save.
 """
@@ -33,6 +35,27 @@ def _names(module):
     return {id(p): name for name, p in module.named_parameters()}
 
 
+def convolutional_gradients(module, f, put):
+    """The ConvTransformer's parameters: the export writes them as they are (stencils in ctflow's convention)."""
+    for s, stage in enumerate(module.stages):
+        for n, layer in enumerate(stage.layers):
+            g = f[f"stages/{s}/layers/{n}"]
+            for param, name in ((layer.WQ, "conv_WQ"), (layer.WK, "conv_WK"), (layer.WV, "conv_WV"),
+                                (layer.embed_W, "embed_W"), (layer.embed_b, "embed_b")):
+                if param is not None:
+                    put(param, g[name][...])
+            for j, (W, b) in enumerate(zip(layer.W, layer.b), 1):
+                put(W, g[f"conv_W{j}"][...])
+                put(b, g[f"b{j}"][...])
+            put(layer.sigma1, g.attrs["sigma1"])
+            put(layer.sigma2, g.attrs["sigma2"])
+    if module.embedding is not None:
+        put(module.embedding.weight, f["cvt/embedding_W"][...])
+        put(module.embedding.bias, f["cvt/embedding_b"][...])
+        put(module.head.weight, f["cvt/head_W"][...].T)
+        put(module.head.bias, f["cvt/head_b"][...])
+
+
 def torch_gradients(module, gradient_file):
     """{torch parameter name: numpy gradient} for the parameters the export maps."""
     names = _names(module)
@@ -42,6 +65,10 @@ def torch_gradients(module, gradient_file):
         if param is not None:
             grads[names[id(param)]] = np.asarray(value, dtype=np.float64).reshape(tuple(param.shape))
 
+    if type(module).__name__ == "ConvTransformer":
+        with h5py.File(gradient_file, "r") as f:
+            convolutional_gradients(module, f, put)
+        return grads
     blocks, _, final_norm, vit = encoder_blocks(module)
     with h5py.File(gradient_file, "r") as f:
         for n, (mha, linear1, linear2, _, norm1, norm2) in enumerate(blocks):

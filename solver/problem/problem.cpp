@@ -138,9 +138,8 @@ PetscErrorCode Problem::SetUp() {
     PetscCall(traj_.CheckWritable(inputs));
     PetscCall(traj_.SetUp(grid_, *controls_, Scheme(), attention));
   }
-  PetscCheck(!adjoint_ || !(stages_.Staged() || controls_->Cvt()), comm_, PETSC_ERR_USER_INPUT,
-             "-gradient: the discrete adjoint of staged and convolutional image models (%s) is not implemented", controls_->Description().c_str());
   PetscCall(integrator_->SetAdjoint(adjoint_, checkpoints_));
+  PetscCall(stages_.SetAdjoint(adjoint_, checkpoints_));
   if (loss_) PetscCall(loss_->SetUp(FinalGrid(), *controls_));
   PetscCheck(!adjoint_ || loss_, comm_, PETSC_ERR_USER_INPUT,
              "-gradient needs a loss of the final state: -loss mse -target FILE or -loss cross_entropy -label k");
@@ -230,18 +229,24 @@ PetscErrorCode Problem::EvaluateLoss(Vec dLdu, std::vector<PetscReal> *dLdz) {
 PetscErrorCode Problem::SolveAdjoint() {
   std::vector<PetscReal> dLdz;
   VitProcessing dvit;
+  CvtProcessing dcvt;
   PetscFunctionBeginUser;
   PetscCheck(adjoint_ && loss_, comm_, PETSC_ERR_ORDER, "Problem::SolveAdjoint needs a loss and SetAdjoint (or -gradient) before SetUp");
   static PetscLogStage stage = -1;
   if (stage < 0) PetscCall(PetscLogStageRegister("Adjoint", &stage));
   PetscCall(PetscLogStagePush(stage));
   PetscCall(VecDuplicate(u_, gradient_state_.Out()));
-  PetscCall(EvaluateLoss(gradient_state_, &dLdz));
+  const Vec lambda = stages_.FinalAdjoint(gradient_state_);  // ∂L/∂u(T), on the last stage's grid
+  PetscCall(EvaluateLoss(lambda, &dLdz));
   PetscCall(controls_->GetZeroParameters(&gradient_));
-  if (!dLdz.empty()) PetscCall(ClassTokenLogitsTranspose(grid_, *controls_->Vit(), u_, dLdz, gradient_state_, &dvit));
+  if (!dLdz.empty() && controls_->Vit()) PetscCall(ClassTokenLogitsTranspose(grid_, *controls_->Vit(), u_, dLdz, gradient_state_, &dvit));
+  if (!dLdz.empty() && controls_->Cvt()) PetscCall(CvtLogitsTranspose(FinalGrid(), *controls_->Cvt(), State(), dLdz, lambda, &dcvt));
+  PetscCall(stages_.SolveAdjoint(gradient_state_, &gradient_));
   PetscCall(integrator_->SolveAdjoint(gradient_state_, &gradient_));
-  if (initial_.Embedded()) PetscCall(initial_.EmbedTranspose(grid_, gradient_state_, &dvit));
+  if (initial_.Embedded() && controls_->Vit()) PetscCall(initial_.EmbedTranspose(grid_, gradient_state_, &dvit));
+  if (initial_.Embedded() && controls_->Cvt()) PetscCall(initial_.EmbedTranspose(grid_, gradient_state_, &dcvt));
   if (controls_->Vit()) PetscCall(controls_->AddVitGradient(dvit, &gradient_));
+  if (controls_->Cvt()) PetscCall(controls_->AddCvtGradient(dcvt, &gradient_));
   PetscCall(gradient_.SumOverRanks(comm_));
   PetscCall(PetscLogStagePop());
   if (!gradient_path_.empty())

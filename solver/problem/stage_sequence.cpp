@@ -79,6 +79,29 @@ PetscErrorCode StageSequence::Solve(Vec u0, PetscInt steps, TrajectoryWriter *tr
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode StageSequence::SetAdjoint(bool enabled, PetscInt checkpoints) {
+  PetscFunctionBeginUser;
+  for (auto &stage : stages_) {
+    PetscCall(stage->integrator->SetAdjoint(enabled, checkpoints));
+    if (enabled && !stage->lambda) PetscCall(VecDuplicate(stage->u, stage->lambda.Out()));
+  }
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode StageSequence::SolveAdjoint(Vec lambda0, ControlsArrays *g) {
+  static PetscLogEvent event = 0;
+  PetscFunctionBeginUser;
+  if (!event) PetscCall(PetscLogEventRegister("StageTransferTranspose", 0, &event));
+  for (size_t s = stages_.size(); s-- > 0;) {
+    Stage &stage = *stages_[s];
+    PetscCall(stage.integrator->SolveAdjoint(stage.lambda, g));
+    PetscCall(PetscLogEventBegin(event, 0, 0, 0, 0));
+    PetscCall(stage.transfer.ApplyTranspose(stage.lambda, s ? stages_[s - 1]->lambda.Get() : lambda0));
+    PetscCall(PetscLogEventEnd(event, 0, 0, 0, 0));
+  }
+  PetscFunctionReturn(0);
+}
+
 std::string StageSequence::Expression(const Integrator &integrator0) const {
   if (!layout_) return integrator0.Scheme();
   std::string e;

@@ -10,6 +10,10 @@
 // the options database like the first, with the first's Δt) and state. Each stage's scheme is built from its own
 // operator order, so the composition expression of the run is Expression(): the stages' expressions with their spans
 // and transfers.
+//
+// The adjoint (docs/adjoint.md) is the composition transposed: N_0ᵀ ∘ T_1ᵀ ∘ N_1ᵀ ∘ … ∘ N_{K−1}ᵀ, the stages in reverse,
+// each by its own integrator's adjoint (Integrator::SolveAdjoint: its tape, or its checkpoints on its own grid), the
+// transfers by StageTransfer::ApplyTranspose.
 #pragma once
 #include <functional>
 #include <memory>
@@ -44,6 +48,14 @@ class StageSequence {
   bool HasOperator(const std::string &name, const Integrator &integrator0) const;
   // The later stages: grid, transfer, integrator.
   PetscErrorCode View(PetscViewer viewer) const;
+  // The adjoint: every later stage's integrator keeps what its adjoint needs (Integrator::SetAdjoint; with checkpoints,
+  // at most that many of its own states), and a vector for the stage's adjoint is made.
+  PetscErrorCode SetAdjoint(bool enabled, PetscInt checkpoints);
+  // Where the adjoint of the final state goes: the last stage's vector, or lambda0 without later stages.
+  Vec FinalAdjoint(Vec lambda0) const { return stages_.empty() ? lambda0 : stages_.back()->lambda.Get(); }
+  // After Solve and with FinalAdjoint holding ∂L/∂u(T): stages K − 1 … 1 and their transfers transposed, which leaves
+  // ∂L/∂ of stage 0's final state in lambda0; g (may be null) gains those stages' ∂L/∂θ (this rank's share).
+  PetscErrorCode SolveAdjoint(Vec lambda0, ControlsArrays *g);
 
  private:
   struct Stage {
@@ -51,7 +63,7 @@ class StageSequence {
     Grid grid;
     std::unique_ptr<StageControls> view;
     std::unique_ptr<Integrator> integrator;
-    UniqueVec u;
+    UniqueVec u, lambda;     // the state; the adjoint (SetAdjoint)
     StageTransfer transfer;  // from the previous stage's grid
   };
   const std::vector<ControlsStage> *layout_ = nullptr;

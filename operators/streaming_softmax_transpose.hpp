@@ -1,0 +1,59 @@
+// StreamingSoftmaxTranspose: the transpose of the token integral of attention (operators/streaming_softmax.hpp), for the
+// discrete adjoint (docs/adjoint.md): for o(x, h) = Σ_η p(x, η, h) V(η, h), p = softmax_η(s ⟨Q(x, h), K(η, h)⟩) and the
+// gradient dO of o, it gives dQ, dK and dV, streamed as FlashAttention-2's backward pass (Dao 2023):
+//   Δ(x) = ⟨dO(x), o(x)⟩,   dV += pᵀ dO,   dS = p ⊙ (dO Vᵀ − Δ),   dQ += s dS K,   dK += s dSᵀ Q,
+// with p recomputed tile by tile from each row's shift and sum of exponentials (kept by the forward pass, or found by a
+// first pass over the keys, Statistics). Each rank fills the queries of its tokens and its block [K | V]; the blocks
+// travel around the ranks as in the forward ring, now with their dK, dV, and come home after the last stage. No
+// N_x × N_x matrix is formed: memory per rank O(N_h d N_x / P + N_x/P · tile). Causal: the keys η ≤ x only. The dense
+// attention (operators/attention_transpose.cpp) and the convolutional one (operators/convolutional_attention.cpp) are
+// its users.
+#pragma once
+#include <vector>
+
+#include "discretization/grid.hpp"
+
+namespace ctflow {
+
+class StreamingSoftmaxTranspose {
+ public:
+  // N_h heads of d features each, tile keys per GEMM; allocates for the grid's token layout and zeroes the gradients.
+  PetscErrorCode SetUp(const Grid &grid, PetscInt heads, PetscInt d, PetscInt tile);
+  // The owned tokens' queries, XLocal × N_h d (head m at columns m d …), to be filled before Statistics and Run.
+  PetscReal *Queries() { return Q_.data(); }
+  // The owned tokens' block, XLocal rows of [K | V | dK | dV] (4 N_h d values; K of head m at columns m d …, V at
+  // N_h d + m d …): fill K and V before Statistics and Run; after Run it holds this rank's dK and dV (the ring moves the
+  // blocks between two buffers: ask for it again after Statistics and Run).
+  PetscReal *OwnBlock() { return ring_[0].data(); }
+  PetscInt BlockWidth() const { return 4 * heads_ * d_; }
+  // Each row's shift and sum of exponentials (N_h × XLocal) and o = Σ p V (XLocal × N_h d): to be filled from a
+  // forward evaluation at the same queries and keys, or computed by Statistics.
+  PetscReal *RowMax() { return rowmax_.data(); }
+  PetscReal *RowSum() { return rowsum_.data(); }
+  PetscReal *Output() { return O_.data(); }
+  // Collective: the first pass over the keys, which computes RowMax, RowSum and Output.
+  PetscErrorCode Statistics(PetscReal scale, bool causal);
+  // dO (XLocal × N_h d), to be filled before Run.
+  PetscReal *OutputGradient() { return dO_.data(); }
+  // Collective: the second pass; dQ in QueryGradient, dK and dV in OwnBlock.
+  PetscErrorCode Run(PetscReal scale, bool causal);
+  const PetscReal *QueryGradient() const { return dQ_.data(); }
+
+ private:
+  // Head m's first-pass and second-pass work on one block of `rows` tokens from global index `first`.
+  void StatisticsBlock(PetscInt m, PetscInt first, PetscInt rows, const PetscReal *block, PetscReal scale, bool causal);
+  void BackwardBlock(PetscInt m, PetscInt first, PetscInt rows, PetscReal *block, PetscReal scale, bool causal);
+  // Runs fn(owner's first token, rows, block) on every rank's block in ring order; the blocks end on their owners.
+  template <typename Fn>
+  PetscErrorCode Ring(Fn fn);
+
+  const Grid *grid_ = nullptr;
+  PetscInt heads_ = 0, d_ = 0, tile_ = 256;
+  std::vector<PetscInt> ranges_, starts_;
+  std::vector<PetscReal> Q_, O_, dO_, dQ_;          // XLocal × N_h d
+  std::vector<PetscReal> rowmax_, rowsum_, delta_;  // N_h × XLocal
+  std::vector<PetscReal> ring_[2];                  // [K | V | dK | dV] blocks
+  std::vector<PetscReal> S_, P_;                    // XLocal × tile
+};
+
+}  // namespace ctflow
