@@ -55,6 +55,7 @@ PetscErrorCode InitialState::SetUp(Grid *grid, const Controls &controls) {
   std::vector<hsize_t> shape;
   PetscFunctionBeginUser;
   vit_ = nullptr;
+  u0_features_.clear();
   if (!values_.empty()) {
     PetscCall(grid->RequireSize("-Nx", values_Nx_, description_.c_str()));
     PetscCall(grid->RequireSize("-Ny", values_Ny_, description_.c_str()));
@@ -79,13 +80,13 @@ PetscErrorCode InitialState::SetUp(Grid *grid, const Controls &controls) {
              "-u0 file '%s': dataset '/u0' has shape %s, expected (N_x, N_y) or (N_x, N_y1, N_y2)", path_.c_str(), ShapeString(shape).c_str());
   const std::string source = "the -u0 file '" + path_ + "'";
   PetscCall(grid->RequireSize("-Nx", (PetscInt)shape[0], source.c_str()));
-  if (shape.size() == 3) {  // an image per token: read whole on every rank, since VecLoad knows (N_x, N_y) only
+  if (shape.size() == 3) {  // an image per token
     PetscCall(grid->RequireSize("-Ny1", (PetscInt)shape[1], source.c_str()));
     PetscCall(grid->RequireSize("-Ny2", (PetscInt)shape[2], source.c_str()));
-    PetscCall(in.Read("/u0", shape, "(N_x, N_y1, N_y2)", &image_));
   } else {
     PetscCall(grid->RequireSize("-Ny", (PetscInt)shape[1], source.c_str()));
   }
+  PetscCallCXX(u0_features_.assign(shape.begin() + 1, shape.end()));
   PetscFunctionReturn(0);
 }
 
@@ -101,14 +102,10 @@ PetscErrorCode InitialState::Fill(const Grid &grid, Vec u) const {
     PetscCall(VecRestoreArray(u, &a));
   } else if (cvt_) {
     PetscCall(CvtEmbedImage(grid, *cvt_, image_, u));
-  } else if (!path_.empty() && !image_.empty()) {
-    PetscCall(VecGetArrayWrite(u, &a));
-    std::copy_n(&image_[xs * Ny], xm * Ny, a);
-    PetscCall(VecRestoreArrayWrite(u, &a));
-  } else if (!path_.empty()) {
+  } else if (!path_.empty()) {  // each rank reads its tokens' rows
     StateFile file(grid.Comm());
     PetscCall(file.Open(path_));
-    PetscCall(file.Read("/u0", u, Ny));
+    PetscCall(file.Read("/u0", u, u0_features_.empty() ? std::vector<hsize_t>{(hsize_t)Ny} : u0_features_));
     PetscCall(file.Close());
   } else {
     const ImageShape &img = grid.Image();

@@ -10,6 +10,8 @@
 //   f(x, y1, y2) = cos(2π x̂) cos(π ŷ1) cos(π ŷ2) + sin(2π (x̂ + ŷ1 + ŷ2))/2 + 3 cos(3π ŷ1)/10 + cos(2π ŷ2)/4,
 // whose variance over Ω_y is again at least that of the orthogonal term 3 cos(3π ŷ1)/10.
 #pragma once
+#include <hdf5.h>
+
 #include <functional>
 #include <string>
 
@@ -63,6 +65,7 @@ class InitialState {
   const VitProcessing *vit_ = nullptr;  // set for -image by SetUp
   const CvtProcessing *cvt_ = nullptr;
   std::vector<PetscReal> image_;
+  std::vector<hsize_t> u0_features_;  // the /u0 dataset's feature dimensions: {N_y} or {N_y1, N_y2} (set by SetUp)
 };
 
 }  // namespace ctflow
