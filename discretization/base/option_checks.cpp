@@ -11,9 +11,6 @@
 
 namespace ctflow {
 
-namespace {
-
-// PetscOptionsGetAll's "-name value -name value …" as a map; a value runs to the next "-<letter>".
 std::map<std::string, std::string> OptionMap(const std::string &all) {
   std::map<std::string, std::string> options;
   std::istringstream words(all);
@@ -29,6 +26,8 @@ std::map<std::string, std::string> OptionMap(const std::string &all) {
   }
   return options;
 }
+
+namespace {
 
 std::string Shown(const std::map<std::string, std::string> &options, const std::string &name) {
   const auto it = options.find(name);

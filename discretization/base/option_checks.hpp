@@ -7,6 +7,9 @@
 #pragma once
 #include <petscsys.h>
 
+#include <map>
+#include <string>
+
 namespace ctflow {
 
 // The longest option value ctflow reads (its buffers are PETSC_MAX_PATH_LEN bytes).
@@ -29,6 +32,9 @@ class OptionsBlockGuard {
  private:
   PetscOptionItems *items_;
 };
+
+// PetscOptionsGetAll's "-name value -name value …" as a map; a value runs to the next "-<letter>".
+std::map<std::string, std::string> OptionMap(const std::string &all);
 
 // Collective: fails on every rank unless every rank of comm holds the same options (one hash of
 // PetscOptionsGetAll compared by one allreduce); the message names the first option that differs.

@@ -3,12 +3,11 @@
 #include <hdf5.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <iterator>
 #include <map>
-#include <sstream>
 
 #include "discretization/base/number_format.hpp"
+#include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
 #include "solver/output/state_diagnostics.hpp"
 #include "solver/output/trajectory_segments.hpp"
@@ -110,20 +109,9 @@ bool OnlySteersOutput(const std::string &name) {
   return false;
 }
 
-// PetscOptionsGetAll's "-name value -name value …" as a map; a value runs to the next "-<letter>".
+// The options of PetscOptionsGetAll's text that define the problem (OptionMap without OnlySteersOutput's).
 std::map<std::string, std::string> ProblemOptions(const std::string &all) {
-  std::map<std::string, std::string> options;
-  std::istringstream words(all);
-  std::string word, name;
-  while (words >> word) {
-    if (word.size() > 1 && word[0] == '-' && std::isalpha((unsigned char)word[1])) {
-      name = word;
-      options[name];
-    } else if (!name.empty()) {
-      std::string &value = options[name];
-      value += (value.empty() ? "" : " ") + word;
-    }
-  }
+  std::map<std::string, std::string> options = OptionMap(all);
   for (auto it = options.begin(); it != options.end();) it = OnlySteersOutput(it->first) ? options.erase(it) : std::next(it);
   return options;
 }
