@@ -9,6 +9,7 @@
 
 #include "discretization/base/option_checks.hpp"
 #include "discretization/base/sizes.hpp"
+#include "operators/gemm.hpp"
 #include "operators/vector_exp.hpp"
 
 namespace ctflow {
@@ -107,7 +108,7 @@ void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const Petsc
   PetscReal *O = &O_[m * d], *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm];
   const PetscReal *Qm = &Q_[m * d];
   // S = s Δz Q_m K^T: the quadrature of s ⟨Q(x, ·), K(η, ·)⟩.
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, score_scale_, Qm, D, K, 2 * D, 0.0, S_.data(), nt);
+  Gemm(CblasNoTrans, CblasTrans, xm, nt, d, score_scale_, Qm, D, K, 2 * D, 0.0, S_.data(), nt);
   for (PetscInt k = 0; k < xm; ++k) {
     PetscReal *s = &S_[k * nt];
     // Causal: only η ≤ x (masked keys get weight 0). The owned block is processed first and starts at
@@ -136,7 +137,7 @@ void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const Petsc
     }
     sum[k] += tile_sum;
   }
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, 2 * D, 1.0, O, D);
+  Gemm(CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, 2 * D, 1.0, O, D);
 }
 
 PetscErrorCode Attention::RhsMaterialised(PetscReal t, Vec U, Vec F) {
@@ -185,8 +186,8 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
     else std::copy_n(kernels_->bQ.data(), D, &Q_[k * D]);
   }
   PetscCall(VecGetArrayRead(U, &u));
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, D, Ny, dy, u, Ny, W_.data(), 3 * D, 1.0, Q_.data(), D);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, 2 * D, Ny, dy, u, Ny, W_.data() + D, 3 * D, 0.0, kv_[0].data(), 2 * D);
+  Gemm(CblasNoTrans, CblasNoTrans, xm, D, Ny, dy, u, Ny, W_.data(), 3 * D, 1.0, Q_.data(), D);
+  Gemm(CblasNoTrans, CblasNoTrans, xm, 2 * D, Ny, dy, u, Ny, W_.data() + D, 3 * D, 0.0, kv_[0].data(), 2 * D);
   PetscCall(VecRestoreArrayRead(U, &u));
   if (record_slot_ >= 0) {  // the projections, for the transpose at this state
     if ((PetscInt)records_.size() <= record_slot_) PetscCallCXX(records_.resize(record_slot_ + 1));
@@ -249,7 +250,7 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
     for (PetscInt k = 0; k < xm; ++k)
       for (PetscInt m = 0; m < Nh; ++m) cblas_daxpy(Ny, 1.0, &O_[k * D + m * d], 1, &f[k * Ny], 1);
   else  // WO is stored [m][r][l]: the heads' factors stacked, D × N_y
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, D, dy, O_.data(), D, kernels_->WO.data(), Ny, 1.0, f, Ny);
+    Gemm(CblasNoTrans, CblasNoTrans, xm, Ny, D, dy, O_.data(), D, kernels_->WO.data(), Ny, 1.0, f, Ny);
   PetscCall(VecRestoreArrayWrite(F, &f));
   PetscCall(PetscLogFlops(kernels_->WO.empty() ? Nh * xm * Ny : 2.0 * xm * D * Ny));
   PetscCall(PetscLogEventEnd(ATTENTION_OUTPUT_EVENT, 0, 0, 0, 0));

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "discretization/base/sizes.hpp"
+#include "operators/gemm.hpp"
 
 namespace ctflow {
 
@@ -39,8 +40,7 @@ PetscErrorCode AttentionMaps::SetUp(PetscReal t, Vec U, PetscInt block_rows) {
   for (PetscInt m = 0; m < Nh; ++m) {
     const std::pair<const std::vector<PetscReal> *, PetscReal *> proj[3] = {
         {&kernels_->WQ, Q_.data()}, {&kernels_->WK, Kown.data()}, {&kernels_->WV, Vown.data()}};
-    for (const auto &[W, out] : proj)
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, Ny, g.dy(), u, Ny, &(*W)[m * Ny * d], d, 0.0, out + m * d, D);
+    for (const auto &[W, out] : proj) Gemm(CblasNoTrans, CblasNoTrans, xm, d, Ny, g.dy(), u, Ny, &(*W)[m * Ny * d], d, 0.0, out + m * d, D);
   }
   PetscCall(VecRestoreArrayRead(U, &u));
   if (!kernels_->bQ.empty())
@@ -73,7 +73,7 @@ PetscErrorCode AttentionMaps::Rows(PetscInt k0, PetscInt n, std::vector<PetscRea
   PetscCallCXX(gamma->resize((size_t)Nh * n * Nx));
   for (PetscInt m = 0; m < Nh; ++m) {
     PetscReal *G = gamma->data() + (size_t)m * n * Nx;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, Nx, d, kernels_->scale * g.dy(), &Q_[k0 * D + m * d], D, &K_[m * d], D, 0.0, G, Nx);
+    Gemm(CblasNoTrans, CblasTrans, n, Nx, d, kernels_->scale * g.dy(), &Q_[k0 * D + m * d], D, &K_[m * d], D, 0.0, G, Nx);
     for (PetscInt k = 0; k < n; ++k) {
       PetscReal *row = G + k * Nx;
       const PetscInt valid = kernels_->causal ? g.XStart() + k0 + k + 1 : Nx;  // causal: η ≤ x only
@@ -97,8 +97,7 @@ PetscErrorCode AttentionMaps::Apply(PetscInt k0, PetscInt n, PetscReal *F) const
   PetscCall(Rows(k0, n, &gamma));
   PetscCallCXX(O.resize(n * D));
   for (PetscInt m = 0; m < Nh; ++m)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, Nx, g.dx() * g.dh(), &gamma[(size_t)m * n * Nx], Nx, &V_[m * d], D, 0.0, &O[m * d],
-                D);
+    Gemm(CblasNoTrans, CblasNoTrans, n, d, Nx, g.dx() * g.dh(), &gamma[(size_t)m * n * Nx], Nx, &V_[m * d], D, 0.0, &O[m * d], D);
   for (PetscInt k = 0; k < n; ++k) {
     if (kernels_->c.empty()) std::fill_n(&F[k * Ny], Ny, 0.0);
     else std::copy_n(kernels_->c.data(), Ny, &F[k * Ny]);
@@ -107,7 +106,7 @@ PetscErrorCode AttentionMaps::Apply(PetscInt k0, PetscInt n, PetscReal *F) const
     for (PetscInt k = 0; k < n; ++k)
       for (PetscInt m = 0; m < Nh; ++m) cblas_daxpy(Ny, 1.0, &O[k * D + m * d], 1, &F[k * Ny], 1);
   else  // WO stored [m][r][l]: the heads' factors stacked, D × N_y
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, Ny, D, g.dy(), O.data(), D, kernels_->WO.data(), Ny, 1.0, F, Ny);
+    Gemm(CblasNoTrans, CblasNoTrans, n, Ny, D, g.dy(), O.data(), D, kernels_->WO.data(), Ny, 1.0, F, Ny);
   PetscFunctionReturn(0);
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "operators/attention.hpp"
+#include "operators/gemm.hpp"
 
 namespace ctflow {
 
@@ -47,8 +48,8 @@ PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const Atten
     for (PetscInt k = 0; k < xm; ++k) std::copy_n(&record->KV[k * 2 * D], 2 * D, &block[k * 4 * D]);
   } else {
     for (PetscInt k = 0; k < xm && !kernels.bQ.empty(); ++k) std::copy_n(kernels.bQ.data(), D, &Q[k * D]);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, D, Ny, dy, u, Ny, W_.data(), 3 * D, 1.0, Q, D);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, 2 * D, Ny, dy, u, Ny, W_.data() + D, 3 * D, 0.0, block, 4 * D);
+    Gemm(CblasNoTrans, CblasNoTrans, xm, D, Ny, dy, u, Ny, W_.data(), 3 * D, 1.0, Q, D);
+    Gemm(CblasNoTrans, CblasNoTrans, xm, 2 * D, Ny, dy, u, Ny, W_.data() + D, 3 * D, 0.0, block, 4 * D);
   }
 
   // First pass: row statistics and o = Σ p V (kept by a recorded forward evaluation at U).
@@ -64,7 +65,7 @@ PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const Atten
     for (PetscInt k = 0; k < xm; ++k)
       for (PetscInt m = 0; m < Nh; ++m)
         for (PetscInt r = 0; r < d; ++r) dO[k * D + m * d + r] = dh * G_[k * Ny + r];
-  else cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, D, Ny, dh * dy, G_, Ny, kernels.WO.data(), Ny, 0.0, dO, D);
+  else Gemm(CblasNoTrans, CblasTrans, xm, D, Ny, dh * dy, G_, Ny, kernels.WO.data(), Ny, 0.0, dO, D);
 
   // Second pass: dQ, and dK, dV of every block, which come home with it.
   PetscCall(softmax_.Run(scale, kernels.causal));
@@ -72,14 +73,14 @@ PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const Atten
   // dU += Δy (dQ (W^Q)^T + dK (W^K)^T + dV (W^V)^T): [dQ | dK | dV] against W_ transposed, in two GEMMs.
   const PetscReal *dQ = softmax_.QueryGradient(), *dKV = softmax_.OwnBlock() + 2 * D;
   PetscCall(VecGetArray(dU, &du));
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, Ny, D, dy, dQ, D, W_.data(), 3 * D, 1.0, du, Ny);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, Ny, 2 * D, dy, dKV, 4 * D, W_.data() + D, 3 * D, 1.0, du, Ny);
+  Gemm(CblasNoTrans, CblasTrans, xm, Ny, D, dy, dQ, D, W_.data(), 3 * D, 1.0, du, Ny);
+  Gemm(CblasNoTrans, CblasTrans, xm, Ny, 2 * D, dy, dKV, 4 * D, W_.data() + D, 3 * D, 1.0, du, Ny);
   PetscCall(VecRestoreArray(dU, &du));
   if (g) {
     AttentionKernels dk;
     std::vector<PetscReal> dW(Ny * 3 * D, 0.0);  // Δy u^T [dQ | dK | dV], heads side by side
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Ny, D, xm, dy, u, Ny, dQ, D, 0.0, dW.data(), 3 * D);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Ny, 2 * D, xm, dy, u, Ny, dKV, 4 * D, 0.0, dW.data() + D, 3 * D);
+    Gemm(CblasTrans, CblasNoTrans, Ny, D, xm, dy, u, Ny, dQ, D, 0.0, dW.data(), 3 * D);
+    Gemm(CblasTrans, CblasNoTrans, Ny, 2 * D, xm, dy, u, Ny, dKV, 4 * D, 0.0, dW.data() + D, 3 * D);
     std::vector<PetscReal> *out[3] = {&dk.WQ, &dk.WK, &dk.WV};
     for (int q = 0; q < 3; ++q) {
       PetscCallCXX(out[q]->resize(Nh * Ny * d));
@@ -88,7 +89,7 @@ PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const Atten
     }
     if (!kernels.WO.empty()) {  // dW^O = Δh Δz o^T G, stacked D × N_y
       PetscCallCXX(dk.WO.assign(D * Ny, 0.0));
-      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, Ny, xm, dh * dy, O, D, G_, Ny, 0.0, dk.WO.data(), Ny);
+      Gemm(CblasTrans, CblasNoTrans, D, Ny, xm, dh * dy, O, D, G_, Ny, 0.0, dk.WO.data(), Ny);
     }
     if (!kernels.bQ.empty()) {
       PetscCallCXX(dk.bQ.assign(D, 0.0));

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -67,6 +68,22 @@ std::string BetterBlisArch(const std::string &arch, const CpuFeatures &cpu) {
   if (best <= have) return "";
   static const char *arch_for_level[] = {"", "sandybridge", "haswell", "skx"};
   return arch_for_level[best];
+}
+
+int OpenblasCoreLevel(const std::string &core) {
+  static const struct {
+    const char *name;
+    int level;
+  } cores[] = {{"skylakex", 3},     {"cooperlake", 3}, {"sapphirerapids", 3}, {"haswell", 2},     {"zen", 2},       {"excavator", 2},
+               {"sandybridge", 1},  {"bulldozer", 1},  {"piledriver", 1},     {"steamroller", 1}, {"prescott", 0},  {"core2", 0},
+               {"penryn", 0},       {"dunnington", 0}, {"nehalem", 0},        {"atom", 0},        {"barcelona", 0}, {"opteron", 0},
+               {"opteron_sse3", 0}, {"nano", 0},       {"bobcat", 0},         {"athlon", 0},      {"katmai", 0},    {"coppermine", 0},
+               {"northwood", 0},    {"banias", 0}};
+  std::string lower(core);
+  for (char &c : lower) c = (char)std::tolower((unsigned char)c);
+  for (const auto &c : cores)
+    if (lower == c.name) return c.level;
+  return -1;
 }
 
 static std::string Features(const CpuFeatures &cpu) {

@@ -48,6 +48,9 @@ CpuFeatures DetectCpuFeatures();
 // The BLIS configuration to select instead of `arch`, or "" to keep it: only when the CPU (as the OS
 // enables it) supports a newer instruction set than the configuration's kernels use. Unknown names are kept.
 std::string BetterBlisArch(const std::string &arch, const CpuFeatures &cpu);
+// The instruction set of an OpenBLAS core (openblas_get_corename, OPENBLAS_CORETYPE; any case): 3 AVX-512, 2 AVX2,
+// 1 AVX, 0 older; -1 for a name not listed.
+int OpenblasCoreLevel(const std::string &core);
 
 struct BlasStartupState {
   const char *arch_env = nullptr;  // BLIS_ARCH_TYPE, nullptr when unset

@@ -1,4 +1,5 @@
 #include "operators/convolution.hpp"
+#include "operators/gemm.hpp"
 
 #include <cblas.h>
 #include <fftw3.h>
@@ -124,8 +125,7 @@ void Convolution2D::Apply(const PetscReal *v, PetscReal beta, PetscReal *out, Pe
     for (PetscInt p0 = 0; p0 < N1; p0 += rows_) {
       const PetscInt p1 = std::min(N1, p0 + rows_), m = (p1 - p0) * N2;
       Columns(v, p0, p1);
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_, m, kk, shape_.d(0) * shape_.d(1), kernels_, kk, columns_.data(), m, beta,
-                  out + p0 * N2, ldo);
+      Gemm(CblasNoTrans, CblasNoTrans, n_, m, kk, shape_.d(0) * shape_.d(1), kernels_, kk, columns_.data(), m, beta, out + p0 * N2, ldo);
     }
     return;
   }
@@ -179,10 +179,10 @@ void Convolution2D::ApplyTranspose(const PetscReal *v, const PetscReal *G, Petsc
     const PetscInt p1 = std::min(N1, p0 + rows_), m = (p1 - p0) * N2;
     if (dkernels) {  // dK += Δ G Pᵀ
       Columns(v, p0, p1);
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_, kk, m, area, G + p0 * N2, ldg, columns_.data(), m, 1.0, dkernels, kk);
+      Gemm(CblasNoTrans, CblasTrans, n_, kk, m, area, G + p0 * N2, ldg, columns_.data(), m, 1.0, dkernels, kk);
     }
     // dP = Δ Kᵀ G, scattered back onto the pixels it was gathered from.
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, m, n_, area, kernels_, kk, G + p0 * N2, ldg, 0.0, columns_.data(), m);
+    Gemm(CblasTrans, CblasNoTrans, kk, m, n_, area, kernels_, kk, G + p0 * N2, ldg, 0.0, columns_.data(), m);
     ScatterColumns(p0, p1, dv);
   }
 }

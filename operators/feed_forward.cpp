@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "operators/gemm.hpp"
+
 namespace ctflow {
 
 static PetscLogEvent FEED_FORWARD_EVENT = 0;
@@ -39,7 +41,7 @@ PetscErrorCode FeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   PetscCall(VecGetArrayRead(U, &u));
   PetscCall(VecGetArrayWrite(F, &f));
   std::copy(kernel_.b.begin(), kernel_.b.end(), f);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Ny, g.dy(), u, Ny, kernel_.W.data(), Ny, 1.0, f, Ny);
+  Gemm(CblasNoTrans, CblasNoTrans, xm, Ny, Ny, g.dy(), u, Ny, kernel_.W.data(), Ny, 1.0, f, Ny);
   PetscCall(VecRestoreArrayWrite(F, &f));
   PetscCall(VecRestoreArrayRead(U, &u));
   PetscCall(PetscLogFlops(2.0 * xm * Ny * Ny));
@@ -57,14 +59,14 @@ PetscErrorCode FeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, Cont
   PetscCall(Prepare(t));
   PetscCall(VecGetArrayRead(G, &G_));
   PetscCall(VecGetArray(dU, &du));
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, Ny, Ny, grid.dy(), G_, Ny, kernel_.W.data(), Ny, 1.0, du, Ny);
+  Gemm(CblasNoTrans, CblasTrans, xm, Ny, Ny, grid.dy(), G_, Ny, kernel_.W.data(), Ny, 1.0, du, Ny);
   PetscCall(VecRestoreArray(dU, &du));
   if (g) {
     FeedForwardKernel dk;
     PetscCallCXX(dk.W.assign(Ny * Ny, 0.0));
     PetscCallCXX(dk.b.assign(G_, G_ + xm * Ny));
     PetscCall(VecGetArrayRead(U, &u));
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Ny, Ny, xm, grid.dy(), u, Ny, G_, Ny, 0.0, dk.W.data(), Ny);
+    Gemm(CblasTrans, CblasNoTrans, Ny, Ny, xm, grid.dy(), u, Ny, G_, Ny, 0.0, dk.W.data(), Ny);
     PetscCall(VecRestoreArrayRead(U, &u));
     PetscCall(ctx_.controls->AddFeedForwardGradient(j_, t, grid, dk, g));
   }

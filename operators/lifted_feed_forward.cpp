@@ -1,4 +1,5 @@
 #include "operators/lifted_feed_forward.hpp"
+#include "operators/gemm.hpp"
 
 #include <cblas.h>
 
@@ -46,7 +47,7 @@ PetscErrorCode LiftedFeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   const MlpKernels &K = *kernels_;
   const PetscInt Fh = K.F;
   PetscCall(VecGetArrayRead(U, &u));
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Fh, Ny, g.dy(), u, Ny, K.W1.data(), Fh, 0.0, hidden_.data(), Fh);
+  Gemm(CblasNoTrans, CblasNoTrans, xm, Fh, Ny, g.dy(), u, Ny, K.W1.data(), Fh, 0.0, hidden_.data(), Fh);
   PetscCall(VecRestoreArrayRead(U, &u));
   if (record_slot_ >= 0) {  // h = z + b1, for the transpose at this state
     if ((PetscInt)records_.size() <= record_slot_) PetscCallCXX(records_.resize(record_slot_ + 1));
@@ -69,7 +70,7 @@ PetscErrorCode LiftedFeedForward::Rhs(PetscReal t, Vec U, Vec F) {
   }
   PetscCall(VecGetArrayWrite(F, &f));
   for (PetscInt k = 0; k < xm; ++k) std::copy_n(K.b2.data(), Ny, &f[k * Ny]);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Ny, Fh, g.dy(), hidden_.data(), Fh, K.W2.data(), Ny, 1.0, f, Ny);
+  Gemm(CblasNoTrans, CblasNoTrans, xm, Ny, Fh, g.dy(), hidden_.data(), Fh, K.W2.data(), Ny, 1.0, f, Ny);
   PetscCall(VecRestoreArrayWrite(F, &f));
   PetscCall(PetscLogFlops(4.0 * xm * Ny * Fh));
   PetscCall(PetscLogEventEnd(MLP_EVENT, 0, 0, 0, 0));
@@ -97,10 +98,10 @@ PetscErrorCode LiftedFeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU
     std::copy(records_[reuse_slot_].begin(), records_[reuse_slot_].end(), preactivation_.begin());
   } else {
     for (PetscInt k = 0; k < xm; ++k) std::copy_n(K.b1.data(), Fh, &preactivation_[k * Fh]);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, Fh, Ny, dy, u, Ny, K.W1.data(), Fh, 1.0, preactivation_.data(), Fh);
+    Gemm(CblasNoTrans, CblasNoTrans, xm, Fh, Ny, dy, u, Ny, K.W1.data(), Fh, 1.0, preactivation_.data(), Fh);
   }
   reuse_slot_ = -1;
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, Fh, Ny, dy, G_, Ny, K.W2.data(), Ny, 0.0, dhidden_.data(), Fh);
+  Gemm(CblasNoTrans, CblasTrans, xm, Fh, Ny, dy, G_, Ny, K.W2.data(), Ny, 0.0, dhidden_.data(), Fh);
   for (PetscInt i = 0; i < xm * Fh; ++i) {
     const PetscReal h = preactivation_[i];
     if (K.gelu) {
@@ -113,7 +114,7 @@ PetscErrorCode LiftedFeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU
     }
   }
   PetscCall(VecGetArray(dU, &du));
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, Ny, Fh, dy, dhidden_.data(), Fh, K.W1.data(), Fh, 1.0, du, Ny);
+  Gemm(CblasNoTrans, CblasTrans, xm, Ny, Fh, dy, dhidden_.data(), Fh, K.W1.data(), Fh, 1.0, du, Ny);
   PetscCall(VecRestoreArray(dU, &du));
   if (g) {
     MlpKernels dk;
@@ -122,8 +123,8 @@ PetscErrorCode LiftedFeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU
     PetscCallCXX(dk.b1.assign(Fh, 0.0));
     PetscCallCXX(dk.W2.assign(Fh * Ny, 0.0));
     PetscCallCXX(dk.b2.assign(Ny, 0.0));
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Ny, Fh, xm, dy, u, Ny, dhidden_.data(), Fh, 0.0, dk.W1.data(), Fh);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Fh, Ny, xm, dy, hidden_.data(), Fh, G_, Ny, 0.0, dk.W2.data(), Ny);
+    Gemm(CblasTrans, CblasNoTrans, Ny, Fh, xm, dy, u, Ny, dhidden_.data(), Fh, 0.0, dk.W1.data(), Fh);
+    Gemm(CblasTrans, CblasNoTrans, Fh, Ny, xm, dy, hidden_.data(), Fh, G_, Ny, 0.0, dk.W2.data(), Ny);
     for (PetscInt k = 0; k < xm; ++k) {
       for (PetscInt c = 0; c < Fh; ++c) dk.b1[c] += dhidden_[k * Fh + c];
       for (PetscInt l = 0; l < Ny; ++l) dk.b2[l] += G_[k * Ny + l];

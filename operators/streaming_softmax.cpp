@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "operators/gemm.hpp"
 #include "operators/vector_exp.hpp"
 
 namespace ctflow {
@@ -35,7 +36,7 @@ PetscErrorCode StreamingSoftmax::SetUp(const Grid &grid, PetscInt heads, PetscIn
 void StreamingSoftmax::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V, PetscReal scale, bool causal) {
   const PetscInt xm = grid_->XLocal(), d = d_, D = heads_ * d_;
   PetscReal *O = &O_[m * d], *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm];
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, scale, &Q_[m * d], D, K, 2 * D, 0.0, S_.data(), nt);
+  Gemm(CblasNoTrans, CblasTrans, xm, nt, d, scale, &Q_[m * d], D, K, 2 * D, 0.0, S_.data(), nt);
   for (PetscInt k = 0; k < xm; ++k) {
     PetscReal *s = &S_[k * nt];
     // Causal: keys η ≤ x only. The owned block comes first, so every row sees a finite score before a fully masked tile.
@@ -49,7 +50,7 @@ void StreamingSoftmax::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, cons
     if (rescale != 1)
       for (PetscInt r = 0; r < d; ++r) O[k * D + r] *= rescale;
   }
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, 2 * D, 1.0, O, D);
+  Gemm(CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, 2 * D, 1.0, O, D);
 }
 
 PetscErrorCode StreamingSoftmax::Run(PetscReal scale, bool causal) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "operators/gemm.hpp"
 #include "operators/vector_exp.hpp"
 
 namespace ctflow {
@@ -67,7 +68,7 @@ void StreamingSoftmaxTranspose::StatisticsBlock(PetscInt m, PetscInt first, Pets
     const PetscInt nt = std::min(tile_, rows - j0), c0 = first + j0;
     if (causal && c0 > g.XStart() + xm - 1) break;  // keys after every owned query
     const PetscReal *K = block + j0 * W + m * d, *V = block + j0 * W + D + m * d;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, scale, &Q_[m * d], D, K, W, 0.0, S_.data(), nt);
+    Gemm(CblasNoTrans, CblasTrans, xm, nt, d, scale, &Q_[m * d], D, K, W, 0.0, S_.data(), nt);
     for (PetscInt k = 0; k < xm; ++k) {
       PetscReal *s = &S_[k * nt];
       const PetscInt valid = causal ? std::clamp<PetscInt>(g.XStart() + k - c0 + 1, 0, nt) : nt;
@@ -79,7 +80,7 @@ void StreamingSoftmaxTranspose::StatisticsBlock(PetscInt m, PetscInt first, Pets
       if (rescale != 1)
         for (PetscInt r = 0; r < d; ++r) O[k * D + r] *= rescale;
     }
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, W, 1.0, O, D);
+    Gemm(CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, W, 1.0, O, D);
   }
 }
 
@@ -93,7 +94,7 @@ void StreamingSoftmaxTranspose::BackwardBlock(PetscInt m, PetscInt first, PetscI
     if (causal && c0 > g.XStart() + xm - 1) break;
     PetscReal *K = block + j0 * W + m * d, *V = K + D, *dK = K + 2 * D, *dV = K + 3 * D;
     // P = exp(s Q Kᵀ − max) / sum, masked.
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, scale, &Q_[m * d], D, K, W, 0.0, P_.data(), nt);
+    Gemm(CblasNoTrans, CblasTrans, xm, nt, d, scale, &Q_[m * d], D, K, W, 0.0, P_.data(), nt);
     for (PetscInt k = 0; k < xm; ++k) {
       PetscReal *p = &P_[k * nt];
       const PetscInt valid = causal ? std::clamp<PetscInt>(g.XStart() + k - c0 + 1, 0, nt) : nt;
@@ -102,13 +103,13 @@ void StreamingSoftmaxTranspose::BackwardBlock(PetscInt m, PetscInt first, PetscI
       std::fill(p + valid, p + nt, 0.0);
     }
     // dV += Pᵀ dO; dS = P ⊙ (dO Vᵀ − Δ).
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nt, d, xm, 1.0, P_.data(), nt, &dO_[m * d], D, 1.0, dV, W);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, nt, d, 1.0, &dO_[m * d], D, V, W, 0.0, S_.data(), nt);
+    Gemm(CblasTrans, CblasNoTrans, nt, d, xm, 1.0, P_.data(), nt, &dO_[m * d], D, 1.0, dV, W);
+    Gemm(CblasNoTrans, CblasTrans, xm, nt, d, 1.0, &dO_[m * d], D, V, W, 0.0, S_.data(), nt);
     for (PetscInt k = 0; k < xm; ++k)
       for (PetscInt j = 0; j < nt; ++j) S_[k * nt + j] = P_[k * nt + j] * (S_[k * nt + j] - delta[k]);
     // dQ += s dS K; dK += s dSᵀ Q.
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, d, nt, scale, S_.data(), nt, K, W, 1.0, &dQ_[m * d], D);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nt, d, xm, scale, S_.data(), nt, &Q_[m * d], D, 1.0, dK, W);
+    Gemm(CblasNoTrans, CblasNoTrans, xm, d, nt, scale, S_.data(), nt, K, W, 1.0, &dQ_[m * d], D);
+    Gemm(CblasTrans, CblasNoTrans, nt, d, xm, scale, S_.data(), nt, &Q_[m * d], D, 1.0, dK, W);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "discretization/layered_convolution_controls.hpp"
 #include "discretization/piecewise_linear_controls.hpp"
 #include "operators/blas_kernels.hpp"
+#include "operators/gemm.hpp"
 #include "solver/adjoint/gradient_file.hpp"
 
 namespace ctflow {
@@ -93,6 +94,7 @@ PetscErrorCode Problem::SetFromOptions() {
   if (file_set) PetscCall(SetControlsFile(file, type_set ? type : ""));
   else if (type_set && type != controls_type_) PetscCall(SetControlsType(type));
   PetscCall(controls_->SetFromOptions());
+  PetscCall(GemmSetFromOptions(comm_));
   PetscCall(BlasViewFromOptions(comm_));
   PetscCall(LossOptionsList(&losses));
   PetscCall(PetscStrncpy(loss, loss_type_.c_str(), sizeof(loss)));

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "operators/gemm.hpp"
 #include "solver/timestepping/matrix_exponential.hpp"
 #include "solver/timestepping/substep_integrators.hpp"
 
@@ -142,7 +143,7 @@ class ImplicitSubstep : public AffineSubstep {
     LAPACKgetrs_("T", &N, &nrhs, B_.data(), &N, pivots_.data(), lambda, &N, &info);
     PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "LAPACK dgetrs failed (info = %d)", (int)info);
     for (PetscInt k = 0; k < xm * Ny_; ++k) db_[k] = hr * lambda[k];
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Ny_, Ny_, xm, hr, v_.data(), Ny_, lambda, Ny_, 0.0, dM_.data(), Ny_);
+    Gemm(CblasTrans, CblasNoTrans, Ny_, Ny_, xm, hr, v_.data(), Ny_, lambda, Ny_, 0.0, dM_.data(), Ny_);
     PetscFunctionReturn(0);
   }
 
@@ -172,7 +173,7 @@ class ExactSubstep : public AffineSubstep {
     // The bias's contribution b (hr φ1(A)), the same for every substep with these coefficients.
     const PetscInt xm = (PetscInt)b_.size() / n;
     PetscCallCXX(c_.resize(b_.size()));
-    if (xm > 0) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, n, n, 1.0, b_.data(), n, &E_[n], n2, 0.0, c_.data(), n);
+    if (xm > 0) Gemm(CblasNoTrans, CblasNoTrans, xm, n, n, 1.0, b_.data(), n, &E_[n], n2, 0.0, c_.data(), n);
     PetscCall(PetscLogFlops(2.0 * xm * n * n));
     PetscFunctionReturn(0);
   }
@@ -183,7 +184,7 @@ class ExactSubstep : public AffineSubstep {
     PetscCallCXX(w_.assign(v, v + xm * n));
     std::copy(c_.begin(), c_.end(), v);
     // v = v0 e^A + c; e^A is the top-left block of E (leading dimension 2 N_y).
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, xm, n, n, 1.0, w_.data(), n, E_.data(), 2 * n, 1.0, v, n);
+    Gemm(CblasNoTrans, CblasNoTrans, xm, n, n, 1.0, w_.data(), n, E_.data(), 2 * n, 1.0, v, n);
     PetscCall(PetscLogFlops(2.0 * xm * n * n));
     PetscFunctionReturn(0);
   }
@@ -198,8 +199,8 @@ class ExactSubstep : public AffineSubstep {
     for (PetscInt i = 0; i < n2; ++i)
       for (PetscInt j = 0; j < n2; ++j) Y_[i * n4 + j] = Y_[(n2 + i) * n4 + n2 + j] = Z_[j * n2 + i];
     if (xm > 0) {  // G in the top-right block of Y: G11 (rows 0..n, columns 2n..3n) and G12 (columns 3n..4n)
-      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, xm, 1.0, v0, n, lambda, n, 0.0, &Y_[n2], n4);
-      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, xm, 1.0, b_.data(), n, lambda, n, 0.0, &Y_[n2 + n], n4);
+      Gemm(CblasTrans, CblasNoTrans, n, n, xm, 1.0, v0, n, lambda, n, 0.0, &Y_[n2], n4);
+      Gemm(CblasTrans, CblasNoTrans, n, n, xm, 1.0, b_.data(), n, lambda, n, 0.0, &Y_[n2 + n], n4);
     }
     // The parameters' gradients are summed over the ranks later; G is this rank's share, and so is dA.
     PetscCall(MatrixExponential(comm_, n4, Y_.data(), F_.data()));
@@ -207,8 +208,8 @@ class ExactSubstep : public AffineSubstep {
       for (PetscInt j = 0; j < n; ++j) dM_[i * n + j] = hr * F_[i * n4 + n2 + j];
     if (xm > 0) {
       PetscCallCXX(w_.assign(lambda, lambda + xm * n));
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, n, n, 1.0, w_.data(), n, &E_[n], n2, 0.0, db_.data(), n);
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, xm, n, n, 1.0, w_.data(), n, E_.data(), n2, 0.0, lambda, n);
+      Gemm(CblasNoTrans, CblasTrans, xm, n, n, 1.0, w_.data(), n, &E_[n], n2, 0.0, db_.data(), n);
+      Gemm(CblasNoTrans, CblasTrans, xm, n, n, 1.0, w_.data(), n, E_.data(), n2, 0.0, lambda, n);
     }
     PetscFunctionReturn(0);
   }

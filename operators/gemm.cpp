@@ -1,0 +1,69 @@
+#include "operators/gemm.hpp"
+
+#include <dlfcn.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "discretization/base/option_checks.hpp"
+#include "operators/blas_kernels.hpp"
+
+extern "C" char *openblas_get_corename(void);  // OpenBLAS's own names, not BLIS's
+extern "C" void openblas_set_num_threads(int);
+
+namespace ctflow {
+
+static double small_threshold = -1;  // -1: GemmDefaultSmallThreshold() on first use
+
+CblasDgemmFunction OpenblasDgemm() {
+  static const CblasDgemmFunction gemm = [] {
+    Dl_info info;  // the library that holds openblas_get_corename: its own cblas_dgemm, not the one linked first
+    if (!dladdr((void *)&openblas_get_corename, &info) || !info.dli_fname) return (CblasDgemmFunction) nullptr;
+    void *library = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+    return library ? (CblasDgemmFunction)dlsym(library, "cblas_dgemm") : nullptr;
+  }();
+  return gemm;
+}
+
+double GemmDefaultSmallThreshold() {
+  // Where BLIS's skx kernels overtake OpenBLAS's (bench/RESULTS.md): m n k ≈ 5e5 against its AVX-512 kernels, 1.5e5
+  // against its AVX2 ones; against older kernels only the products BLIS's call overhead dominates.
+  static const double by_level[] = {1 << 14, 1 << 14, 1 << 17, 1 << 19};
+  const int level = OpenblasCoreLevel(openblas_get_corename());
+  return OpenblasDgemm() ? by_level[level < 0 ? 0 : level] : 0;
+}
+
+void GemmSetSmallThreshold(double mnk) { small_threshold = OpenblasDgemm() ? mnk : 0; }
+
+double GemmSmallThreshold() {
+  if (small_threshold < 0) small_threshold = GemmDefaultSmallThreshold();
+  return small_threshold;
+}
+
+void Gemm(CBLAS_TRANSPOSE trans_a, CBLAS_TRANSPOSE trans_b, PetscInt m, PetscInt n, PetscInt k, PetscReal alpha, const PetscReal *A, PetscInt lda,
+          const PetscReal *B, PetscInt ldb, PetscReal beta, PetscReal *C, PetscInt ldc) {
+  const double mnk = (double)m * (double)n * (double)k;
+  const auto gemm = mnk < GemmSmallThreshold() ? OpenblasDgemm() : &cblas_dgemm;
+  gemm(CblasRowMajor, trans_a, trans_b, (int)m, (int)n, (int)k, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
+
+PetscErrorCode GemmSetFromOptions(MPI_Comm comm) {
+  static bool done = false;
+  PetscReal mnk = GemmSmallThreshold();
+  PetscBool set;
+  PetscFunctionBeginUser;
+  if (done) PetscFunctionReturn(0);
+  done = true;
+  // OpenBLAS starts one thread per core; ctflow's ranks are the parallelism, as for BLIS (one thread unless set).
+  if (!std::getenv("OPENBLAS_NUM_THREADS") && !std::getenv("OMP_NUM_THREADS")) openblas_set_num_threads(1);
+  PetscOptionsBegin(comm, nullptr, "Matrix products (BLIS for large ones, OpenBLAS below a size)", "BLAS");
+  OptionsBlockGuard guard(PetscOptionsObject);
+  PetscCall(PetscOptionsReal("-blas_small_gemm", "Products with m n k below this run on OpenBLAS, the rest on BLIS (0: all on BLIS)",
+                             "GemmSetSmallThreshold", mnk, &mnk, &set));
+  PetscOptionsEnd();
+  PetscCheck(mnk >= 0 && std::isfinite(mnk), comm, PETSC_ERR_USER_INPUT, "-blas_small_gemm %g must be a non-negative number", (double)mnk);
+  if (set) GemmSetSmallThreshold(mnk);
+  PetscFunctionReturn(0);
+}
+
+}  // namespace ctflow

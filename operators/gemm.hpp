@@ -1,0 +1,30 @@
+// Gemm: ctflow's matrix products, each on the library that is fastest for its size (bench/RESULTS.md, "Small GEMMs").
+// BLIS's kernels are the fastest for large products, but every BLIS call costs 2.5–4 µs however small it is (its
+// object API); OpenBLAS 0.3.21 answers a 5 × 32 × 32 product in 0.1 µs with its small-matrix kernels. Products with
+// m n k below a threshold therefore go to OpenBLAS (which ctflow links anyway, for PETSc's LAPACK), the rest to BLIS.
+// The threshold follows the instruction set of OpenBLAS's running kernels (operators/blas_kernels.hpp), or
+// -blas_small_gemm; both libraries run on one thread per rank unless their thread variables say otherwise.
+#pragma once
+#include <cblas.h>
+#include <petscsys.h>
+
+namespace ctflow {
+
+// Row-major C ← α op(A) op(B) + β C, as cblas_dgemm computes it.
+void Gemm(CBLAS_TRANSPOSE trans_a, CBLAS_TRANSPOSE trans_b, PetscInt m, PetscInt n, PetscInt k, PetscReal alpha, const PetscReal *A, PetscInt lda,
+          const PetscReal *B, PetscInt ldb, PetscReal beta, PetscReal *C, PetscInt ldc);
+
+// Products with m n k below `mnk` run on OpenBLAS (0: every product on BLIS).
+void GemmSetSmallThreshold(double mnk);
+double GemmSmallThreshold();
+// The threshold for the running OpenBLAS kernels: where BLIS overtakes them (measured, bench/RESULTS.md).
+double GemmDefaultSmallThreshold();
+// Reads -blas_small_gemm (once per process).
+PetscErrorCode GemmSetFromOptions(MPI_Comm comm);
+
+// OpenBLAS's cblas_dgemm, which BLIS's takes the name of at link time (nullptr if OpenBLAS is not loaded).
+using CblasDgemmFunction = void (*)(CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int, int, int, double, const double *, int, const double *, int,
+                                    double, double *, int);
+CblasDgemmFunction OpenblasDgemm();
+
+}  // namespace ctflow
