@@ -60,14 +60,24 @@ static int ArchLevel(const std::string &arch) {
   return -1;
 }
 
-std::string BetterBlisArch(const std::string &arch, const CpuFeatures &cpu) {
-  const int have = ArchLevel(arch);
-  if (have < 0) return "";
+// The newest instruction set the CPU offers and the OS enables: 3 AVX-512, 2 AVX2/FMA, 1 AVX, 0 older.
+static int CpuLevel(const CpuFeatures &cpu) {
   const bool avx = cpu.avx && cpu.os_ymm, avx2 = avx && cpu.avx2 && cpu.fma, avx512 = avx2 && cpu.avx512 && cpu.os_zmm;
-  const int best = avx512 ? 3 : avx2 ? 2 : avx ? 1 : 0;
-  if (best <= have) return "";
+  return avx512 ? 3 : avx2 ? 2 : avx ? 1 : 0;
+}
+
+std::string BetterBlisArch(const std::string &arch, const CpuFeatures &cpu) {
+  const int have = ArchLevel(arch), best = CpuLevel(cpu);
+  if (have < 0 || best <= have) return "";
   static const char *arch_for_level[] = {"", "sandybridge", "haswell", "skx"};
   return arch_for_level[best];
+}
+
+std::string BetterOpenblasCore(const std::string &core, const CpuFeatures &cpu) {
+  const int have = OpenblasCoreLevel(core), best = CpuLevel(cpu);
+  if (have < 0 || best <= have) return "";
+  static const char *core_for_level[] = {"", "Sandybridge", "Haswell", "SkylakeX"};
+  return core_for_level[best];
 }
 
 int OpenblasCoreLevel(const std::string &core) {
@@ -87,9 +97,8 @@ int OpenblasCoreLevel(const std::string &core) {
 }
 
 static std::string Features(const CpuFeatures &cpu) {
-  if (cpu.avx512 && cpu.os_zmm) return "AVX-512";
-  if (cpu.avx2 && cpu.fma && cpu.os_ymm) return "AVX2/FMA";
-  return cpu.avx && cpu.os_ymm ? "AVX" : "SSE";
+  static const char *names[] = {"SSE", "AVX", "AVX2/FMA", "AVX-512"};
+  return names[CpuLevel(cpu)];
 }
 
 BlasStartupAction BlasStartupStep(const BlasStartupState &state, const std::function<bool()> &verify) {

@@ -48,6 +48,9 @@ CpuFeatures DetectCpuFeatures();
 // The BLIS configuration to select instead of `arch`, or "" to keep it: only when the CPU (as the OS
 // enables it) supports a newer instruction set than the configuration's kernels use. Unknown names are kept.
 std::string BetterBlisArch(const std::string &arch, const CpuFeatures &cpu);
+// The OpenBLAS core (OPENBLAS_CORETYPE's names: SkylakeX, Haswell, Sandybridge) to select instead of `core`, or "" to
+// keep it, by the same rule as BetterBlisArch; any case, unknown names kept.
+std::string BetterOpenblasCore(const std::string &core, const CpuFeatures &cpu);
 // The instruction set of an OpenBLAS core (openblas_get_corename, OPENBLAS_CORETYPE; any case): 3 AVX-512, 2 AVX2,
 // 1 AVX, 0 older; -1 for a name not listed.
 int OpenblasCoreLevel(const std::string &core);

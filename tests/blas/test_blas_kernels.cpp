@@ -11,6 +11,7 @@
 namespace {
 
 using ctflow::BetterBlisArch;
+using ctflow::BetterOpenblasCore;
 using ctflow::BlasStartupAction;
 using ctflow::BlasStartupState;
 using ctflow::BlasStartupStep;
@@ -54,6 +55,34 @@ TEST(BlasKernels, BetterArchOnlyForANewerInstructionSetTheOsEnables) {
   EXPECT_EQ(BetterBlisArch("zen5", Avx512()), "");
   EXPECT_EQ(BetterBlisArch("armsve", Avx512()), "");
   EXPECT_EQ(BetterBlisArch("", Avx512()), "");
+}
+
+TEST(BlasKernels, BetterOpenblasCoreOnlyForANewerInstructionSetTheOsEnables) {
+  EXPECT_EQ(BetterOpenblasCore("Prescott", Avx512()), "SkylakeX");  // OpenBLAS 0.3.21 on an AVX-512 Xeon it does not know
+  EXPECT_EQ(BetterOpenblasCore("Haswell", Avx512()), "SkylakeX");
+  EXPECT_EQ(BetterOpenblasCore("Sandybridge", Avx512()), "SkylakeX");
+  EXPECT_EQ(BetterOpenblasCore("Zen", Avx512()), "SkylakeX");
+  EXPECT_EQ(BetterOpenblasCore("Prescott", Avx2()), "Haswell");
+  EXPECT_EQ(BetterOpenblasCore("Nehalem", Avx2()), "Haswell");
+  EXPECT_EQ(BetterOpenblasCore("Sandybridge", Avx2()), "Haswell");
+  CpuFeatures avx = Sse();
+  avx.avx = avx.os_ymm = true;
+  EXPECT_EQ(BetterOpenblasCore("Prescott", avx), "Sandybridge");
+  // Already the best (AVX-512: OpenBLAS's choice on this machine is Cooperlake), or an equivalent vendor core: kept.
+  for (const char *core : {"SkylakeX", "Cooperlake", "SapphireRapids"}) EXPECT_EQ(BetterOpenblasCore(core, Avx512()), "") << core;
+  for (const char *core : {"Haswell", "Zen", "Excavator"}) EXPECT_EQ(BetterOpenblasCore(core, Avx2()), "") << core;
+  EXPECT_EQ(BetterOpenblasCore("Prescott", Sse()), "");
+  // AVX-512 without the OS's ZMM state: AVX2 at most.
+  CpuFeatures no_zmm = Avx512();
+  no_zmm.os_zmm = false;
+  EXPECT_EQ(BetterOpenblasCore("Prescott", no_zmm), "Haswell");
+  EXPECT_EQ(BetterOpenblasCore("Haswell", no_zmm), "");
+  // Names in any case (openblas_get_corename: "SkylakeX"; OPENBLAS_CORETYPE: any case).
+  EXPECT_EQ(BetterOpenblasCore("PRESCOTT", Avx512()), "SkylakeX");
+  EXPECT_EQ(BetterOpenblasCore("haswell", Avx2()), "");
+  EXPECT_EQ(BetterOpenblasCore("cooperlake", Avx512()), "");
+  // A core this table does not know (a newer OpenBLAS, another architecture): kept.
+  for (const char *core : {"Zen4", "Unknown", "NEOVERSEN1", ""}) EXPECT_EQ(BetterOpenblasCore(core, Avx512()), "") << core;
 }
 
 // Counts calls of the check GEMM and returns a fixed verdict.
