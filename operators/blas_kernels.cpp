@@ -16,14 +16,17 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
+#endif
 
 #include "discretization/base/option_checks.hpp"
-#endif
+#include "operators/gemm.hpp"
+
+extern "C" char *openblas_get_corename(void);  // OpenBLAS's own names, not BLIS's
 
 namespace ctflow {
 
 static const char kMarker[] = "CTFLOW_BLAS_SELECTION";
-static std::string how_chosen;  // set by BlasSelectKernels
+static std::string blis_how, openblas_how;  // set by BlasSelectKernels
 
 CpuFeatures DetectCpuFeatures() {
   CpuFeatures f;
@@ -101,37 +104,100 @@ static std::string Features(const CpuFeatures &cpu) {
   return names[CpuLevel(cpu)];
 }
 
-BlasStartupAction BlasStartupStep(const BlasStartupState &state, const std::function<bool()> &verify) {
+static bool SameName(const std::string &a, const std::string &b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower((unsigned char)x) == std::tolower((unsigned char)y); });
+}
+
+namespace {
+// One library's part of the start-up sequence.
+struct Library {
+  const char *name, *tag, *variable;  // "BLIS", its marker tag, the variable that selects its kernels
+  const char *env;                    // the variable's value, nullptr when unset
+  std::string running, better;        // the kernels running; better ones for this CPU ("" none)
+  bool known;                         // the running kernels' instruction set is known
+  std::string missing{};              // better kernels this library does not hold
+  std::string from{}, to{};           // the marker's selection ("" none)
+};
+}  // namespace
+
+// How a library's kernels were chosen when ctflow did not select them.
+static std::string Unselected(const Library &l, const CpuFeatures &cpu) {
+  const std::string own = std::string(l.name) + "'s choice";
+  if (l.env) return std::string(l.variable) + "=" + l.env + " set in the environment";
+  if (!l.missing.empty()) return own + " (this " + l.name + " has no configuration " + l.missing + ")";
+  if (!l.known) return own + " (kernels ctflow does not rank)";
+  return l.better.empty() ? own + ", the best for this CPU's " + Features(cpu) : own;
+}
+
+// The marker's selection: "<BLIS from> <to> <OpenBLAS from> <to>", "-" for none.
+static std::string Selection(const Library (&libs)[2]) {
+  std::string s;
+  for (const Library &l : libs)
+    for (const std::string *w : {&l.from, &l.to}) s += (s.empty() ? "" : " ") + (w->empty() ? std::string("-") : *w);
+  return s;
+}
+
+// Markers: "selected <selection>" after the selecting re-exec, "fallback <selection> <library tag> <reason>" after
+// the fall-back one. A fall-back drops every selection, so that it needs no check of its own.
+BlasStartupAction BlasStartupStep(const BlasStartupState &state, const std::function<bool(BlasLibrary)> &verify) {
   BlasStartupAction act;
+  Library libs[2] = {
+      {"BLIS", "blis", "BLIS_ARCH_TYPE", state.arch_env, state.arch, BetterBlisArch(state.arch, state.cpu), ArchLevel(state.arch) >= 0},
+      {"OpenBLAS", "openblas", "OPENBLAS_CORETYPE", state.core_env, state.core, BetterOpenblasCore(state.core, state.cpu),
+       OpenblasCoreLevel(state.core) >= 0}};
+  Library &blis = libs[0], &openblas = libs[1];
   std::istringstream words(state.marker);
-  std::string step, original, requested, reason;
-  words >> step >> original >> requested >> reason;
+  std::string step, failed, reason;
+  words >> step >> blis.from >> blis.to >> openblas.from >> openblas.to >> failed >> reason;
+  for (Library &l : libs)
+    for (std::string *w : {&l.from, &l.to})
+      if (*w == "-") w->clear();
+  std::string how[2];
   if (step == "selected") {
-    // After the re-exec: BLIS must run the requested configuration, and run it correctly.
-    if (state.arch != requested || !verify()) {
-      act.reexec = true;
-      act.marker = "fallback " + original + " " + requested + " " + (state.arch != requested ? "not-loaded" : "check-GEMM-failed");
-      return act;
+    // After the re-exec: each library must run the requested kernels, and run them correctly.
+    for (int i = 0; i < 2; ++i) {
+      if (libs[i].to.empty()) continue;
+      const bool loaded = SameName(libs[i].running, libs[i].to);
+      if (!loaded || !verify((BlasLibrary)i)) {
+        act.reexec = true;
+        act.unset_arch = !blis.to.empty();
+        act.unset_core = !openblas.to.empty();
+        act.marker = "fallback " + Selection(libs) + " " + libs[i].tag + " " + (loaded ? "check-GEMM-failed" : "not-loaded");
+        if (blis.to.empty()) act.blis = Unselected(blis, state.cpu);
+        if (openblas.to.empty()) act.openblas = Unselected(openblas, state.cpu);
+        return act;
+      }
     }
-    act.description = "selected by ctflow (BLIS chose " + original + " on a CPU with OS-enabled " + Features(state.cpu) + "), check GEMM passed";
-    return act;
+    for (int i = 0; i < 2; ++i)
+      how[i] = libs[i].to.empty() ? Unselected(libs[i], state.cpu)
+                                  : std::string("selected by ctflow (") + libs[i].name + " chose " + libs[i].from + " on a CPU with OS-enabled " +
+                                        Features(state.cpu) + "), check GEMM passed";
+  } else if (step == "fallback") {
+    for (int i = 0; i < 2; ++i) {
+      const Library &l = libs[i];
+      if (l.to.empty()) how[i] = Unselected(l, state.cpu);
+      else if (failed == l.tag) how[i] = std::string(l.name) + "'s choice (ctflow's selection " + l.to + " was rejected: " + reason + ")";
+      else
+        how[i] = std::string(l.name) + "'s choice (ctflow's selection " + l.to + " was withdrawn with " + libs[1 - i].name + "'s " + libs[1 - i].to +
+                 ", rejected: " + reason + ")";
+    }
+  } else {
+    for (int i = 0; i < 2; ++i) {
+      Library &l = libs[i];
+      if (l.env || l.better.empty()) continue;
+      if (i == 0 && state.blis_has && !state.blis_has(l.better)) l.missing = l.better;
+      else l.from = l.running, l.to = l.better;
+    }
+    act.reexec = !blis.to.empty() || !openblas.to.empty();
+    act.arch = blis.to;
+    act.core = openblas.to;
+    if (act.reexec) act.marker = "selected " + Selection(libs);
+    for (int i = 0; i < 2; ++i)
+      if (libs[i].to.empty()) how[i] = Unselected(libs[i], state.cpu);
   }
-  if (step == "fallback") {
-    act.description = "BLIS's choice (ctflow's selection " + requested + " was rejected: " + reason + ")";
-    return act;
-  }
-  if (state.arch_env) {
-    act.description = std::string("BLIS_ARCH_TYPE=") + state.arch_env + " set in the environment";
-    return act;
-  }
-  const std::string better = BetterBlisArch(state.arch, state.cpu);
-  if (better.empty()) {
-    act.description = "BLIS's choice, the best for this CPU's " + Features(state.cpu);
-    return act;
-  }
-  act.reexec = true;
-  act.arch = better;
-  act.marker = "selected " + state.arch + " " + better;
+  act.blis = how[0];
+  act.openblas = how[1];
   return act;
 }
 
@@ -208,28 +274,47 @@ static std::string BlisArchNumber(const std::string &arch) {
   return "";
 }
 
+static void OpenblasLiveGemm(bool ta, bool tb, int m, int n, int k, double alpha, const double *A, int lda, const double *B, int ldb, double beta,
+                             double *C, int ldc) {
+  OpenblasDgemm()(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static const char *EnvValue(const char *name) {
+  const char *value = std::getenv(name);
+  return value && *value ? value : nullptr;  // an empty value selects nothing, in either library
+}
+
 void BlasSelectKernels(int *argc, char ***argv) {
   BlasStartupState state;
-  const char *env = std::getenv("BLIS_ARCH_TYPE");
-  state.arch_env = env && *env ? env : nullptr;
+  state.arch_env = EnvValue("BLIS_ARCH_TYPE");
+  state.core_env = EnvValue("OPENBLAS_CORETYPE");
   state.arch = BlisArch();
+  state.core = openblas_get_corename();
   state.cpu = DetectCpuFeatures();
+  state.blis_has = [](const std::string &arch) { return !BlisArchNumber(arch).empty(); };
   const std::string pid = std::to_string(getpid()) + " ";
   if (const char *m = std::getenv(kMarker))
     if (std::strncmp(m, pid.c_str(), pid.size()) == 0) state.marker = m + pid.size();  // another process's marker is ignored
-  const BlasStartupAction act = BlasStartupStep(state, [] { return BlasVerifyGemm(LiveGemm); });
-  const std::string number = BlisArchNumber(act.arch);
-  if (act.reexec && (act.arch.empty() || !number.empty())) {
-    if (act.arch.empty()) unsetenv("BLIS_ARCH_TYPE");
-    else setenv("BLIS_ARCH_TYPE", number.c_str(), 1);
+  const BlasStartupAction act = BlasStartupStep(state, [](BlasLibrary library) {
+    if (library == BlasLibrary::Blis) return BlasVerifyGemm(LiveGemm);
+    return OpenblasDgemm() && BlasVerifyGemm(OpenblasLiveGemm);
+  });
+  blis_how = act.blis;
+  openblas_how = act.openblas;
+  if (act.reexec) {
+    if (!act.arch.empty()) setenv("BLIS_ARCH_TYPE", BlisArchNumber(act.arch).c_str(), 1);
+    if (act.unset_arch) unsetenv("BLIS_ARCH_TYPE");
+    if (!act.core.empty()) setenv("OPENBLAS_CORETYPE", act.core.c_str(), 1);
+    if (act.unset_core) unsetenv("OPENBLAS_CORETYPE");
     setenv(kMarker, (pid + act.marker).c_str(), 1);
     std::vector<char *> args(*argv, *argv + *argc);
     args.push_back(nullptr);
     execv("/proc/self/exe", args.data());
     // exec failed: go on with the kernels loaded now
-    how_chosen = "BLIS's choice (ctflow could not re-execute itself: " + std::string(std::strerror(errno)) + ")";
-  } else if (act.reexec) how_chosen = "BLIS's choice (this BLIS has no configuration " + act.arch + ")";
-  else how_chosen = act.description;
+    const std::string why = "ctflow could not re-execute itself: " + std::string(std::strerror(errno));
+    if (blis_how.empty()) blis_how = (act.unset_arch ? "ctflow's selection, although rejected (" : "BLIS's choice (") + why + ")";
+    if (openblas_how.empty()) openblas_how = (act.unset_core ? "ctflow's selection, although rejected (" : "OpenBLAS's choice (") + why + ")";
+  }
   unsetenv(kMarker);
   // BLIS checks every call's arguments through its object API: 3-4% of a training epoch of a few-token model (8 × 8
   // digits, perf), all on small GEMMs; ctflow's calls are correct by construction and tested.
@@ -244,7 +329,7 @@ std::string BlasLibraryPath() {
 }
 
 std::string BlasDescription() {
-  std::string how = how_chosen;
+  std::string how = blis_how;
   if (how.empty()) how = std::getenv("BLIS_ARCH_TYPE") ? "BLIS_ARCH_TYPE set in the environment" : "BLIS's choice";
   const long threads = std::max<long>(1, bli_thread_get_num_threads());  // -1: neither BLIS_NUM_THREADS nor OMP_NUM_THREADS set
   return std::string("BLIS ") + bli_info_get_version_str() + ", kernels " + BlisArch() + ": " + how + "; " + std::to_string(threads) + " thread(s)";

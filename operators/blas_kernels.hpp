@@ -55,20 +55,25 @@ std::string BetterOpenblasCore(const std::string &core, const CpuFeatures &cpu);
 // 1 AVX, 0 older; -1 for a name not listed.
 int OpenblasCoreLevel(const std::string &core);
 
+enum class BlasLibrary { Blis, Openblas };
 struct BlasStartupState {
   const char *arch_env = nullptr;  // BLIS_ARCH_TYPE, nullptr when unset
+  const char *core_env = nullptr;  // OPENBLAS_CORETYPE, nullptr when unset
   std::string marker;              // this process's marker (without its process id), "" on the first start
   std::string arch;                // the configuration BLIS runs (bli_arch_string)
+  std::string core;                // the core OpenBLAS runs (openblas_get_corename)
   CpuFeatures cpu;
+  std::function<bool(const std::string &)> blis_has;  // whether this BLIS holds a configuration (nullptr: every one)
 };
 struct BlasStartupAction {
   bool reexec = false;
-  std::string arch;         // reexec: the configuration to select ("" to unset BLIS_ARCH_TYPE)
-  std::string marker;       // reexec: the next marker
-  std::string description;  // !reexec: how the running kernels were chosen
+  std::string arch, core;                       // reexec: BLIS configuration / OpenBLAS core to select, "" for none
+  bool unset_arch = false, unset_core = false;  // reexec: remove BLIS_ARCH_TYPE / OPENBLAS_CORETYPE (a fall-back)
+  std::string marker;                           // reexec: the next marker
+  std::string blis, openblas;                   // how each library's kernels were chosen (on a re-exec: "" for one it changes)
 };
-// One step of the start-up sequence; verify runs the check GEMM on the running kernels.
-BlasStartupAction BlasStartupStep(const BlasStartupState &state, const std::function<bool()> &verify);
+// One step of the start-up sequence; verify(library) runs the check GEMM on that library's running kernels.
+BlasStartupAction BlasStartupStep(const BlasStartupState &state, const std::function<bool(BlasLibrary)> &verify);
 
 // Row-major C ← α op(A) op(B) + β C, as cblas_dgemm computes it.
 using GemmFunction = std::function<void(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const double *A, int lda, const double *B,

@@ -4,7 +4,7 @@
     run_selection.py MPIEXEC... -- CTFLOW
 
 Each case starts every rank through `sh -c '... exec ctflow'`, so that the shell's process id is the rank's:
-a marker CTFLOW_BLAS_SELECTION="<pid> selected <from> <to>" then makes ctflow believe it has just
+a marker CTFLOW_BLAS_SELECTION="<pid> selected <BLIS from> <to> <OpenBLAS from> <to>" ("-": none) then makes ctflow believe it has just
 re-executed itself with BLIS_ARCH_TYPE set for <to> (BLIS's configuration numbers: penryn is 5, generic
 the last), which exercises the fall-back re-exec, before MPI_Init, on every rank. The machine's own CPU
 decides the last case (BLIS's choice, or a selection: a real re-exec where BLIS does not know the CPU).
@@ -21,7 +21,7 @@ import h5py
 
 def run(mpiexec, ctflow, env_prefix, workdir, extra=()):
     shell = f'{env_prefix} exec "{ctflow}" -Nx 12 -Ny 4 -Nh 2 -T 0.25 -dt 0.125 -blas_view -traj run.h5 {" ".join(extra)}'
-    env = {k: v for k, v in os.environ.items() if k not in ("BLIS_ARCH_TYPE", "CTFLOW_BLAS_SELECTION")}
+    env = {k: v for k, v in os.environ.items() if k not in ("BLIS_ARCH_TYPE", "OPENBLAS_CORETYPE", "CTFLOW_BLAS_SELECTION")}
     out = subprocess.run(mpiexec + ["sh", "-c", shell], cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         sys.exit(f"failed ({out.returncode}): {shell}\n{out.stdout}{out.stderr}")
@@ -50,14 +50,14 @@ def main():
         # An explicit BLIS_ARCH_TYPE is respected, even an old configuration (5: penryn).
         expect(run(mpiexec, ctflow, "BLIS_ARCH_TYPE=5", work), r"kernels penryn: BLIS_ARCH_TYPE=5 set in the environment")
         # Just re-executed onto penryn "selected" from generic: BLIS runs it and the check GEMM passes.
-        expect(run(mpiexec, ctflow, 'BLIS_ARCH_TYPE=5 CTFLOW_BLAS_SELECTION="$$ selected generic penryn"', work),
+        expect(run(mpiexec, ctflow, 'BLIS_ARCH_TYPE=5 CTFLOW_BLAS_SELECTION="$$ selected generic penryn - -"', work),
                r"kernels penryn: selected by ctflow \(BLIS chose generic", r"check GEMM passed")
         # BLIS did not load the requested configuration (penryn requested, haswell = 3 loaded): one more
         # re-exec, without the variable, on BLIS's own choice, and no further selection.
-        expect(run(mpiexec, ctflow, 'BLIS_ARCH_TYPE=3 CTFLOW_BLAS_SELECTION="$$ selected generic penryn"', work),
+        expect(run(mpiexec, ctflow, 'BLIS_ARCH_TYPE=3 CTFLOW_BLAS_SELECTION="$$ selected generic penryn - -"', work),
                r"BLIS's choice \(ctflow's selection penryn was rejected: not-loaded\)")
         # A marker of another process (inherited) is ignored.
-        expect(run(mpiexec, ctflow, 'BLIS_ARCH_TYPE=5 CTFLOW_BLAS_SELECTION="1 selected generic penryn"', work),
+        expect(run(mpiexec, ctflow, 'BLIS_ARCH_TYPE=5 CTFLOW_BLAS_SELECTION="1 selected generic penryn - -"', work),
                r"BLIS_ARCH_TYPE=5 set in the environment")
         # Nothing set: BLIS's choice when it is the best for this CPU, else a verified selection.
         expect(run(mpiexec, ctflow, "", work), r"kernels \w+: (BLIS's choice, the best|selected by ctflow .* check GEMM passed)")
