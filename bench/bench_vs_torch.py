@@ -12,7 +12,8 @@ Same kernels: ctflow's GEMMs run in BLIS, on the configuration it selects (opera
 Debian's torch calls the system BLAS (OpenBLAS) through the symbol dgemm_. Unless --own-kernels is given,
 the script asks build/ctflow_blas_rate which library and configuration ctflow runs on this machine and
 re-executes itself with that library preloaded (LD_PRELOAD, so torch's dgemm_ is BLIS's) and the same
-BLIS_ARCH_TYPE. With --own-kernels torch runs on OpenBLAS's own choice, as a user of Debian's torch gets.
+BLIS_ARCH_TYPE (and OPENBLAS_CORETYPE, when ctflow selects an OpenBLAS core). With --own-kernels torch runs
+on OpenBLAS's own choice, as a user of Debian's torch gets.
 It prints the CPU model, each side's kernels and single-thread DGEMM rate (ctflow's from ctflow_blas_rate,
 torch's from torch.mm), then per N_x the times, the ratio, ctflow's rate as a share of its DGEMM rate, the
 same for the event AttnScoreSoftmax, and the largest relative difference.
@@ -66,6 +67,8 @@ def environment(threads=1):
     env.pop("LD_PRELOAD", None)  # ctflow links its BLAS and selects its kernels itself
     if env.pop("BENCH_VS_TORCH_SET_ARCH", None):
         env.pop("BLIS_ARCH_TYPE", None)
+    if env.pop("BENCH_VS_TORCH_SET_CORE", None):
+        env.pop("OPENBLAS_CORETYPE", None)
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     return env
@@ -120,6 +123,10 @@ def same_kernels(args):
         os.environ["LD_PRELOAD"] = ctflow_blas["library"]
         if ctflow_blas["BLIS_ARCH_TYPE"] != "unset" and "BLIS_ARCH_TYPE" not in os.environ:
             os.environ.update(BLIS_ARCH_TYPE=ctflow_blas["BLIS_ARCH_TYPE"], BENCH_VS_TORCH_SET_ARCH="1")
+        # OpenBLAS (torch's LAPACK and ctflow's small GEMMs) on the core ctflow selected, if it selected one.
+        core = ctflow_blas.get("OPENBLAS_CORETYPE", "unset")
+        if core != "unset" and not os.environ.get("OPENBLAS_CORETYPE"):
+            os.environ.update(OPENBLAS_CORETYPE=core, BENCH_VS_TORCH_SET_CORE="1")
         os.execv(sys.executable, [sys.executable] + sys.argv)
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "BLIS_NUM_THREADS"):
         os.environ.setdefault(variable, "1")

@@ -3,8 +3,9 @@
 //
 //   build/ctflow_blas_rate [n]
 //
-// prints "kernels: NAME", "library: PATH" (the shared library ctflow's GEMMs run in), "BLIS_ARCH_TYPE: VALUE"
-// (as selected or set; "unset": BLIS's own choice), "blas: DESCRIPTION" and "dgemm: RATE GFLOP/s".
+// prints "kernels: NAME" (BLIS's), "library: PATH" (the shared library ctflow's large GEMMs run in), "BLIS_ARCH_TYPE:
+// VALUE" (as selected or set; "unset": BLIS's own choice), "OPENBLAS_CORETYPE: VALUE" (the same for OpenBLAS, which
+// runs the small GEMMs), "blas: DESCRIPTION" and "dgemm: RATE GFLOP/s" (BLIS's).
 #include <cblas.h>
 
 #include <algorithm>
@@ -26,8 +27,9 @@ int main(int argc, char **argv) {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, A.data(), n, B.data(), n, 0.0, C.data(), n);
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  const char *arch = std::getenv("BLIS_ARCH_TYPE");
-  std::printf("kernels: %s\nlibrary: %s\nBLIS_ARCH_TYPE: %s\nblas: %s\ndgemm: %.1f GFLOP/s\n", ctflow::BlasKernelName().c_str(),
-              ctflow::BlasLibraryPath().c_str(), arch ? arch : "unset", ctflow::BlasDescription().c_str(), 2.0 * n * n * n / best / 1e9);
+  const char *arch = std::getenv("BLIS_ARCH_TYPE"), *core = std::getenv("OPENBLAS_CORETYPE");
+  std::printf("kernels: %s\nlibrary: %s\nBLIS_ARCH_TYPE: %s\nOPENBLAS_CORETYPE: %s\nblas: %s\ndgemm: %.1f GFLOP/s\n",
+              ctflow::BlasKernelName().c_str(), ctflow::BlasLibraryPath().c_str(), arch ? arch : "unset", core && *core ? core : "unset",
+              ctflow::BlasDescription().c_str(), 2.0 * n * n * n / best / 1e9);
   return 0;
 }

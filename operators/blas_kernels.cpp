@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
@@ -22,6 +23,8 @@
 #include "operators/gemm.hpp"
 
 extern "C" char *openblas_get_corename(void);  // OpenBLAS's own names, not BLIS's
+extern "C" char *openblas_get_config(void);
+extern "C" int openblas_get_num_threads(void);
 
 namespace ctflow {
 
@@ -328,11 +331,26 @@ std::string BlasLibraryPath() {
   return dladdr((void *)&bli_init, &info) && info.dli_fname ? info.dli_fname : "";
 }
 
+// How a library's kernels were chosen, also when BlasSelectKernels did not run.
+static std::string How(const std::string &how, const char *library, const char *variable) {
+  if (!how.empty()) return how;
+  return EnvValue(variable) ? std::string(variable) + " set in the environment" : std::string(library) + "'s choice";
+}
+
 std::string BlasDescription() {
-  std::string how = blis_how;
-  if (how.empty()) how = std::getenv("BLIS_ARCH_TYPE") ? "BLIS_ARCH_TYPE set in the environment" : "BLIS's choice";
-  const long threads = std::max<long>(1, bli_thread_get_num_threads());  // -1: neither BLIS_NUM_THREADS nor OMP_NUM_THREADS set
-  return std::string("BLIS ") + bli_info_get_version_str() + ", kernels " + BlisArch() + ": " + how + "; " + std::to_string(threads) + " thread(s)";
+  std::istringstream config(openblas_get_config());  // "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ..."
+  std::string name, version;
+  config >> name >> version;
+  char threshold[64] = "not for ctflow's products (-blas_small_gemm 0)";
+  if (GemmSmallThreshold() > 0) std::snprintf(threshold, sizeof threshold, "for products with m n k < %.15g", GemmSmallThreshold());
+  // BLIS: -1 when neither BLIS_NUM_THREADS nor OMP_NUM_THREADS is set (one thread)
+  const long blis_threads = std::max<long>(1, bli_thread_get_num_threads()), openblas_threads = openblas_get_num_threads();
+  const std::string threads = blis_threads == openblas_threads
+                                  ? std::to_string(blis_threads) + " thread(s)"
+                                  : "BLIS " + std::to_string(blis_threads) + ", OpenBLAS " + std::to_string(openblas_threads) + " thread(s)";
+  return std::string("BLIS ") + bli_info_get_version_str() + ", kernels " + BlisArch() + ": " + How(blis_how, "BLIS", "BLIS_ARCH_TYPE") +
+         "; OpenBLAS " + version + ", kernels " + openblas_get_corename() + ": " + How(openblas_how, "OpenBLAS", "OPENBLAS_CORETYPE") + ", " +
+         threshold + "; " + threads;
 }
 
 PetscErrorCode BlasViewFromOptions(MPI_Comm comm) {
@@ -341,7 +359,7 @@ PetscErrorCode BlasViewFromOptions(MPI_Comm comm) {
   PetscFunctionBeginUser;
   if (viewed) PetscFunctionReturn(0);
   viewed = true;
-  PetscOptionsBegin(comm, nullptr, "BLAS kernels (chosen at start-up: BLIS_ARCH_TYPE if set, else the CPU's best)", "BLAS");
+  PetscOptionsBegin(comm, nullptr, "BLAS kernels (chosen at start-up: BLIS_ARCH_TYPE, OPENBLAS_CORETYPE if set, else the CPU's best)", "BLAS");
   OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsBool("-blas_view", "Print the BLAS library and the kernels that run", "BlasSelectKernels", view, &view, nullptr));
   PetscOptionsEnd();

@@ -4,10 +4,11 @@
     run_selection.py MPIEXEC... -- CTFLOW
 
 Each case starts every rank through `sh -c '... exec ctflow'`, so that the shell's process id is the rank's:
-a marker CTFLOW_BLAS_SELECTION="<pid> selected <BLIS from> <to> <OpenBLAS from> <to>" ("-": none) then makes ctflow believe it has just
-re-executed itself with BLIS_ARCH_TYPE set for <to> (BLIS's configuration numbers: penryn is 5, generic
-the last), which exercises the fall-back re-exec, before MPI_Init, on every rank. The machine's own CPU
-decides the last case (BLIS's choice, or a selection: a real re-exec where BLIS does not know the CPU).
+a marker CTFLOW_BLAS_SELECTION="<pid> selected <BLIS from> <to> <OpenBLAS from> <to>" ("-": none) then makes
+ctflow believe it has just re-executed itself with BLIS_ARCH_TYPE and OPENBLAS_CORETYPE set for the <to>s
+(BLIS's configuration numbers: penryn is 5, generic the last), which exercises the check and the fall-back
+re-exec, before MPI_Init, on every rank. The machine's own CPU decides the last case (each library's choice,
+or a selection: a real re-exec where a library does not know the CPU).
 Checks the -blas_view line of every run, and the trajectory's attribute `blas`.
 """
 import os
@@ -59,8 +60,23 @@ def main():
         # A marker of another process (inherited) is ignored.
         expect(run(mpiexec, ctflow, 'BLIS_ARCH_TYPE=5 CTFLOW_BLAS_SELECTION="1 selected generic penryn - -"', work),
                r"BLIS_ARCH_TYPE=5 set in the environment")
-        # Nothing set: BLIS's choice when it is the best for this CPU, else a verified selection.
-        expect(run(mpiexec, ctflow, "", work), r"kernels \w+: (BLIS's choice, the best|selected by ctflow .* check GEMM passed)")
+        # An explicit OPENBLAS_CORETYPE is respected, even an old core; BLIS is selected or kept as without it.
+        expect(run(mpiexec, ctflow, "OPENBLAS_CORETYPE=Prescott", work),
+               r"OpenBLAS [\d.]+, kernels Prescott: OPENBLAS_CORETYPE=Prescott set in the environment, for products with m n k < 16384;")
+        # Just re-executed with both libraries "selected": each runs the requested kernels and passes its check GEMM.
+        both = 'CTFLOW_BLAS_SELECTION="$$ selected generic penryn Prescott SkylakeX"'
+        expect(run(mpiexec, ctflow, f"BLIS_ARCH_TYPE=5 OPENBLAS_CORETYPE=SkylakeX {both}", work),
+               r"kernels penryn: selected by ctflow \(BLIS chose generic .*, check GEMM passed;",
+               r"kernels SkylakeX: selected by ctflow \(OpenBLAS chose Prescott .*, check GEMM passed,")
+        # OpenBLAS did not load the requested core (SkylakeX requested, Haswell loaded): one more re-exec without
+        # either variable, both libraries on their own choice, and why.
+        expect(run(mpiexec, ctflow, f"BLIS_ARCH_TYPE=5 OPENBLAS_CORETYPE=Haswell {both}", work),
+               r"BLIS's choice \(ctflow's selection penryn was withdrawn with OpenBLAS's SkylakeX, rejected: not-loaded\)",
+               r"OpenBLAS's choice \(ctflow's selection SkylakeX was rejected: not-loaded\)")
+        # Nothing set: each library's choice when it is the best for this CPU, else a verified selection.
+        best, selected = r"the best for this CPU's [\w/-]+", r"selected by ctflow .* check GEMM passed"
+        expect(run(mpiexec, ctflow, "", work), rf"^BLIS [\d.]+, kernels \w+: (BLIS's choice, {best}|{selected});",
+               rf"; OpenBLAS [\d.]+, kernels \w+: (OpenBLAS's choice, {best}|{selected}), for products")
 
 if __name__ == "__main__":
     main()
