@@ -1,21 +1,21 @@
-// BLAS kernel selection: ctflow's GEMMs run on the fastest correct kernels of BLIS, on any x86-64 CPU,
-// without user tuning. (ctflow links BLIS for its own GEMMs: on the machine of bench/RESULTS.md its AVX-512
-// kernels are 10–16% faster than OpenBLAS's best; PETSc keeps OpenBLAS for its LAPACK.)
+// BLAS kernel selection: ctflow's GEMMs run on the fastest correct kernels of BLIS (large products) and OpenBLAS
+// (small ones, operators/gemm.hpp; PETSc's LAPACK too), on any x86-64 CPU, without user tuning.
 //
-// BLIS picks its kernels ("configuration": skx, haswell, zen3, ..., generic) once, when it initialises, from
-// the CPU models it knows. On a CPU newer than that table it falls back: Debian 12's BLIS 0.9 runs its
-// "generic" C kernels on an AVX-512 AMD EPYC (Zen 5), 5× slower than its "skx" kernels there. The choice can
-// be forced only with the environment variable BLIS_ARCH_TYPE (the configuration's number), read at that
-// initialisation, so:
+// Each library picks its kernels once, when it initialises, from the CPU models it knows, and on a CPU newer than
+// that table falls back: Debian 12's BLIS 0.9 runs "generic" C kernels on an AVX-512 AMD EPYC (Zen 5), OpenBLAS
+// 0.3.21 its "Prescott" ones on some AVX-512 Xeons, both 5× slower. Only an environment variable read at that
+// initialisation (before main, for OpenBLAS) changes the choice: BLIS_ARCH_TYPE (the configuration's number) and
+// OPENBLAS_CORETYPE (the core's name). So, for each library:
 //
-//   1. BLIS_ARCH_TYPE set by the user: respected, nothing else happens.
-//   2. Otherwise, when BLIS's configuration uses an older instruction set than the CPU offers and the OS has
-//      enabled (cpuid, xgetbv), the process re-executes itself once with BLIS_ARCH_TYPE set to the best
-//      configuration for that instruction set (skx for AVX-512, haswell for AVX2, sandybridge for AVX).
-//      This happens before MPI_Init: under mpirun every rank does it by itself, keeping its process id.
-//   3. After the re-exec, BLIS must report the requested configuration and a check GEMM (several shapes,
-//      transposes, α, β; against a naive triple loop) must agree; otherwise the process re-executes once
-//      more without the variable, on BLIS's own choice.
+//   1. The variable set by the user: respected, whatever it says.
+//   2. Otherwise, when the library's kernels use an older instruction set than the CPU offers and the OS has
+//      enabled (cpuid, xgetbv), the best kernels for that instruction set are selected (BLIS skx / haswell /
+//      sandybridge, OpenBLAS SkylakeX / Haswell / Sandybridge for AVX-512 / AVX2 / AVX). The process re-executes
+//      itself once, with the variable(s) set, for both libraries together, before MPI_Init: under mpirun every
+//      rank does it by itself, keeping its process id.
+//   3. After the re-exec, each library must report the requested kernels and pass a check GEMM (several shapes,
+//      transposes, α, β; against a naive triple loop) on its own cblas_dgemm; otherwise the process re-executes
+//      once more without the variables ctflow set, on both libraries' own choices.
 // A marker variable holding the process id (CTFLOW_BLAS_SELECTION) guards against loops: each step runs at
 // most once per process, and a marker inherited from another process is ignored.
 #pragma once
@@ -29,9 +29,9 @@ namespace ctflow {
 // Re-executes the process with better kernels if needed (see above); call first in main, before
 // PetscInitialize. Returns only when the process continues on its final kernels.
 void BlasSelectKernels(int *argc, char ***argv);
-// One line: the library, its version, the kernels running and how they were chosen.
+// One line: for BLIS, then OpenBLAS, the version, the kernels running and how they were chosen; the threads.
 std::string BlasDescription();
-// The running kernels' name (BLIS's configuration, e.g. skx) and the shared library that holds them.
+// BLIS's running kernels (its configuration, e.g. skx) and the shared library that holds them.
 std::string BlasKernelName();
 std::string BlasLibraryPath();
 // Reads -blas_view (prints BlasDescription() on rank 0) and reports the description with PetscInfo.
