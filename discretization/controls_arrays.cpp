@@ -44,6 +44,10 @@ ControlsArrays ControlsArrays::ZerosLike() const {
   return z;
 }
 
+void ControlsArrays::SetZero() {
+  for (ControlsArray &a : arrays_) std::fill(a.values.begin(), a.values.end(), 0.0);
+}
+
 void ControlsArrays::Scale(PetscReal s) {
   for (ControlsArray &a : arrays_)
     for (PetscReal &v : a.values) v *= s;

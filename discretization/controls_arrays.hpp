@@ -36,6 +36,7 @@ class ControlsArrays {
   // The same names and shapes, all zero.
   ControlsArrays ZerosLike() const;
   void Scale(PetscReal a);
+  void SetZero();
   // this += a x (same layout).
   PetscErrorCode Axpy(MPI_Comm comm, PetscReal a, const ControlsArrays &x);
   // Σ this ⊙ x (same layout).

@@ -122,6 +122,8 @@ PetscErrorCode Problem::SetUp() {
   PetscCall(initial_.SetUp(&grid_, *controls_));
   PetscCall(grid_.SetUp());
   PetscCall(DMCreateGlobalVector(grid_.Layout(), u_.Out()));
+  PetscCall(gradient_state_.Reset());  // the adjoint's storage follows u's layout and the controls' parameters
+  gradient_ = ControlsArrays();
   PetscCall(PetscObjectSetName((PetscObject)u_.Get(), "u"));
   PetscCall(stages_.SetUp(*controls_, grid_, integrator_.get()));
   PetscCall(integrator_->SetUp(u_));
@@ -237,10 +239,12 @@ PetscErrorCode Problem::SolveAdjoint() {
   static PetscLogStage stage = -1;
   if (stage < 0) PetscCall(PetscLogStageRegister("Adjoint", &stage));
   PetscCall(PetscLogStagePush(stage));
-  PetscCall(VecDuplicate(u_, gradient_state_.Out()));
+  if (!gradient_state_) PetscCall(VecDuplicate(u_, gradient_state_.Out()));  // kept between solves (training)
+  PetscCall(VecZeroEntries(gradient_state_));
   const Vec lambda = stages_.FinalAdjoint(gradient_state_);  // ∂L/∂u(T), on the last stage's grid
   PetscCall(EvaluateLoss(lambda, &dLdz));
-  PetscCall(controls_->GetZeroParameters(&gradient_));
+  if (gradient_.Empty()) PetscCall(controls_->GetZeroParameters(&gradient_));
+  else gradient_.SetZero();
   if (!dLdz.empty() && controls_->Vit()) PetscCall(ClassTokenLogitsTranspose(grid_, *controls_->Vit(), u_, dLdz, gradient_state_, &dvit));
   if (!dLdz.empty() && controls_->Cvt()) PetscCall(CvtLogitsTranspose(FinalGrid(), *controls_->Cvt(), State(), dLdz, lambda, &dcvt));
   PetscCall(stages_.SolveAdjoint(gradient_state_, &gradient_));
