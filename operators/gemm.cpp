@@ -25,13 +25,15 @@ CblasDgemmFunction OpenblasDgemm() {
   return gemm;
 }
 
-double GemmDefaultSmallThreshold() {
+double GemmSmallThresholdForCore(const std::string &core) {
   // Where BLIS's skx kernels overtake OpenBLAS's (bench/RESULTS.md): m n k ≈ 5e5 against its AVX-512 kernels, 1.5e5
-  // against its AVX2 ones; against older kernels only the products BLIS's call overhead dominates.
+  // against its AVX2 ones; against older (or unknown) kernels only the products BLIS's call overhead dominates.
   static const double by_level[] = {1 << 14, 1 << 14, 1 << 17, 1 << 19};
-  const int level = OpenblasCoreLevel(openblas_get_corename());
-  return OpenblasDgemm() ? by_level[level < 0 ? 0 : level] : 0;
+  const int level = OpenblasCoreLevel(core);
+  return by_level[level < 0 ? 0 : level];
 }
+
+double GemmDefaultSmallThreshold() { return OpenblasDgemm() ? GemmSmallThresholdForCore(openblas_get_corename()) : 0; }
 
 void GemmSetSmallThreshold(double mnk) { small_threshold = OpenblasDgemm() ? mnk : 0; }
 
@@ -40,11 +42,13 @@ double GemmSmallThreshold() {
   return small_threshold;
 }
 
+CblasDgemmFunction GemmLibraryFor(PetscInt m, PetscInt n, PetscInt k) {
+  return (double)m * (double)n * (double)k < GemmSmallThreshold() ? OpenblasDgemm() : &cblas_dgemm;
+}
+
 void Gemm(CBLAS_TRANSPOSE trans_a, CBLAS_TRANSPOSE trans_b, PetscInt m, PetscInt n, PetscInt k, PetscReal alpha, const PetscReal *A, PetscInt lda,
           const PetscReal *B, PetscInt ldb, PetscReal beta, PetscReal *C, PetscInt ldc) {
-  const double mnk = (double)m * (double)n * (double)k;
-  const auto gemm = mnk < GemmSmallThreshold() ? OpenblasDgemm() : &cblas_dgemm;
-  gemm(CblasRowMajor, trans_a, trans_b, (int)m, (int)n, (int)k, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+  GemmLibraryFor(m, n, k)(CblasRowMajor, trans_a, trans_b, (int)m, (int)n, (int)k, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
 
 PetscErrorCode GemmSetFromOptions(MPI_Comm comm) {
@@ -61,7 +65,7 @@ PetscErrorCode GemmSetFromOptions(MPI_Comm comm) {
   PetscCall(PetscOptionsReal("-blas_small_gemm", "Products with m n k below this run on OpenBLAS, the rest on BLIS (0: all on BLIS)",
                              "GemmSetSmallThreshold", mnk, &mnk, &set));
   PetscOptionsEnd();
-  PetscCheck(mnk >= 0 && std::isfinite(mnk), comm, PETSC_ERR_USER_INPUT, "-blas_small_gemm %g must be a non-negative number", (double)mnk);
+  PetscCheck(mnk >= 0 && std::isfinite(mnk), comm, PETSC_ERR_USER_INPUT, "-blas_small_gemm must be a non-negative number, got %g", (double)mnk);
   if (set) GemmSetSmallThreshold(mnk);
   PetscFunctionReturn(0);
 }

@@ -8,7 +8,14 @@
 #include <cblas.h>
 #include <petscsys.h>
 
+#include <string>
+
 namespace ctflow {
+
+using CblasDgemmFunction = void (*)(CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int, int, int, double, const double *, int, const double *, int,
+                                    double, double *, int);
+// OpenBLAS's cblas_dgemm, which BLIS's takes the name of at link time (nullptr if OpenBLAS is not loaded).
+CblasDgemmFunction OpenblasDgemm();
 
 // Row-major C ← α op(A) op(B) + β C, as cblas_dgemm computes it.
 void Gemm(CBLAS_TRANSPOSE trans_a, CBLAS_TRANSPOSE trans_b, PetscInt m, PetscInt n, PetscInt k, PetscReal alpha, const PetscReal *A, PetscInt lda,
@@ -17,14 +24,13 @@ void Gemm(CBLAS_TRANSPOSE trans_a, CBLAS_TRANSPOSE trans_b, PetscInt m, PetscInt
 // Products with m n k below `mnk` run on OpenBLAS (0: every product on BLIS).
 void GemmSetSmallThreshold(double mnk);
 double GemmSmallThreshold();
-// The threshold for the running OpenBLAS kernels: where BLIS overtakes them (measured, bench/RESULTS.md).
+// The threshold for OpenBLAS kernels `core` (openblas_get_corename): where BLIS's overtake them (bench/RESULTS.md).
+double GemmSmallThresholdForCore(const std::string &core);
+// The threshold for the running OpenBLAS kernels (0 without OpenBLAS).
 double GemmDefaultSmallThreshold();
+// The cblas_dgemm that Gemm calls for an m × n × k product (OpenBLAS's or BLIS's).
+CblasDgemmFunction GemmLibraryFor(PetscInt m, PetscInt n, PetscInt k);
 // Reads -blas_small_gemm (once per process).
 PetscErrorCode GemmSetFromOptions(MPI_Comm comm);
-
-// OpenBLAS's cblas_dgemm, which BLIS's takes the name of at link time (nullptr if OpenBLAS is not loaded).
-using CblasDgemmFunction = void (*)(CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int, int, int, double, const double *, int, const double *, int,
-                                    double, double *, int);
-CblasDgemmFunction OpenblasDgemm();
 
 }  // namespace ctflow
