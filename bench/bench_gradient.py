@@ -15,6 +15,13 @@ the forward alone under no_grad. Torch runs on ctflow's BLAS and kernels (bench_
 -memory_view, the rank's maximum resident size) of the plain forward, with every step's state kept and with
 -adjoint_checkpoints 2, and the
 largest relative difference between the two gradients (every parameter, mapped by tools/gradient_to_torch.py).
+
+Cold and warm: one `ctflow -gradient` run is a fresh process, so its forward + gradient includes the first touch of
+every page it stores (the tape, the gradient arrays: ~0.4 s of kernel time at N_x = 512 on these VMs), while torch's
+figure is the median of repeated calls in one warm process. Training evaluates the gradient repeatedly in one
+process, so the warm figure is measured too: `ctflow -train` on the same model with one sample (the input and target
+above, plain SGD) for 1 and for --warm-epochs epochs; the Integrate + Adjoint stage times differ by that many − 1
+warm evaluations.
 """
 import argparse
 import os
@@ -38,6 +45,7 @@ def parse_args():
     p.add_argument("--heads", type=int, default=8)
     p.add_argument("--ffn", type=int, default=2048)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--warm-epochs", type=int, default=4, help="gradient evaluations of the warm measurement (at least 2)")
     p.add_argument("--own-kernels", action="store_true", help="torch on its own BLAS (OpenBLAS, the library's choice of kernels)")
     p.add_argument("--ctflow", default=os.path.join(ROOT, "build", "ctflow"))
     p.add_argument("--blas-rate", default=None, help="the ctflow_blas_rate helper (default: beside --ctflow)")
@@ -67,6 +75,17 @@ def ctflow_run(args, extra, gradient=True):
     return stages(out.stdout)
 
 
+def ctflow_train(args, epochs):
+    """Integrate + Adjoint stage seconds of `ctflow -train` over `epochs` single-sample gradient evaluations."""
+    cmd = [args.ctflow, "-train", "-controls", "controls.h5", "-data", "one_sample.h5", "-train_batch", "1", "-train_epochs", str(epochs),
+           "-train_optimizer", "sgd", "-train_lr", "1e-12", "-train_out", "trained.h5", "-log_view", "-memory_view"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=bvt.environment())
+    if out.returncode != 0:
+        sys.exit(f"failed ({out.returncode}): {' '.join(cmd)}\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    forward, adjoint, _ = stages(out.stdout)
+    return forward + adjoint
+
+
 def main():
     args = parse_args()
     ctflow_blas = bvt.same_kernels(args)
@@ -91,8 +110,8 @@ def main():
     print(f"ctflow BLAS: {ctflow_blas['blas']}; torch on {'its own OpenBLAS' if args.own_kernels else 'the same library, preloaded'}")
     print(f"model: {args.layers} post-LN layers, d = {args.d_model}, {args.heads} heads, F = {args.ffn}, float64, one thread; loss ½‖u(T) − v‖²")
     print()
-    print("| N_x | ctflow forward [s] | ctflow forward + gradient [s] | ratio | torch forward [s] | torch forward + backward [s] | ratio | ctflow / torch (f + g) | peak memory, forward / all states / 2 checkpoints [MiB] | max rel. diff |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| N_x | ctflow forward [s] | ctflow forward + gradient [s] | ratio | torch forward [s] | torch forward + backward [s] | ratio | ctflow / torch (f + g) | ctflow warm f + g [s] | warm ratio | warm ctflow / torch | peak memory, forward / all states / 2 checkpoints [MiB] | max rel. diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for nx in args.nx:
         x = torch.randn(1, nx, args.d_model, generator=torch.Generator().manual_seed(nx), dtype=torch.float64)
         v = np.random.default_rng(nx).standard_normal((nx, args.d_model))
@@ -106,6 +125,10 @@ def main():
         both = statistics.median(r[0] + r[1] for r in runs)
         peak_all = runs[0][2]
         peak_two = ctflow_run(args, ["-adjoint_checkpoints", "2"])[2]
+        with h5py.File("one_sample.h5", "w") as f:
+            f["inputs"] = x.numpy()
+            f["targets"] = v[None]
+        warm = statistics.median((ctflow_train(args, args.warm_epochs) - ctflow_train(args, 1)) / (args.warm_epochs - 1) for _ in range(args.reps))
         target = torch.from_numpy(v)
 
         def forward_backward():
@@ -125,7 +148,7 @@ def main():
         t_f = statistics.median(bvt.timed(forward) for _ in range(args.reps))
         mapped = torch_gradients(model, "g.h5")
         diff = max(np.abs(mapped[n] - p.grad.numpy()).max() / np.abs(p.grad.numpy()).max() for n, p in model.named_parameters())
-        print(f"| {nx} | {fwd:.3f} | {both:.3f} | {both / fwd:.2f} | {t_f:.3f} | {t_fb:.3f} | {t_fb / t_f:.2f} | {both / t_fb:.2f} | "
+        print(f"| {nx} | {fwd:.3f} | {both:.3f} | {both / fwd:.2f} | {t_f:.3f} | {t_fb:.3f} | {t_fb / t_f:.2f} | {both / t_fb:.2f} | {warm:.3f} | {warm / fwd:.2f} | {warm / t_fb:.2f} | "
               f"{plain[0][2] / 2**20:.0f} / {peak_all / 2**20:.0f} / {peak_two / 2**20:.0f} | {diff:.1e} |")
         if not diff <= 1e-10:
             sys.exit(f"gradients differ from torch: {diff:.2e}")
