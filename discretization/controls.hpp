@@ -98,6 +98,9 @@ class Controls {
   virtual const CvtProcessing *Cvt() const { return nullptr; }
   // The stages of a staged model (discretization/stages.hpp; after SetUp), or nullptr: one stage on [0, EndTime()].
   virtual const std::vector<ControlsStage> *Stages() const { return nullptr; }
+  // Whether the controls act alike on every token (no per-token parameters, nothing depending on the position x), so
+  // that a grid of several sequences (Grid::SetSequences: a batch stacked in x) is exact for them. Known after loading.
+  virtual bool SameOnEveryToken() const { return false; }
   // The operator order the controls were made for, comma separated (e.g. a pre-LN network's
   // "attention_ln1, mlp_ln2"), which every splitting scheme then splits; "" for the paper's order.
   virtual std::string DefaultOrder() const { return ""; }

@@ -150,6 +150,13 @@ PetscErrorCode Grid::RequireRefinableSize(const char option[], PetscInt cells, c
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode Grid::SetSequences(PetscInt b) {
+  PetscFunctionBeginUser;
+  PetscCheck(b >= 1, comm_, PETSC_ERR_ARG_OUTOFRANGE, "a grid holds at least one sequence, got %" PetscInt_FMT, b);
+  sequences_ = b;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode Grid::SetUp() {
   PetscFunctionBeginUser;
   for (int d = 0; d < 3; ++d)
@@ -169,14 +176,14 @@ PetscErrorCode Grid::SetUp() {
   }
   PetscMPIInt size;
   PetscCallMPI(MPI_Comm_size(comm_, &size));
-  PetscCheck(N_[0] >= size, comm_, PETSC_ERR_USER_INPUT,
-             "N_x = %" PetscInt_FMT " tokens cannot be distributed over %d ranks (each rank owns whole tokens)", N_[0], size);
+  PetscCheck(Nx() >= size, comm_, PETSC_ERR_USER_INPUT,
+             "N_x = %" PetscInt_FMT " tokens cannot be distributed over %d ranks (each rank owns whole tokens)", Nx(), size);
   // Before the DMDA allocates anything: u must be indexable, and u with the work vectors of a step must fit.
   PetscInt entries;
-  PetscCall(SizeToPetscInt(comm_, "the state u: N_x N_y", {(size_t)N_[0], (size_t)N_[1]}, &entries));
+  PetscCall(SizeToPetscInt(comm_, "the state u: N_x N_y", {(size_t)Nx(), (size_t)N_[1]}, &entries));
   PetscCall(MemoryCheck(comm_, kStateCopies * sizeof(PetscScalar) * ((double)entries / size),
                         "the state u (N_x N_y = " + std::to_string(entries) + " doubles) with the work vectors of a step"));
-  PetscCall(DMDACreate1d(comm_, DM_BOUNDARY_NONE, N_[0], N_[1], 0, nullptr, da_.Out()));
+  PetscCall(DMDACreate1d(comm_, DM_BOUNDARY_NONE, Nx(), N_[1], 0, nullptr, da_.Out()));
   PetscCall(DMSetUp(da_));
   PetscCall(DMDAGetCorners(da_, &xs_, nullptr, nullptr, &xm_, nullptr, nullptr));
   PetscFunctionReturn(0);
@@ -187,7 +194,10 @@ PetscErrorCode Grid::View(PetscViewer viewer) const {
   PetscCall(PetscViewerASCIIPrintf(viewer,
                                    "Grid: N_x = %" PetscInt_FMT ", N_y = %" PetscInt_FMT ", N_h = %" PetscInt_FMT
                                    "; L_x = %g, L_y = %g, L_h = %g (Δx = %g, Δy = %g, Δh = %g)\n",
-                                   N_[0], N_[1], N_[2], (double)L_[0], (double)L_[1], (double)L_[2], (double)dx(), (double)dy(), (double)dh()));
+                                   Nx(), N_[1], N_[2], (double)Lx(), (double)L_[1], (double)L_[2], (double)dx(), (double)dy(), (double)dh()));
+  if (Segmented())
+    PetscCall(
+        PetscViewerASCIIPrintf(viewer, "  %" PetscInt_FMT " sequences of %" PetscInt_FMT " tokens (attention within each)\n", sequences_, N_[0]));
   if (TwoDimensional())
     PetscCall(PetscViewerASCIIPrintf(
         viewer, "  Ω_y two-dimensional: N_y1 x N_y2 = %" PetscInt_FMT " x %" PetscInt_FMT " pixels; L_y1 = %g, L_y2 = %g (Δy1 = %g, Δy2 = %g)\n",

@@ -13,6 +13,11 @@
 // imposed up to an integer refinement factor (RequireRefinableSize: the data's cells split into r cells);
 // lengths left unset become L = N_data under SetUnitSpacing (layered controls: discrete weights; one unit per
 // cell of the data, so Δ = 1/r) and 1 otherwise.
+//
+// Sequences (SetSequences(b), before SetUp; no option): the grid holds b sequences side by side, each of the N_x tokens
+// and length L_x set or imposed as above, so Nx() = b N_x, Lx() = b L_x and Δx is a sequence's. Token x belongs to
+// sequence ⌊x / SequenceLength()⌋: attention stays within it (operators/attention.hpp); token-wise operators do not
+// notice. The trainer solves a chunk of samples as one state this way (solver/training/trainer.hpp).
 #pragma once
 #include <petscdmda.h>
 
@@ -46,20 +51,26 @@ class Grid {
   // multiple r·cells (each data cell split into r grid cells), else N = cells. *factor = r. Unit spacing
   // then means one unit per data cell: L = cells.
   PetscErrorCode RequireRefinableSize(const char option[], PetscInt cells, const char source[], PetscInt *factor);
+  // b ≥ 1 sequences of the N_x tokens above side by side (default 1); call before SetUp.
+  PetscErrorCode SetSequences(PetscInt b);
   PetscErrorCode SetUp();
   PetscErrorCode View(PetscViewer viewer) const;
 
   MPI_Comm Comm() const { return comm_; }
   DM Layout() const { return da_; }
-  PetscInt Nx() const { return N_[0]; }
+  PetscInt Nx() const { return N_[0] * sequences_; }
   PetscInt Ny() const { return N_[1]; }
   PetscInt Nh() const { return N_[2]; }
-  PetscReal Lx() const { return L_[0]; }
+  PetscReal Lx() const { return L_[0] * sequences_; }
   PetscReal Ly() const { return L_[1]; }
   PetscReal Lh() const { return L_[2]; }
   PetscReal dx() const { return L_[0] / N_[0]; }
   PetscReal dy() const { return L_[1] / N_[1]; }
   PetscReal dh() const { return L_[2] / N_[2]; }
+  // Tokens per sequence (Nx() unless SetSequences), and the number of sequences.
+  PetscInt SequenceLength() const { return N_[0]; }
+  PetscInt Sequences() const { return sequences_; }
+  bool Segmented() const { return sequences_ > 1; }
   PetscReal x(PetscInt k) const { return (k + 0.5) * dx(); }
   PetscReal y(PetscInt l) const { return (l + 0.5) * dy(); }
   PetscReal h(PetscInt m) const { return (m + 0.5) * dh(); }
@@ -73,7 +84,8 @@ class Grid {
  private:
   MPI_Comm comm_;
   std::string prefix_;
-  PetscInt N_[3] = {32, 16, 2};
+  PetscInt N_[3] = {32, 16, 2};  // N_x per sequence
+  PetscInt sequences_ = 1;
   PetscReal L_[3] = {1, 1, 1};
   PetscBool unit_spacing_ = PETSC_FALSE;
   PetscBool N_set_[3] = {PETSC_FALSE, PETSC_FALSE, PETSC_FALSE};

@@ -38,6 +38,7 @@ class LayeredControls : public Controls {
   std::vector<PetscReal> Breakpoints() const override { return {times_.begin() + 1, times_.end() - 1}; }
   PetscReal SubstepSampleTime(PetscReal s, PetscReal lo, PetscReal hi) const override;
   const VitProcessing *Vit() const override { return vit_.patch ? &vit_ : nullptr; }
+  bool SameOnEveryToken() const override { return Nx_ == 0; }  // no per-token biases
   PetscReal EndTime() const override { return times_.back(); }
   PetscReal DefaultFinalTime() const override { return times_.back(); }
   PetscReal DefaultTimeStep() const override { return times_[1] - times_[0]; }

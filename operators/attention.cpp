@@ -61,9 +61,12 @@ PetscErrorCode Attention::Prepare(PetscReal t) {
   PetscFunctionBeginUser;
   const PetscInt piece = ctx_.controls->PieceKey(t);
   if (piece >= 0 && piece == piece_ && ctx_.controls->State() == state_) PetscFunctionReturn(0);
+  PetscCallMPI(MPI_Comm_size(Comm(), &size));
+  PetscCheck(!g.Segmented() || size == 1, Comm(), PETSC_ERR_SUP,
+             "attention over a grid of %" PetscInt_FMT " sequences (a batched training chunk) needs the grid on one process; use -train_chunk 1",
+             g.Sequences());
   PetscCall(ctx_.controls->LendAttention(t, g, &kernels_storage_, &kernels_));
   piece_ = piece, state_ = ctx_.controls->State();
-  PetscCallMPI(MPI_Comm_size(Comm(), &size));
   PetscCall(DMDAGetOwnershipRanges(g.Layout(), &ranges, nullptr, nullptr));
   max_rows_ = *std::max_element(ranges, ranges + size);
   // Sizes in size_t, checked (BLAS's int, the nodes' memory) before anything is allocated.
@@ -97,23 +100,23 @@ PetscErrorCode Attention::Prepare(PetscReal t) {
   PetscFunctionReturn(0);
 }
 
-void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V) {
+void Attention::AccumulateTile(PetscInt m, PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V) {
   const Grid &g = *ctx_.grid;
-  const PetscInt xm = g.XLocal(), d = d_, D = D_;
+  const PetscInt xm = g.XLocal(), d = d_, D = D_, x0 = g.XStart() + r0;
   // The row's shift μ need not be its exact running maximum: exp(a − μ) / Σ exp(a − μ) is the same for any
   // μ, and floating point is relative, so μ is moved only when a tile's maximum passes it by more than
   // kShiftSlack (entries up to e^64 ≈ 6e27 cannot overflow the sums). Then one pass over the tile finds its
   // maximum, the exponentials and their sum, and O is rarely rescaled.
   constexpr PetscReal kShiftSlack = 64, kExpArgMax = 700;  // the exponential kernel is valid up to 709
-  PetscReal *O = &O_[m * d], *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm];
-  const PetscReal *Qm = &Q_[m * d];
+  PetscReal *O = &O_[r0 * D + m * d], *mx = &rowmax_[m * xm + r0], *sum = &rowsum_[m * xm + r0];
+  const PetscReal *Qm = &Q_[r0 * D + m * d];
   // S = s Δz Q_m K^T: the quadrature of s ⟨Q(x, ·), K(η, ·)⟩.
-  Gemm(CblasNoTrans, CblasTrans, xm, nt, d, score_scale_, Qm, D, K, 2 * D, 0.0, S_.data(), nt);
-  for (PetscInt k = 0; k < xm; ++k) {
+  Gemm(CblasNoTrans, CblasTrans, nr, nt, d, score_scale_, Qm, D, K, 2 * D, 0.0, S_.data(), nt);
+  for (PetscInt k = 0; k < nr; ++k) {
     PetscReal *s = &S_[k * nt];
     // Causal: only η ≤ x (masked keys get weight 0). The owned block is processed first and starts at
     // η ≤ x, so every row has seen a finite score before any tile that is entirely masked for it.
-    const PetscInt valid = kernels_->causal ? std::clamp<PetscInt>(g.XStart() + k - c0 + 1, 0, nt) : nt;
+    const PetscInt valid = kernels_->causal ? std::clamp<PetscInt>(x0 + k - c0 + 1, 0, nt) : nt;
     std::fill(s + valid, s + nt, 0.0);
     if (valid == 0) continue;
     if (mx[k] == -std::numeric_limits<PetscReal>::infinity()) {  // the row's first keys (O is still 0)
@@ -137,7 +140,7 @@ void Attention::AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const Petsc
     }
     sum[k] += tile_sum;
   }
-  Gemm(CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, 2 * D, 1.0, O, D);
+  Gemm(CblasNoTrans, CblasNoTrans, nr, d, nt, 1.0, S_.data(), nt, V, 2 * D, 1.0, O, D);
 }
 
 PetscErrorCode Attention::RhsMaterialised(PetscReal t, Vec U, Vec F) {
@@ -196,10 +199,17 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
   PetscCall(PetscLogFlops(6.0 * xm * Ny * D));
   PetscCall(PetscLogEventEnd(ATTENTION_PROJECT_EVENT, 0, 0, 0, 0));
 
-  // Ring: at stage s this rank holds the block of rank (rank - s) mod P, and forwards it to rank + 1.
+  // Ring: at stage s this rank holds the block of rank (rank - s) mod P, and forwards it to rank + 1. Several sequences
+  // (one rank, Prepare): each sequence's rows against its own keys.
   const PetscMPIInt right = (rank + 1) % size, left = (rank + size - 1) % size;
+  const PetscInt L = g.SequenceLength();
   PetscCall(PetscLogEventBegin(ATTENTION_SOFTMAX_EVENT, 0, 0, 0, 0));
-  for (PetscMPIInt s = 0; s < size; ++s) {
+  for (PetscInt q = 0; q < g.Sequences() && g.Segmented(); ++q)
+    for (PetscInt m = 0; m < Nh; ++m) {
+      const PetscReal *K = kv_[0].data() + q * L * 2 * D + m * d, *V = K + D;
+      for (PetscInt j0 = 0; j0 < L; j0 += tile_) AccumulateTile(m, q * L, L, q * L + j0, std::min(tile_, L - j0), K + j0 * 2 * D, V + j0 * 2 * D);
+    }
+  for (PetscMPIInt s = 0; s < size && !g.Segmented(); ++s) {
     const PetscMPIInt owner = (rank - s + size) % size, next_owner = (owner + size - 1) % size;
     const PetscInt rows = ranges[owner], next_rows = ranges[next_owner], first = starts[owner];
     const PetscReal *cur = kv_[s % 2].data();
@@ -214,7 +224,7 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
       const PetscReal *K = cur + m * d, *V = cur + D + m * d;
       for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
         if (kernels_->causal && first + j0 > g.XStart() + xm - 1) break;  // keys after every owned query
-        AccumulateTile(m, first + j0, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
+        AccumulateTile(m, 0, xm, first + j0, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
       }
     }
     if (s + 1 < size) {
@@ -223,8 +233,10 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
       PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
     }
   }
-  // Query-key pairs: all N_x keys per query, or η ≤ x (causal): Σ_k (x_start + k + 1).
-  const PetscReal pairs = kernels_->causal ? xm * (g.XStart() + (xm + 1) / 2.0) : (PetscReal)xm * g.Nx();
+  // Query-key pairs: all N_x keys per query, or η ≤ x (causal): Σ_k (x_start + k + 1); per sequence if several.
+  const PetscReal pairs = g.Segmented()      ? g.Sequences() * (kernels_->causal ? L * (L + 1) / 2.0 : (PetscReal)L * L)
+                          : kernels_->causal ? xm * (g.XStart() + (xm + 1) / 2.0)
+                                             : (PetscReal)xm * g.Nx();
   PetscCall(PetscLogFlops(Nh * (4.0 * d + 3.0) * pairs));
   PetscCall(PetscLogEventEnd(ATTENTION_SOFTMAX_EVENT, 0, 0, 0, 0));
 

@@ -18,6 +18,11 @@
 // accumulated online (running maximum and sum per row), so no N_x × N_x matrix is ever formed:
 // memory per rank is O(N_h N_x N_y / P + N_x/P · tile). With -attention_materialise, γ is formed instead
 // (AttentionMaps: K and V of all tokens on every rank, tile × N_x rows of γ at a time): the reference path.
+//
+// A grid of several sequences (Grid::SetSequences: a batch of samples stacked in x) has attention within each sequence:
+// token x attends to the keys of its own sequence only (causal: relative to the sequence's start), exactly as separate
+// evaluations. Supported by the streaming paths on one rank (the grid on one process); the materialised path and
+// several ranks refuse it.
 #pragma once
 #include <memory>
 #include <vector>
@@ -47,9 +52,9 @@ class Attention : public Operator {
   PetscErrorCode RhsMaterialised(PetscReal t, Vec U, Vec F);
   // kernels_ for the piece of t (lent by the controls), W_ packed from them, work space sized for them.
   PetscErrorCode Prepare(PetscReal t);
-  // Online-softmax update of head m's rows with one tile of keys/values (nt tokens from global index c0;
-  // K, V point at head m's columns of a ring block, leading dimension 2 N_h d_head).
-  void AccumulateTile(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
+  // Online-softmax update of head m's owned rows r0 … r0 + nr − 1 with one tile of keys/values (nt tokens from global
+  // index c0; K, V point at head m's columns of a ring block, leading dimension 2 N_h d_head).
+  void AccumulateTile(PetscInt m, PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
 
   PetscInt tile_ = 256;                  // -attention_tile: keys processed per GEMM tile
   PetscBool materialise_ = PETSC_FALSE;  // -attention_materialise: γ formed in row blocks (AttentionMaps)

@@ -18,6 +18,10 @@ PetscErrorCode AttentionMaps::SetUp(PetscReal t, Vec U, PetscInt block_rows) {
   PetscMPIInt size;
   const PetscScalar *u;
   PetscFunctionBeginUser;
+  PetscCheck(!g.Segmented(), g.Comm(), PETSC_ERR_SUP,
+             "attention maps (-attention_materialise, attention output) do not support a grid of %" PetscInt_FMT
+             " sequences (a batched training chunk); use -train_chunk 1",
+             g.Sequences());
   PetscCall(controls_->LendAttention(t, g, &kernels_storage_, &kernels_));
   const PetscInt d = kernels_->d_head;
   const size_t width = (size_t)Nh * d, rows = std::min(block_rows, xm);

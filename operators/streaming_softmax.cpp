@@ -16,6 +16,9 @@ PetscErrorCode StreamingSoftmax::SetUp(const Grid &grid, PetscInt heads, PetscIn
   const PetscInt *ranges;
   PetscMPIInt size;
   PetscFunctionBeginUser;
+  PetscCheck(!grid.Segmented(), grid.Comm(), PETSC_ERR_SUP,
+             "convolutional attention does not support a grid of %" PetscInt_FMT " sequences (a batched training chunk); use -train_chunk 1",
+             grid.Sequences());
   grid_ = &grid, heads_ = heads, d_ = d, tile_ = tile;
   const PetscInt xm = grid.XLocal(), D = heads * d;
   PetscCallMPI(MPI_Comm_size(grid.Comm(), &size));

@@ -19,6 +19,8 @@ PetscErrorCode StreamingSoftmaxTranspose::SetUp(const Grid &grid, PetscInt heads
   grid_ = &grid, heads_ = heads, d_ = d;
   const PetscInt xm = grid.XLocal(), D = heads * d;
   PetscCallMPI(MPI_Comm_size(grid.Comm(), &size));
+  PetscCheck(!grid.Segmented() || size == 1, grid.Comm(), PETSC_ERR_SUP,
+             "the attention transpose over a grid of %" PetscInt_FMT " sequences needs the grid on one process", grid.Sequences());
   PetscCall(DMDAGetOwnershipRanges(grid.Layout(), &ranges, nullptr, nullptr));
   PetscCallCXX(ranges_.assign(ranges, ranges + size));
   PetscCallCXX(starts_.assign(size + 1, 0));
@@ -59,19 +61,28 @@ PetscErrorCode StreamingSoftmaxTranspose::Ring(Fn fn) {
   PetscFunctionReturn(0);
 }
 
-// Online maximum and sum of head m's rows over one block, and o = Σ p V (unnormalised until the end).
-void StreamingSoftmaxTranspose::StatisticsBlock(PetscInt m, PetscInt first, PetscInt rows, const PetscReal *block, PetscReal scale, bool causal) {
+template <typename Fn>
+void StreamingSoftmaxTranspose::Pairs(PetscInt first, PetscInt rows, PetscReal *block, Fn fn) const {
   const Grid &g = *grid_;
-  const PetscInt xm = g.XLocal(), d = d_, D = heads_ * d_, W = 4 * D;
-  PetscReal *O = &O_[m * d], *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm];
+  if (!g.Segmented()) return fn(0, g.XLocal(), first, rows, block);
+  const PetscInt L = g.SequenceLength(), W = 4 * heads_ * d_;  // one rank (SetUp): first = 0, rows = N_x
+  for (PetscInt q = 0; q < g.Sequences(); ++q) fn(q * L, L, q * L, L, block + q * L * W);
+}
+
+// Online maximum and sum of head m's rows over one block, and o = Σ p V (unnormalised until the end).
+void StreamingSoftmaxTranspose::StatisticsBlock(PetscInt m, PetscInt r0, PetscInt nr, PetscInt first, PetscInt rows, const PetscReal *block,
+                                                PetscReal scale, bool causal) {
+  const Grid &g = *grid_;
+  const PetscInt xm = g.XLocal(), d = d_, D = heads_ * d_, W = 4 * D, x0 = g.XStart() + r0;
+  PetscReal *O = &O_[r0 * D + m * d], *mx = &rowmax_[m * xm + r0], *sum = &rowsum_[m * xm + r0];
   for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
     const PetscInt nt = std::min(tile_, rows - j0), c0 = first + j0;
-    if (causal && c0 > g.XStart() + xm - 1) break;  // keys after every owned query
+    if (causal && c0 > x0 + nr - 1) break;  // keys after every query
     const PetscReal *K = block + j0 * W + m * d, *V = block + j0 * W + D + m * d;
-    Gemm(CblasNoTrans, CblasTrans, xm, nt, d, scale, &Q_[m * d], D, K, W, 0.0, S_.data(), nt);
-    for (PetscInt k = 0; k < xm; ++k) {
+    Gemm(CblasNoTrans, CblasTrans, nr, nt, d, scale, &Q_[r0 * D + m * d], D, K, W, 0.0, S_.data(), nt);
+    for (PetscInt k = 0; k < nr; ++k) {
       PetscReal *s = &S_[k * nt];
-      const PetscInt valid = causal ? std::clamp<PetscInt>(g.XStart() + k - c0 + 1, 0, nt) : nt;
+      const PetscInt valid = causal ? std::clamp<PetscInt>(x0 + k - c0 + 1, 0, nt) : nt;
       std::fill(s + valid, s + nt, 0.0);
       if (valid == 0) continue;
       const PetscReal new_max = std::max(mx[k], MaxOf(valid, s)), rescale = std::exp(mx[k] - new_max);
@@ -80,36 +91,39 @@ void StreamingSoftmaxTranspose::StatisticsBlock(PetscInt m, PetscInt first, Pets
       if (rescale != 1)
         for (PetscInt r = 0; r < d; ++r) O[k * D + r] *= rescale;
     }
-    Gemm(CblasNoTrans, CblasNoTrans, xm, d, nt, 1.0, S_.data(), nt, V, W, 1.0, O, D);
+    Gemm(CblasNoTrans, CblasNoTrans, nr, d, nt, 1.0, S_.data(), nt, V, W, 1.0, O, D);
   }
 }
 
 // Head m's contributions of one block: dV, dK of the block, dQ of the owned rows.
-void StreamingSoftmaxTranspose::BackwardBlock(PetscInt m, PetscInt first, PetscInt rows, PetscReal *block, PetscReal scale, bool causal) {
+void StreamingSoftmaxTranspose::BackwardBlock(PetscInt m, PetscInt r0, PetscInt nr, PetscInt first, PetscInt rows, PetscReal *block, PetscReal scale,
+                                              bool causal) {
   const Grid &g = *grid_;
-  const PetscInt xm = g.XLocal(), d = d_, D = heads_ * d_, W = 4 * D;
-  const PetscReal *mx = &rowmax_[m * xm], *sum = &rowsum_[m * xm], *delta = &delta_[m * xm];
+  const PetscInt xm = g.XLocal(), d = d_, D = heads_ * d_, W = 4 * D, x0 = g.XStart() + r0;
+  const PetscReal *mx = &rowmax_[m * xm + r0], *sum = &rowsum_[m * xm + r0], *delta = &delta_[m * xm + r0];
+  const PetscReal *Qm = &Q_[r0 * D + m * d], *dOm = &dO_[r0 * D + m * d];
+  PetscReal *dQm = &dQ_[r0 * D + m * d];
   for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
     const PetscInt nt = std::min(tile_, rows - j0), c0 = first + j0;
-    if (causal && c0 > g.XStart() + xm - 1) break;
+    if (causal && c0 > x0 + nr - 1) break;
     PetscReal *K = block + j0 * W + m * d, *V = K + D, *dK = K + 2 * D, *dV = K + 3 * D;
     // P = exp(s Q Kᵀ − max) / sum, masked.
-    Gemm(CblasNoTrans, CblasTrans, xm, nt, d, scale, &Q_[m * d], D, K, W, 0.0, P_.data(), nt);
-    for (PetscInt k = 0; k < xm; ++k) {
+    Gemm(CblasNoTrans, CblasTrans, nr, nt, d, scale, Qm, D, K, W, 0.0, P_.data(), nt);
+    for (PetscInt k = 0; k < nr; ++k) {
       PetscReal *p = &P_[k * nt];
-      const PetscInt valid = causal ? std::clamp<PetscInt>(g.XStart() + k - c0 + 1, 0, nt) : nt;
+      const PetscInt valid = causal ? std::clamp<PetscInt>(x0 + k - c0 + 1, 0, nt) : nt;
       if (valid > 0) (void)ExpShiftedSum(valid, mx[k], p);
       for (PetscInt j = 0; j < valid; ++j) p[j] /= sum[k];
       std::fill(p + valid, p + nt, 0.0);
     }
     // dV += Pᵀ dO; dS = P ⊙ (dO Vᵀ − Δ).
-    Gemm(CblasTrans, CblasNoTrans, nt, d, xm, 1.0, P_.data(), nt, &dO_[m * d], D, 1.0, dV, W);
-    Gemm(CblasNoTrans, CblasTrans, xm, nt, d, 1.0, &dO_[m * d], D, V, W, 0.0, S_.data(), nt);
-    for (PetscInt k = 0; k < xm; ++k)
+    Gemm(CblasTrans, CblasNoTrans, nt, d, nr, 1.0, P_.data(), nt, dOm, D, 1.0, dV, W);
+    Gemm(CblasNoTrans, CblasTrans, nr, nt, d, 1.0, dOm, D, V, W, 0.0, S_.data(), nt);
+    for (PetscInt k = 0; k < nr; ++k)
       for (PetscInt j = 0; j < nt; ++j) S_[k * nt + j] = P_[k * nt + j] * (S_[k * nt + j] - delta[k]);
     // dQ += s dS K; dK += s dSᵀ Q.
-    Gemm(CblasNoTrans, CblasNoTrans, xm, d, nt, scale, S_.data(), nt, K, W, 1.0, &dQ_[m * d], D);
-    Gemm(CblasTrans, CblasNoTrans, nt, d, xm, scale, S_.data(), nt, &Q_[m * d], D, 1.0, dK, W);
+    Gemm(CblasNoTrans, CblasNoTrans, nr, d, nt, scale, S_.data(), nt, K, W, 1.0, dQm, D);
+    Gemm(CblasTrans, CblasNoTrans, nt, d, nr, scale, S_.data(), nt, Qm, D, 1.0, dK, W);
   }
 }
 
@@ -117,7 +131,9 @@ PetscErrorCode StreamingSoftmaxTranspose::Statistics(PetscReal scale, bool causa
   const PetscInt xm = grid_->XLocal(), d = d_, D = heads_ * d_;
   PetscFunctionBeginUser;
   PetscCall(Ring([&](PetscInt first, PetscInt rows, PetscReal *block) {
-    for (PetscInt m = 0; m < heads_; ++m) StatisticsBlock(m, first, rows, block, scale, causal);
+    Pairs(first, rows, block, [&](PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nc, PetscReal *b) {
+      for (PetscInt m = 0; m < heads_; ++m) StatisticsBlock(m, r0, nr, c0, nc, b, scale, causal);
+    });
   }));
   for (PetscInt m = 0; m < heads_; ++m)
     for (PetscInt k = 0; k < xm; ++k)
@@ -131,9 +147,14 @@ PetscErrorCode StreamingSoftmaxTranspose::Run(PetscReal scale, bool causal) {
   for (PetscInt m = 0; m < heads_; ++m)
     for (PetscInt k = 0; k < xm; ++k) delta_[m * xm + k] = cblas_ddot(d, &dO_[k * D + m * d], 1, &O_[k * D + m * d], 1);
   PetscCall(Ring([&](PetscInt first, PetscInt rows, PetscReal *block) {
-    for (PetscInt m = 0; m < heads_; ++m) BackwardBlock(m, first, rows, block, scale, causal);
+    Pairs(first, rows, block, [&](PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nc, PetscReal *b) {
+      for (PetscInt m = 0; m < heads_; ++m) BackwardBlock(m, r0, nr, c0, nc, b, scale, causal);
+    });
   }));
-  const PetscReal pairs = causal ? xm * (grid_->XStart() + (xm + 1) / 2.0) : (PetscReal)xm * grid_->Nx();
+  const PetscInt L = grid_->SequenceLength();
+  const PetscReal pairs = grid_->Segmented() ? grid_->Sequences() * (causal ? L * (L + 1) / 2.0 : (PetscReal)L * L)
+                          : causal           ? xm * (grid_->XStart() + (xm + 1) / 2.0)
+                                             : (PetscReal)xm * grid_->Nx();
   PetscCall(PetscLogFlops(heads_ * (8.0 * d + 4.0) * pairs));
   PetscFunctionReturn(0);
 }

@@ -7,7 +7,8 @@
 // travel around the ranks as in the forward ring, now with their dK, dV, and come home after the last stage. No
 // N_x × N_x matrix is formed: memory per rank O(N_h d N_x / P + N_x/P · tile). Causal: the keys η ≤ x only. The dense
 // attention (operators/attention_transpose.cpp) and the convolutional one (operators/convolutional_attention.cpp) are
-// its users.
+// its users. A grid of several sequences (Grid::SetSequences, one rank only): each sequence's queries against its own
+// keys, as separate evaluations.
 #pragma once
 #include <vector>
 
@@ -40,9 +41,14 @@ class StreamingSoftmaxTranspose {
   const PetscReal *QueryGradient() const { return dQ_.data(); }
 
  private:
-  // Head m's first-pass and second-pass work on one block of `rows` tokens from global index `first`.
-  void StatisticsBlock(PetscInt m, PetscInt first, PetscInt rows, const PetscReal *block, PetscReal scale, bool causal);
-  void BackwardBlock(PetscInt m, PetscInt first, PetscInt rows, PetscReal *block, PetscReal scale, bool causal);
+  // Head m's first-pass and second-pass work of the owned queries r0 … r0 + nr − 1 on one block of `rows` tokens from
+  // global index `first`.
+  void StatisticsBlock(PetscInt m, PetscInt r0, PetscInt nr, PetscInt first, PetscInt rows, const PetscReal *block, PetscReal scale, bool causal);
+  void BackwardBlock(PetscInt m, PetscInt r0, PetscInt nr, PetscInt first, PetscInt rows, PetscReal *block, PetscReal scale, bool causal);
+  // fn(r0, nr, first, rows, block) for every pair of owned queries and block of keys that attend to each other: the
+  // whole block for one sequence, each sequence's rows and keys for several.
+  template <typename Fn>
+  void Pairs(PetscInt first, PetscInt rows, PetscReal *block, Fn fn) const;
   // Runs fn(owner's first token, rows, block) on every rank's block in ring order; the blocks end on their owners.
   template <typename Fn>
   PetscErrorCode Ring(Fn fn);

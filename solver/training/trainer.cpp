@@ -115,6 +115,8 @@ PetscErrorCode Trainer::SetFromOptions() {
   PetscCall(PetscOptionsInt("-train_checkpoint_every", "Save a checkpoint every k epochs (0: never)", "Trainer::SetCheckpoint", checkpoint_every_,
                             &checkpoint_every_, nullptr));
   PetscCall(PetscOptionsBool("-train_restart", "Continue from -train_checkpoint", "Trainer::SetCheckpoint", restart, &restart, nullptr));
+  PetscCall(PetscOptionsInt("-train_chunk", "Samples solved as one batched state (0: the local batch share, at most 128; 1: one at a time)",
+                            "Trainer::SetChunk", chunk_, &chunk_, nullptr));
   PetscCall(PetscOptionsString("-train_test_logits", "After training, write the test set's logits, loss and accuracy here (HDF5)",
                                "Trainer::SetTestLogits", logits, logits, sizeof(logits), nullptr));
   PetscOptionsEnd();
@@ -162,6 +164,7 @@ PetscErrorCode Trainer::SetUp() {
              "-train_checkpoint_every and -train_restart need -train_checkpoint FILE");
   PetscCheck(smoothness_ >= 0 && clip_ >= 0 && weight_decay_ >= 0, comm_, PETSC_ERR_USER_INPUT,
              "-train_time_smoothness, -train_clip and -train_weight_decay must be non-negative");
+  PetscCheck(chunk_ >= 0, comm_, PETSC_ERR_USER_INPUT, "-train_chunk must be non-negative, got %" PetscInt_FMT, chunk_);
   PetscCall(train_.Load(comm_, data_path_, "-data"));
   has_test_ = !test_path_.empty();
   if (has_test_) PetscCall(test_.Load(comm_, test_path_, "-data_test"));
@@ -205,6 +208,15 @@ PetscErrorCode Trainer::SetUp() {
     PetscCheck(!train_.Labels(), comm_, PETSC_ERR_USER_INPUT, "/labels need a classification head (controls with /vit)");
   }
   PetscCall(VecDuplicate(problem_.State(), embedded_.Out()));
+  {  // samples per solve
+    PetscMPIInt size;
+    PetscCallMPI(MPI_Comm_size(comm_, &size));
+    chunk_note_ = NotBatchable();
+    PetscCheck(chunk_ <= 1 || chunk_note_.empty(), comm_, PETSC_ERR_USER_INPUT,
+               "-train_chunk %" PetscInt_FMT " cannot batch samples: %s; use -train_chunk 1", chunk_, chunk_note_.c_str());
+    chunk_used_ = !chunk_note_.empty() ? 1 : chunk_ ? chunk_ : std::clamp<PetscInt>((batch_ + size - 1) / size, 1, 128);
+    if (!chunk_note_.empty()) PetscCall(PetscInfo(nullptr, "training one sample at a time: %s\n", chunk_note_.c_str()));
+  }
   // θ, flat, and where each array lives in it.
   PetscCall(problem_.GetControls().GetParameters(&theta_arrays_));
   PetscCheck(!theta_arrays_.Empty(), comm_, PETSC_ERR_USER_INPUT, "the controls (%s) have no parameters to train",
@@ -237,6 +249,16 @@ PetscErrorCode Trainer::SetUp() {
   }
   PetscCall(CheckWritableFile(comm_, out_path_, "-train_out", kHdf5Signature, inputs));
   PetscFunctionReturn(0);
+}
+
+std::string Trainer::NotBatchable() const {
+  const Controls &controls = problem_.GetControls();
+  PetscBool materialise = PETSC_FALSE;
+  if (!controls.SameOnEveryToken()) return "the controls (" + controls.Description() + ") are not the same on every token";
+  if (controls.Stages() || controls.Cvt()) return "a staged or convolutional model";
+  if (problem_.GetIntegrator().Adaptive()) return "adaptive time steps depend on the whole state";
+  if (PetscOptionsGetBool(nullptr, "attention_", "-materialise", &materialise, nullptr) || materialise) return "-attention_materialise";
+  return "";
 }
 
 PetscErrorCode Trainer::SetUpSmoothness() {
@@ -281,6 +303,7 @@ PetscReal Trainer::Smoothness(std::vector<PetscReal> *g) const {
 PetscErrorCode Trainer::SetParameters(const std::vector<PetscReal> &theta) {
   PetscFunctionBeginUser;
   if (&theta != &theta_) theta_ = theta;
+  ++theta_version_;  // the chunks' controls follow when next used
   size_t k = 0;
   for (ControlsArray &a : theta_arrays_.Arrays())
     for (PetscReal &v : a.values) v = theta_[k++];
@@ -300,41 +323,101 @@ std::vector<PetscInt> Trainer::EpochOrder(PetscInt epoch) const {
   return order;
 }
 
-// One sample: *loss += ℓ, *correct += [argmax z = label], with g: g += ∂ℓ/∂θ (flat).
-PetscErrorCode Trainer::Sample(const Dataset &d, PetscInt i, PetscReal *loss, PetscReal *correct, PetscReal *g) {
+PetscErrorCode Trainer::ChunkProblem(PetscInt n, Problem **p, SampleLoss **loss) {
+  const Grid &grid = problem_.GetGrid();
+  ChunkSolver &c = chunks_[n];
+  PetscFunctionBeginUser;
+  if (!c.problem) {
+    PetscCallCXX(c.problem = std::make_unique<Problem>(PETSC_COMM_SELF));
+    Problem &q = *c.problem;
+    PetscCall(q.SetFromOptions());
+    q.GetTrajectory().SetPath("none");
+    PetscCall(q.SetControlsFile(problem_.ControlsFile()));
+    PetscCall(q.GetControls().SetFromOptions());
+    PetscCall(q.GetGrid().SetSequences(n));
+    q.GetInitialState().SetValues(std::vector<PetscReal>(n * grid.Nx() * grid.Ny(), 0.0), grid.Nx(), grid.Ny(), "a chunk of training samples");
+    auto l = std::make_unique<SampleLoss>(PETSC_COMM_SELF);
+    if (train_.Labels()) l->SetLabels(std::vector<PetscInt>(n, 0));
+    else l->SetTarget(nullptr);
+    c.loss = l.get();
+    PetscCall(q.SetLoss(std::move(l)));
+    q.SetAdjoint(true);
+    PetscCall(q.SetUp());
+  }
+  if (c.version != theta_version_) {
+    PetscCall(c.problem->GetControls().SetParameters(theta_arrays_));
+    c.version = theta_version_;
+  }
+  *p = c.problem.get(), *loss = c.loss;
+  PetscFunctionReturn(0);
+}
+
+// Samples idx[0 … n) as one state of n sequences (n = 1: problem_ itself).
+PetscErrorCode Trainer::Samples(const Dataset &d, const PetscInt *idx, PetscInt n, PetscReal *loss, PetscReal *correct, PetscReal *g) {
   const Grid &grid = problem_.GetGrid();
   const VitProcessing *vit = problem_.GetControls().Vit();
+  const PetscInt Nx = grid.Nx(), Ny = grid.Ny(), rows = Nx * Ny;
+  Problem *p = &problem_;
+  SampleLoss *sl = loss_;
   PetscFunctionBeginUser;
+  if (n > 1) PetscCall(ChunkProblem(n, &p, &sl));
+  PetscCallCXX(values_.resize(n * rows));
   if (vit) {
-    PetscCallCXX(image_.assign(d.Input(i), d.Input(i) + vit->channels * vit->height * vit->width));
-    PetscCall(EmbedImage(grid, *vit, image_, embedded_));
-    const PetscScalar *a;
-    PetscCall(VecGetArrayRead(embedded_, &a));
-    PetscCallCXX(values_.assign(a, a + grid.Nx() * grid.Ny()));
-    PetscCall(VecRestoreArrayRead(embedded_, &a));
-    loss_->SetLabel(d.Label(i));
+    PetscCallCXX(labels_.resize(n));
+    for (PetscInt j = 0; j < n; ++j) {  // the embedding F, sample by sample on the one-sample grid
+      const PetscScalar *a;
+      PetscCallCXX(image_.assign(d.Input(idx[j]), d.Input(idx[j]) + vit->channels * vit->height * vit->width));
+      PetscCall(EmbedImage(grid, *vit, image_, embedded_));
+      PetscCall(VecGetArrayRead(embedded_, &a));
+      std::copy_n(a, rows, &values_[j * rows]);
+      PetscCall(VecRestoreArrayRead(embedded_, &a));
+      labels_[j] = d.Label(idx[j]);
+    }
+    sl->SetLabels(labels_);
   } else {
-    PetscCallCXX(values_.assign(d.Input(i), d.Input(i) + grid.Nx() * grid.Ny()));
-    loss_->SetTarget(d.Target(i));
+    for (PetscInt j = 0; j < n; ++j) std::copy_n(d.Input(idx[j]), rows, &values_[j * rows]);
+    if (n == 1) sl->SetTarget(d.Target(idx[0]));
+    else {
+      PetscCallCXX(targets_.resize(n * rows));
+      for (PetscInt j = 0; j < n; ++j) std::copy_n(d.Target(idx[j]), rows, &targets_[j * rows]);
+      sl->SetTarget(targets_.data());
+    }
   }
-  problem_.GetInitialState().SetValues(std::move(values_), grid.Nx(), grid.Ny(), "a training sample");
-  PetscCall(problem_.Solve());
-  *loss += problem_.LossValue();
+  p->GetInitialState().SetValues(std::move(values_), Nx, Ny, n == 1 ? "a training sample" : "a chunk of training samples");
+  PetscCall(p->Solve());
+  *loss += p->LossValue();
   if (vit) {
-    const std::vector<PetscReal> &z = loss_->Logits();
-    *correct += (PetscInt)(std::max_element(z.begin(), z.end()) - z.begin()) == d.Label(i) ? 1 : 0;
-    if (logits_out_) std::copy(z.begin(), z.end(), logits_out_->begin() + i * z.size());
+    const std::vector<PetscReal> &z = sl->Logits();
+    const PetscInt C = vit->classes;
+    for (PetscInt j = 0; j < n; ++j) {
+      const PetscReal *zj = &z[j * C];
+      *correct += (PetscInt)(std::max_element(zj, zj + C) - zj) == d.Label(idx[j]) ? 1 : 0;
+      if (logits_out_) std::copy_n(zj, C, logits_out_->begin() + idx[j] * C);
+    }
   }
   if (!g) PetscFunctionReturn(0);
-  PetscCall(problem_.SolveAdjoint());
-  for (const ControlsArray &a : problem_.Gradient().Arrays()) {
+  PetscCall(p->SolveAdjoint());
+  for (const ControlsArray &a : p->Gradient().Arrays()) {
     PetscReal *ga = g + offset_.at(a.name);
     for (size_t k = 0; k < a.values.size(); ++k) ga[k] += a.values[k];
   }
-  if (vit) {  // the embedding F and the head G, outside the Problem's adjoint
+  if (vit) {  // the embedding F (per sample) and the head G, outside the Problem's adjoint
     VitProcessing dvit;
-    PetscCall(EmbedImageTranspose(grid, *vit, image_, problem_.GradientState(), &dvit));
-    const VitProcessing &head = loss_->HeadGradient();
+    for (PetscInt j = 0; j < n; ++j) {
+      PetscCallCXX(image_.assign(d.Input(idx[j]), d.Input(idx[j]) + vit->channels * vit->height * vit->width));
+      if (n == 1) PetscCall(EmbedImageTranspose(grid, *vit, image_, p->GradientState(), &dvit));
+      else {  // sample j's rows of ∂L/∂u0 on the one-sample grid
+        const PetscScalar *a;
+        PetscScalar *e;
+        PetscCall(VecGetArrayRead(p->GradientState(), &a));
+        PetscCall(VecGetArrayWrite(embedded_, &e));
+        std::copy_n(&a[j * rows], rows, e);
+        PetscCall(VecRestoreArrayWrite(embedded_, &e));
+        PetscCall(VecRestoreArrayRead(p->GradientState(), &a));
+        PetscCall(EmbedImageTranspose(grid, *vit, image_, embedded_, &dvit));
+      }
+    }
+    const VitProcessing &head = sl->HeadGradient();
     const std::pair<const char *, const std::vector<PetscReal> *> parts[] = {
         {"/vit/patch_embedding", &dvit.patch_embedding},       {"/vit/patch_bias", &dvit.patch_bias},   {"/vit/class_token", &dvit.class_token},
         {"/vit/position_embedding", &dvit.position_embedding}, {"/vit/head_weight", &head.head_weight}, {"/vit/head_bias", &head.head_bias}};
@@ -355,7 +438,8 @@ PetscErrorCode Trainer::LocalSums(const Dataset &d, const std::vector<PetscInt> 
   PetscReal *s = sums->data();
   PetscCall(OnEveryRank(comm_, [&] {
     PetscErrorCode ierr = 0;
-    for (size_t k = lo; k < hi && !ierr; ++k) ierr = Sample(d, batch[k], s + n, s + n + 1, gradient ? s : nullptr);
+    for (size_t k = lo; k < hi && !ierr; k += chunk_used_)
+      ierr = Samples(d, &batch[k], (PetscInt)std::min(hi - k, (size_t)chunk_used_), s + n, s + n + 1, gradient ? s : nullptr);
     return ierr;
   }));
   PetscFunctionReturn(0);
@@ -386,6 +470,20 @@ PetscErrorCode Trainer::Evaluate(const Dataset &d, PetscReal *loss, PetscReal *a
   for (PetscInt i = 0; i < d.Size(); ++i) all[i] = i;
   PetscCall(Objective(d, all, loss, &correct, nullptr));
   *accuracy = d.Labels() ? correct / (PetscReal)d.Size() : NAN;
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Trainer::Logits(const Dataset &d, const std::vector<PetscInt> &batch, std::vector<PetscReal> *z) {
+  const VitProcessing *vit = problem_.GetControls().Vit();
+  PetscReal loss, correct;
+  PetscFunctionBeginUser;
+  PetscCheck(vit && d.Labels(), comm_, PETSC_ERR_ARG_WRONG, "logits need a vision Transformer and labels");
+  PetscCallCXX(z->assign(d.Size() * vit->classes, 0.0));
+  logits_out_ = z;
+  const PetscErrorCode ierr = Objective(d, batch, &loss, &correct, nullptr);
+  logits_out_ = nullptr;
+  PetscCall(ierr);
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, z->data(), (int)z->size(), MPIU_REAL, MPIU_SUM, comm_));
   PetscFunctionReturn(0);
 }
 
@@ -506,10 +604,13 @@ PetscErrorCode Trainer::Train() {
   static PetscLogStage stage = -1;
   if (stage < 0) PetscCall(PetscLogStageRegister("Training", &stage));
   PetscCall(PetscLogStagePush(stage));
-  PetscCall(PetscPrintf(comm_, "training %s on %s (%" PetscInt_FMT " samples%s), %zu parameters, %s, batch %" PetscInt_FMT ", %s\n",
+  const std::string chunk = !chunk_note_.empty() ? "one sample per solve (" + chunk_note_ + ")"
+                            : chunk_used_ == 1   ? "one sample per solve"
+                                                 : "up to " + std::to_string(chunk_used_) + " samples per solve";
+  PetscCall(PetscPrintf(comm_, "training %s on %s (%" PetscInt_FMT " samples%s), %zu parameters, %s, batch %" PetscInt_FMT ", %s, %s\n",
                         problem_.GetControls().Description().c_str(), data_path_.c_str(), train_.Size(),
                         has_test_ ? (", test " + test_path_).c_str() : "", theta_.size(), optimizer_ ? optimizer_->Description().c_str() : "tao",
-                        batch_, schedule_.Description().c_str()));
+                        batch_, schedule_.Description().c_str(), chunk.c_str()));
   if (TaoSelected()) PetscCall(TrainTao());
   else PetscCall(TrainMiniBatch());
   PetscCall(PetscLogStagePop());

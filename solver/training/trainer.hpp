@@ -6,6 +6,16 @@
 // depends on the seed and the epoch only, and each batch is split into contiguous blocks over the ranks, so 1, 2, 4
 // ranks give the same training to round-off.
 //
+// Batched samples: a rank's share of a batch is solved in chunks of up to c samples (-train_chunk c, SetChunk; default
+// the local batch share, at most 128), each chunk as one state of c·N_x tokens on a grid of c sequences
+// (Grid::SetSequences: attention within each sample, token-wise operators unchanged, the same Δx), forward once and
+// backward once; the loss is the sum of the samples' losses (SampleLoss). The same objective and gradient as one sample
+// at a time, to round-off. A Problem per chunk size (the full chunk and the remainders) is built when first needed.
+// Memory: the adjoint's tape holds c·N_x tokens per kept state. Configurations that are not exact batched (controls
+// with per-token parameters or x-dependence, staged or convolutional models, adaptive Δt, -attention_materialise) run
+// one sample at a time (the first line says why); -train_chunk c > 1 with them is an error. -train_chunk 1: one
+// sample at a time.
+//
 //   ctflow::Trainer trainer(PETSC_COMM_WORLD);
 //   PetscCall(trainer.SetFromOptions());     // -data, -data_test, -train_*, the optimiser's, the Problem's options
 //   PetscCall(trainer.SetUp());              // controls (-controls, or a random ViT, vit_init.hpp), data checked
@@ -15,7 +25,7 @@
 // -train_epochs n, -train_batch b (0: the whole set), -train_seed s, -train_shuffle (SetShuffle), -train_optimizer
 // adam|adamw|sgd|tao (SetOptimizer; tao: full batch through PETSc's TAO, its options -tao_*), -train_weight_decay λ,
 // -train_clip c (gradient norm clipping), -train_time_smoothness α, -train_history FILE, -train_checkpoint FILE,
-// -train_checkpoint_every k, -train_restart, -train_test_logits FILE (SetTestLogits: the test set's logits after training,
+// -train_checkpoint_every k, -train_restart, -train_chunk c (SetChunk), -train_test_logits FILE (SetTestLogits: the test set's logits after training,
 // /logits (B, classes), with /labels, and the loss and accuracy as attributes; with -train_epochs 0 an evaluation); the learning rate's
 // (lr_schedule.hpp) and the random ViT's (vit_init.hpp).
 #pragma once
@@ -48,6 +58,8 @@ class Trainer {
   void SetWeightDecay(PetscReal wd) { weight_decay_ = wd; }
   void SetClip(PetscReal clip) { clip_ = clip; }
   void SetTimeSmoothness(PetscReal alpha) { smoothness_ = alpha; }
+  // Samples per batched solve (0: the local batch share, at most 128; 1: one at a time).
+  void SetChunk(PetscInt chunk) { chunk_ = chunk; }
   void SetHistory(const std::string &path) { history_path_ = path; }
   void SetTestLogits(const std::string &path) { logits_path_ = path; }
   void SetCheckpoint(const std::string &path, PetscInt every, bool restart) {
@@ -62,6 +74,10 @@ class Trainer {
   PetscErrorCode Objective(const Dataset &d, const std::vector<PetscInt> &batch, PetscReal *loss, PetscReal *correct, std::vector<PetscReal> *g);
   // The test (or any) set's mean loss and accuracy (NaN for targets).
   PetscErrorCode Evaluate(const Dataset &d, PetscReal *loss, PetscReal *accuracy);
+  // The logits of samples `batch` of d (labels): z (d.Size() × classes) gets their rows, the others zero. Collective.
+  PetscErrorCode Logits(const Dataset &d, const std::vector<PetscInt> &batch, std::vector<PetscReal> *z);
+  // The samples per solve in effect (after SetUp): 1 when the configuration cannot be batched.
+  PetscInt Chunk() const { return chunk_used_; }
   // θ, flat; setting it changes every rank's controls.
   const std::vector<PetscReal> &Parameters() const { return theta_; }
   PetscErrorCode SetParameters(const std::vector<PetscReal> &theta);
@@ -73,7 +89,12 @@ class Trainer {
   PetscErrorCode SetUpControls();
   // This rank's samples of batch: sums = (Σ ∂ℓ/∂θ (with gradient), Σ ℓ, Σ correct).
   PetscErrorCode LocalSums(const Dataset &d, const std::vector<PetscInt> &batch, std::vector<PetscReal> *sums, bool gradient);
-  PetscErrorCode Sample(const Dataset &d, PetscInt i, PetscReal *loss, PetscReal *correct, PetscReal *g);
+  // Samples idx[0 … n): *loss += Σ ℓ, *correct += Σ [argmax z = label], with g: g += Σ ∂ℓ/∂θ (flat); one solve.
+  PetscErrorCode Samples(const Dataset &d, const PetscInt *idx, PetscInt n, PetscReal *loss, PetscReal *correct, PetscReal *g);
+  // The Problem for chunks of n > 1 samples (built on first use), its controls at θ.
+  PetscErrorCode ChunkProblem(PetscInt n, Problem **p, SampleLoss **loss);
+  // Why the configuration cannot be batched, or "".
+  std::string NotBatchable() const;
   PetscErrorCode SetUpSmoothness();
   // α Σ_n ‖θ^{n+1} − θ^n‖² / Δτ_n and its gradient added to g.
   PetscReal Smoothness(std::vector<PetscReal> *g) const;
@@ -95,7 +116,15 @@ class Trainer {
   std::string data_path_, test_path_, out_path_ = "trained.h5", history_path_, checkpoint_path_, logits_path_, optimizer_name_ = "adam";
   Dataset train_, test_;
   bool has_test_ = false, shuffle_ = true, restart_ = false;
-  PetscInt epochs_ = 10, batch_ = 32, seed_ = 0, checkpoint_every_ = 0, first_epoch_ = 0;
+  PetscInt epochs_ = 10, batch_ = 32, seed_ = 0, checkpoint_every_ = 0, first_epoch_ = 0, chunk_ = 0, chunk_used_ = 1;
+  std::string chunk_note_;  // why samples run one at a time, or ""
+  struct ChunkSolver {
+    std::unique_ptr<Problem> problem;  // on a grid of n sequences
+    SampleLoss *loss = nullptr;        // owned by problem
+    PetscInt version = -1;             // theta_version_ of its controls' parameters
+  };
+  std::map<PetscInt, ChunkSolver> chunks_;  // by chunk size n > 1
+  PetscInt theta_version_ = 0;              // counts SetParameters
   PetscReal weight_decay_ = 0, clip_ = 0, smoothness_ = 0;
   std::unique_ptr<Optimizer> optimizer_;
   LrSchedule schedule_;
@@ -107,10 +136,11 @@ class Trainer {
     PetscReal weight;        // 1/Δτ_n
   };
   std::vector<SmoothnessPair> pairs_;
-  std::vector<PetscReal> image_, values_;
+  std::vector<PetscReal> image_, values_, targets_;
+  std::vector<PetscInt> labels_;
   UniqueVec embedded_;
   TrainingHistory history_;
-  std::vector<PetscReal> *logits_out_ = nullptr;  // Sample stores the logits of sample i in row i
+  std::vector<PetscReal> *logits_out_ = nullptr;  // Samples stores the logits of sample i in row i
   PetscHandle<Tao, TaoDestroy> tao_;
 };
 

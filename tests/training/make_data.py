@@ -41,6 +41,10 @@ def main():
                 g[name] = rng.normal(0, 0.3, (1, 4, 4))
             g["W1"], g["b1"] = rng.normal(0, 0.3, (4, 4)), rng.normal(0, 0.1, 4)
             g.attrs["sigma1"], g.attrs["sigma2"] = 0.0, 1.0
+    with h5py.File(f"{out}/paper.h5", "r") as f, h5py.File(f"{out}/paper_causal.h5", "w") as g:  # the same, causal
+        for n in f["layers"]:
+            f.copy(f[f"layers/{n}"], g, f"layers/{n}")
+        g.attrs["causal"] = 1.0
     write(f"{out}/states.h5", inputs=rng.normal(0, 1, (12, 5, 4)), targets=rng.normal(0, 1, (12, 5, 4)))
     write(f"{out}/float_labels.h5", images=images, labels=labels.astype(np.float64))
 
