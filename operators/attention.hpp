@@ -44,6 +44,7 @@ class Attention : public Operator {
   // keeps its rows' statistics and o, so that the transpose at the same state skips its first pass.
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
   bool HasTranspose() const override { return true; }
+  bool SupportsSequences() const override { return !materialise_; }  // the streaming path keeps the sequences apart
   void RecordNextRhs(PetscInt slot) override { record_slot_ = slot; }
   void ReuseRecord(PetscInt slot) override { reuse_slot_ = slot; }
 

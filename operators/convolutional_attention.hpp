@@ -37,6 +37,7 @@ class ConvolutionalAttention : public Operator {
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
   bool HasTranspose() const override { return true; }
+  bool SupportsSequences() const override { return false; }
   void RecordNextRhs(PetscInt slot) override { record_slot_ = slot; }
   void ReuseRecord(PetscInt slot) override { reuse_slot_ = slot; }
 

@@ -21,6 +21,7 @@ class ConvolutionalFlow : public Operator {
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
   bool HasTranspose() const override { return true; }
+  bool SupportsSequences() const override { return false; }  // a convolution couples neighbouring tokens
 
  protected:
   // The kernels at t: W per owned token (XLocal × k1 k2) or one for all (k1 k2), b per owned token.

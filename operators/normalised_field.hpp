@@ -18,6 +18,7 @@ class NormalisedField : public Operator {
   // dU += N_k'(U)^T A'(N_k(U))^T G.
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
   bool HasTranspose() const override { return true; }
+  bool SupportsSequences() const override { return inner_->SupportsSequences() && norm_->SupportsSequences(); }
 
  private:
   std::unique_ptr<Operator> inner_, norm_;

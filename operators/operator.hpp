@@ -48,6 +48,9 @@ class Operator {
   virtual PetscErrorCode ProjectTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g);
   // Whether this operator implements its transposes (the adjoint refuses schemes with one that does not).
   virtual bool HasTranspose() const { return false; }
+  // Whether the operator is exact on a grid of several sequences (Grid::SetSequences, batched training): it acts token
+  // by token, or keeps the sequences apart (attention). Operators that couple tokens otherwise say false.
+  virtual bool SupportsSequences() const { return true; }
   // Whether the transposes use U (the tape keeps it only then).
   virtual bool TransposeNeedsState() const { return true; }
   // Euler substeps evaluate A once, at the state they record: the operator may keep by-products of that Rhs in a tape

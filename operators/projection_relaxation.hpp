@@ -22,6 +22,7 @@ class ProjectionRelaxation : public Operator {
   // dU += λ (P'(U)^T G − G); the projection's parameters get λ G; dλ = ⟨G, P(U) − U⟩.
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
   bool HasTranspose() const override { return projection_->HasTranspose(); }
+  bool SupportsSequences() const override { return projection_->SupportsSequences(); }
 
  private:
   std::unique_ptr<Operator> projection_;

@@ -24,6 +24,7 @@ class TangentFlow : public Operator {
   // plus Π's own dependence on u, dL/dw = −(⟨G, w⟩/⟨w, w⟩) a − c G + 2 c (⟨G, w⟩/⟨w, w⟩) w, made mean-free.
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
   bool HasTranspose() const override { return flow_->HasTranspose(); }
+  bool SupportsSequences() const override { return flow_->SupportsSequences(); }
 
  private:
   std::unique_ptr<Operator> flow_;

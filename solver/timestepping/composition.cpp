@@ -54,6 +54,7 @@ class Leaf : public SplittingNode {
     PetscCheck(op_->HasTranspose(), comm, PETSC_ERR_USER_INPUT, "the discrete adjoint is not implemented for the operator '%s'", op_->Name().c_str());
     PetscFunctionReturn(0);
   }
+  bool SupportsSequences() const override { return op_->SupportsSequences(); }
 
  protected:
   PetscErrorCode Step(PetscReal t0, PetscReal h, PetscReal rate, Vec u) override {
@@ -128,6 +129,11 @@ class Group : public SplittingNode {
     PetscFunctionBeginUser;
     for (auto &c : children_) PetscCall(c->CheckTransposable(comm));
     PetscFunctionReturn(0);
+  }
+  bool SupportsSequences() const override {
+    for (auto &c : children_)
+      if (!c->SupportsSequences()) return false;
+    return true;
   }
 
  protected:

@@ -72,6 +72,8 @@ class SplittingNode {
   virtual void SetTape(PetscInt slot, bool record) = 0;
   // Fails unless every operator of this subtree has its transposes.
   virtual PetscErrorCode CheckTransposable(MPI_Comm comm) const = 0;
+  // Whether every operator of this subtree is exact on a grid of several sequences (Operator::SupportsSequences).
+  virtual bool SupportsSequences() const = 0;
   PetscErrorCode ApplyTranspose(PetscReal t, PetscReal dt, PetscReal rate, Vec lambda, ControlsArrays *g);
   PetscErrorCode AdvanceTranspose(PetscReal t, PetscReal dt, Vec lambda, ControlsArrays *g) { return ApplyTranspose(t, dt, 1, lambda, g); }
 

@@ -101,6 +101,8 @@ class Integrator {
   const SplittingExpression &Tree() const { return tree_; }
   // Whether the composition has a leaf `name` (after SetUp).
   bool HasOperator(const std::string &name) const { return root_ && root_->HasOperator(name); }
+  // Whether the scheme is exact on a grid of several sequences (every operator's Operator::SupportsSequences).
+  bool SupportsSequences() const { return !root_ || root_->SupportsSequences(); }
 
  private:
   MPI_Comm Comm() const { return ctx_.grid->Comm(); }

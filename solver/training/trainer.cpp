@@ -253,11 +253,10 @@ PetscErrorCode Trainer::SetUp() {
 
 std::string Trainer::NotBatchable() const {
   const Controls &controls = problem_.GetControls();
-  PetscBool materialise = PETSC_FALSE;
   if (!controls.SameOnEveryToken()) return "the controls (" + controls.Description() + ") are not the same on every token";
   if (controls.Stages() || controls.Cvt()) return "a staged or convolutional model";
   if (problem_.GetIntegrator().Adaptive()) return "adaptive time steps depend on the whole state";
-  if (PetscOptionsGetBool(nullptr, "attention_", "-materialise", &materialise, nullptr) || materialise) return "-attention_materialise";
+  if (!problem_.GetIntegrator().SupportsSequences()) return "an operator couples the samples' tokens (e.g. -attention_materialise)";
   return "";
 }
 
