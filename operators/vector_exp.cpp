@@ -2,12 +2,7 @@
 
 #include <cstdint>
 
-// Run-time dispatch between AVX-512, AVX2/FMA and baseline clones (glibc ifunc): the build stays portable.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define CTFLOW_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CTFLOW_SIMD_CLONES
-#endif
+#include "discretization/base/simd_clones.hpp"
 
 namespace ctflow {
 
