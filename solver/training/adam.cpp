@@ -6,8 +6,17 @@
 #include <cmath>
 
 #include "discretization/base/option_checks.hpp"
+#include "discretization/base/simd_clones.hpp"
 
 namespace ctflow {
+
+CTFLOW_SIMD_CLONES void AdamDescend(size_t n, PetscReal lr, PetscReal c1, PetscReal c2, PetscReal eps, PetscReal decay, const PetscReal *m,
+                                    const PetscReal *v, PetscReal *x) {
+  if (decay == 0)
+    for (size_t i = 0; i < n; ++i) x[i] -= lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + eps);
+  else
+    for (size_t i = 0; i < n; ++i) x[i] -= lr * ((m[i] / c1) / (std::sqrt(v[i] / c2) + eps) + decay * x[i]);
+}
 
 PetscErrorCode Adam::SetFromOptions(MPI_Comm comm) {
   PetscFunctionBeginUser;
@@ -36,12 +45,16 @@ PetscErrorCode Adam::Moments(const std::vector<PetscReal> &g, PetscReal *c1, Pet
 }
 
 PetscErrorCode Adam::Step(PetscReal lr, const std::vector<PetscReal> &g, std::vector<PetscReal> *theta) {
-  std::vector<PetscReal> &x = *theta, d(g);
+  std::vector<PetscReal> &x = *theta;
   PetscReal c1, c2;
   PetscFunctionBeginUser;
-  for (size_t i = 0; i < x.size(); ++i) d[i] += weight_decay_ * x[i];
-  PetscCall(Moments(d, &c1, &c2));
-  for (size_t i = 0; i < x.size(); ++i) x[i] -= lr * (m_[i] / c1) / (std::sqrt(v_[i] / c2) + eps_);
+  if (weight_decay_ == 0) PetscCall(Moments(g, &c1, &c2));
+  else {  // L2 regularisation: the decay enters the gradient, and so the moments
+    std::vector<PetscReal> d(g);
+    for (size_t i = 0; i < x.size(); ++i) d[i] += weight_decay_ * x[i];
+    PetscCall(Moments(d, &c1, &c2));
+  }
+  AdamDescend(x.size(), lr, c1, c2, eps_, 0, m_.data(), v_.data(), x.data());
   PetscFunctionReturn(0);
 }
 

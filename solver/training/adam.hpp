@@ -5,6 +5,11 @@
 
 namespace ctflow {
 
+// The descent of Adam and AdamW over n parameters: x ← x − lr ((m / c1) / (√(v / c2) + ε) + λ x), λ = decay (0 for
+// Adam, whose decay is in the gradient); vectorised for the CPU that runs it (the serial part of a data-parallel step).
+void AdamDescend(size_t n, PetscReal lr, PetscReal c1, PetscReal c2, PetscReal eps, PetscReal decay, const PetscReal *m, const PetscReal *v,
+                 PetscReal *x);
+
 class Adam : public Optimizer {
  public:
   PetscErrorCode SetFromOptions(MPI_Comm comm) override;

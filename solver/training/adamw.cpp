@@ -13,7 +13,7 @@ PetscErrorCode AdamW::Step(PetscReal lr, const std::vector<PetscReal> &g, std::v
   PetscReal c1, c2;
   PetscFunctionBeginUser;
   PetscCall(Moments(g, &c1, &c2));
-  for (size_t i = 0; i < x.size(); ++i) x[i] -= lr * ((m_[i] / c1) / (std::sqrt(v_[i] / c2) + eps_) + weight_decay_ * x[i]);
+  AdamDescend(x.size(), lr, c1, c2, eps_, weight_decay_, m_.data(), v_.data(), x.data());
   PetscFunctionReturn(0);
 }
 
