@@ -444,13 +444,27 @@ PetscErrorCode Trainer::LocalSums(const Dataset &d, const std::vector<PetscInt> 
   PetscFunctionReturn(0);
 }
 
+// -log_view events of a step's parts outside the solves: the gradient's allreduce and the parameters' update.
+static PetscLogEvent TRAIN_ALLREDUCE_EVENT = 0, TRAIN_UPDATE_EVENT = 0;
+
+static PetscErrorCode RegisterTrainingEvents() {
+  PetscFunctionBeginUser;
+  if (!TRAIN_ALLREDUCE_EVENT) PetscCall(PetscLogEventRegister("TrainAllreduce", 0, &TRAIN_ALLREDUCE_EVENT));
+  if (!TRAIN_UPDATE_EVENT) PetscCall(PetscLogEventRegister("TrainUpdate", 0, &TRAIN_UPDATE_EVENT));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode Trainer::Objective(const Dataset &d, const std::vector<PetscInt> &batch, PetscReal *loss, PetscReal *correct,
                                   std::vector<PetscReal> *g) {
   const size_t n = g ? theta_.size() : 0;
-  std::vector<PetscReal> sums(n + 2, 0.0);
+  std::vector<PetscReal> &sums = sums_;  // kept between steps: θ-sized
   PetscFunctionBeginUser;
+  PetscCall(RegisterTrainingEvents());
+  PetscCallCXX(sums.assign(n + 2, 0.0));
   PetscCall(LocalSums(d, batch, &sums, g != nullptr));
+  PetscCall(PetscLogEventBegin(TRAIN_ALLREDUCE_EVENT, 0, 0, 0, 0));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums.data(), (int)sums.size(), MPIU_REAL, MPIU_SUM, comm_));
+  PetscCall(PetscLogEventEnd(TRAIN_ALLREDUCE_EVENT, 0, 0, 0, 0));
   const PetscReal b = (PetscReal)batch.size();
   *loss = sums[n] / b;
   *correct = sums[n + 1];
@@ -532,7 +546,12 @@ PetscErrorCode Trainer::TrainMiniBatch() {
       PetscReal loss, correct, norm2 = 0;
       lr = schedule_.At(epoch * steps + s, total, epoch);
       PetscCall(Objective(train_, batch, &loss, &correct, &g));
-      for (PetscReal x : g) norm2 += x * x;
+      PetscReal part[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // independent partial sums: not one chain of dependent adds
+      size_t k = 0;
+      for (; k + 8 <= g.size(); k += 8)
+        for (int i = 0; i < 8; ++i) part[i] += g[k + i] * g[k + i];
+      for (; k < g.size(); ++k) part[0] += g[k] * g[k];
+      for (PetscReal p : part) norm2 += p;
       gnorm = std::sqrt(norm2);
       PetscCheck(std::isfinite(loss) && std::isfinite(gnorm), comm_, PETSC_ERR_FP,
                  "the training loss or its gradient became non-finite in epoch %" PetscInt_FMT ", step %" PetscInt_FMT
@@ -541,8 +560,10 @@ PetscErrorCode Trainer::TrainMiniBatch() {
                  checkpoint_path_.c_str());
       if (clip_ > 0 && gnorm > clip_)  // torch.nn.utils.clip_grad_norm_
         for (PetscReal &x : g) x *= clip_ / (gnorm + 1e-6);
+      PetscCall(PetscLogEventBegin(TRAIN_UPDATE_EVENT, 0, 0, 0, 0));
       PetscCall(optimizer_->Step(lr, g, &theta_));
       PetscCall(SetParameters(theta_));
+      PetscCall(PetscLogEventEnd(TRAIN_UPDATE_EVENT, 0, 0, 0, 0));
       loss_sum += loss * (PetscReal)batch.size();
       correct_sum += correct;
     }

@@ -124,6 +124,7 @@ class Trainer {
     PetscInt version = -1;             // theta_version_ of its controls' parameters
   };
   std::map<PetscInt, ChunkSolver> chunks_;  // by chunk size n > 1
+  std::vector<PetscReal> sums_;             // Objective's θ-sized sums, kept between steps
   PetscInt theta_version_ = 0;              // counts SetParameters
   PetscReal weight_decay_ = 0, clip_ = 0, smoothness_ = 0;
   std::unique_ptr<Optimizer> optimizer_;
