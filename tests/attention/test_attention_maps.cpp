@@ -12,49 +12,13 @@
 #include "operators/attention_maps.hpp"
 #include "operators/operator.hpp"
 #include "support/layered_model.hpp"
+#include "support/random_attention_controls.hpp"
 
 namespace {
 
 using ctflow_test::Matrix;
 
-// Attention-only controls with fixed random kernels (the other terms are not used here).
-class RandomAttentionControls : public ctflow::Controls {
- public:
-  RandomAttentionControls(PetscInt Ny, PetscInt Nh, PetscInt d, bool causal, unsigned seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> normal;
-    auto random = [&](size_t n, double std_dev) {
-      std::vector<PetscReal> v(n);
-      for (PetscReal &x : v) x = std_dev * normal(rng);
-      return v;
-    };
-    k_.d_head = d;
-    k_.WQ = random(Nh * Ny * d, 1.0);
-    k_.WK = random(Nh * Ny * d, 1.0);
-    k_.WV = random(Nh * Ny * d, 1.0);
-    k_.WO = random(Nh * d * Ny, 1.0);
-    k_.bQ = random(Nh * d, 0.5);
-    k_.c = random(Ny, 0.5);
-    k_.scale = 0.8;
-    k_.causal = causal;
-  }
-  PetscInt NumFeedForward() const override { return 0; }
-  PetscErrorCode SampleAttention(PetscReal, const ctflow::Grid &, ctflow::AttentionKernels *k) const override {
-    *k = k_;
-    return 0;
-  }
-  PetscErrorCode SampleFeedForward(PetscInt, PetscReal, const ctflow::Grid &, ctflow::FeedForwardKernel *) const override { return PETSC_ERR_SUP; }
-  PetscErrorCode SampleLayerNorm(PetscInt, PetscReal, ctflow::LayerNormTargets *) const override { return PETSC_ERR_SUP; }
-  PetscReal EndTime() const override { return 1; }
-  PetscReal DefaultFinalTime() const override { return 1; }
-  PetscReal DefaultTimeStep() const override { return 1; }
-  std::string Description() const override { return "random attention (test)"; }
-  const ctflow::AttentionKernels &Kernels() const { return k_; }
-  void MultiplyScale(double f) { k_.scale *= f; }
-
- private:
-  ctflow::AttentionKernels k_;
-};
+using ctflow_test::RandomAttentionControls;
 
 // N_x = 37 tokens (prime: no rank count or tile divides it), N_y = 7, N_h = 3, d_head = 4; Δx = 2/37,
 // Δy = 1.3/7, Δh = 0.3.

@@ -12,64 +12,13 @@
 #include <random>
 
 #include "operators/operator.hpp"
+#include "support/random_attention_controls.hpp"
 
 namespace {
 
 constexpr PetscInt kL = 7, kS = 3, kNy = 6, kNh = 2, kD = 3;
 
-// Attention-only controls with fixed random kernels; AddAttentionGradient sums the gradients it is given.
-class RandomAttentionControls : public ctflow::Controls {
- public:
-  RandomAttentionControls(bool causal, unsigned seed) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<double> normal;
-    auto random = [&](size_t n, double s) {
-      std::vector<PetscReal> v(n);
-      for (PetscReal &x : v) x = s * normal(rng);
-      return v;
-    };
-    k_.d_head = kD;
-    k_.WQ = random(kNh * kNy * kD, 1.0);
-    k_.WK = random(kNh * kNy * kD, 1.0);
-    k_.WV = random(kNh * kNy * kD, 1.0);
-    k_.WO = random(kNh * kD * kNy, 1.0);
-    k_.bQ = random(kNh * kD, 0.5);
-    k_.c = random(kNy, 0.5);
-    k_.scale = 0.8;
-    k_.causal = causal;
-  }
-  PetscInt NumFeedForward() const override { return 0; }
-  PetscErrorCode SampleAttention(PetscReal, const ctflow::Grid &, ctflow::AttentionKernels *k) const override {
-    *k = k_;
-    return 0;
-  }
-  PetscErrorCode SampleFeedForward(PetscInt, PetscReal, const ctflow::Grid &, ctflow::FeedForwardKernel *) const override { return PETSC_ERR_SUP; }
-  PetscErrorCode SampleLayerNorm(PetscInt, PetscReal, ctflow::LayerNormTargets *) const override { return PETSC_ERR_SUP; }
-  PetscErrorCode AddAttentionGradient(PetscReal, const ctflow::Grid &, const ctflow::AttentionKernels &dk, ctflow::ControlsArrays *) const override {
-    const std::vector<PetscReal> *from[] = {&dk.WQ, &dk.WK, &dk.WV, &dk.WO, &dk.bQ, &dk.c};
-    std::vector<PetscReal> *to[] = {&sum_.WQ, &sum_.WK, &sum_.WV, &sum_.WO, &sum_.bQ, &sum_.c};
-    for (int i = 0; i < 6; ++i) {
-      to[i]->resize(from[i]->size(), 0.0);
-      for (size_t k = 0; k < from[i]->size(); ++k) (*to[i])[k] += (*from[i])[k];
-    }
-    return 0;
-  }
-  PetscReal EndTime() const override { return 1; }
-  PetscReal DefaultFinalTime() const override { return 1; }
-  PetscReal DefaultTimeStep() const override { return 1; }
-  std::string Description() const override { return "random attention (test)"; }
-  // The summed gradients, flat (WQ, WK, WV, WO, bQ, c), and a reset.
-  std::vector<PetscReal> TakeGradient() const {
-    std::vector<PetscReal> flat;
-    for (const auto *v : {&sum_.WQ, &sum_.WK, &sum_.WV, &sum_.WO, &sum_.bQ, &sum_.c}) flat.insert(flat.end(), v->begin(), v->end());
-    sum_ = ctflow::AttentionKernels();
-    return flat;
-  }
-
- private:
-  ctflow::AttentionKernels k_;
-  mutable ctflow::AttentionKernels sum_;
-};
+using ctflow_test::RandomAttentionControls;
 
 // A grid on PETSC_COMM_SELF of `sequences` sequences of kL tokens (Δx = 2/7, Δy = 1.3/6, Δh = 0.45) and a state on it.
 struct GridState {
@@ -139,7 +88,7 @@ class AttentionSequencesTest : public ::testing::TestWithParam<bool> {
     *f = Get(F), *du = Get(dU), *dtheta = controls_.TakeGradient();
     VecDestroy(&F), VecDestroy(&Gv), VecDestroy(&dU);
   }
-  RandomAttentionControls controls_{GetParam(), 5};
+  RandomAttentionControls controls_{kNy, kNh, kD, GetParam(), 5};
 };
 
 // F, dU and the kernels' gradient of the stacked state: each sequence's rows equal its separate evaluation, and the

@@ -10,28 +10,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <sstream>
 
 #include "solver/training/trainer.hpp"
+#include "support/scoped_options.hpp"
 
 namespace {
 
-// Inserts the options for one trainer and removes them afterwards.
-class Options {
- public:
-  explicit Options(const std::string &options) {
-    EXPECT_EQ(PetscOptionsInsertString(nullptr, options.c_str()), 0);
-    std::istringstream in(options);
-    for (std::string word; in >> word;)
-      if (word[0] == '-' && !std::isdigit((unsigned char)word[1])) keys_.push_back(word);
-  }
-  ~Options() {
-    for (const std::string &k : keys_) (void)PetscOptionsClearValue(nullptr, k.c_str());
-  }
-
- private:
-  std::vector<std::string> keys_;
-};
+using Options = ctflow_test::ScopedOptions;
 
 struct Result {
   PetscReal loss = 0, correct = 0;

@@ -9,28 +9,13 @@
 
 #include <cmath>
 #include <random>
-#include <sstream>
 
 #include "solver/training/trainer.hpp"
+#include "support/scoped_options.hpp"
 
 namespace {
 
-// Inserts the options for one test and removes them afterwards.
-class Options {
- public:
-  explicit Options(const std::string &options) {
-    EXPECT_EQ(PetscOptionsInsertString(nullptr, options.c_str()), 0);
-    std::istringstream in(options);
-    for (std::string word; in >> word;)
-      if (word[0] == '-' && !std::isdigit((unsigned char)word[1])) keys_.push_back(word);
-  }
-  ~Options() {
-    for (const std::string &k : keys_) (void)PetscOptionsClearValue(nullptr, k.c_str());
-  }
-
- private:
-  std::vector<std::string> keys_;
-};
+using Options = ctflow_test::ScopedOptions;
 
 void TaylorSlopes(const std::string &options) {
   Options set("-data good.h5 -train_batch 0 -train_out trained_taylor.h5 -vit_dim 8 -vit_heads 2 -vit_mlp 8 -vit_layers 3 -train_seed 3 " + options);
