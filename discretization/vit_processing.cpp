@@ -43,6 +43,17 @@ PetscErrorCode EmbedImage(const Grid &grid, const VitProcessing &vit, const std:
   PetscFunctionReturn(0);
 }
 
+void HeadLogits(const VitProcessing &vit, PetscInt Ny, const PetscReal *row, PetscReal *z) {
+  std::copy(vit.head_bias.begin(), vit.head_bias.end(), z);
+  cblas_dgemv(CblasRowMajor, CblasTrans, Ny, vit.classes, 1.0, vit.head_weight.data(), vit.classes, row, 1, 1.0, z, 1);
+}
+
+void HeadLogitsTranspose(const VitProcessing &vit, PetscInt Ny, const PetscReal *row, const PetscReal *dz, PetscReal *lambda_row, VitProcessing *d) {
+  cblas_dger(CblasRowMajor, Ny, vit.classes, 1.0, row, 1, dz, 1, d->head_weight.data(), vit.classes);
+  for (PetscInt c = 0; c < vit.classes; ++c) d->head_bias[c] += dz[c];
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, Ny, vit.classes, 1.0, vit.head_weight.data(), vit.classes, dz, 1, 1.0, lambda_row, 1);
+}
+
 PetscErrorCode ClassTokenLogits(const Grid &grid, const VitProcessing &vit, Vec u, std::vector<PetscReal> *logits) {
   const PetscInt Ny = grid.Ny();
   const PetscScalar *a;
@@ -50,8 +61,7 @@ PetscErrorCode ClassTokenLogits(const Grid &grid, const VitProcessing &vit, Vec 
   PetscCallCXX(logits->assign(vit.classes, 0.0));
   if (grid.XStart() == 0) {  // the rank that owns the class token
     PetscCall(VecGetArrayRead(u, &a));
-    std::copy(vit.head_bias.begin(), vit.head_bias.end(), logits->begin());
-    cblas_dgemv(CblasRowMajor, CblasTrans, Ny, vit.classes, 1.0, vit.head_weight.data(), vit.classes, a, 1, 1.0, logits->data(), 1);
+    HeadLogits(vit, Ny, a, logits->data());
     PetscCall(VecRestoreArrayRead(u, &a));
   }
   PetscCallMPI(MPI_Bcast(logits->data(), (PetscMPIInt)vit.classes, MPIU_REAL, 0, grid.Comm()));
@@ -94,12 +104,10 @@ PetscErrorCode ClassTokenLogitsTranspose(const Grid &grid, const VitProcessing &
   const PetscScalar *a;
   PetscScalar *l;
   PetscCall(VecGetArrayRead(u, &a));
-  cblas_dger(CblasRowMajor, Ny, vit.classes, 1.0, a, 1, dz.data(), 1, d->head_weight.data(), vit.classes);
-  PetscCall(VecRestoreArrayRead(u, &a));
-  for (PetscInt c = 0; c < vit.classes; ++c) d->head_bias[c] += dz[c];
   PetscCall(VecGetArray(lambda, &l));
-  cblas_dgemv(CblasRowMajor, CblasNoTrans, Ny, vit.classes, 1.0, vit.head_weight.data(), vit.classes, dz.data(), 1, 1.0, l, 1);
+  HeadLogitsTranspose(vit, Ny, a, dz.data(), l, d);
   PetscCall(VecRestoreArray(lambda, &l));
+  PetscCall(VecRestoreArrayRead(u, &a));
   PetscFunctionReturn(0);
 }
 

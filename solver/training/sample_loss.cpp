@@ -1,11 +1,18 @@
 #include "solver/training/sample_loss.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 
 namespace ctflow {
+
+// −log softmax(z)_label over C logits; dz ← ∂/∂z = softmax(z) − e_label.
+static PetscReal CrossEntropy(PetscInt C, const PetscReal *z, PetscInt label, PetscReal *dz) {
+  const PetscReal zmax = *std::max_element(z, z + C);
+  PetscReal sum = 0;
+  for (PetscInt c = 0; c < C; ++c) sum += std::exp(z[c] - zmax);
+  for (PetscInt c = 0; c < C; ++c) dz[c] = std::exp(z[c] - zmax) / sum - (c == label ? 1 : 0);
+  return zmax + std::log(sum) - z[label];
+}
 
 PetscErrorCode SampleLoss::SetUp(const Grid &grid, const Controls &controls) {
   PetscFunctionBeginUser;
@@ -39,25 +46,22 @@ PetscErrorCode SampleLoss::Evaluate(Vec u, const std::vector<PetscReal> &, Petsc
     PetscFunctionReturn(0);
   }
   // −log softmax(z)_k with z = G(u); ∂L/∂z = softmax(z) − e_k, carried to u and the head by G^T.
+  if (grid.Segmented()) {
+    PetscCall(EvaluateSequences(u, value, dLdu));
+    PetscFunctionReturn(0);
+  }
   const VitProcessing &vit = *controls_->Vit();
   std::vector<PetscReal> dz;
-  if (grid.Segmented()) PetscFunctionReturn(EvaluateSequences(u, value, dLdu));
-  const PetscInt label = labels_[0];
   PetscCall(ClassTokenLogits(grid, vit, u, &logits_));
-  const PetscReal zmax = *std::max_element(logits_.begin(), logits_.end());
-  PetscReal sum = 0;
-  for (PetscReal zc : logits_) sum += std::exp(zc - zmax);
-  *value = zmax + std::log(sum) - logits_[label];
   PetscCallCXX(dz.resize(logits_.size()));
-  for (size_t c = 0; c < dz.size(); ++c) dz[c] = std::exp(logits_[c] - zmax) / sum - ((PetscInt)c == label ? 1 : 0);
+  *value = CrossEntropy(vit.classes, logits_.data(), labels_[0], dz.data());
   PetscCall(VecSet(dLdu, 0.0));
   head_gradient_ = VitProcessing();
   PetscCall(ClassTokenLogitsTranspose(grid, vit, u, dz, dLdu, &head_gradient_));
   PetscFunctionReturn(0);
 }
 
-// The sum over the sequences (one rank owns them all): each sequence's class token (its first row) through the head,
-// as ClassTokenLogits and ClassTokenLogitsTranspose do for one.
+// The sum over the sequences (one rank owns them all): each sequence's class token through the head G.
 PetscErrorCode SampleLoss::EvaluateSequences(Vec u, PetscReal *value, Vec dLdu) {
   const Grid &grid = *grid_;
   const VitProcessing &vit = *controls_->Vit();
@@ -76,18 +80,11 @@ PetscErrorCode SampleLoss::EvaluateSequences(Vec u, PetscReal *value, Vec dLdu) 
   PetscCall(VecGetArrayRead(u, &a));
   PetscCall(VecGetArray(dLdu, &l));
   *value = 0;
-  for (PetscInt q = 0; q < S; ++q) {
-    const PetscScalar *row = &a[q * L * Ny];
-    PetscReal *z = &logits_[q * C], sum = 0;
-    std::copy(vit.head_bias.begin(), vit.head_bias.end(), z);
-    cblas_dgemv(CblasRowMajor, CblasTrans, Ny, C, 1.0, vit.head_weight.data(), C, row, 1, 1.0, z, 1);
-    const PetscReal zmax = *std::max_element(z, z + C);
-    for (PetscInt c = 0; c < C; ++c) sum += std::exp(z[c] - zmax);
-    *value += zmax + std::log(sum) - z[labels_[q]];
-    for (PetscInt c = 0; c < C; ++c) dz[c] = std::exp(z[c] - zmax) / sum - (c == labels_[q] ? 1 : 0);
-    cblas_dger(CblasRowMajor, Ny, C, 1.0, row, 1, dz.data(), 1, head_gradient_.head_weight.data(), C);
-    for (PetscInt c = 0; c < C; ++c) head_gradient_.head_bias[c] += dz[c];
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, Ny, C, 1.0, vit.head_weight.data(), C, dz.data(), 1, 1.0, &l[q * L * Ny], 1);
+  for (PetscInt q = 0; q < S; ++q) {  // sequence q's class token is its first row
+    PetscReal *z = &logits_[q * C];
+    HeadLogits(vit, Ny, &a[q * L * Ny], z);
+    *value += CrossEntropy(C, z, labels_[q], dz.data());
+    HeadLogitsTranspose(vit, Ny, &a[q * L * Ny], dz.data(), &l[q * L * Ny], &head_gradient_);
   }
   PetscCall(VecRestoreArray(dLdu, &l));
   PetscCall(VecRestoreArrayRead(u, &a));
