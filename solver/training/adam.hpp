@@ -5,10 +5,13 @@
 
 namespace ctflow {
 
-// The descent of Adam and AdamW over n parameters: x ← x − lr ((m / c1) / (√(v / c2) + ε) + λ x), λ = decay (0 for
-// Adam, whose decay is in the gradient); vectorised for the CPU that runs it (the serial part of a data-parallel step).
-void AdamDescend(size_t n, PetscReal lr, PetscReal c1, PetscReal c2, PetscReal eps, PetscReal decay, const PetscReal *m, const PetscReal *v,
-                 PetscReal *x);
+// One step of Adam and AdamW over n parameters, moments and descent in one pass, vectorised for the CPU that runs it
+// (the serial part of a data-parallel step): g ← g + l2 x;  m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g²;
+// x ← x − lr (m / c1) / (√v / √c2 + ε) − lr decoupled x.
+struct AdamCoefficients {
+  PetscReal beta1, beta2, lr, c1, c2, eps, l2, decoupled;
+};
+void AdamUpdate(size_t n, const AdamCoefficients &a, const PetscReal *g, PetscReal *m, PetscReal *v, PetscReal *x);
 
 class Adam : public Optimizer {
  public:
@@ -20,8 +23,9 @@ class Adam : public Optimizer {
   std::string Description() const override;
 
  protected:
-  // m, v ← the moments of g at step t (sized on the first call); the bias corrections 1 − β1^t, 1 − β2^t.
-  PetscErrorCode Moments(const std::vector<PetscReal> &g, PetscReal *c1, PetscReal *c2);
+  // Step t: m, v (sized on the first call) and θ, with the bias corrections 1 − β1^t, 1 − β2^t; l2 is Adam's decay (into
+  // the gradient), decoupled AdamW's.
+  PetscErrorCode Update(PetscReal lr, const std::vector<PetscReal> &g, PetscReal l2, PetscReal decoupled, std::vector<PetscReal> *theta);
   PetscReal beta1_ = 0.9, beta2_ = 0.999, eps_ = 1e-8;
   std::vector<PetscReal> m_, v_, t_ = {0};
 };

@@ -2,18 +2,13 @@
 // by the learning rate (the paper's η_t α = lr, its λ = lr λ_torch):
 //   m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g²;  m̂ = m / (1 − β1^t);  v̂ = v / (1 − β2^t);
 //   θ ← θ − lr (m̂ / (√v̂ + ε) + λθ).
-#include <cmath>
-
 #include "solver/training/adam.hpp"
 
 namespace ctflow {
 
 PetscErrorCode AdamW::Step(PetscReal lr, const std::vector<PetscReal> &g, std::vector<PetscReal> *theta) {
-  std::vector<PetscReal> &x = *theta;
-  PetscReal c1, c2;
   PetscFunctionBeginUser;
-  PetscCall(Moments(g, &c1, &c2));
-  AdamDescend(x.size(), lr, c1, c2, eps_, weight_decay_, m_.data(), v_.data(), x.data());
+  PetscCall(Update(lr, g, 0, weight_decay_, theta));
   PetscFunctionReturn(0);
 }
 
