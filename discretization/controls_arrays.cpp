@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <utility>
 
 #include "discretization/hdf5_input.hpp"
 
@@ -19,15 +20,17 @@ PetscErrorCode ControlsArrays::Add(MPI_Comm comm, const std::string &name, const
   PetscFunctionReturn(0);
 }
 
-ControlsArray *ControlsArrays::Find(const std::string &name) {
-  for (ControlsArray &a : arrays_)
-    if (a.name == name) return &a;
-  return nullptr;
-}
+ControlsArray *ControlsArrays::Find(const std::string &name) { return const_cast<ControlsArray *>(std::as_const(*this).Find(name)); }
 
 const ControlsArray *ControlsArrays::Find(const std::string &name) const {
-  for (const ControlsArray &a : arrays_)
-    if (a.name == name) return &a;
+  const size_t n = arrays_.size();
+  for (size_t i = 0; i < n; ++i) {  // from the last array found: visitors look up each array in order, some twice
+    const size_t j = (last_ + i) % n;
+    if (arrays_[j].name == name) {
+      last_ = j;
+      return &arrays_[j];
+    }
+  }
   return nullptr;
 }
 

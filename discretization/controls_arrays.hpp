@@ -25,7 +25,8 @@ class ControlsArrays {
  public:
   // Adds a zero array (an existing name keeps its values and must have the same shape).
   PetscErrorCode Add(MPI_Comm comm, const std::string &name, const std::vector<hsize_t> &shape, bool attribute = false);
-  // The array called name, or nullptr.
+  // The array called name, or nullptr. The search starts at the array found last, so that a walk in the arrays' order
+  // (every visitor of the controls' parameters) finds each within two comparisons.
   ControlsArray *Find(const std::string &name);
   const ControlsArray *Find(const std::string &name) const;
   const std::vector<ControlsArray> &Arrays() const { return arrays_; }
@@ -48,6 +49,7 @@ class ControlsArrays {
 
  private:
   std::vector<ControlsArray> arrays_;
+  mutable size_t last_ = 0;  // where Find starts
 };
 
 }  // namespace ctflow

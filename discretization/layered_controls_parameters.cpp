@@ -1,7 +1,9 @@
 // The parameters θ of layered controls in the file's layout (docs/controls-format.md), and the chain rule from the
 // sampled kernels to them. Refined kernels (-Ny, -Nh multiples of the file's sizes) are piecewise constant on the
 // file's cells, so a file value's gradient is the sum of its fine cells' gradients.
+#include <algorithm>
 #include <array>
+#include <functional>
 
 #include "discretization/layered_controls.hpp"
 
@@ -18,14 +20,13 @@ std::array<hsize_t, 3> Axes(const std::vector<hsize_t> &shape) {
   return n;
 }
 
+// The file's resolution: fine and coarse entries coincide.
+bool Unrefined(const Factors &r) { return r[0] == 1 && r[1] == 1 && r[2] == 1; }
+
 // fine index → coarse index for every fine cell of an array of coarse shape `shape` refined by r.
 template <typename F>
 void ForEachFine(const std::vector<hsize_t> &shape, const Factors &r, F f) {
   const std::array<hsize_t, 3> n = Axes(shape);
-  if (r[0] == 1 && r[1] == 1 && r[2] == 1) {  // the file's resolution: fine and coarse entries coincide
-    for (size_t k = 0; k < n[0] * n[1] * n[2]; ++k) f(k, k);
-    return;
-  }
   size_t k = 0;
   for (hsize_t i0 = 0; i0 < n[0] * r[0]; ++i0)
     for (hsize_t i1 = 0; i1 < n[1] * r[1]; ++i1)
@@ -38,7 +39,8 @@ PetscErrorCode AddCoarsened(MPI_Comm comm, ControlsArrays *g, const std::string 
   PetscFunctionBeginUser;
   PetscCall(g->Add(comm, name, shape, attribute));
   std::vector<PetscReal> &coarse = g->Find(name)->values;
-  ForEachFine(shape, r, [&](size_t k, size_t c) { coarse[c] += fine[k]; });
+  if (Unrefined(r)) std::transform(coarse.begin(), coarse.end(), fine, coarse.begin(), std::plus<>());
+  else ForEachFine(shape, r, [&](size_t k, size_t c) { coarse[c] += fine[k]; });
   PetscFunctionReturn(0);
 }
 
@@ -110,7 +112,8 @@ PetscErrorCode LayeredControls::GetParameters(ControlsArrays *theta) const {
         PetscFunctionBeginUser;
         PetscCall(theta->Add(comm_, name, shape, attribute));
         std::vector<PetscReal> &coarse = theta->Find(name)->values;
-        ForEachFine(shape, r, [&](size_t k, size_t c) { coarse[c] = fine[k]; });
+        if (Unrefined(r)) std::copy_n(fine, coarse.size(), coarse.begin());
+        else ForEachFine(shape, r, [&](size_t k, size_t c) { coarse[c] = fine[k]; });
         PetscFunctionReturn(0);
       }));
   PetscFunctionReturn(0);
@@ -131,7 +134,8 @@ PetscErrorCode LayeredControls::SetParameters(const ControlsArrays &theta) {
         PetscFunctionBeginUser;
         const ControlsArray *a = theta.Find(name);
         PetscCheck(a && a->shape == shape, comm_, PETSC_ERR_ARG_WRONG, "SetParameters: no array %s of the controls' shape", name.c_str());
-        ForEachFine(shape, r, [&](size_t k, size_t c) { fine[k] = a->values[c]; });
+        if (Unrefined(r)) std::copy(a->values.begin(), a->values.end(), fine);
+        else ForEachFine(shape, r, [&](size_t k, size_t c) { fine[k] = a->values[c]; });
         PetscFunctionReturn(0);
       }));
   for (const Layer &l : layers_)
