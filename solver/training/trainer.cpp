@@ -7,6 +7,7 @@
 #include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/piecewise_linear_controls.hpp"
+#include "solver/training/batch_gradient.hpp"
 
 namespace ctflow {
 
@@ -35,15 +36,22 @@ PetscErrorCode CheckAllRanks(MPI_Comm comm, PetscErrorCode local) {
   SETERRQ(comm, (PetscErrorCode)code, "%s", message);
 }
 
-// Runs f, this rank's own work (its Problem on PETSC_COMM_SELF), with errors returned rather than reported, and makes
-// the outcome collective (CheckAllRanks).
+// Runs f, this rank's own work (its Problem on PETSC_COMM_SELF), with errors returned in *ierr rather than reported.
 template <typename F>
-PetscErrorCode OnEveryRank(MPI_Comm comm, F f) {
-  PetscErrorCode ierr;
+PetscErrorCode Locally(F f, PetscErrorCode *ierr) {
   PetscFunctionBeginUser;
   PetscCall(PetscPushErrorHandler(PetscReturnErrorHandler, nullptr));
-  ierr = f();
+  *ierr = f();
   PetscCall(PetscPopErrorHandler());
+  PetscFunctionReturn(0);
+}
+
+// Runs f locally and makes the outcome collective (CheckAllRanks).
+template <typename F>
+PetscErrorCode OnEveryRank(MPI_Comm comm, F f) {
+  PetscErrorCode ierr = 0;
+  PetscFunctionBeginUser;
+  PetscCall(Locally(f, &ierr));
   PetscCall(CheckAllRanks(comm, ierr));
   PetscFunctionReturn(0);
 }
@@ -302,11 +310,12 @@ PetscReal Trainer::Smoothness(std::vector<PetscReal> *g) const {
 PetscErrorCode Trainer::SetParameters(const std::vector<PetscReal> &theta) {
   PetscFunctionBeginUser;
   if (&theta != &theta_) theta_ = theta;
-  ++theta_version_;  // the chunks' controls follow when next used
-  size_t k = 0;
-  for (ControlsArray &a : theta_arrays_.Arrays())
-    for (PetscReal &v : a.values) v = theta_[k++];
-  PetscCall(problem_.GetControls().SetParameters(theta_arrays_));
+  ++theta_version_;  // the Problems' controls follow when next used (Synchronise)
+  const PetscReal *t = theta_.data();
+  for (ControlsArray &a : theta_arrays_.Arrays()) {
+    std::copy_n(t, a.values.size(), a.values.begin());
+    t += a.values.size();
+  }
   PetscFunctionReturn(0);
 }
 
@@ -343,23 +352,28 @@ PetscErrorCode Trainer::ChunkProblem(PetscInt n, Problem **p, SampleLoss **loss)
     q.SetAdjoint(true);
     PetscCall(q.SetUp());
   }
-  if (c.version != theta_version_) {
-    PetscCall(c.problem->GetControls().SetParameters(theta_arrays_));
-    c.version = theta_version_;
-  }
+  PetscCall(Synchronise(*c.problem, &c.version));
   *p = c.problem.get(), *loss = c.loss;
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode Trainer::Synchronise(Problem &p, PetscInt *version) {
+  PetscFunctionBeginUser;
+  if (*version != theta_version_) PetscCall(p.GetControls().SetParameters(theta_arrays_));
+  *version = theta_version_;
+  PetscFunctionReturn(0);
+}
+
 // Samples idx[0 … n) as one state of n sequences (n = 1: problem_ itself).
-PetscErrorCode Trainer::Samples(const Dataset &d, const PetscInt *idx, PetscInt n, PetscReal *loss, PetscReal *correct, PetscReal *g) {
-  const Grid &grid = problem_.GetGrid();
-  const VitProcessing *vit = problem_.GetControls().Vit();
+PetscErrorCode Trainer::Samples(const Dataset &d, const PetscInt *idx, PetscInt n, PetscReal *loss, PetscReal *correct, PetscReal *g, bool first) {
+  const Grid &grid = problem_.GetGrid();  // one sample's: the embedding's
   const PetscInt Nx = grid.Nx(), Ny = grid.Ny(), rows = Nx * Ny;
   Problem *p = &problem_;
   SampleLoss *sl = loss_;
   PetscFunctionBeginUser;
   if (n > 1) PetscCall(ChunkProblem(n, &p, &sl));
+  else PetscCall(Synchronise(problem_, &problem_version_));
+  const VitProcessing *vit = p->GetControls().Vit();
   PetscCallCXX(values_.resize(n * rows));
   if (vit) {
     PetscCallCXX(labels_.resize(n));
@@ -396,9 +410,14 @@ PetscErrorCode Trainer::Samples(const Dataset &d, const PetscInt *idx, PetscInt 
   }
   if (!g) PetscFunctionReturn(0);
   PetscCall(p->SolveAdjoint());
+  // The Problem's gradient has every array of θ (Controls::GetZeroParameters), so the first chunk writes all of g.
+  PetscCheck(p->Gradient().Size() == theta_.size(), PETSC_COMM_SELF, PETSC_ERR_PLIB, "the gradient has %zu entries, θ %zu", p->Gradient().Size(),
+             theta_.size());
   for (const ControlsArray &a : p->Gradient().Arrays()) {
     PetscReal *ga = g + offset_.at(a.name);
-    for (size_t k = 0; k < a.values.size(); ++k) ga[k] += a.values[k];
+    if (first) std::copy(a.values.begin(), a.values.end(), ga);
+    else
+      for (size_t k = 0; k < a.values.size(); ++k) ga[k] += a.values[k];
   }
   if (vit) {  // the embedding F (per sample) and the head G, outside the Problem's adjoint
     VitProcessing dvit;
@@ -428,19 +447,24 @@ PetscErrorCode Trainer::Samples(const Dataset &d, const PetscInt *idx, PetscInt 
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode Trainer::LocalSums(const Dataset &d, const std::vector<PetscInt> &batch, std::vector<PetscReal> *sums, bool gradient) {
+PetscErrorCode Trainer::LocalSums(const Dataset &d, const std::vector<PetscInt> &batch, std::vector<PetscReal> *sums, bool gradient,
+                                  PetscErrorCode *ierr) {
   PetscMPIInt rank, size;
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_rank(comm_, &rank));
   PetscCallMPI(MPI_Comm_size(comm_, &size));
   const size_t b = batch.size(), lo = b * rank / size, hi = b * (rank + 1) / size, n = gradient ? theta_.size() : 0;
   PetscReal *s = sums->data();
-  PetscCall(OnEveryRank(comm_, [&] {
-    PetscErrorCode ierr = 0;
-    for (size_t k = lo; k < hi && !ierr; k += chunk_used_)
-      ierr = Samples(d, &batch[k], (PetscInt)std::min(hi - k, (size_t)chunk_used_), s + n, s + n + 1, gradient ? s : nullptr);
-    return ierr;
-  }));
+  s[n] = s[n + 1] = 0;
+  if (lo == hi) std::fill_n(s, n, 0.0);  // no samples on this rank
+  PetscCall(Locally(
+      [&] {
+        PetscErrorCode e = 0;
+        for (size_t k = lo; k < hi && !e; k += chunk_used_)
+          e = Samples(d, &batch[k], (PetscInt)std::min(hi - k, (size_t)chunk_used_), s + n, s + n + 1, gradient ? s : nullptr, k == lo);
+        return e;
+      },
+      ierr));
   PetscFunctionReturn(0);
 }
 
@@ -460,17 +484,20 @@ PetscErrorCode Trainer::Objective(const Dataset &d, const std::vector<PetscInt> 
   std::vector<PetscReal> &sums = sums_;  // kept between steps: θ-sized
   PetscFunctionBeginUser;
   PetscCall(RegisterTrainingEvents());
-  PetscCallCXX(sums.assign(n + 2, 0.0));
-  PetscCall(LocalSums(d, batch, &sums, g != nullptr));
+  PetscErrorCode local;
+  PetscCallCXX(sums.resize(n + 3));
+  PetscCall(LocalSums(d, batch, &sums, g != nullptr, &local));
+  sums[n + 2] = local ? 1 : 0;  // failed ranks, summed with the rest: one collective when all went well
   PetscCall(PetscLogEventBegin(TRAIN_ALLREDUCE_EVENT, 0, 0, 0, 0));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, sums.data(), (int)sums.size(), MPIU_REAL, MPIU_SUM, comm_));
   PetscCall(PetscLogEventEnd(TRAIN_ALLREDUCE_EVENT, 0, 0, 0, 0));
+  if (sums[n + 2] != 0) PetscCall(CheckAllRanks(comm_, local));
   const PetscReal b = (PetscReal)batch.size();
   *loss = sums[n] / b;
   *correct = sums[n + 1];
   if (g) {
-    PetscCallCXX(g->assign(sums.begin(), sums.begin() + n));
-    for (PetscReal &x : *g) x /= b;
+    PetscCallCXX(g->resize(n));
+    BatchMean(n, sums.data(), b, g->data());
   }
   *loss += Smoothness(g);
   PetscFunctionReturn(0);
@@ -543,16 +570,10 @@ PetscErrorCode Trainer::TrainMiniBatch() {
     PetscReal loss_sum = 0, correct_sum = 0, gnorm = 0, lr = 0;
     for (PetscInt s = 0; s < steps; ++s) {
       const std::vector<PetscInt> batch(order.begin() + s * batch_, order.begin() + std::min(B, (s + 1) * batch_));
-      PetscReal loss, correct, norm2 = 0;
+      PetscReal loss, correct;
       lr = schedule_.At(epoch * steps + s, total, epoch);
       PetscCall(Objective(train_, batch, &loss, &correct, &g));
-      PetscReal part[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // independent partial sums: not one chain of dependent adds
-      size_t k = 0;
-      for (; k + 8 <= g.size(); k += 8)
-        for (int i = 0; i < 8; ++i) part[i] += g[k + i] * g[k + i];
-      for (; k < g.size(); ++k) part[0] += g[k] * g[k];
-      for (PetscReal p : part) norm2 += p;
-      gnorm = std::sqrt(norm2);
+      gnorm = std::sqrt(SumOfSquares(g.size(), g.data()));
       PetscCheck(std::isfinite(loss) && std::isfinite(gnorm), comm_, PETSC_ERR_FP,
                  "the training loss or its gradient became non-finite in epoch %" PetscInt_FMT ", step %" PetscInt_FMT
                  " (loss %g, gradient norm %g); stopped%s%s",

@@ -87,12 +87,16 @@ class Trainer {
 
  private:
   PetscErrorCode SetUpControls();
-  // This rank's samples of batch: sums = (Σ ∂ℓ/∂θ (with gradient), Σ ℓ, Σ correct).
-  PetscErrorCode LocalSums(const Dataset &d, const std::vector<PetscInt> &batch, std::vector<PetscReal> *sums, bool gradient);
-  // Samples idx[0 … n): *loss += Σ ℓ, *correct += Σ [argmax z = label], with g: g += Σ ∂ℓ/∂θ (flat); one solve.
-  PetscErrorCode Samples(const Dataset &d, const PetscInt *idx, PetscInt n, PetscReal *loss, PetscReal *correct, PetscReal *g);
+  // This rank's samples of batch: sums (at least n + 2, or 2 without gradient) ← (Σ ∂ℓ/∂θ, Σ ℓ, Σ correct); an error
+  // is returned in *ierr, not reported (Objective makes it collective).
+  PetscErrorCode LocalSums(const Dataset &d, const std::vector<PetscInt> &batch, std::vector<PetscReal> *sums, bool gradient, PetscErrorCode *ierr);
+  // Samples idx[0 … n): *loss += Σ ℓ, *correct += Σ [argmax z = label], with g: g ← Σ ∂ℓ/∂θ (first chunk) or
+  // g += Σ ∂ℓ/∂θ (flat); one solve.
+  PetscErrorCode Samples(const Dataset &d, const PetscInt *idx, PetscInt n, PetscReal *loss, PetscReal *correct, PetscReal *g, bool first);
   // The Problem for chunks of n > 1 samples (built on first use), its controls at θ.
   PetscErrorCode ChunkProblem(PetscInt n, Problem **p, SampleLoss **loss);
+  // p's controls set to θ if *version (the theta_version_ they were last set at) is older.
+  PetscErrorCode Synchronise(Problem &p, PetscInt *version);
   // Why the configuration cannot be batched, or "".
   std::string NotBatchable() const;
   PetscErrorCode SetUpSmoothness();
@@ -126,6 +130,7 @@ class Trainer {
   std::map<PetscInt, ChunkSolver> chunks_;  // by chunk size n > 1
   std::vector<PetscReal> sums_;             // Objective's θ-sized sums, kept between steps
   PetscInt theta_version_ = 0;              // counts SetParameters
+  PetscInt problem_version_ = 0;            // theta_version_ of problem_'s controls
   PetscReal weight_decay_ = 0, clip_ = 0, smoothness_ = 0;
   std::unique_ptr<Optimizer> optimizer_;
   LrSchedule schedule_;
