@@ -1,5 +1,4 @@
 #include "operators/attention.hpp"
-
 #include <cblas.h>
 #include <petscdmda.h>
 
@@ -9,6 +8,7 @@
 
 #include "discretization/base/option_checks.hpp"
 #include "discretization/base/sizes.hpp"
+#include "operators/attention_projections.hpp"
 #include "operators/gemm.hpp"
 #include "operators/vector_exp.hpp"
 
@@ -91,12 +91,7 @@ PetscErrorCode Attention::Prepare(PetscReal t) {
   PetscCallCXX(S_.resize(rows * tile));
   PetscCallCXX(kv_[0].resize(ring * D));
   if (size > 1) PetscCallCXX(kv_[1].resize(ring * D));  // the ring's second block
-  // [W^Q | W^K | W^V] with the heads side by side, so that the projections are two wide GEMMs.
-  const std::vector<PetscReal> *kernel[3] = {&kernels_->WQ, &kernels_->WK, &kernels_->WV};
-  PetscCallCXX(W_.resize(Ny * 3 * D));
-  for (PetscInt i = 0; i < Ny; ++i)
-    for (int q = 0; q < 3; ++q)
-      for (PetscInt m = 0; m < Nh; ++m) std::copy_n(&(*kernel[q])[(m * Ny + i) * d], d, &W_[(i * 3 + q) * D + m * d]);
+  PetscCallCXX(PackProjections(*kernels_, Ny, Nh, &W_));
   PetscFunctionReturn(0);
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "operators/attention.hpp"
+#include "operators/attention_projections.hpp"
 #include "operators/gemm.hpp"
 
 namespace ctflow {
@@ -34,11 +35,7 @@ PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const Atten
   PetscScalar *du;
   PetscFunctionBeginUser;
   PetscCall(softmax_.SetUp(grid, Nh, d, tile));
-  PetscCallCXX(W_.resize(Ny * 3 * D));
-  const std::vector<PetscReal> *kernel[3] = {&kernels.WQ, &kernels.WK, &kernels.WV};
-  for (PetscInt i = 0; i < Ny; ++i)
-    for (int q = 0; q < 3; ++q)
-      for (PetscInt m = 0; m < Nh; ++m) std::copy_n(&(*kernel[q])[(m * Ny + i) * d], d, &W_[(i * 3 + q) * D + m * d]);
+  PetscCallCXX(PackProjections(kernels, Ny, Nh, &W_));
   PetscReal *Q = softmax_.Queries(), *block = softmax_.OwnBlock(), *O = softmax_.Output(), *dO = softmax_.OutputGradient();
 
   // Q = Δy u W^Q + b^Q; this rank's block [K | V | 0 | 0] with K, V = Δy u W^{K,V}.
@@ -81,12 +78,7 @@ PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const Atten
     std::vector<PetscReal> dW(Ny * 3 * D, 0.0);  // Δy u^T [dQ | dK | dV], heads side by side
     Gemm(CblasTrans, CblasNoTrans, Ny, D, xm, dy, u, Ny, dQ, D, 0.0, dW.data(), 3 * D);
     Gemm(CblasTrans, CblasNoTrans, Ny, 2 * D, xm, dy, u, Ny, dKV, 4 * D, 0.0, dW.data() + D, 3 * D);
-    std::vector<PetscReal> *out[3] = {&dk.WQ, &dk.WK, &dk.WV};
-    for (int q = 0; q < 3; ++q) {
-      PetscCallCXX(out[q]->resize(Nh * Ny * d));
-      for (PetscInt i = 0; i < Ny; ++i)
-        for (PetscInt m = 0; m < Nh; ++m) std::copy_n(&dW[(i * 3 + q) * D + m * d], d, &(*out[q])[(m * Ny + i) * d]);
-    }
+    PetscCallCXX(UnpackProjections(dW, Ny, Nh, d, &dk));
     if (!kernels.WO.empty()) {  // dW^O = Δh Δz o^T G, stacked D × N_y
       PetscCallCXX(dk.WO.assign(D * Ny, 0.0));
       Gemm(CblasTrans, CblasNoTrans, D, Ny, xm, dh * dy, O, D, G_, Ny, 0.0, dk.WO.data(), Ny);
