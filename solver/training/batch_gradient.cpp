@@ -4,8 +4,25 @@
 
 namespace ctflow {
 
-CTFLOW_SIMD_CLONES void BatchMean(size_t n, const PetscReal *__restrict s, PetscReal b, PetscReal *__restrict g) {
-  for (size_t k = 0; k < n; ++k) g[k] = s[k] / b;
+namespace {
+
+PetscReal Total(const PetscReal part[8]) { return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7])); }
+
+}  // namespace
+
+CTFLOW_SIMD_CLONES PetscReal BatchMean(size_t n, const PetscReal *__restrict s, PetscReal b, PetscReal *__restrict g) {
+  PetscReal part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int i = 0; i < 8; ++i) {
+      g[k + i] = s[k + i] / b;
+      part[i] += g[k + i] * g[k + i];
+    }
+  for (; k < n; ++k) {
+    g[k] = s[k] / b;
+    part[0] += g[k] * g[k];
+  }
+  return Total(part);
 }
 
 CTFLOW_SIMD_CLONES PetscReal SumOfSquares(size_t n, const PetscReal *g) {
@@ -14,7 +31,7 @@ CTFLOW_SIMD_CLONES PetscReal SumOfSquares(size_t n, const PetscReal *g) {
   for (; k + 8 <= n; k += 8)
     for (int i = 0; i < 8; ++i) part[i] += g[k + i] * g[k + i];
   for (; k < n; ++k) part[0] += g[k] * g[k];
-  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+  return Total(part);
 }
 
 }  // namespace ctflow

@@ -7,8 +7,8 @@
 
 namespace ctflow {
 
-// g ← s / b: the mean over the batch's b samples of the summed per-sample gradients.
-void BatchMean(size_t n, const PetscReal *s, PetscReal b, PetscReal *g);
+// g ← s / b: the mean over the batch's b samples of the summed per-sample gradients; returns Σ g_k².
+PetscReal BatchMean(size_t n, const PetscReal *s, PetscReal b, PetscReal *g);
 // Σ g_k², in eight independent partial sums.
 PetscReal SumOfSquares(size_t n, const PetscReal *g);
 

@@ -479,7 +479,7 @@ static PetscErrorCode RegisterTrainingEvents() {
 }
 
 PetscErrorCode Trainer::Objective(const Dataset &d, const std::vector<PetscInt> &batch, PetscReal *loss, PetscReal *correct,
-                                  std::vector<PetscReal> *g) {
+                                  std::vector<PetscReal> *g, PetscReal *gnorm) {
   const size_t n = g ? theta_.size() : 0;
   std::vector<PetscReal> &sums = sums_;  // kept between steps: θ-sized
   PetscFunctionBeginUser;
@@ -495,11 +495,13 @@ PetscErrorCode Trainer::Objective(const Dataset &d, const std::vector<PetscInt> 
   const PetscReal b = (PetscReal)batch.size();
   *loss = sums[n] / b;
   *correct = sums[n + 1];
+  PetscReal norm2 = 0;
   if (g) {
     PetscCallCXX(g->resize(n));
-    BatchMean(n, sums.data(), b, g->data());
+    norm2 = BatchMean(n, sums.data(), b, g->data());
   }
   *loss += Smoothness(g);
+  if (g && gnorm) *gnorm = std::sqrt(pairs_.empty() ? norm2 : SumOfSquares(n, g->data()));
   PetscFunctionReturn(0);
 }
 
@@ -572,8 +574,7 @@ PetscErrorCode Trainer::TrainMiniBatch() {
       const std::vector<PetscInt> batch(order.begin() + s * batch_, order.begin() + std::min(B, (s + 1) * batch_));
       PetscReal loss, correct;
       lr = schedule_.At(epoch * steps + s, total, epoch);
-      PetscCall(Objective(train_, batch, &loss, &correct, &g));
-      gnorm = std::sqrt(SumOfSquares(g.size(), g.data()));
+      PetscCall(Objective(train_, batch, &loss, &correct, &g, &gnorm));
       PetscCheck(std::isfinite(loss) && std::isfinite(gnorm), comm_, PETSC_ERR_FP,
                  "the training loss or its gradient became non-finite in epoch %" PetscInt_FMT ", step %" PetscInt_FMT
                  " (loss %g, gradient norm %g); stopped%s%s",

@@ -69,9 +69,10 @@ class Trainer {
   PetscErrorCode Train();
 
   // The objective at the current parameters over samples `batch` of d: the mean loss (plus the smoothness term) and,
-  // with g, its gradient (flat, the layout of Parameters()); *correct: the count of correctly classified samples.
-  // Collective: one Allreduce.
-  PetscErrorCode Objective(const Dataset &d, const std::vector<PetscInt> &batch, PetscReal *loss, PetscReal *correct, std::vector<PetscReal> *g);
+  // with g, its gradient (flat, the layout of Parameters()) and, with gnorm, its norm; *correct: the count of correctly
+  // classified samples. Collective: one Allreduce.
+  PetscErrorCode Objective(const Dataset &d, const std::vector<PetscInt> &batch, PetscReal *loss, PetscReal *correct, std::vector<PetscReal> *g,
+                           PetscReal *gnorm = nullptr);
   // The test (or any) set's mean loss and accuracy (NaN for targets).
   PetscErrorCode Evaluate(const Dataset &d, PetscReal *loss, PetscReal *accuracy);
   // The logits of samples `batch` of d (labels): z (d.Size() × classes) gets their rows, the others zero. Collective.
