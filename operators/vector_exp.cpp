@@ -1,63 +1,147 @@
 #include "operators/vector_exp.hpp"
 
 #include <cstdint>
+#include <cstring>
+#include <limits>
 
 #include "discretization/base/simd_clones.hpp"
 
 namespace ctflow {
 
-// exp(x) for x ≤ 709: range reduction x = k ln 2 + r, |r| ≤ ln 2 / 2 (Cody–Waite, two-part ln 2), the
-// Taylor polynomial of degree 13 in r, times 2^k built in the exponent bits; 0 for x < −708.
-static inline double ExpKernel(double x) {
-  constexpr double log2e = 1.4426950408889634074, ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-  constexpr double round = 0x1.8p52;  // adding it rounds to an integer, held in the low mantissa bits
-  const double t = x * log2e + round, k = t - round;
-  const double r = (x - k * ln2_hi) - k * ln2_lo;
-  double p = 1.0 / 6227020800;  // 1/13!
-  p = p * r + 1.0 / 479001600;
-  p = p * r + 1.0 / 39916800;
-  p = p * r + 1.0 / 3628800;
-  p = p * r + 1.0 / 362880;
-  p = p * r + 1.0 / 40320;
-  p = p * r + 1.0 / 5040;
-  p = p * r + 1.0 / 720;
-  p = p * r + 1.0 / 120;
-  p = p * r + 1.0 / 24;
-  p = p * r + 1.0 / 6;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  // 2^k: k + 1023 in the exponent field (the low bits of t hold k in two's complement).
-  const double scale = __builtin_bit_cast(double, (__builtin_bit_cast(std::uint64_t, t) + 1023) << 52);
-  return x < -708 ? 0.0 : p * scale;
+namespace {
+
+// Table-driven exp (Tang 1989; the layout of glibc's exp): x = (16 k + j) ln2/16 + r, 0 ≤ j < 16, |r| ≤ ln2/32,
+// exp(x) = 2^k 2^(j/16) e^r with 2^(j/16) = s_j (1 + c_j), s_j = 2^(j/16) rounded to a double and |c_j| < 2^-53.
+constexpr double kRound = 0x1.8p52;                             // adding it rounds to an integer, held in the low mantissa bits
+constexpr double kInvLn2x16 = 0x1.71547652b82fep+4;             // 16 / ln 2
+constexpr double kLn2HiBy16 = 6.93147180369123816490e-01 / 16;  // ln 2 / 16 in two parts (Cody–Waite): n kLn2HiBy16 is
+constexpr double kLn2LoBy16 = 1.90821492927058770002e-10 / 16;  // exact for |n| < 2^21
+// The bits of s_j minus j 2^48, so that adding n 2^48 (n = 16 k + j) puts k into the exponent field: the bits of 2^k s_j.
+alignas(64) constexpr std::uint64_t kScaleBits[16] = {0x3ff0000000000000, 0x3fefb5586cf9890f, 0x3fef72b83c7d517b, 0x3fef387a6e756238,
+                                                      0x3fef06fe0a31b715, 0x3feedea64c123422, 0x3feebfdad5362a27, 0x3feeab07dd485429,
+                                                      0x3feea09e667f3bcd, 0x3feea11473eb0187, 0x3feeace5422aa0db, 0x3feec49182a3f090,
+                                                      0x3feee89f995ad3ad, 0x3fef199bdd85529c, 0x3fef5818dcfba487, 0x3fefa4afa2a490da};
+// c_j = 2^(j/16) / s_j − 1, rounded (computed with 200-bit mpmath).
+alignas(64) constexpr double kScaleTail[16] = {+0x0.0000000000000p+0,  +0x1.79aa65d837b6dp-54, -0x1.01b15eaa59348p-55, +0x1.68efde3a8a894p-54,
+                                               +0x1.34d754db0abb6p-55, +0x1.59f48a72a4c6dp-55, +0x1.690cebb7aafb0p-56, +0x1.063e1e21c5409p-54,
+                                               -0x1.3b3efbf5e2228p-54, -0x1.b32dcb94da51dp-56, +0x1.db72fc1f0eab4p-55, +0x1.1affc2b91ce27p-56,
+                                               +0x1.c1a7792cb3387p-55, +0x1.36eae30af0cb3p-56, +0x1.4a385a63d07a7p-56, -0x1.ff7128fd391f0p-55};
+
+// The table entries of j = n mod 16 (n in the low bits of the rounded argument's bits).
+[[gnu::always_inline]] inline void Table(std::uint64_t n, std::uint64_t &bits, double &tail) { bits = kScaleBits[n & 15], tail = kScaleTail[n & 15]; }
+
+#if CTFLOW_HAVE_SIMD_CLONES
+typedef double Vec8 __attribute__((vector_size(64)));
+typedef std::uint64_t Bits8 __attribute__((vector_size(64)));
+
+// The 16-entry tables as two halves each, indexed mod 16 by __builtin_shuffle: vpermi2q / vpermi2pd on AVX-512.
+[[gnu::always_inline]] inline void Table(const Bits8 &n, Bits8 &bits, Vec8 &tail) {
+  Bits8 b[2];
+  Vec8 c[2];
+  std::memcpy(b, kScaleBits, sizeof b);
+  std::memcpy(c, kScaleTail, sizeof c);
+  bits = __builtin_shuffle(b[0], b[1], n), tail = __builtin_shuffle(c[0], c[1], n);
+}
+#endif
+
+// x ← exp(x) for x ≤ 709 (Real: double, or a vector of doubles with the Table of its bits); 0 for x < −708 (exp <
+// 3.3e-308, and −∞), NaN for NaN. Relative error ≲ 0.52 ulp: the final s + s q rounds once, the rest is ≲ 2^-58 of it.
+template <class Real, class Bits>
+[[gnu::always_inline]] inline void ExpKernel(Real &x) {
+  const auto under = x < -708;
+  const Real t = x * kInvLn2x16 + kRound, n = t - kRound;  // n = round(16 x / ln 2)
+  const Real r = (x - n * kLn2HiBy16) - n * kLn2LoBy16;    // |r| ≤ ln2/32 (+ rounding)
+  const Bits nb = __builtin_bit_cast(Bits, t);
+  Bits sbits;
+  Real tail;
+  Table(nb, sbits, tail);
+  // e^r − 1 (+ c_j): Taylor to degree 7, truncation |r|⁸/8! < 1.3e-18.
+  const Real p = 1 + r * (1. / 2 + r * (1. / 6 + r * (1. / 24 + r * (1. / 120 + r * (1. / 720 + r * (1. / 5040))))));
+  const Real q = r * p + tail;
+  const Real s = __builtin_bit_cast(Real, sbits + (nb << 48));  // 2^k s_j
+  x = under ? Real{} : s + s * q;
 }
 
-CTFLOW_SIMD_CLONES PetscReal ExpShiftedSum(PetscInt n, PetscReal shift, PetscReal *s) {
-  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  PetscInt j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int i = 0; i < 8; ++i) a[i] += s[j + i] = ExpKernel(s[j + i] - shift);
-  for (; j < n; ++j) a[0] += s[j] = ExpKernel(s[j] - shift);
-  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
-
-CTFLOW_SIMD_CLONES PetscReal ExpShiftedSumMax(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
+// s[j] ← exp(s[j] − shift) and Σ_j, in 8 interleaved partial sums; with kMax also *max = max_j s[j] (before).
+template <bool kMax>
+[[gnu::always_inline]] inline PetscReal ShiftedSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
   double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, m[8];
   for (int i = 0; i < 8; ++i) m[i] = s[0];
   PetscInt j = 0;
   for (; j + 8 <= n; j += 8)
     for (int i = 0; i < 8; ++i) {
-      m[i] = s[j + i] > m[i] ? s[j + i] : m[i];
-      a[i] += s[j + i] = ExpKernel(s[j + i] - shift);
+      if (kMax) m[i] = s[j + i] > m[i] ? s[j + i] : m[i];
+      double x = s[j + i] - shift;
+      ExpKernel<double, std::uint64_t>(x);
+      a[i] += s[j + i] = x;
     }
   for (; j < n; ++j) {
-    m[0] = s[j] > m[0] ? s[j] : m[0];
-    a[0] += s[j] = ExpKernel(s[j] - shift);
+    if (kMax) m[0] = s[j] > m[0] ? s[j] : m[0];
+    double x = s[j] - shift;
+    ExpKernel<double, std::uint64_t>(x);
+    a[0] += s[j] = x;
   }
-  for (int i = 1; i < 8; ++i) m[0] = m[i] > m[0] ? m[i] : m[0];
-  *max = m[0];
+  if (kMax) {
+    for (int i = 1; i < 8; ++i) m[0] = m[i] > m[0] ? m[i] : m[0];
+    *max = m[0];
+  }
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
+
+#if CTFLOW_HAVE_SIMD_CLONES
+// ShiftedSum on vectors of 8 (the same sums: lane i adds the entries j ≡ i mod 8); the last n mod 8 entries as a
+// vector padded with −∞ for the maximum and with the argument −800 for the exponential (0, by a finite computation:
+// no floating-point exception under -fp_trap).
+template <bool kMax>
+[[gnu::always_inline]] inline PetscReal ShiftedSum8(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
+  Vec8 a = {}, m = s[0] - Vec8{}, x;
+  PetscInt j = 0;
+  for (; j + 8 <= n; j += 8) {
+    std::memcpy(&x, s + j, sizeof x);
+    if (kMax) m = x > m ? x : m;
+    x -= shift;
+    ExpKernel<Vec8, Bits8>(x);
+    std::memcpy(s + j, &x, sizeof x);
+    a += x;
+  }
+  if (j < n) {
+    x = -std::numeric_limits<double>::infinity() - Vec8{};
+    std::memcpy(&x, s + j, (n - j) * sizeof(double));
+    if (kMax) m = x > m ? x : m;
+    x -= shift;
+    for (PetscInt i = n - j; i < 8; ++i) x[i] = -800;
+    ExpKernel<Vec8, Bits8>(x);
+    std::memcpy(s + j, &x, (n - j) * sizeof(double));
+    a += x;
+  }
+  if (kMax) {
+    for (int i = 1; i < 8; ++i) m[0] = m[i] > m[0] ? m[i] : m[0];
+    *max = m[0];
+  }
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+// One kernel per CPU kind, chosen at run time: AVX-512 permutes the table; elsewhere the loop is vectorised with loads.
+__attribute__((target("arch=x86-64-v4"))) PetscReal ExpSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
+  return max ? ShiftedSum8<true>(n, shift, s, max) : ShiftedSum8<false>(n, shift, s, max);
+}
+__attribute__((target("arch=x86-64-v3"))) PetscReal ExpSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
+  return max ? ShiftedSum<true>(n, shift, s, max) : ShiftedSum<false>(n, shift, s, max);
+}
+__attribute__((target("default"))) PetscReal ExpSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
+  return max ? ShiftedSum<true>(n, shift, s, max) : ShiftedSum<false>(n, shift, s, max);
+}
+#else
+PetscReal ExpSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
+  return max ? ShiftedSum<true>(n, shift, s, max) : ShiftedSum<false>(n, shift, s, max);
+}
+#endif
+
+}  // namespace
+
+PetscReal ExpShiftedSum(PetscInt n, PetscReal shift, PetscReal *s) { return ExpSum(n, shift, s, nullptr); }
+
+PetscReal ExpShiftedSumMax(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) { return ExpSum(n, shift, s, max); }
 
 CTFLOW_SIMD_CLONES PetscReal MaxOf(PetscInt n, const PetscReal *s) {
   double m[8];
