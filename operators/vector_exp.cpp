@@ -6,6 +6,10 @@
 
 #include "discretization/base/simd_clones.hpp"
 
+#if CTFLOW_HAVE_SIMD_CLONES
+#include <immintrin.h>
+#endif
+
 namespace ctflow {
 
 namespace {
@@ -93,7 +97,9 @@ template <bool kMax>
 // vector padded with −∞ for the maximum and with the argument −800 for the exponential (0, by a finite computation:
 // no floating-point exception under -fp_trap).
 template <bool kMax>
-[[gnu::always_inline]] inline PetscReal ShiftedSum8(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
+[[gnu::always_inline]] __attribute__((target("arch=x86-64-v4"))) inline PetscReal ShiftedSum8(PetscInt n, PetscReal shift, PetscReal *s,
+                                                                                              PetscReal *max) {
+  if (n < 8) return ShiftedSum<kMax>(n, shift, s, max);  // a short row: independent scalar chains beat one vector's latency
   Vec8 a = {}, m = s[0] - Vec8{}, x;
   PetscInt j = 0;
   for (; j + 8 <= n; j += 8) {
@@ -104,14 +110,13 @@ template <bool kMax>
     std::memcpy(s + j, &x, sizeof x);
     a += x;
   }
-  if (j < n) {
-    x = -std::numeric_limits<double>::infinity() - Vec8{};
-    std::memcpy(&x, s + j, (n - j) * sizeof(double));
+  if (j < n) {  // masked loads and stores (short rows: a sequence of a few tokens is all tail)
+    const __mmask8 lanes = (__mmask8)((1u << (n - j)) - 1);
+    x = (Vec8)_mm512_mask_loadu_pd(_mm512_set1_pd(-std::numeric_limits<double>::infinity()), lanes, s + j);
     if (kMax) m = x > m ? x : m;
-    x -= shift;
-    for (PetscInt i = n - j; i < 8; ++i) x[i] = -800;
+    x = (Vec8)_mm512_mask_blend_pd(lanes, _mm512_set1_pd(-800), (__m512d)(x - shift));
     ExpKernel<Vec8, Bits8>(x);
-    std::memcpy(s + j, &x, (n - j) * sizeof(double));
+    _mm512_mask_storeu_pd(s + j, lanes, (__m512d)x);
     a += x;
   }
   if (kMax) {
