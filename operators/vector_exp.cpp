@@ -1,8 +1,10 @@
 #include "operators/vector_exp.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <numeric>
 
 #include "discretization/base/simd_clones.hpp"
 
@@ -92,6 +94,22 @@ template <bool kMax>
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
+// ShiftedSum by columns of a rows × width block (row-major); kExp false: only the maxima.
+template <bool kExp>
+[[gnu::always_inline]] inline void Columns(PetscInt rows, PetscInt width, const PetscReal *shift, PetscReal *s, PetscReal *sum, PetscReal *max) {
+  for (PetscInt c = 0; c < width; ++c) max[c] = s[c];
+  if (kExp) std::fill_n(sum, width, 0.0);
+  for (PetscInt j = 0; j < rows; ++j)
+    for (PetscInt c = 0; c < width; ++c) {
+      double x = s[j * width + c];
+      max[c] = x > max[c] ? x : max[c];
+      if (!kExp) continue;
+      x -= shift[c];
+      ExpKernel<double, std::uint64_t>(x);
+      sum[c] += s[j * width + c] = x;
+    }
+}
+
 #if CTFLOW_HAVE_SIMD_CLONES
 // ShiftedSum on vectors of 8 (the same sums: lane i adds the entries j ≡ i mod 8); the last n mod 8 entries as a
 // vector padded with −∞ for the maximum and with the argument −800 for the exponential (0, by a finite computation:
@@ -126,6 +144,47 @@ template <bool kMax>
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
+// Columns on vectors of 8: the block read as one array, whose columns repeat every L = lcm(width, 8) = 8 V entries; the
+// V vectors of a period one after the other, each with its lanes' shifts, sums and maxima in registers, over every
+// period (strided, in L1: a panel of scores); a last partial period by masked loads and stores.
+template <bool kExp>
+[[gnu::always_inline]] __attribute__((target("arch=x86-64-v4"))) inline void Columns8(PetscInt rows, PetscInt width, const PetscReal *shift,
+                                                                                      PetscReal *s, PetscReal *sum, PetscReal *max) {
+  const PetscInt V = std::lcm(width, (PetscInt)8) / 8, L = 8 * V, n = rows * width;
+  for (PetscInt c = 0; c < width; ++c) max[c] = -std::numeric_limits<double>::infinity();
+  if (kExp) std::fill_n(sum, width, 0.0);
+  for (PetscInt v = 0; v < V; ++v) {
+    Vec8 sh, a = {}, m = -std::numeric_limits<double>::infinity() - Vec8{}, x;
+    for (int l = 0; l < 8; ++l) sh[l] = kExp ? shift[(8 * v + l) % width] : 0;
+    PetscInt f = 8 * v;
+    for (; f + 8 <= n; f += L) {
+      std::memcpy(&x, s + f, sizeof x);
+      m = x > m ? x : m;
+      if (!kExp) continue;
+      x -= sh;
+      ExpKernel<Vec8, Bits8>(x);
+      std::memcpy(s + f, &x, sizeof x);
+      a += x;
+    }
+    if (f < n) {  // the last rows, as in ShiftedSum8
+      const __mmask8 lanes = (__mmask8)((1u << (n - f)) - 1);
+      x = (Vec8)_mm512_mask_loadu_pd(_mm512_set1_pd(-std::numeric_limits<double>::infinity()), lanes, s + f);
+      m = x > m ? x : m;
+      if (kExp) {
+        x = (Vec8)_mm512_mask_blend_pd(lanes, _mm512_set1_pd(-800), (__m512d)(x - sh));
+        ExpKernel<Vec8, Bits8>(x);
+        _mm512_mask_storeu_pd(s + f, lanes, (__m512d)x);
+        a += x;
+      }
+    }
+    for (int l = 0; l < 8; ++l) {
+      const PetscInt c = (8 * v + l) % width;
+      max[c] = m[l] > max[c] ? m[l] : max[c];
+      if (kExp) sum[c] += a[l];
+    }
+  }
+}
+
 // One kernel per CPU kind, chosen at run time: AVX-512 permutes the table; elsewhere the loop is vectorised with loads.
 __attribute__((target("arch=x86-64-v4"))) PetscReal ExpSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
   return max ? ShiftedSum8<true>(n, shift, s, max) : ShiftedSum8<false>(n, shift, s, max);
@@ -136,9 +195,24 @@ __attribute__((target("arch=x86-64-v3"))) PetscReal ExpSum(PetscInt n, PetscReal
 __attribute__((target("default"))) PetscReal ExpSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
   return max ? ShiftedSum<true>(n, shift, s, max) : ShiftedSum<false>(n, shift, s, max);
 }
+__attribute__((target("arch=x86-64-v4"))) void ExpColumns(PetscInt rows, PetscInt width, const PetscReal *shift, PetscReal *s, PetscReal *sum,
+                                                          PetscReal *max) {
+  return sum ? Columns8<true>(rows, width, shift, s, sum, max) : Columns8<false>(rows, width, shift, s, sum, max);
+}
+__attribute__((target("arch=x86-64-v3"))) void ExpColumns(PetscInt rows, PetscInt width, const PetscReal *shift, PetscReal *s, PetscReal *sum,
+                                                          PetscReal *max) {
+  return sum ? Columns<true>(rows, width, shift, s, sum, max) : Columns<false>(rows, width, shift, s, sum, max);
+}
+__attribute__((target("default"))) void ExpColumns(PetscInt rows, PetscInt width, const PetscReal *shift, PetscReal *s, PetscReal *sum,
+                                                   PetscReal *max) {
+  return sum ? Columns<true>(rows, width, shift, s, sum, max) : Columns<false>(rows, width, shift, s, sum, max);
+}
 #else
 PetscReal ExpSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
   return max ? ShiftedSum<true>(n, shift, s, max) : ShiftedSum<false>(n, shift, s, max);
+}
+void ExpColumns(PetscInt rows, PetscInt width, const PetscReal *shift, PetscReal *s, PetscReal *sum, PetscReal *max) {
+  return sum ? Columns<true>(rows, width, shift, s, sum, max) : Columns<false>(rows, width, shift, s, sum, max);
 }
 #endif
 
@@ -147,6 +221,14 @@ PetscReal ExpSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
 PetscReal ExpShiftedSum(PetscInt n, PetscReal shift, PetscReal *s) { return ExpSum(n, shift, s, nullptr); }
 
 PetscReal ExpShiftedSumMax(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) { return ExpSum(n, shift, s, max); }
+
+void ExpShiftedSumMaxColumns(PetscInt rows, PetscInt width, const PetscReal *shift, PetscReal *s, PetscReal *sum, PetscReal *max) {
+  ExpColumns(rows, width, shift, s, sum, max);
+}
+
+void MaxOfColumns(PetscInt rows, PetscInt width, const PetscReal *s, PetscReal *max) {
+  ExpColumns(rows, width, nullptr, const_cast<PetscReal *>(s), nullptr, max);  // nothing written without a sum
+}
 
 CTFLOW_SIMD_CLONES PetscReal MaxOf(PetscInt n, const PetscReal *s) {
   double m[8];

@@ -17,6 +17,13 @@ PetscReal ExpShiftedSum(PetscInt n, PetscReal shift, PetscReal *s);
 // (n ≥ 1), in the same pass: for a shift that only approximates the maximum. Entries with s[j] − shift > 709
 // give meaningless results, which the caller sees from *max.
 PetscReal ExpShiftedSumMax(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max);
+// ExpShiftedSumMax by columns of a rows × width block (row-major, rows ≥ 1, 1 ≤ width ≤ 16; a panel of scores as a GEMM
+// micro-kernel reads it): for each column c, s[j][c] ← exp(s[j][c] − shift[c]) (the values of ExpShiftedSum, bit for bit),
+// sum[c] = Σ_j of them, max[c] = max_j s[j][c] of the arguments. Column c's sum is added in another order than
+// ExpShiftedSum's.
+void ExpShiftedSumMaxColumns(PetscInt rows, PetscInt width, const PetscReal *shift, PetscReal *s, PetscReal *sum, PetscReal *max);
+// max[c] = max_j s[j][c] of a rows × width block (rows ≥ 1, 1 ≤ width ≤ 16; no NaN).
+void MaxOfColumns(PetscInt rows, PetscInt width, const PetscReal *s, PetscReal *max);
 // max_j s[j] (n ≥ 1; no NaN), with several partial maxima so that it vectorises.
 PetscReal MaxOf(PetscInt n, const PetscReal *s);
 

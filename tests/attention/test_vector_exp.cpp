@@ -121,4 +121,37 @@ TEST(VectorExp, OnePassMaximumChangesNothingElse) {
   }
 }
 
+// The column kernels on score panels (widths of the micro-kernels, 1–16, rows 1–37: full and partial periods of
+// lcm(width, 8)): each entry bit for bit what ExpShiftedSum gives it with its column's shift, each column's maximum
+// exact and its sum within (rows − 1) ε of the exact sum; MaxOfColumns writes nothing.
+TEST(VectorExp, ColumnsOfAPanel) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u(-60, 60);
+  for (PetscInt width : {14, 8, 16, 6, 12, 5, 1})
+    for (PetscInt rows : {1, 3, 4, 7, 37}) {
+      std::vector<double> s(rows * width), shift(width), sum(width), max(width), max_only(width);
+      for (double &v : s) v = u(rng);
+      for (double &v : shift) v = u(rng);
+      std::vector<double> panel = s;
+      ctflow::MaxOfColumns(rows, width, panel.data(), max_only.data());
+      EXPECT_EQ(panel, s);
+      ctflow::ExpShiftedSumMaxColumns(rows, width, shift.data(), panel.data(), sum.data(), max.data());
+      for (PetscInt c = 0; c < width; ++c) {
+        std::vector<double> column(rows);
+        for (PetscInt j = 0; j < rows; ++j) column[j] = s[j * width + c];
+        const double column_max = *std::max_element(column.begin(), column.end());
+        EXPECT_EQ(max[c], column_max) << width << " × " << rows << ", column " << c;
+        EXPECT_EQ(max_only[c], column_max) << width << " × " << rows << ", column " << c;
+        ctflow::ExpShiftedSum(rows, shift[c], column.data());
+        long double exact = 0;
+        for (PetscInt j = 0; j < rows; ++j) {
+          EXPECT_EQ(panel[j * width + c], column[j]) << width << " × " << rows << ", entry " << j << ", " << c;
+          exact += column[j];
+        }
+        EXPECT_NEAR(sum[c], (double)exact, rows * std::numeric_limits<double>::epsilon() * (double)exact)
+            << width << " × " << rows << ", column " << c;
+      }
+    }
+}
+
 }  // namespace
