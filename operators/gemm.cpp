@@ -1,5 +1,6 @@
 #include "operators/gemm.hpp"
 
+#include <blis.h>
 #include <dlfcn.h>
 
 #include <cmath>
@@ -49,6 +50,23 @@ CblasDgemmFunction GemmLibraryFor(PetscInt m, PetscInt n, PetscInt k) {
 void Gemm(CBLAS_TRANSPOSE trans_a, CBLAS_TRANSPOSE trans_b, PetscInt m, PetscInt n, PetscInt k, PetscReal alpha, const PetscReal *A, PetscInt lda,
           const PetscReal *B, PetscInt ldb, PetscReal beta, PetscReal *C, PetscInt ldc) {
   GemmLibraryFor(m, n, k)(CblasRowMajor, trans_a, trans_b, (int)m, (int)n, (int)k, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
+
+MicroKernel GemmMicroKernel() {
+  MicroKernel k;
+  cntx_t *cntx = bli_gks_query_cntx();
+  if (bli_thread_get_num_threads() > 1 || !bli_cntx_l3_nat_ukr_prefers_cols_dt(BLIS_DOUBLE, BLIS_GEMM_UKR, cntx)) return k;
+  k.gemm = (void *)bli_cntx_get_l3_nat_ukr_dt(BLIS_DOUBLE, BLIS_GEMM_UKR, cntx);
+  if (!k.gemm) return k;
+  k.mr = (int)bli_cntx_get_blksz_def_dt(BLIS_DOUBLE, BLIS_MR, cntx), k.nr = (int)bli_cntx_get_blksz_def_dt(BLIS_DOUBLE, BLIS_NR, cntx);
+  k.cntx = cntx;
+  return k;
+}
+
+void MicroKernel::operator()(PetscInt m, PetscInt n, PetscInt k, PetscReal alpha, const PetscReal *a, const PetscReal *b, PetscReal beta,
+                             PetscReal *c, PetscInt rs_c, PetscInt cs_c) const {
+  auxinfo_t aux{};  // no next panels to prefetch
+  ((dgemm_ukr_ft)gemm)(m, n, k, &alpha, const_cast<PetscReal *>(a), const_cast<PetscReal *>(b), &beta, c, rs_c, cs_c, &aux, (cntx_t *)cntx);
 }
 
 PetscErrorCode GemmSetFromOptions(MPI_Comm comm) {

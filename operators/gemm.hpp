@@ -30,6 +30,18 @@ double GemmSmallThresholdForCore(const std::string &core);
 double GemmDefaultSmallThreshold();
 // The cblas_dgemm that Gemm calls for an m × n × k product (OpenBLAS's or BLIS's).
 CblasDgemmFunction GemmLibraryFor(PetscInt m, PetscInt n, PetscInt k);
+// BLIS's double-precision GEMM micro-kernel, for products fused with other work (Attention::AccumulatePanels):
+// C ← α A B + β C for an m × n block C (m ≤ mr, n ≤ nr; element (i, j) at c[i rs_c + j cs_c]) from packed panels, A
+// with mr entries per step of k and B with nr (full panels, zero-padded beyond m and n; 64-byte aligned). mr = 0 when
+// there is none to use: BLIS runs several threads, or its kernel prefers rows (the fused products write columns).
+struct MicroKernel {
+  int mr = 0, nr = 0;
+  void *gemm = nullptr, *cntx = nullptr;  // BLIS's dgemm_ukr_ft and its context
+  void operator()(PetscInt m, PetscInt n, PetscInt k, PetscReal alpha, const PetscReal *a, const PetscReal *b, PetscReal beta, PetscReal *c,
+                  PetscInt rs_c, PetscInt cs_c) const;
+};
+// The running BLIS's micro-kernel (looked up on every call: the thread count may change).
+MicroKernel GemmMicroKernel();
 // Reads -blas_small_gemm (once per process).
 PetscErrorCode GemmSetFromOptions(MPI_Comm comm);
 
