@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "discretization/base/option_checks.hpp"
@@ -40,6 +41,9 @@ PetscErrorCode Attention::SetFromOptions() {
   OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax (rows per block when materialised)", "Attention", tile_, &tile_,
                             nullptr));
+  PetscCall(PetscOptionsBool("-fused",
+                             "Scores, softmax and gamma V fused on BLIS's micro-kernel where it applies (not causal, one sequence, one BLIS thread)",
+                             "Attention", fused_, &fused_, nullptr));
   PetscCall(PetscOptionsBool("-materialise", "Form the attention weights in row blocks (all K, V on every rank) instead of streaming", "Attention",
                              materialise_, &materialise_, nullptr));
   PetscOptionsEnd();
@@ -88,7 +92,6 @@ PetscErrorCode Attention::Prepare(PetscReal t) {
   PetscCallCXX(O_.resize(rows * D));
   PetscCallCXX(rowmax_.resize(Nh * rows));
   PetscCallCXX(rowsum_.resize(Nh * rows));
-  PetscCallCXX(S_.resize(rows * tile));
   PetscCallCXX(kv_[0].resize(ring * D));
   if (size > 1) PetscCallCXX(kv_[1].resize(ring * D));  // the ring's second block
   PetscCallCXX(PackProjections(*kernels_, Ny, Nh, &W_));
@@ -136,6 +139,106 @@ void Attention::AccumulateTile(PetscInt m, PetscInt r0, PetscInt nr, PetscInt c0
     sum[k] += tile_sum;
   }
   Gemm(CblasNoTrans, CblasNoTrans, nr, d, nt, 1.0, S_.data(), nt, V, 2 * D, 1.0, O, D);
+}
+
+PetscErrorCode Attention::SetUpPanels(bool *fused) {
+  const Grid &g = *ctx_.grid;
+  const PetscInt xm = g.XLocal(), d = d_;
+  const size_t tile = std::min(tile_, max_rows_);
+  PetscFunctionBeginUser;
+  ukr_ = fused_ && !kernels_->causal && !g.Segmented() && xm > 0 ? GemmMicroKernel() : MicroKernel();
+  const size_t mr = ukr_.mr, nr = ukr_.nr;
+  *fused = mr && d % mr == 0 && nr <= 16;
+  if (!*fused) {
+    PetscCallCXX(S_.resize(xm * tile));  // AccumulateTile's scores
+    PetscFunctionReturn(0);
+  }
+  // Whole cache lines of: Q_m's panels, K's and V's (keys up to a multiple of mr), a panel's scores, a micro-tile, a row's.
+  auto up = [](size_t n) { return (n + 7) / 8 * 8; };
+  const size_t keys = (tile + mr - 1) / mr * mr, nq = up((xm + nr - 1) / nr * nr * d), nk = up(keys * d), nv = up(tile * d), ns = up(keys * nr);
+  PetscCallCXX(panels_.resize(nq + nk + nv + ns + up(tile) + up(mr * nr) + 8));
+  qp_ = panels_.data() + (64 - reinterpret_cast<std::uintptr_t>(panels_.data()) % 64) % 64 / sizeof(PetscReal);
+  kp_ = qp_ + nq, vp_ = kp_ + nk, sp_ = vp_ + nv, micro_ = sp_ + ns, column_ = micro_ + up(mr * nr);
+  PetscFunctionReturn(0);
+}
+
+void Attention::PackQueries(PetscInt m) {
+  const PetscInt xm = ctx_.grid->XLocal(), d = d_, D = D_, nr = ukr_.nr, P = (xm + nr - 1) / nr;
+  for (PetscInt p = 0; p < P; ++p) {  // qp_[p][z][i] = Q(p nr + i, m d + z), zero beyond the owned rows; stores in order
+    const PetscInt rows = std::min(nr, xm - p * nr);
+    const PetscReal *q = &Q_[(size_t)p * nr * D + m * d];
+    PetscReal *to = qp_ + (size_t)p * d * nr;
+    for (PetscInt z = 0; z < d; ++z, to += nr) {
+      for (PetscInt i = 0; i < rows; ++i) to[i] = q[i * D + z];
+      for (PetscInt i = rows; i < nr; ++i) to[i] = 0.0;
+    }
+  }
+}
+
+void Attention::AccumulatePanels(PetscInt m, PetscInt nt, const PetscReal *K, const PetscReal *V) {
+  const Grid &g = *ctx_.grid;
+  const PetscInt xm = g.XLocal(), d = d_, D = D_, mr = ukr_.mr, nr = ukr_.nr, P = (xm + nr - 1) / nr, kp = (nt + mr - 1) / mr;
+  constexpr PetscReal kShiftSlack = 64, kExpArgMax = 700;  // as in AccumulateTile
+  // K's tile in panels of mr keys, kp_[jp][z][j] = K(jp mr + j, z), zero beyond nt; V's in panels of mr columns,
+  // vp_[zp][j][z] = V(j, zp mr + z).
+  for (PetscInt jp = 0; jp < kp; ++jp) {  // the stores in order: they miss L1, the loads stay in it
+    const PetscInt keys = std::min(mr, nt - jp * mr);
+    const PetscReal *k = K + jp * mr * 2 * D;
+    PetscReal *to = kp_ + jp * d * mr;
+    for (PetscInt z = 0; z < d; ++z, to += mr) {
+      for (PetscInt j = 0; j < keys; ++j) to[j] = k[j * 2 * D + z];
+      for (PetscInt j = keys; j < mr; ++j) to[j] = 0.0;
+    }
+  }
+  for (PetscInt j = 0; j < nt; ++j)
+    for (PetscInt zp = 0; zp < d / mr; ++zp) std::copy_n(V + j * 2 * D + zp * mr, mr, vp_ + (zp * nt + j) * mr);
+  for (PetscInt p = 0; p < P; ++p) {
+    const PetscInt r0 = p * nr, n = std::min(nr, xm - r0);
+    PetscReal *O = &O_[r0 * D + m * d], *mx = &rowmax_[m * xm + r0], *sum = &rowsum_[m * xm + r0];
+    PetscReal shift[16] = {}, tile_sum[16], tile_max[16];
+    if (n < nr) std::fill_n(sp_, nt * nr, 0.0);  // the lanes of no row stay finite
+    // S^T = s Δz K Q_m^T for this panel's rows: sp_[j][i] = a(r0 + i, c0 + j), each micro-tile column-stored (the
+    // kernel's fast stores) and transposed into place.
+    for (PetscInt jp = 0; jp < kp; ++jp) {
+      const PetscInt keys = std::min(mr, nt - jp * mr);
+      PetscReal *to = sp_ + jp * mr * nr;
+      ukr_(keys, n, d, score_scale_, kp_ + jp * d * mr, qp_ + (size_t)p * d * nr, 0.0, micro_, 1, mr);
+      if (mr == 16 && nr == 14 && keys == mr && n == nr)  // BLIS's skx kernel: fixed trip counts, vectorised
+        for (PetscInt j = 0; j < 16; ++j)
+          for (PetscInt i = 0; i < 14; ++i) to[j * 14 + i] = micro_[i * 16 + j];
+      else
+        for (PetscInt j = 0; j < keys; ++j)
+          for (PetscInt i = 0; i < n; ++i) to[j * nr + i] = micro_[i * mr + j];
+    }
+    if (mx[0] == -std::numeric_limits<PetscReal>::infinity()) {  // the rows' first keys (not causal: all rows together)
+      MaxOfColumns(nt, nr, sp_, tile_max);
+      std::copy_n(tile_max, n, mx), std::copy_n(tile_max, n, shift);
+      ExpShiftedSumMaxColumns(nt, nr, shift, sp_, tile_sum, tile_max);
+      std::copy_n(tile_sum, n, sum);
+    } else {
+      std::copy_n(mx, n, shift);
+      ExpShiftedSumMaxColumns(nt, nr, shift, sp_, tile_sum, tile_max);
+      for (PetscInt i = 0; i < n; ++i) {
+        if (tile_max[i] > mx[i] + kShiftSlack) {  // move row i's shift to the tile's maximum
+          const PetscReal rescale = std::exp(mx[i] - tile_max[i]);
+          if (tile_max[i] > mx[i] + kExpArgMax) {  // the pass overflowed: recompute the row's scores
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, nt, d, score_scale_, K, 2 * D, &Q_[(r0 + i) * D + m * d], 1, 0.0, column_, 1);
+            tile_sum[i] = ExpShiftedSum(nt, tile_max[i], column_);
+            for (PetscInt j = 0; j < nt; ++j) sp_[j * nr + i] = column_[j];
+          } else {
+            for (PetscInt j = 0; j < nt; ++j) sp_[j * nr + i] *= rescale;
+            tile_sum[i] *= rescale;
+          }
+          sum[i] *= rescale;
+          for (PetscInt r = 0; r < d; ++r) O[i * D + r] *= rescale;
+          mx[i] = tile_max[i];
+        }
+        sum[i] += tile_sum[i];
+      }
+    }
+    // O_m^T += V^T S^T: column-stored micro-tiles of O's rows r0 … r0 + n − 1.
+    for (PetscInt zp = 0; zp < d / mr; ++zp) ukr_(mr, n, nt, 1.0, vp_ + zp * nt * mr, sp_, 1.0, O + zp * mr, 1, D);
+  }
 }
 
 PetscErrorCode Attention::RhsMaterialised(PetscReal t, Vec U, Vec F) {
@@ -191,6 +294,8 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
     if ((PetscInt)records_.size() <= record_slot_) PetscCallCXX(records_.resize(record_slot_ + 1));
     PetscCallCXX(records_[record_slot_].Q = Q_; records_[record_slot_].KV.assign(kv_[0].begin(), kv_[0].begin() + 2 * xm * D));
   }
+  bool fused;
+  PetscCall(SetUpPanels(&fused));
   PetscCall(PetscLogFlops(6.0 * xm * Ny * D));
   PetscCall(PetscLogEventEnd(ATTENTION_PROJECT_EVENT, 0, 0, 0, 0));
 
@@ -217,9 +322,11 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
     }
     for (PetscInt m = 0; m < Nh; ++m) {
       const PetscReal *K = cur + m * d, *V = cur + D + m * d;
+      if (fused) PackQueries(m);
       for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
         if (kernels_->causal && first + j0 > g.XStart() + xm - 1) break;  // keys after every owned query
-        AccumulateTile(m, 0, xm, first + j0, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
+        if (fused) AccumulatePanels(m, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
+        else AccumulateTile(m, 0, xm, first + j0, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
       }
     }
     if (s + 1 < size) {

@@ -29,6 +29,7 @@
 
 #include "operators/attention_maps.hpp"
 #include "operators/attention_transpose.hpp"
+#include "operators/gemm.hpp"
 #include "operators/operator.hpp"
 
 namespace ctflow {
@@ -56,9 +57,18 @@ class Attention : public Operator {
   // Online-softmax update of head m's owned rows r0 … r0 + nr − 1 with one tile of keys/values (nt tokens from global
   // index c0; K, V point at head m's columns of a ring block, leading dimension 2 N_h d_head).
   void AccumulateTile(PetscInt m, PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
+  // AccumulateTile for all owned rows (not causal), fused on BLIS's micro-kernel (ukr_): the rows in panels of ukr_.nr,
+  // each panel's scores (nt × ukr_.nr, in L1) written in the layout the γV micro-kernel reads, no S matrix nor packing
+  // of it; Q_m packed once per head and ring block (PackQueries), K and V once per tile.
+  void AccumulatePanels(PetscInt m, PetscInt nt, const PetscReal *K, const PetscReal *V);
+  // Whether this evaluation takes AccumulatePanels (sets ukr_), and its work space (else AccumulateTile's).
+  PetscErrorCode SetUpPanels(bool *fused);
+  // qp_ ← Q_m in panels of ukr_.nr rows, for AccumulatePanels.
+  void PackQueries(PetscInt m);
 
   PetscInt tile_ = 256;                  // -attention_tile: keys processed per GEMM tile
   PetscBool materialise_ = PETSC_FALSE;  // -attention_materialise: γ formed in row blocks (AttentionMaps)
+  PetscBool fused_ = PETSC_TRUE;         // -attention_fused: AccumulatePanels where it applies
   std::unique_ptr<AttentionMaps> maps_;
   const AttentionKernels *kernels_ = nullptr;  // lent by the controls, or kernels_storage_
   AttentionKernels kernels_storage_;
@@ -68,11 +78,17 @@ class Attention : public Operator {
   std::vector<PetscReal> kv_[2];            // ring buffers: one block's [K | V], rows × 2 N_h d_head
   std::vector<PetscReal> O_;                // xm × N_h d_head: Σ_η exp(a − μ) V
   std::vector<PetscReal> rowmax_, rowsum_;  // N_h × xm: each row's shift μ (within e^64 of its running maximum), Σ exp(a − μ)
-  std::vector<PetscReal> S_;                // xm × tile scores
-  PetscReal score_scale_ = 1;               // s Δz, Δz = Δy
-  PetscInt d_ = 0, D_ = 0;                  // d_head, N_h d_head
-  PetscInt piece_ = -1;                     // Controls::PieceKey of kernels_ and W_ (-1: resample)
-  PetscObjectState state_ = -1;             // Controls::State of kernels_ and W_
+  std::vector<PetscReal> S_;                // xm × tile scores (AccumulateTile; allocated when it runs)
+  // AccumulatePanels: the micro-kernel and its work space, 64-byte aligned in panels_: Q of one head in panels of
+  // ukr_.nr rows (qp_), a tile's K in panels of ukr_.mr keys (kp_) and V in panels of ukr_.mr columns (vp_), one panel's
+  // scores (sp_), a micro-tile of them (micro_), one row's scores when recomputed (column_).
+  MicroKernel ukr_;
+  std::vector<PetscReal> panels_;
+  PetscReal *qp_ = nullptr, *kp_ = nullptr, *vp_ = nullptr, *sp_ = nullptr, *micro_ = nullptr, *column_ = nullptr;
+  PetscReal score_scale_ = 1;    // s Δz, Δz = Δy
+  PetscInt d_ = 0, D_ = 0;       // d_head, N_h d_head
+  PetscInt piece_ = -1;          // Controls::PieceKey of kernels_ and W_ (-1: resample)
+  PetscObjectState state_ = -1;  // Controls::State of kernels_ and W_
   std::unique_ptr<AttentionTranspose> transpose_;
   PetscInt record_slot_ = -1, reuse_slot_ = -1;
   std::vector<AttentionRecord> records_;  // by tape slot
