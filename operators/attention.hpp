@@ -39,6 +39,10 @@ class Attention : public Operator {
   explicit Attention(const OperatorContext &ctx);
   OperatorKind Kind() const override { return OperatorKind::Flow; }
   PetscErrorCode SetFromOptions() override;
+  // -attention_tile, -attention_materialise, -attention_fused (before SetUp).
+  void SetTile(PetscInt keys) { tile_ = keys; }
+  void SetMaterialise(bool materialise) { materialise_ = materialise ? PETSC_TRUE : PETSC_FALSE; }
+  void SetFused(bool fused) { fused_ = fused ? PETSC_TRUE : PETSC_FALSE; }
   PetscErrorCode SetUp(Vec like) override;
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
   // The streaming transpose (operators/attention_transpose.hpp; defined in attention_transpose.cpp). A recorded Rhs
