@@ -46,6 +46,10 @@ def main():
             f.copy(f[f"layers/{n}"], g, f"layers/{n}")
         g.attrs["causal"] = 1.0
     write(f"{out}/states.h5", inputs=rng.normal(0, 1, (12, 5, 4)), targets=rng.normal(0, 1, (12, 5, 4)))
+    # The last sample's state overflows in the first step: with batches of 4, only the last rank's sample fails.
+    huge = rng.normal(0, 1, (12, 5, 4))
+    huge[11, 2] = [1e300, -1e300, 1e300, 3]
+    write(f"{out}/states_one_overflows.h5", inputs=huge, targets=rng.normal(0, 1, (12, 5, 4)))
     write(f"{out}/float_labels.h5", images=images, labels=labels.astype(np.float64))
 
 
