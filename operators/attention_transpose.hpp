@@ -6,7 +6,7 @@
 //   dV += p^T dO,   dS = p ⊙ (dO V^T − ⟨dO, o⟩),   dQ += s Δz dS K,   dK += s Δz dS^T Q.
 // The K, V blocks travel around the ranks as in the forward ring, now with their dK, dV, and come home after the
 // last stage (operators/streaming_softmax_transpose.hpp). No N_x × N_x matrix is formed; memory per rank
-// O(N_h d_head N_x / P + N_x/P · tile).
+// O(N_h d_head N_x / P + min(N_x/P, 4 tile) · tile).
 #pragma once
 #include <vector>
 
