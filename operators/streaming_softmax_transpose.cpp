@@ -28,11 +28,16 @@ PetscErrorCode StreamingSoftmaxTranspose::SetUp(const Grid &grid, PetscInt heads
   const PetscInt max_rows = *std::max_element(ranges_.begin(), ranges_.end());
   tile_ = std::min(tile, max_rows);
   row_block_ = std::min(kRowTiles * tile_, std::max<PetscInt>(xm, 1));
-  for (auto *v : {&Q_, &O_, &dO_, &dQ_}) PetscCallCXX(v->assign(xm * D, 0.0));
+  // Q, O and dQ start at 0 (Statistics adds to O); dO, delta and the blocks' K, V are filled before they are read.
+  for (auto *v : {&Q_, &O_, &dQ_}) PetscCallCXX(v->assign(xm * D, 0.0));
+  PetscCallCXX(dO_.resize(xm * D));
   PetscCallCXX(rowmax_.assign(heads * xm, -std::numeric_limits<PetscReal>::infinity()));
   PetscCallCXX(rowsum_.assign(heads * xm, 0.0));
-  PetscCallCXX(delta_.assign(heads * xm, 0.0));
-  for (auto &b : ring_) PetscCallCXX(b.assign(4 * max_rows * D, 0.0));
+  PetscCallCXX(delta_.resize(heads * xm));
+  // The own block's dK, dV start at 0; the second buffer only receives, on several processes.
+  PetscCallCXX(ring_[0].resize(4 * max_rows * D));
+  for (PetscInt k = 0; k < max_rows; ++k) std::fill_n(&ring_[0][k * 4 * D + 2 * D], 2 * D, 0.0);
+  if (size > 1) PetscCallCXX(ring_[1].resize(4 * max_rows * D));
   PetscCallCXX(S_.resize(row_block_ * tile_));
   PetscCallCXX(P_.resize(row_block_ * tile_));
   PetscFunctionReturn(0);
