@@ -33,6 +33,8 @@ class AttentionTranspose {
  private:
   StreamingSoftmaxTranspose softmax_;  // the token integral's transpose: the two passes and the ring
   std::vector<PetscReal> W_;           // N_y × 3D: [W^Q | W^K | W^V], heads side by side
+  std::vector<PetscReal> dW_;          // its gradient, in the same layout
+  AttentionKernels gradient_;          // the kernels' gradients, kept between calls
 };
 
 }  // namespace ctflow
