@@ -6,7 +6,7 @@
 //   dV += p^T dO,   dS = p ⊙ (dO V^T − ⟨dO, o⟩),   dQ += s Δz dS K,   dK += s Δz dS^T Q.
 // The K, V blocks travel around the ranks as in the forward ring, now with their dK, dV, and come home after the
 // last stage (operators/streaming_softmax_transpose.hpp). No N_x × N_x matrix is formed; memory per rank
-// O(N_h d_head N_x / P + N_x/P · tile).
+// O(N_h d_head N_x / P + min(N_x/P, 4 tile) · tile).
 #pragma once
 #include <vector>
 
@@ -33,6 +33,8 @@ class AttentionTranspose {
  private:
   StreamingSoftmaxTranspose softmax_;  // the token integral's transpose: the two passes and the ring
   std::vector<PetscReal> W_;           // N_y × 3D: [W^Q | W^K | W^V], heads side by side
+  std::vector<PetscReal> dW_;          // its gradient, in the same layout
+  AttentionKernels gradient_;          // the kernels' gradients, kept between calls
 };
 
 }  // namespace ctflow

@@ -88,22 +88,24 @@ PetscErrorCode LiftedFeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU
   PetscCall(Prepare(t));
   const MlpKernels &K = *kernels_;
   const PetscInt Fh = K.F;
-  PetscCallCXX(preactivation_.resize(xm * Fh));
   PetscCallCXX(dhidden_.resize(xm * Fh));
   PetscCall(VecGetArrayRead(U, &u));
   PetscCall(VecGetArrayRead(G, &G_));
   // h = Δy u W1 + b1 (recorded by the forward evaluation at U, or computed), z = act(h) (hidden_), dz = Δy G W2^T
   // (dhidden_), then dh = dz act'(h) in place.
+  const PetscReal *pre;
   if (reuse_slot_ >= 0 && reuse_slot_ < (PetscInt)records_.size() && records_[reuse_slot_].size() == (size_t)(xm * Fh)) {
-    std::copy(records_[reuse_slot_].begin(), records_[reuse_slot_].end(), preactivation_.begin());
+    pre = records_[reuse_slot_].data();
   } else {
+    PetscCallCXX(preactivation_.resize(xm * Fh));
     for (PetscInt k = 0; k < xm; ++k) std::copy_n(K.b1.data(), Fh, &preactivation_[k * Fh]);
     Gemm(CblasNoTrans, CblasNoTrans, xm, Fh, Ny, dy, u, Ny, K.W1.data(), Fh, 1.0, preactivation_.data(), Fh);
+    pre = preactivation_.data();
   }
   reuse_slot_ = -1;
   Gemm(CblasNoTrans, CblasTrans, xm, Fh, Ny, dy, G_, Ny, K.W2.data(), Ny, 0.0, dhidden_.data(), Fh);
   for (PetscInt i = 0; i < xm * Fh; ++i) {
-    const PetscReal h = preactivation_[i];
+    const PetscReal h = pre[i];
     if (K.gelu) {
       const PetscReal Phi = 0.5 * (1 + std::erf(h * M_SQRT1_2)), phi = std::exp(-0.5 * h * h) / std::sqrt(2 * PETSC_PI);
       hidden_[i] = h * Phi;
@@ -117,7 +119,7 @@ PetscErrorCode LiftedFeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU
   Gemm(CblasNoTrans, CblasTrans, xm, Ny, Fh, dy, dhidden_.data(), Fh, K.W1.data(), Fh, 1.0, du, Ny);
   PetscCall(VecRestoreArray(dU, &du));
   if (g) {
-    MlpKernels dk;
+    MlpKernels &dk = gradient_;
     dk.F = Fh;
     PetscCallCXX(dk.W1.assign(Ny * Fh, 0.0));
     PetscCallCXX(dk.b1.assign(Fh, 0.0));

@@ -34,6 +34,7 @@ class LiftedFeedForward : public Operator {
   PetscObjectState state_ = -1;                     // Controls::State of kernels_
   std::vector<PetscReal> hidden_;                   // xm × F
   std::vector<PetscReal> preactivation_, dhidden_;  // xm × F each, for the transpose
+  MlpKernels gradient_;                             // the transpose's dW1, db1, dW2, db2, kept between calls
   PetscInt record_slot_ = -1, reuse_slot_ = -1;
   std::vector<std::vector<PetscReal>> records_;  // pre-activations by tape slot
 };

@@ -27,13 +27,19 @@ PetscErrorCode StreamingSoftmaxTranspose::SetUp(const Grid &grid, PetscInt heads
   for (PetscMPIInt r = 0; r < size; ++r) starts_[r + 1] = starts_[r] + ranges_[r];
   const PetscInt max_rows = *std::max_element(ranges_.begin(), ranges_.end());
   tile_ = std::min(tile, max_rows);
-  for (auto *v : {&Q_, &O_, &dO_, &dQ_}) PetscCallCXX(v->assign(xm * D, 0.0));
+  row_block_ = std::min(kRowTiles * tile_, std::max<PetscInt>(xm, 1));
+  // Q, O and dQ start at 0 (Statistics adds to O); dO, delta and the blocks' K, V are filled before they are read.
+  for (auto *v : {&Q_, &O_, &dQ_}) PetscCallCXX(v->assign(xm * D, 0.0));
+  PetscCallCXX(dO_.resize(xm * D));
   PetscCallCXX(rowmax_.assign(heads * xm, -std::numeric_limits<PetscReal>::infinity()));
   PetscCallCXX(rowsum_.assign(heads * xm, 0.0));
-  PetscCallCXX(delta_.assign(heads * xm, 0.0));
-  for (auto &b : ring_) PetscCallCXX(b.assign(4 * max_rows * D, 0.0));
-  PetscCallCXX(S_.resize(xm * tile_));
-  PetscCallCXX(P_.resize(xm * tile_));
+  PetscCallCXX(delta_.resize(heads * xm));
+  // The own block's dK, dV start at 0; the second buffer only receives, on several processes.
+  PetscCallCXX(ring_[0].resize(4 * max_rows * D));
+  for (PetscInt k = 0; k < max_rows; ++k) std::fill_n(&ring_[0][k * 4 * D + 2 * D], 2 * D, 0.0);
+  if (size > 1) PetscCallCXX(ring_[1].resize(4 * max_rows * D));
+  PetscCallCXX(S_.resize(row_block_ * tile_));
+  PetscCallCXX(P_.resize(row_block_ * tile_));
   PetscFunctionReturn(0);
 }
 
@@ -95,35 +101,36 @@ void StreamingSoftmaxTranspose::StatisticsBlock(PetscInt m, PetscInt r0, PetscIn
   }
 }
 
-// Head m's contributions of one block: dV, dK of the block, dQ of the owned rows.
+// Head m's contributions of one block: dV, dK of the block, dQ of the owned rows, by query blocks of at most row_block_
+// rows against key tiles of tile_ keys (P and dS: row_block_ × tile_).
 void StreamingSoftmaxTranspose::BackwardBlock(PetscInt m, PetscInt r0, PetscInt nr, PetscInt first, PetscInt rows, PetscReal *block, PetscReal scale,
                                               bool causal) {
   const Grid &g = *grid_;
-  const PetscInt xm = g.XLocal(), d = d_, D = heads_ * d_, W = 4 * D, x0 = g.XStart() + r0;
-  const PetscReal *mx = &rowmax_[m * xm + r0], *sum = &rowsum_[m * xm + r0], *delta = &delta_[m * xm + r0];
-  const PetscReal *Qm = &Q_[r0 * D + m * d], *dOm = &dO_[r0 * D + m * d];
-  PetscReal *dQm = &dQ_[r0 * D + m * d];
-  for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
-    const PetscInt nt = std::min(tile_, rows - j0), c0 = first + j0;
-    if (causal && c0 > x0 + nr - 1) break;
-    PetscReal *K = block + j0 * W + m * d, *V = K + D, *dK = K + 2 * D, *dV = K + 3 * D;
-    // P = exp(s Q Kᵀ − max) / sum, masked.
-    Gemm(CblasNoTrans, CblasTrans, nr, nt, d, scale, Qm, D, K, W, 0.0, P_.data(), nt);
-    for (PetscInt k = 0; k < nr; ++k) {
-      PetscReal *p = &P_[k * nt];
-      const PetscInt valid = causal ? std::clamp<PetscInt>(x0 + k - c0 + 1, 0, nt) : nt;
-      if (valid > 0) (void)ExpShiftedSum(valid, mx[k], p);
-      for (PetscInt j = 0; j < valid; ++j) p[j] /= sum[k];
-      std::fill(p + valid, p + nt, 0.0);
+  const PetscInt xm = g.XLocal(), d = d_, D = heads_ * d_, W = 4 * D;
+  for (PetscInt b0 = r0; b0 < r0 + nr; b0 += row_block_) {
+    const PetscInt nb = std::min(row_block_, r0 + nr - b0), x0 = g.XStart() + b0;
+    const PetscReal *mx = &rowmax_[m * xm + b0], *sum = &rowsum_[m * xm + b0], *delta = &delta_[m * xm + b0];
+    const PetscReal *Qm = &Q_[b0 * D + m * d], *dOm = &dO_[b0 * D + m * d];
+    PetscReal *dQm = &dQ_[b0 * D + m * d];
+    for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
+      const PetscInt nt = std::min(tile_, rows - j0), c0 = first + j0;
+      if (causal && c0 > x0 + nb - 1) break;  // keys after every query of the block
+      PetscReal *K = block + j0 * W + m * d, *V = K + D, *dK = K + 2 * D, *dV = K + 3 * D;
+      // P = exp(s Q Kᵀ − max) / sum and dS = P ⊙ (dO Vᵀ − Δ), masked, in one pass over the two tiles.
+      Gemm(CblasNoTrans, CblasTrans, nb, nt, d, scale, Qm, D, K, W, 0.0, P_.data(), nt);
+      Gemm(CblasNoTrans, CblasTrans, nb, nt, d, 1.0, dOm, D, V, W, 0.0, S_.data(), nt);
+      for (PetscInt k = 0; k < nb; ++k) {
+        PetscReal *p = &P_[k * nt], *ds = &S_[k * nt];
+        const PetscInt valid = causal ? std::clamp<PetscInt>(x0 + k - c0 + 1, 0, nt) : nt;
+        ExpScaledProduct(valid, mx[k], 1 / sum[k], delta[k], p, ds);
+        std::fill(p + valid, p + nt, 0.0);
+        std::fill(ds + valid, ds + nt, 0.0);
+      }
+      // dV += Pᵀ dO; dQ += s dS K; dK += s dSᵀ Q.
+      Gemm(CblasTrans, CblasNoTrans, nt, d, nb, 1.0, P_.data(), nt, dOm, D, 1.0, dV, W);
+      Gemm(CblasNoTrans, CblasNoTrans, nb, d, nt, scale, S_.data(), nt, K, W, 1.0, dQm, D);
+      Gemm(CblasTrans, CblasNoTrans, nt, d, nb, scale, S_.data(), nt, Qm, D, 1.0, dK, W);
     }
-    // dV += Pᵀ dO; dS = P ⊙ (dO Vᵀ − Δ).
-    Gemm(CblasTrans, CblasNoTrans, nt, d, nr, 1.0, P_.data(), nt, dOm, D, 1.0, dV, W);
-    Gemm(CblasNoTrans, CblasTrans, nr, nt, d, 1.0, dOm, D, V, W, 0.0, S_.data(), nt);
-    for (PetscInt k = 0; k < nr; ++k)
-      for (PetscInt j = 0; j < nt; ++j) S_[k * nt + j] = P_[k * nt + j] * (S_[k * nt + j] - delta[k]);
-    // dQ += s dS K; dK += s dSᵀ Q.
-    Gemm(CblasNoTrans, CblasNoTrans, nr, d, nt, scale, S_.data(), nt, K, W, 1.0, dQm, D);
-    Gemm(CblasTrans, CblasNoTrans, nt, d, nr, scale, S_.data(), nt, Qm, D, 1.0, dK, W);
   }
 }
 
@@ -132,7 +139,8 @@ PetscErrorCode StreamingSoftmaxTranspose::Statistics(PetscReal scale, bool causa
   PetscFunctionBeginUser;
   PetscCall(Ring([&](PetscInt first, PetscInt rows, PetscReal *block) {
     Pairs(first, rows, block, [&](PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nc, PetscReal *b) {
-      for (PetscInt m = 0; m < heads_; ++m) StatisticsBlock(m, r0, nr, c0, nc, b, scale, causal);
+      for (PetscInt b0 = r0; b0 < r0 + nr; b0 += row_block_)
+        for (PetscInt m = 0; m < heads_; ++m) StatisticsBlock(m, b0, std::min(row_block_, r0 + nr - b0), c0, nc, b, scale, causal);
     });
   }));
   for (PetscInt m = 0; m < heads_; ++m)

@@ -5,7 +5,8 @@
 // with p recomputed tile by tile from each row's shift and sum of exponentials (kept by the forward pass, or found by a
 // first pass over the keys, Statistics). Each rank fills the queries of its tokens and its block [K | V]; the blocks
 // travel around the ranks as in the forward ring, now with their dK, dV, and come home after the last stage. No
-// N_x × N_x matrix is formed: memory per rank O(N_h d N_x / P + N_x/P · tile). Causal: the keys η ≤ x only. The dense
+// N_x × N_x matrix is formed: the second pass takes blocks of 4 tile queries against tiles of tile keys, P and dS in one
+// pass over the block (ExpScaledProduct); memory per rank O(N_h d N_x / P + min(N_x/P, 4 tile) · tile). Causal: the keys η ≤ x only. The dense
 // attention (operators/attention_transpose.cpp) and the convolutional one (operators/convolutional_attention.cpp) are
 // its users. A grid of several sequences (Grid::SetSequences, one rank only): each sequence's queries against its own
 // keys, as separate evaluations.
@@ -18,7 +19,8 @@ namespace ctflow {
 
 class StreamingSoftmaxTranspose {
  public:
-  // N_h heads of d features each, tile keys per GEMM; allocates for the grid's token layout and zeroes the gradients.
+  // N_h heads of d features each, tile keys per GEMM (and 4 tile queries per block of the second pass); allocates for the
+  // grid's token layout and zeroes the gradients.
   PetscErrorCode SetUp(const Grid &grid, PetscInt heads, PetscInt d, PetscInt tile);
   // The owned tokens' queries, XLocal × N_h d (head m at columns m d …), to be filled before Statistics and Run.
   PetscReal *Queries() { return Q_.data(); }
@@ -53,13 +55,18 @@ class StreamingSoftmaxTranspose {
   template <typename Fn>
   PetscErrorCode Ring(Fn fn);
 
+  // Queries per block of the second pass, in tiles: P and dS are row_block_ × tile_, 1024 × 256 (2 MiB each) at the
+  // default tile. Fewer rows make the five GEMMs per block smaller and slower, more make P and dS travel further between
+  // them (bench/RESULTS.md, "Issue 15: the attention transpose's blocks").
+  static constexpr PetscInt kRowTiles = 4;
+
   const Grid *grid_ = nullptr;
-  PetscInt heads_ = 0, d_ = 0, tile_ = 256;
+  PetscInt heads_ = 0, d_ = 0, tile_ = 256, row_block_ = kRowTiles * 256;
   std::vector<PetscInt> ranges_, starts_;
   std::vector<PetscReal> Q_, O_, dO_, dQ_;          // XLocal × N_h d
   std::vector<PetscReal> rowmax_, rowsum_, delta_;  // N_h × XLocal
   std::vector<PetscReal> ring_[2];                  // [K | V | dK | dV] blocks
-  std::vector<PetscReal> S_, P_;                    // XLocal × tile
+  std::vector<PetscReal> S_, P_;                    // row_block_ × tile_
 };
 
 }  // namespace ctflow

@@ -24,6 +24,10 @@ PetscReal ExpShiftedSumMax(PetscInt n, PetscReal shift, PetscReal *s, PetscReal 
 void ExpShiftedSumMaxColumns(PetscInt rows, PetscInt width, const PetscReal *shift, PetscReal *s, PetscReal *sum, PetscReal *max);
 // max[c] = max_j s[j][c] of a rows × width block (rows ≥ 1, 1 ≤ width ≤ 16; no NaN).
 void MaxOfColumns(PetscInt rows, PetscInt width, const PetscReal *s, PetscReal *max);
+// The softmax's backward product on a row of attention (operators/streaming_softmax_transpose.cpp), in one pass:
+// p[j] ← exp(p[j] − shift) · scale (the probabilities, from the scores, the row's shift and 1/sum) and then
+// dp[j] ← p[j] (dp[j] − delta), j < n; the exponentials as ExpShiftedSum's, bit for bit.
+void ExpScaledProduct(PetscInt n, PetscReal shift, PetscReal scale, PetscReal delta, PetscReal *p, PetscReal *dp);
 // max_j s[j] (n ≥ 1; no NaN), with several partial maxima so that it vectorises.
 PetscReal MaxOf(PetscInt n, const PetscReal *s);
 

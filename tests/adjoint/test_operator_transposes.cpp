@@ -21,6 +21,8 @@ namespace {
 struct Case {
   const char *controls;  // fixture file (or "paper")
   const char *op;
+  const char *options = "";  // e.g. a small -attention_tile: several tiles and query blocks in attention's transpose
+  const char *name = "";
 };
 
 std::string FixturePath(const char *name) { return std::string(CTFLOW_ADJOINT_INPUTS) + "/" + name + ".h5"; }
@@ -50,6 +52,10 @@ TEST_P(Transpose, AgreesWithFiniteDifferences) {
   MPI_Comm_size(comm, &size);
   std::string path = std::string(c.controls) == "paper" ? "transpose_paper_np" + std::to_string(size) + ".h5" : FixturePath(c.controls);
   if (std::string(c.controls) == "paper") ASSERT_EQ(WriteControlsFile(comm, path, RandomModel(7, 6, 2, 1, 1, 0.5, true, 31)), 0);
+  ASSERT_EQ(PetscOptionsInsertString(nullptr, c.options), 0);
+  struct Clear {
+    ~Clear() { PetscOptionsClearValue(nullptr, "-attention_tile"); }
+  } clear;
   ctflow::Grid grid(comm);
   ctflow::LayeredControls controls(comm);
   ASSERT_EQ(grid.SetFromOptions(), 0);
@@ -107,12 +113,14 @@ TEST_P(Transpose, AgreesWithFiniteDifferences) {
   for (Vec *v : {&U, &V, &W, &dU, &work, &plus}) VecDestroy(v);
 }
 
-INSTANTIATE_TEST_SUITE_P(Operators, Transpose,
-                         ::testing::Values(Case{"encoder", "attention"}, Case{"encoder", "mlp"}, Case{"encoder", "layernorm1"},
-                                           Case{"gpt", "attention_ln1"}, Case{"gpt", "mlp_ln2"}, Case{"gpt", "final_norm"},
-                                           Case{"paper", "attention"}, Case{"paper", "layernorm"}, Case{"paper", "ffn1"}, Case{"paper", "relu"},
-                                           Case{"paper", "identity"}, Case{"paper", "relax_layernorm"}, Case{"paper", "relax_relu"},
-                                           Case{"paper", "tangent_attention"}, Case{"paper", "tangent_ffn1"}),
-                         [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.controls) + "_" + info.param.op; });
+INSTANTIATE_TEST_SUITE_P(
+    Operators, Transpose,
+    ::testing::Values(Case{"encoder", "attention"}, Case{"encoder", "mlp"}, Case{"encoder", "layernorm1"}, Case{"gpt", "attention_ln1"},
+                      Case{"gpt", "mlp_ln2"}, Case{"gpt", "final_norm"}, Case{"paper", "attention"}, Case{"paper", "layernorm"},
+                      Case{"paper", "ffn1"}, Case{"paper", "relu"}, Case{"paper", "identity"}, Case{"paper", "relax_layernorm"},
+                      Case{"paper", "relax_relu"}, Case{"paper", "tangent_attention"}, Case{"paper", "tangent_ffn1"},
+                      Case{"encoder", "attention", "-attention_tile 1", "_tile1"}, Case{"gpt", "attention_ln1", "-attention_tile 1", "_tile1"},
+                      Case{"gpt", "attention_ln1", "-attention_tile 2", "_tile2"}),
+    [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.controls) + "_" + info.param.op + info.param.name; });
 
 }  // namespace

@@ -154,4 +154,23 @@ TEST(VectorExp, ColumnsOfAPanel) {
     }
 }
 
+// ExpScaledProduct's probabilities are ExpShiftedSum's exponentials times the scale, bit for bit, and its products
+// p (dp − delta) are those of the probabilities; rows of every length up to 40 (the vector kernel's masked tails).
+TEST(VectorExp, ScaledProductIsTheExponentialsTimesTheScale) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u(-60, 60);
+  for (PetscInt n = 0; n <= 40; ++n) {
+    std::vector<double> s(n), dp(n);
+    for (double &v : s) v = u(rng);
+    for (double &v : dp) v = u(rng);
+    std::vector<double> e = s, p = s, q = dp;
+    ctflow::ExpShiftedSum(n, 3.0, e.data());
+    ctflow::ExpScaledProduct(n, 3.0, 1 / 7.0, 0.25, p.data(), q.data());
+    for (PetscInt j = 0; j < n; ++j) {
+      EXPECT_EQ(p[j], e[j] * (1 / 7.0)) << "n = " << n << ", j = " << j;
+      EXPECT_EQ(q[j], p[j] * (dp[j] - 0.25)) << "n = " << n << ", j = " << j;
+    }
+  }
+}
+
 }  // namespace
