@@ -71,8 +71,9 @@ template <class Real, class Bits>
 // s[j] ← exp(s[j] − shift) and Σ_j, in 8 interleaved partial sums; with kMax also *max = max_j s[j] (before).
 template <bool kMax>
 [[gnu::always_inline]] inline PetscReal ShiftedSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
-  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, m[8];
-  for (int i = 0; i < 8; ++i) m[i] = s[0];
+  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, m[8] = {};
+  if (kMax)  // n ≥ 1; without the maximum n may be 0 (and s null)
+    for (int i = 0; i < 8; ++i) m[i] = s[0];
   PetscInt j = 0;
   for (; j + 8 <= n; j += 8)
     for (int i = 0; i < 8; ++i) {
