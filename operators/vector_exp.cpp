@@ -122,6 +122,22 @@ template <bool kExp>
 }
 
 #if CTFLOW_HAVE_SIMD_CLONES
+// The last count < 8 entries of a row, masked: *loaded ← them with −∞ in the other lanes (for a maximum); returns
+// exp(entries − shift), 0 in the other lanes (their argument −800: a finite computation, no floating-point exception
+// under -fp_trap), for the caller's masked store.
+[[gnu::always_inline]] __attribute__((target("arch=x86-64-v4"))) inline Vec8 ExpTail(PetscInt count, const PetscReal *s, Vec8 shift, Vec8 *loaded) {
+  const __mmask8 lanes = (__mmask8)((1u << count) - 1);
+  *loaded = (Vec8)_mm512_mask_loadu_pd(_mm512_set1_pd(-std::numeric_limits<double>::infinity()), lanes, s);
+  Vec8 x = (Vec8)_mm512_mask_blend_pd(lanes, _mm512_set1_pd(-800), (__m512d)(*loaded - shift));
+  ExpKernel<Vec8, Bits8>(x);
+  return x;
+}
+
+// Stores the first count < 8 lanes of x at s.
+[[gnu::always_inline]] __attribute__((target("arch=x86-64-v4"))) inline void StoreTail(PetscInt count, PetscReal *s, Vec8 x) {
+  _mm512_mask_storeu_pd(s, (__mmask8)((1u << count) - 1), (__m512d)x);
+}
+
 // ScaledProduct on vectors of 8, the last n mod 8 entries by masked loads and stores.
 __attribute__((target("arch=x86-64-v4"))) void ExpProduct(PetscInt n, PetscReal shift, PetscReal scale, PetscReal delta, PetscReal *p,
                                                           PetscReal *dp) {
@@ -139,15 +155,10 @@ __attribute__((target("arch=x86-64-v4"))) void ExpProduct(PetscInt n, PetscReal 
     std::memcpy(dp + j, &y, sizeof y);
   }
   if (j < n) {
-    const __mmask8 lanes = (__mmask8)((1u << (n - j)) - 1);
-    x = (Vec8)_mm512_mask_loadu_pd(_mm512_set1_pd(-800), lanes, p + j) - shift;
-    y = (Vec8)_mm512_maskz_loadu_pd(lanes, dp + j);
-    x = (Vec8)_mm512_mask_blend_pd(lanes, _mm512_set1_pd(-800), (__m512d)x);
-    ExpKernel<Vec8, Bits8>(x);
-    x *= scale;
-    y = x * (y - delta);
-    _mm512_mask_storeu_pd(p + j, lanes, (__m512d)x);
-    _mm512_mask_storeu_pd(dp + j, lanes, (__m512d)y);
+    x = ExpTail(n - j, p + j, shift - Vec8{}, &y) * scale;
+    y = (Vec8)_mm512_maskz_loadu_pd((__mmask8)((1u << (n - j)) - 1), dp + j);
+    StoreTail(n - j, p + j, x);
+    StoreTail(n - j, dp + j, x * (y - delta));
   }
 }
 __attribute__((target("arch=x86-64-v3"))) void ExpProduct(PetscInt n, PetscReal shift, PetscReal scale, PetscReal delta, PetscReal *p,
@@ -157,13 +168,7 @@ __attribute__((target("arch=x86-64-v3"))) void ExpProduct(PetscInt n, PetscReal 
 __attribute__((target("default"))) void ExpProduct(PetscInt n, PetscReal shift, PetscReal scale, PetscReal delta, PetscReal *p, PetscReal *dp) {
   ScaledProduct(n, shift, scale, delta, p, dp);
 }
-#else
-void ExpProduct(PetscInt n, PetscReal shift, PetscReal scale, PetscReal delta, PetscReal *p, PetscReal *dp) {
-  ScaledProduct(n, shift, scale, delta, p, dp);
-}
-#endif
 
-#if CTFLOW_HAVE_SIMD_CLONES
 // ShiftedSum on vectors of 8 (the same sums: lane i adds the entries j ≡ i mod 8); the last n mod 8 entries as a
 // vector padded with −∞ for the maximum and with the argument −800 for the exponential (0, by a finite computation:
 // no floating-point exception under -fp_trap).
@@ -181,13 +186,11 @@ template <bool kMax>
     std::memcpy(s + j, &x, sizeof x);
     a += x;
   }
-  if (j < n) {  // masked loads and stores (short rows: a sequence of a few tokens is all tail)
-    const __mmask8 lanes = (__mmask8)((1u << (n - j)) - 1);
-    x = (Vec8)_mm512_mask_loadu_pd(_mm512_set1_pd(-std::numeric_limits<double>::infinity()), lanes, s + j);
-    if (kMax) m = x > m ? x : m;
-    x = (Vec8)_mm512_mask_blend_pd(lanes, _mm512_set1_pd(-800), (__m512d)(x - shift));
-    ExpKernel<Vec8, Bits8>(x);
-    _mm512_mask_storeu_pd(s + j, lanes, (__m512d)x);
+  if (j < n) {
+    Vec8 loaded;
+    x = ExpTail(n - j, s + j, shift - Vec8{}, &loaded);
+    if (kMax) m = loaded > m ? loaded : m;
+    StoreTail(n - j, s + j, x);
     a += x;
   }
   if (kMax) {
@@ -219,14 +222,12 @@ template <bool kExp>
       std::memcpy(s + f, &x, sizeof x);
       a += x;
     }
-    if (f < n) {  // the last rows, as in ShiftedSum8
-      const __mmask8 lanes = (__mmask8)((1u << (n - f)) - 1);
-      x = (Vec8)_mm512_mask_loadu_pd(_mm512_set1_pd(-std::numeric_limits<double>::infinity()), lanes, s + f);
-      m = x > m ? x : m;
+    if (f < n) {  // the last rows
+      Vec8 loaded;
+      x = ExpTail(n - f, s + f, sh, &loaded);  // computed but not stored without kExp (the maxima only)
+      m = loaded > m ? loaded : m;
       if (kExp) {
-        x = (Vec8)_mm512_mask_blend_pd(lanes, _mm512_set1_pd(-800), (__m512d)(x - sh));
-        ExpKernel<Vec8, Bits8>(x);
-        _mm512_mask_storeu_pd(s + f, lanes, (__m512d)x);
+        StoreTail(n - f, s + f, x);
         a += x;
       }
     }
@@ -266,6 +267,9 @@ PetscReal ExpSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
 }
 void ExpColumns(PetscInt rows, PetscInt width, const PetscReal *shift, PetscReal *s, PetscReal *sum, PetscReal *max) {
   return sum ? Columns<true>(rows, width, shift, s, sum, max) : Columns<false>(rows, width, shift, s, sum, max);
+}
+void ExpProduct(PetscInt n, PetscReal shift, PetscReal scale, PetscReal delta, PetscReal *p, PetscReal *dp) {
+  ScaledProduct(n, shift, scale, delta, p, dp);
 }
 #endif
 
