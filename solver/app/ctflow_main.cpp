@@ -13,6 +13,7 @@ static char help[] =
 
 #include <exception>
 
+#include "discretization/base/mpi_transport.hpp"
 #include "operators/blas_kernels.hpp"
 #include "solver/app/command_line.hpp"
 #include "solver/app/error_reporting.hpp"
@@ -37,6 +38,7 @@ static int Run(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   ctflow::BlasSelectKernels(&argc, &argv);  // may re-execute the process on better BLAS kernels, before MPI starts
+  ctflow::MpiSelectTransport();             // how ranks on a node copy messages, read by MPI_Init
   // HDF5 must not close, at exit or in MPI_Finalize, a file abandoned after a failed write (parallel HDF5 1.10 can
   // crash or wait there; discretization/state_file.hpp): started before MPI, and with no exit hook, it never does.
   // Every other file is closed explicitly.

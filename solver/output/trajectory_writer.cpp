@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "discretization/base/mpi_transport.hpp"
 #include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/base/petsc_handle.hpp"
@@ -273,6 +274,7 @@ PetscErrorCode TrajectoryWriter::Open(const Grid &grid, const Metadata &meta) {
   index_.Attribute("status", std::string("incomplete"));
   index_.Attribute("ctflow_version", std::string(CTFLOW_VERSION));
   index_.Attribute("blas", BlasDescription());
+  index_.Attribute("mpi", MpiTransportDescription());
   index_.Attribute("run_id", run_id_);
   PetscCall(PetscOptionsGetAll(nullptr, &options));
   index_.Attribute("options", std::string(options));

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "discretization/analytic_controls.hpp"
+#include "discretization/base/mpi_transport.hpp"
 #include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
 #include "discretization/layered_controls.hpp"
@@ -96,6 +97,7 @@ PetscErrorCode Problem::SetFromOptions() {
   PetscCall(controls_->SetFromOptions());
   PetscCall(GemmSetFromOptions(comm_));
   PetscCall(BlasViewFromOptions(comm_));
+  PetscCall(MpiTransportViewFromOptions(comm_));
   PetscCall(LossOptionsList(&losses));
   PetscCall(PetscStrncpy(loss, loss_type_.c_str(), sizeof(loss)));
   PetscCall(PetscStrncpy(gradient, gradient_path_.c_str(), sizeof(gradient)));

@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""Open MPI's shared-memory copy mechanism chosen at start-up, on the live executable (labels "mpi", "cli").
+
+    run_mpi_transport.py MPIEXEC... -- CTFLOW
+
+Every rank decides by itself, before MPI_Init, from the environment and the MCA parameter files (ranks that
+disagree would fail in their first large message): with nothing set ctflow selects copy-in/copy-out ("none"); a
+value in the environment or in a parameter file is kept. Each case runs a 64 × 64 problem whose ring messages
+(16 KB) are above the transport's 4 KB eager limit, checks the -mpi_view line against the trajectory's attribute
+`mpi`, and that the final state is bitwise the same whichever copy moved it.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import h5py
+
+
+def run(mpiexec, ctflow, env_extra, workdir, params):
+    env = {k: v for k, v in os.environ.items() if "single_copy_mechanism" not in k}
+    env["OMPI_MCA_mca_base_param_files"] = params  # only the test's file, not the machine's
+    env.update(env_extra)
+    cmd = mpiexec + [ctflow, "-Nx", "64", "-Ny", "64", "-Nh", "2", "-T", "0.5", "-dt", "0.25", "-mpi_view", "-traj", "run.h5"]
+    out = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        sys.exit(f"failed ({out.returncode}) with {env_extra}:\n{out.stdout}{out.stderr}")
+    lines = re.findall(r"^MPI: (.*)$", out.stdout, re.M)
+    if len(lines) != 1:
+        sys.exit(f"expected one MPI line from rank 0, got {lines}:\n{out.stdout}")
+    with h5py.File(os.path.join(workdir, "run.h5")) as f:
+        attribute = f.attrs["mpi"]
+        attribute = attribute.decode() if isinstance(attribute, bytes) else str(attribute)
+    if attribute != lines[0]:
+        sys.exit(f"trajectory attribute mpi = {attribute!r}, -mpi_view printed {lines[0]!r}")
+    with h5py.File(os.path.join(workdir, "run.d", "000002.h5")) as f:  # the state at T
+        final = f["u"][...].tobytes()
+    return lines[0], final
+
+
+def expect(result, pattern, reference):
+    line, final = result
+    if not re.search(pattern, line):
+        sys.exit(f"'{pattern}' not in: {line}")
+    if reference is not None and final != reference:
+        sys.exit(f"the final state differs from the first case's: {line}")
+    print("ok:", line)
+
+
+def main():
+    split = sys.argv.index("--")
+    mpiexec, ctflow = sys.argv[1:split], os.path.abspath(sys.argv[split + 1])
+    with tempfile.TemporaryDirectory() as work:
+        empty, chosen = os.path.join(work, "empty.conf"), os.path.join(work, "chosen.conf")
+        open(empty, "w").close()
+        with open(chosen, "w") as f:
+            f.write("# the user's choice\nbtl_vader_single_copy_mechanism = cma\nbtl_sm_single_copy_mechanism = cma\n")
+        first = run(mpiexec, ctflow, {}, work, empty)
+        expect(first, r"^Open MPI v[\d.]+, shared memory: btl_(vader|sm)_single_copy_mechanism=none selected by ctflow", None)
+        expect(run(mpiexec, ctflow, {"OMPI_MCA_btl_vader_single_copy_mechanism": "cma"}, work, empty),
+               r"OMPI_MCA_btl_vader_single_copy_mechanism=cma set in the environment$", first[1])
+        expect(run(mpiexec, ctflow, {}, work, chosen), r"single_copy_mechanism set in an MCA parameter file$", first[1])
+
+
+if __name__ == "__main__":
+    main()
