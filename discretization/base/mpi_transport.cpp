@@ -20,14 +20,16 @@ static std::string CopyParameter(int major) { return major >= 5 ? "btl_sm_single
 std::vector<std::string> MpiParameterFiles(const std::function<const char *(const char *)> &getenv, const std::string &sysconfdir) {
   std::vector<std::string> files;
   const char *list = getenv("OMPI_MCA_mca_base_param_files");
+  if (!list || !*list) list = getenv("OMPI_MCA_mca_param_files");  // its synonym
   if (list && *list) {
     std::istringstream in(list);
-    for (std::string f; std::getline(in, f, ':');)
+    for (std::string f; std::getline(in, f, ',');)
       if (!f.empty()) files.push_back(f);
-    return files;
+  } else {
+    if (const char *home = getenv("HOME")) files.push_back(std::string(home) + "/.openmpi/mca-params.conf");
+    files.push_back(sysconfdir + "/openmpi-mca-params.conf");
   }
-  if (const char *home = getenv("HOME")) files.push_back(std::string(home) + "/.openmpi/mca-params.conf");
-  files.push_back(sysconfdir + "/openmpi-mca-params.conf");
+  files.push_back(sysconfdir + "/openmpi-mca-params-override.conf");  // read always, and wins over the environment
   return files;
 }
 

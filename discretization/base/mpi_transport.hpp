@@ -39,7 +39,8 @@ struct MpiTransportAction {
   std::string how;              // who chose, for the description
 };
 MpiTransportAction MpiTransportStep(const MpiTransportState &state);
-// The MCA parameter files Open MPI reads: OMPI_MCA_mca_base_param_files if set, else the user's and the system's.
+// The MCA parameter files Open MPI reads: OMPI_MCA_mca_base_param_files (comma-separated) if set, else the user's and
+// the system's; and the system's override file.
 std::vector<std::string> MpiParameterFiles(const std::function<const char *(const char *)> &getenv, const std::string &sysconfdir);
 // Whether the text of an MCA parameter file sets a *_single_copy_mechanism parameter (a line not commented out).
 bool ParameterFileSetsCopy(const std::string &text);

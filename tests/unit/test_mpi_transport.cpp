@@ -67,14 +67,18 @@ TEST(MpiTransport, NothingForAnotherMpi) {
   EXPECT_TRUE(act.how.empty());
 }
 
-TEST(MpiTransport, ParameterFilesAreTheListedOnesOrTheUsersAndTheSystems) {
+TEST(MpiTransport, ParameterFilesAreTheListedOnesOrTheUsersAndTheSystemsAndTheOverride) {
+  const std::string override_file = "/etc/openmpi/openmpi-mca-params-override.conf";
   Environment env;
   env.values["HOME"] = "/home/u";
   EXPECT_EQ(MpiParameterFiles(env.Get(), "/etc/openmpi"),
-            (std::vector<std::string>{"/home/u/.openmpi/mca-params.conf", "/etc/openmpi/openmpi-mca-params.conf"}));
-  env.values["OMPI_MCA_mca_base_param_files"] = "/a.conf::/b.conf";
-  EXPECT_EQ(MpiParameterFiles(env.Get(), "/etc/openmpi"), (std::vector<std::string>{"/a.conf", "/b.conf"}));
-  EXPECT_EQ(MpiParameterFiles(Environment().Get(), "/etc/openmpi"), (std::vector<std::string>{"/etc/openmpi/openmpi-mca-params.conf"}));
+            (std::vector<std::string>{"/home/u/.openmpi/mca-params.conf", "/etc/openmpi/openmpi-mca-params.conf", override_file}));
+  env.values["OMPI_MCA_mca_param_files"] = "/c.conf";  // the synonym
+  EXPECT_EQ(MpiParameterFiles(env.Get(), "/etc/openmpi"), (std::vector<std::string>{"/c.conf", override_file}));
+  env.values["OMPI_MCA_mca_base_param_files"] = "/a.conf,,/b.conf";
+  EXPECT_EQ(MpiParameterFiles(env.Get(), "/etc/openmpi"), (std::vector<std::string>{"/a.conf", "/b.conf", override_file}));
+  EXPECT_EQ(MpiParameterFiles(Environment().Get(), "/etc/openmpi"),
+            (std::vector<std::string>{"/etc/openmpi/openmpi-mca-params.conf", override_file}));
 }
 
 TEST(MpiTransport, AParameterFileSetsTheCopyOnlyOnAnActiveLine) {
