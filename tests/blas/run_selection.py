@@ -17,7 +17,8 @@ import subprocess
 import sys
 import tempfile
 
-import h5py
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from view_attribute import viewed_line  # noqa: E402
 
 
 def run(mpiexec, ctflow, env_prefix, workdir, extra=()):
@@ -26,16 +27,7 @@ def run(mpiexec, ctflow, env_prefix, workdir, extra=()):
     out = subprocess.run(mpiexec + ["sh", "-c", shell], cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         sys.exit(f"failed ({out.returncode}): {shell}\n{out.stdout}{out.stderr}")
-    lines = re.findall(r"^BLAS: (.*)$", out.stdout, re.M)
-    if len(lines) != 1:
-        sys.exit(f"expected one BLAS line from rank 0, got {lines}:\n{out.stdout}")
-    with h5py.File(os.path.join(workdir, "run.h5")) as f:
-        attribute = f.attrs["blas"]
-        attribute = attribute.decode() if isinstance(attribute, bytes) else str(attribute)
-    if attribute != lines[0]:
-        sys.exit(f"trajectory attribute blas = {attribute!r}, -blas_view printed {lines[0]!r}")
-    return lines[0]
-
+    return viewed_line(out.stdout, "BLAS", "blas", workdir)
 
 def expect(line, *patterns):
     for p in patterns:

@@ -17,6 +17,9 @@ import tempfile
 
 import h5py
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from view_attribute import viewed_line  # noqa: E402
+
 
 def run(mpiexec, ctflow, env_extra, workdir, params):
     env = {k: v for k, v in os.environ.items() if "single_copy_mechanism" not in k}
@@ -26,17 +29,10 @@ def run(mpiexec, ctflow, env_extra, workdir, params):
     out = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         sys.exit(f"failed ({out.returncode}) with {env_extra}:\n{out.stdout}{out.stderr}")
-    lines = re.findall(r"^MPI: (.*)$", out.stdout, re.M)
-    if len(lines) != 1:
-        sys.exit(f"expected one MPI line from rank 0, got {lines}:\n{out.stdout}")
-    with h5py.File(os.path.join(workdir, "run.h5")) as f:
-        attribute = f.attrs["mpi"]
-        attribute = attribute.decode() if isinstance(attribute, bytes) else str(attribute)
-    if attribute != lines[0]:
-        sys.exit(f"trajectory attribute mpi = {attribute!r}, -mpi_view printed {lines[0]!r}")
+    line = viewed_line(out.stdout, "MPI", "mpi", workdir)
     with h5py.File(os.path.join(workdir, "run.d", "000002.h5")) as f:  # the state at T
         final = f["u"][...].tobytes()
-    return lines[0], final
+    return line, final
 
 
 def expect(result, pattern, reference):
