@@ -409,16 +409,9 @@ PetscErrorCode Trainer::Samples(const Dataset &d, const PetscInt *idx, PetscInt 
     }
   }
   if (!g) PetscFunctionReturn(0);
-  PetscCall(p->SolveAdjoint());
-  // The Problem's gradient has every array of θ (Controls::GetZeroParameters), so the first chunk writes all of g.
-  PetscCheck(p->Gradient().Size() == theta_.size(), PETSC_COMM_SELF, PETSC_ERR_PLIB, "the gradient has %zu entries, θ %zu", p->Gradient().Size(),
-             theta_.size());
-  for (const ControlsArray &a : p->Gradient().Arrays()) {
-    PetscReal *ga = g + offset_.at(a.name);
-    if (first) std::copy(a.values.begin(), a.values.end(), ga);
-    else
-      for (size_t k = 0; k < a.values.size(); ++k) ga[k] += a.values[k];
-  }
+  // ∂ℓ/∂θ added to g in place, in θ's layout (the Problem's controls have θ's arrays); the first chunk's onto zeros.
+  if (first) std::fill_n(g, theta_.size(), 0.0);
+  PetscCall(p->SolveAdjoint(g, theta_.size()));
   if (vit) {  // the embedding F (per sample) and the head G, outside the Problem's adjoint
     VitProcessing dvit;
     for (PetscInt j = 0; j < n; ++j) {
