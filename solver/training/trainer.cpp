@@ -229,18 +229,14 @@ PetscErrorCode Trainer::SetUp() {
   PetscCall(problem_.GetControls().GetParameters(&theta_arrays_));
   PetscCheck(!theta_arrays_.Empty(), comm_, PETSC_ERR_USER_INPUT, "the controls (%s) have no parameters to train",
              problem_.GetControls().Description().c_str());
-  theta_.clear();
-  for (const ControlsArray &a : theta_arrays_.Arrays()) {
-    offset_[a.name] = theta_.size();
-    PetscCallCXX(theta_.insert(theta_.end(), a.values.begin(), a.values.end()));
-  }
+  PetscCallCXX(theta_.assign(theta_arrays_.Values(), theta_arrays_.Values() + theta_arrays_.Size()));
+  theta_arrays_.SetStorage(theta_.data());
+  for (const ControlsArray &a : theta_arrays_.Arrays()) offset_[a.name] = (size_t)(a.values.data() - theta_.data());
   PetscCall(SetUpSmoothness());
-  if (restart_) {
+  if (restart_) {  // read into θ
     TrainingState state{0, optimizer_ ? optimizer_->State() : decltype(optimizer_->State()){}, &history_};
     PetscCall(CheckpointRead(comm_, checkpoint_path_, &theta_arrays_, &state));
     first_epoch_ = state.epoch;
-    theta_.clear();
-    for (const ControlsArray &a : theta_arrays_.Arrays()) PetscCallCXX(theta_.insert(theta_.end(), a.values.begin(), a.values.end()));
     PetscCall(SetParameters(theta_));
   }
   if (optimizer_) optimizer_->SetWeightDecay(weight_decay_);
@@ -309,13 +305,11 @@ PetscReal Trainer::Smoothness(std::vector<PetscReal> *g) const {
 
 PetscErrorCode Trainer::SetParameters(const std::vector<PetscReal> &theta) {
   PetscFunctionBeginUser;
-  if (&theta != &theta_) theta_ = theta;
-  ++theta_version_;  // the Problems' controls follow when next used (Synchronise)
-  const PetscReal *t = theta_.data();
-  for (ControlsArray &a : theta_arrays_.Arrays()) {
-    std::copy_n(t, a.values.size(), a.values.begin());
-    t += a.values.size();
-  }
+  PetscCheck(theta.size() == theta_.size(), comm_, PETSC_ERR_ARG_SIZ, "SetParameters: %zu parameters given, the controls have %zu", theta.size(),
+             theta_.size());
+  if (&theta != &theta_) std::copy(theta.begin(), theta.end(), theta_.begin());
+  theta_arrays_.SetStorage(theta_.data());  // θ's vector may have been assigned to (TAO)
+  ++theta_version_;                         // the Problems' controls follow when next used (Synchronise)
   PetscFunctionReturn(0);
 }
 
@@ -550,7 +544,6 @@ PetscErrorCode Trainer::RecordEpoch(PetscInt epoch, PetscReal train_loss, PetscR
 PetscErrorCode Trainer::SaveCheckpoint(PetscInt epoch) {
   PetscFunctionBeginUser;
   TrainingState state{epoch, optimizer_ ? optimizer_->State() : decltype(optimizer_->State()){}, &history_};
-  PetscCall(SetParameters(theta_));
   PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, checkpoint_path_, &state));
   PetscFunctionReturn(0);
 }
@@ -649,7 +642,6 @@ PetscErrorCode Trainer::Train() {
   if (TaoSelected()) PetscCall(TrainTao());
   else PetscCall(TrainMiniBatch());
   PetscCall(PetscLogStagePop());
-  PetscCall(SetParameters(theta_));
   PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, out_path_));
   PetscCall(PetscPrintf(comm_, "wrote the trained controls to %s\n", out_path_.c_str()));
   if (!logits_path_.empty()) PetscCall(WriteTestLogits());
