@@ -61,7 +61,7 @@ class AnalyticControls : public Controls {
   virtual std::vector<std::pair<PetscInt, std::string>> Kernels() const;
   // The gradient of the coefficients of kernel `kernel` from dW = ∂L/∂W[i][l] sampled on the grid (h: its head, if any).
   void AddKernelGradient(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h, PetscBool use_h, const PetscReal *dW,
-                         std::vector<PetscReal> *dc) const;
+                         PetscReal *dc) const;
 
   MPI_Comm comm_;
   PetscInt seed_ = 12, modes_ = 4, J_ = 2;

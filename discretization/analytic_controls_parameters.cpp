@@ -22,7 +22,7 @@ PetscErrorCode AnalyticControls::GetParameters(ControlsArrays *theta) const {
   *theta = ControlsArrays();
   for (const auto &[kernel, name] : Kernels()) {
     PetscCall(theta->Add(comm_, name, {(hsize_t)modes_}));
-    std::vector<PetscReal> &c = theta->Find(name)->values;
+    ControlsValues &c = theta->Find(name)->values;
     const std::vector<Mode> modes = Modes(kernel);
     for (PetscInt p = 0; p < modes_; ++p) c[p] = modes[p].c;
   }
@@ -39,14 +39,14 @@ PetscErrorCode AnalyticControls::SetParameters(const ControlsArrays &theta) {
     const ControlsArray *a = theta.Find(name);
     PetscCheck(a && (PetscInt)a->values.size() == modes_, comm_, PETSC_ERR_ARG_WRONG, "SetParameters: no array %s of %" PetscInt_FMT " coefficients",
                name.c_str(), modes_);
-    PetscCallCXX(coefficients_[kernel] = a->values);
+    PetscCallCXX(coefficients_[kernel].assign(a->values.begin(), a->values.end()));
   }
   Touch();
   PetscFunctionReturn(0);
 }
 
 void AnalyticControls::AddKernelGradient(PetscInt kernel, PetscReal amplitude, PetscReal t, const Grid &grid, PetscReal h, PetscBool use_h,
-                                         const PetscReal *dW, std::vector<PetscReal> *dc) const {
+                                         const PetscReal *dW, PetscReal *dc) const {
   const PetscInt Ny = grid.Ny();
   const PetscReal Ly = grid.Ly();
   const std::vector<Mode> modes = Modes(kernel);
@@ -59,7 +59,7 @@ void AnalyticControls::AddKernelGradient(PetscInt kernel, PetscReal amplitude, P
       for (PetscInt l = 0; l < Ny; ++l) row += dW[i * Ny + l] * std::cos(PETSC_PI * m.b * grid.y(l) / Ly);
       sum += row * std::cos(PETSC_PI * m.a * grid.y(i) / Ly);
     }
-    (*dc)[p] += coef * sum;
+    dc[p] += coef * sum;
   }
 }
 
@@ -72,7 +72,7 @@ PetscErrorCode AnalyticControls::AddAttentionGradient(PetscReal t, const Grid &g
     const std::string name = Kernels()[q].second;
     PetscCall(g->Add(comm_, name, {(hsize_t)modes_}));
     for (PetscInt m = 0; m < grid.Nh(); ++m)
-      AddKernelGradient(q, amplitude[q], t, grid, grid.h(m), PETSC_TRUE, &(*dW[q])[m * n], &g->Find(name)->values);
+      AddKernelGradient(q, amplitude[q], t, grid, grid.h(m), PETSC_TRUE, &(*dW[q])[m * n], g->Find(name)->values.data());
   }
   PetscFunctionReturn(0);
 }
@@ -84,10 +84,10 @@ PetscErrorCode AnalyticControls::AddFeedForwardGradient(PetscInt j, PetscReal t,
   PetscFunctionBeginUser;
   PetscCall(g->Add(comm_, W, {(hsize_t)modes_}));
   PetscCall(g->Add(comm_, b, {(hsize_t)modes_}));
-  AddKernelGradient(2 + j, 1.0, t, grid, 0, PETSC_FALSE, dk.W.data(), &g->Find(W)->values);
+  AddKernelGradient(2 + j, 1.0, t, grid, 0, PETSC_FALSE, dk.W.data(), g->Find(W)->values.data());
   // b_j(x, y, t) = (1/2) Σ_p c_p cos(π a x/L_x) cos(π b y/L_y) g_p(t) on the owned tokens.
   const std::vector<Mode> modes = Modes(2 + J_ + j);
-  std::vector<PetscReal> &dc = g->Find(b)->values;
+  ControlsValues &dc = g->Find(b)->values;
   for (PetscInt p = 0; p < modes_; ++p) {
     const Mode &m = modes[p];
     PetscReal sum = 0;

@@ -156,7 +156,7 @@ PetscErrorCode AnalyticConvolutionControls::AddStencilGradient(PetscInt kernel, 
   std::vector<PetscReal> basis;
   PetscFunctionBeginUser;
   PetscCall(g->Add(comm_, name, {(hsize_t)modes_}));
-  std::vector<PetscReal> &dc = g->Find(name)->values;
+  ControlsValues &dc = g->Find(name)->values;
   const std::vector<Mode> modes = Modes(kernel);
   for (PetscInt p = 0; p < modes_; ++p) {
     PetscCallCXX(basis.assign(n, 0.0));
@@ -172,7 +172,7 @@ PetscErrorCode AnalyticConvolutionControls::AddBiasGradient(PetscInt kernel, Pet
   const std::string name = KernelName(kernel);
   PetscFunctionBeginUser;
   PetscCall(g->Add(comm_, name, {(hsize_t)modes_}));
-  std::vector<PetscReal> &dc = g->Find(name)->values;
+  ControlsValues &dc = g->Find(name)->values;
   const std::vector<Mode> modes = Modes(kernel);
   for (PetscInt p = 0; p < modes_; ++p) {
     const Mode &m = modes[p];

@@ -8,6 +8,42 @@
 
 namespace ctflow {
 
+ControlsArrays::ControlsArrays(const ControlsArrays &other) { *this = other; }
+
+ControlsArrays &ControlsArrays::operator=(const ControlsArrays &other) {
+  if (this == &other) return *this;
+  arrays_ = other.arrays_;
+  storage_.assign(other.Values(), other.Values() + other.size_);
+  block_ = storage_.data(), external_ = false, size_ = other.size_, last_ = 0;
+  Rebase();
+  return *this;
+}
+
+ControlsArrays &ControlsArrays::operator=(ControlsArrays &&other) noexcept {
+  if (this == &other) return *this;
+  arrays_ = std::move(other.arrays_);
+  storage_ = std::move(other.storage_);
+  block_ = other.external_ ? other.block_ : storage_.data(), external_ = other.external_, size_ = other.size_, last_ = 0;
+  Rebase();
+  other.arrays_.clear(), other.storage_.clear();
+  other.block_ = nullptr, other.external_ = false, other.size_ = 0, other.last_ = 0;
+  return *this;
+}
+
+void ControlsArrays::Rebase() {
+  PetscReal *p = block_;
+  for (ControlsArray &a : arrays_) {
+    a.values = ControlsValues(p, a.values.size());
+    p += a.values.size();
+  }
+}
+
+void ControlsArrays::SetStorage(PetscReal *data) {
+  storage_ = std::vector<PetscReal>();
+  block_ = data, external_ = true;
+  Rebase();
+}
+
 PetscErrorCode ControlsArrays::Add(MPI_Comm comm, const std::string &name, const std::vector<hsize_t> &shape, bool attribute) {
   PetscFunctionBeginUser;
   if (ControlsArray *a = Find(name)) {
@@ -15,8 +51,12 @@ PetscErrorCode ControlsArrays::Add(MPI_Comm comm, const std::string &name, const
                ShapeString(shape).c_str());
     PetscFunctionReturn(0);
   }
+  PetscCheck(!external_, comm, PETSC_ERR_PLIB, "controls array %s added to arrays whose values are the caller's", name.c_str());
   const size_t n = std::accumulate(shape.begin(), shape.end(), size_t(1), [](size_t p, hsize_t s) { return p * s; });
-  PetscCallCXX(arrays_.push_back({name, shape, attribute, std::vector<PetscReal>(n, 0.0)}));
+  PetscCallCXX(storage_.resize(size_ + n, 0.0));
+  PetscCallCXX(arrays_.push_back({name, shape, attribute, ControlsValues(nullptr, n)}));
+  block_ = storage_.data(), size_ += n;
+  Rebase();
   PetscFunctionReturn(0);
 }
 
@@ -34,26 +74,19 @@ const ControlsArray *ControlsArrays::Find(const std::string &name) const {
   return nullptr;
 }
 
-size_t ControlsArrays::Size() const {
-  size_t n = 0;
-  for (const ControlsArray &a : arrays_) n += a.values.size();
-  return n;
-}
-
 ControlsArrays ControlsArrays::ZerosLike() const {
   ControlsArrays z;
-  z.arrays_.reserve(arrays_.size());
-  for (const ControlsArray &a : arrays_) z.arrays_.push_back({a.name, a.shape, a.attribute, std::vector<PetscReal>(a.values.size())});
+  z.arrays_ = arrays_;
+  z.storage_.assign(size_, 0.0);
+  z.block_ = z.storage_.data(), z.size_ = size_;
+  z.Rebase();
   return z;
 }
 
-void ControlsArrays::SetZero() {
-  for (ControlsArray &a : arrays_) std::fill(a.values.begin(), a.values.end(), 0.0);
-}
+void ControlsArrays::SetZero() { std::fill_n(block_, size_, 0.0); }
 
 void ControlsArrays::Scale(PetscReal s) {
-  for (ControlsArray &a : arrays_)
-    for (PetscReal &v : a.values) v *= s;
+  for (size_t k = 0; k < size_; ++k) block_[k] *= s;
 }
 
 PetscErrorCode ControlsArrays::Axpy(MPI_Comm comm, PetscReal s, const ControlsArrays &x) {
@@ -79,39 +112,15 @@ PetscErrorCode ControlsArrays::Dot(MPI_Comm comm, const ControlsArrays &x, Petsc
   PetscFunctionReturn(0);
 }
 
-// In place, with a work space of at most kChunk values: large arrays go in chunks of kChunk, consecutive small ones
-// packed together (a whole-model buffer would double the gradient's memory at the end of the adjoint).
+// In place, the block in pieces of at most kChunk values (MPI's int counts).
 PetscErrorCode ControlsArrays::SumOverRanks(MPI_Comm comm) {
   constexpr size_t kChunk = 1 << 20;
   PetscMPIInt size;
-  std::vector<PetscReal> pack;
-  size_t first = 0;  // the arrays [first, i) are in pack
   PetscFunctionBeginUser;
   PetscCallMPI(MPI_Comm_size(comm, &size));
   if (size == 1) PetscFunctionReturn(0);
-  const auto flush = [&](size_t end) -> PetscErrorCode {
-    PetscFunctionBeginUser;
-    if (!pack.empty()) PetscCall(MPIU_Allreduce(MPI_IN_PLACE, pack.data(), (PetscMPIInt)pack.size(), MPIU_REAL, MPIU_SUM, comm));
-    for (size_t k = 0; first < end; ++first) {
-      std::copy_n(pack.data() + k, arrays_[first].values.size(), arrays_[first].values.data());
-      k += arrays_[first].values.size();
-    }
-    pack.clear();
-    PetscFunctionReturn(0);
-  };
-  for (size_t i = 0; i < arrays_.size(); ++i) {
-    std::vector<PetscReal> &v = arrays_[i].values;
-    if (v.size() < kChunk) {
-      if (pack.size() + v.size() > kChunk) PetscCall(flush(i));
-      PetscCallCXX(pack.insert(pack.end(), v.begin(), v.end()));
-      continue;
-    }
-    PetscCall(flush(i));
-    for (size_t k = 0; k < v.size(); k += kChunk)
-      PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &v[k], (PetscMPIInt)std::min(kChunk, v.size() - k), MPIU_REAL, MPIU_SUM, comm));
-    first = i + 1;
-  }
-  PetscCall(flush(arrays_.size()));
+  for (size_t k = 0; k < size_; k += kChunk)
+    PetscCall(MPIU_Allreduce(MPI_IN_PLACE, block_ + k, (PetscMPIInt)std::min(kChunk, size_ - k), MPIU_REAL, MPIU_SUM, comm));
   PetscFunctionReturn(0);
 }
 

@@ -38,7 +38,7 @@ PetscErrorCode AddCoarsened(MPI_Comm comm, ControlsArrays *g, const std::string 
                             const Factors &r, const PetscReal *fine) {
   PetscFunctionBeginUser;
   PetscCall(g->Add(comm, name, shape, attribute));
-  std::vector<PetscReal> &coarse = g->Find(name)->values;
+  ControlsValues &coarse = g->Find(name)->values;
   if (Unrefined(r)) std::transform(coarse.begin(), coarse.end(), fine, coarse.begin(), std::plus<>());
   else ForEachFine(shape, r, [&](size_t k, size_t c) { coarse[c] += fine[k]; });
   PetscFunctionReturn(0);
@@ -111,7 +111,7 @@ PetscErrorCode LayeredControls::GetParameters(ControlsArrays *theta) const {
       [&](const std::string &name, const std::vector<hsize_t> &shape, bool attribute, const PetscReal *fine, const Factors &r) -> PetscErrorCode {
         PetscFunctionBeginUser;
         PetscCall(theta->Add(comm_, name, shape, attribute));
-        std::vector<PetscReal> &coarse = theta->Find(name)->values;
+        ControlsValues &coarse = theta->Find(name)->values;
         if (Unrefined(r)) std::copy_n(fine, coarse.size(), coarse.begin());
         else ForEachFine(shape, r, [&](size_t k, size_t c) { coarse[c] = fine[k]; });
         PetscFunctionReturn(0);
@@ -176,12 +176,12 @@ PetscErrorCode LayeredControls::AddFeedForwardGradient(PetscInt j, PetscReal t, 
     // Only the owned tokens' rows: the rows of the (N_x, N_y) bias at xs … xs + xm − 1.
     const hsize_t Nx = layer->b[j - 1].size() / N;
     PetscCall(g->Add(comm_, p + "b" + J, {Nx, Ny}));
-    std::vector<PetscReal> &b = g->Find(p + "b" + J)->values;
+    ControlsValues &b = g->Find(p + "b" + J)->values;
     for (PetscInt r = 0; r < xm; ++r)
       for (PetscInt l = 0; l < N; ++l) b[(xs + r) * Ny + l / ry_] += dk.b[r * N + l];
   } else {
     PetscCall(g->Add(comm_, p + "b" + J, {Ny}));
-    std::vector<PetscReal> &b = g->Find(p + "b" + J)->values;
+    ControlsValues &b = g->Find(p + "b" + J)->values;
     for (PetscInt r = 0; r < xm; ++r)
       for (PetscInt l = 0; l < N; ++l) b[l / ry_] += dk.b[r * N + l];
   }

@@ -66,7 +66,7 @@ PetscErrorCode LayeredConvolutionControls::GetParameters(ControlsArrays *theta) 
       VisitParameters(*this, [&](const std::string &name, const std::vector<hsize_t> &shape, bool attribute, const PetscReal *v) -> PetscErrorCode {
         PetscFunctionBeginUser;
         PetscCall(theta->Add(comm_, name, shape, attribute));
-        std::vector<PetscReal> &a = theta->Find(name)->values;
+        ControlsValues &a = theta->Find(name)->values;
         std::copy_n(v, a.size(), a.begin());
         PetscFunctionReturn(0);
       }));
@@ -135,7 +135,7 @@ PetscErrorCode LayeredConvolutionControls::AddConvEmbeddingGradient(PetscReal t,
   const std::string p = LayerGroup(n);
   PetscCall(AddStencils(g, p + "embed_W", FileLayer(n).embed, Nx, xs, xm, dk.k, dk.W.data()));
   PetscCall(g->Add(comm_, p + "embed_b", {(hsize_t)Nx}));
-  std::vector<PetscReal> &b = g->Find(p + "embed_b")->values;
+  ControlsValues &b = g->Find(p + "embed_b")->values;
   for (PetscInt r = 0; r < xm; ++r) b[xs + r] += dk.b[r];
   PetscFunctionReturn(0);
 }
@@ -149,7 +149,7 @@ PetscErrorCode LayeredConvolutionControls::AddConvFeedForwardGradient(PetscInt j
   const std::string p = LayerGroup(n), J = std::to_string(j);
   PetscCall(AddStencils(g, p + "conv_W" + J, FileLayer(n).W[j - 1], 0, 0, 1, dk.k, dk.W.data()));
   PetscCall(g->Add(comm_, p + "b" + J, {(hsize_t)Nx}));
-  std::vector<PetscReal> &b = g->Find(p + "b" + J)->values;
+  ControlsValues &b = g->Find(p + "b" + J)->values;
   for (PetscInt r = 0; r < xm; ++r) b[xs + r] += dk.b[r];
   PetscFunctionReturn(0);
 }
@@ -178,7 +178,7 @@ PetscErrorCode LayeredConvolutionControls::AddCvtGradient(const CvtProcessing &d
   for (const auto &[name, part] : parts) {
     if (part.second->empty()) continue;
     PetscCall(g->Add(comm_, name, part.first));
-    std::vector<PetscReal> &a = g->Find(name)->values;
+    ControlsValues &a = g->Find(name)->values;
     for (size_t i = 0; i < a.size(); ++i) a[i] += (*part.second)[i];
   }
   PetscFunctionReturn(0);

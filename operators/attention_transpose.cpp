@@ -75,13 +75,14 @@ PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const Atten
   PetscCall(VecRestoreArray(dU, &du));
   if (g) {
     AttentionKernels &dk = gradient_;
-    PetscCallCXX(dW_.assign(Ny * 3 * D, 0.0));  // Δy u^T [dQ | dK | dV], heads side by side
+    PetscCallCXX(dW_.resize(Ny * 3 * D));  // Δy u^T [dQ | dK | dV], heads side by side: every entry written (β = 0)
     Gemm(CblasTrans, CblasNoTrans, Ny, D, xm, dy, u, Ny, dQ, D, 0.0, dW_.data(), 3 * D);
     Gemm(CblasTrans, CblasNoTrans, Ny, 2 * D, xm, dy, u, Ny, dKV, 4 * D, 0.0, dW_.data() + D, 3 * D);
     PetscCallCXX(UnpackProjections(dW_, Ny, Nh, d, &dk));
-    dk.WO.clear(), dk.bQ.clear(), dk.c.clear();
-    if (!kernels.WO.empty()) {  // dW^O = Δh Δz o^T G, stacked D × N_y
-      PetscCallCXX(dk.WO.assign(D * Ny, 0.0));
+    dk.bQ.clear(), dk.c.clear();
+    if (kernels.WO.empty()) dk.WO.clear();
+    else {  // dW^O = Δh Δz o^T G, stacked D × N_y (β = 0)
+      PetscCallCXX(dk.WO.resize(D * Ny));
       Gemm(CblasTrans, CblasNoTrans, D, Ny, xm, dh * dy, O, D, G_, Ny, 0.0, dk.WO.data(), Ny);
     }
     if (!kernels.bQ.empty()) {

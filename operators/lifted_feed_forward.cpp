@@ -121,9 +121,9 @@ PetscErrorCode LiftedFeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU
   if (g) {
     MlpKernels &dk = gradient_;
     dk.F = Fh;
-    PetscCallCXX(dk.W1.assign(Ny * Fh, 0.0));
+    PetscCallCXX(dk.W1.resize(Ny * Fh));  // W1, W2: every entry written by the GEMMs (β = 0)
     PetscCallCXX(dk.b1.assign(Fh, 0.0));
-    PetscCallCXX(dk.W2.assign(Fh * Ny, 0.0));
+    PetscCallCXX(dk.W2.resize(Fh * Ny));
     PetscCallCXX(dk.b2.assign(Ny, 0.0));
     Gemm(CblasTrans, CblasNoTrans, Ny, Fh, xm, dy, u, Ny, dhidden_.data(), Fh, 0.0, dk.W1.data(), Fh);
     Gemm(CblasTrans, CblasNoTrans, Fh, Ny, xm, dy, hidden_.data(), Fh, G_, Ny, 0.0, dk.W2.data(), Ny);

@@ -125,7 +125,7 @@ PetscErrorCode Problem::SetUp() {
   PetscCall(grid_.SetUp());
   PetscCall(DMCreateGlobalVector(grid_.Layout(), u_.Out()));
   PetscCall(gradient_state_.Reset());  // the adjoint's storage follows u's layout and the controls' parameters
-  gradient_ = ControlsArrays();
+  gradient_ = ControlsArrays(), caller_gradient_ = ControlsArrays();
   PetscCall(PetscObjectSetName((PetscObject)u_.Get(), "u"));
   PetscCall(stages_.SetUp(*controls_, grid_, integrator_.get()));
   PetscCall(integrator_->SetUp(u_));
@@ -233,6 +233,27 @@ PetscErrorCode Problem::EvaluateLoss(Vec dLdu, std::vector<PetscReal> *dLdz) {
 }
 
 PetscErrorCode Problem::SolveAdjoint() {
+  PetscFunctionBeginUser;
+  if (gradient_.Empty()) PetscCall(controls_->GetZeroParameters(&gradient_));
+  else gradient_.SetZero();
+  PetscCall(Adjoint(&gradient_, true));
+  if (!gradient_path_.empty())
+    PetscCall(
+        GradientFileWrite(comm_, gradient_path_, gradient_, gradient_state_, grid_, {loss_value_, loss_->Description(), controls_->Description()}));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Problem::SolveAdjoint(PetscReal *g, size_t n) {
+  PetscFunctionBeginUser;
+  if (caller_gradient_.Empty()) PetscCall(controls_->GetZeroParameters(&caller_gradient_));
+  PetscCheck(caller_gradient_.Size() == n, comm_, PETSC_ERR_ARG_SIZ, "SolveAdjoint: %zu gradient entries given, the controls have %zu", n,
+             caller_gradient_.Size());
+  caller_gradient_.SetStorage(g);
+  PetscCall(Adjoint(&caller_gradient_, false));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode Problem::Adjoint(ControlsArrays *g, bool sum) {
   std::vector<PetscReal> dLdz;
   VitProcessing dvit;
   CvtProcessing dcvt;
@@ -245,21 +266,16 @@ PetscErrorCode Problem::SolveAdjoint() {
   PetscCall(VecZeroEntries(gradient_state_));
   const Vec lambda = stages_.FinalAdjoint(gradient_state_);  // ∂L/∂u(T), on the last stage's grid
   PetscCall(EvaluateLoss(lambda, &dLdz));
-  if (gradient_.Empty()) PetscCall(controls_->GetZeroParameters(&gradient_));
-  else gradient_.SetZero();
   if (!dLdz.empty() && controls_->Vit()) PetscCall(ClassTokenLogitsTranspose(grid_, *controls_->Vit(), u_, dLdz, gradient_state_, &dvit));
   if (!dLdz.empty() && controls_->Cvt()) PetscCall(CvtLogitsTranspose(FinalGrid(), *controls_->Cvt(), State(), dLdz, lambda, &dcvt));
-  PetscCall(stages_.SolveAdjoint(gradient_state_, &gradient_));
-  PetscCall(integrator_->SolveAdjoint(gradient_state_, &gradient_));
+  PetscCall(stages_.SolveAdjoint(gradient_state_, g));
+  PetscCall(integrator_->SolveAdjoint(gradient_state_, g));
   if (initial_.Embedded() && controls_->Vit()) PetscCall(initial_.EmbedTranspose(grid_, gradient_state_, &dvit));
   if (initial_.Embedded() && controls_->Cvt()) PetscCall(initial_.EmbedTranspose(grid_, gradient_state_, &dcvt));
-  if (controls_->Vit()) PetscCall(controls_->AddVitGradient(dvit, &gradient_));
-  if (controls_->Cvt()) PetscCall(controls_->AddCvtGradient(dcvt, &gradient_));
-  PetscCall(gradient_.SumOverRanks(comm_));
+  if (controls_->Vit()) PetscCall(controls_->AddVitGradient(dvit, g));
+  if (controls_->Cvt()) PetscCall(controls_->AddCvtGradient(dcvt, g));
+  if (sum) PetscCall(g->SumOverRanks(comm_));
   PetscCall(PetscLogStagePop());
-  if (!gradient_path_.empty())
-    PetscCall(
-        GradientFileWrite(comm_, gradient_path_, gradient_, gradient_state_, grid_, {loss_value_, loss_->Description(), controls_->Description()}));
   PetscFunctionReturn(0);
 }
 

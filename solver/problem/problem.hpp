@@ -85,6 +85,9 @@ class Problem {
   // After Solve with a loss and SetAdjoint: the discrete adjoint (docs/adjoint.md) gives ∂L/∂u0 (GradientState) and
   // ∂L/∂θ (Gradient, in the layout of Controls::GetParameters, summed over the ranks); with a gradient file, writes it.
   PetscErrorCode SolveAdjoint();
+  // The same, with ∂L/∂θ added to the caller's g[0 … n): θ flat in that layout (ControlsArrays::Values), this rank's
+  // share (not summed over the ranks), no file; Gradient() is not set. A trainer's sums over several solves, in place.
+  PetscErrorCode SolveAdjoint(PetscReal *g, size_t n);
   // L after Solve (a loss set).
   PetscReal LossValue() const { return loss_value_; }
   const ControlsArrays &Gradient() const { return gradient_; }
@@ -110,6 +113,8 @@ class Problem {
  private:
   PetscErrorCode ReplaceControls(std::unique_ptr<Controls> controls);
   PetscErrorCode EvaluateLoss(Vec dLdu, std::vector<PetscReal> *dLdz);
+  // The adjoint solve: ∂L/∂u0 into gradient_state_, ∂L/∂θ added to g (and summed over the ranks if sum).
+  PetscErrorCode Adjoint(ControlsArrays *g, bool sum);
 
   MPI_Comm comm_;
   Grid grid_;
@@ -128,6 +133,7 @@ class Problem {
   PetscInt checkpoints_ = PETSC_DETERMINE;
   PetscReal loss_value_ = 0;
   ControlsArrays gradient_;
+  ControlsArrays caller_gradient_;  // the layout of gradient_, its values the caller's (SolveAdjoint(g, n))
   UniqueVec gradient_state_;
 };
 

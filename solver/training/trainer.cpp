@@ -229,18 +229,14 @@ PetscErrorCode Trainer::SetUp() {
   PetscCall(problem_.GetControls().GetParameters(&theta_arrays_));
   PetscCheck(!theta_arrays_.Empty(), comm_, PETSC_ERR_USER_INPUT, "the controls (%s) have no parameters to train",
              problem_.GetControls().Description().c_str());
-  theta_.clear();
-  for (const ControlsArray &a : theta_arrays_.Arrays()) {
-    offset_[a.name] = theta_.size();
-    PetscCallCXX(theta_.insert(theta_.end(), a.values.begin(), a.values.end()));
-  }
+  PetscCallCXX(theta_.assign(theta_arrays_.Values(), theta_arrays_.Values() + theta_arrays_.Size()));
+  theta_arrays_.SetStorage(theta_.data());
+  for (const ControlsArray &a : theta_arrays_.Arrays()) offset_[a.name] = (size_t)(a.values.data() - theta_.data());
   PetscCall(SetUpSmoothness());
-  if (restart_) {
+  if (restart_) {  // read into θ
     TrainingState state{0, optimizer_ ? optimizer_->State() : decltype(optimizer_->State()){}, &history_};
     PetscCall(CheckpointRead(comm_, checkpoint_path_, &theta_arrays_, &state));
     first_epoch_ = state.epoch;
-    theta_.clear();
-    for (const ControlsArray &a : theta_arrays_.Arrays()) PetscCallCXX(theta_.insert(theta_.end(), a.values.begin(), a.values.end()));
     PetscCall(SetParameters(theta_));
   }
   if (optimizer_) optimizer_->SetWeightDecay(weight_decay_);
@@ -309,13 +305,11 @@ PetscReal Trainer::Smoothness(std::vector<PetscReal> *g) const {
 
 PetscErrorCode Trainer::SetParameters(const std::vector<PetscReal> &theta) {
   PetscFunctionBeginUser;
-  if (&theta != &theta_) theta_ = theta;
-  ++theta_version_;  // the Problems' controls follow when next used (Synchronise)
-  const PetscReal *t = theta_.data();
-  for (ControlsArray &a : theta_arrays_.Arrays()) {
-    std::copy_n(t, a.values.size(), a.values.begin());
-    t += a.values.size();
-  }
+  PetscCheck(theta.size() == theta_.size(), comm_, PETSC_ERR_ARG_SIZ, "SetParameters: %zu parameters given, the controls have %zu", theta.size(),
+             theta_.size());
+  if (&theta != &theta_) std::copy(theta.begin(), theta.end(), theta_.begin());
+  theta_arrays_.SetStorage(theta_.data());  // θ's vector may have been assigned to (TAO)
+  ++theta_version_;                         // the Problems' controls follow when next used (Synchronise)
   PetscFunctionReturn(0);
 }
 
@@ -409,16 +403,9 @@ PetscErrorCode Trainer::Samples(const Dataset &d, const PetscInt *idx, PetscInt 
     }
   }
   if (!g) PetscFunctionReturn(0);
-  PetscCall(p->SolveAdjoint());
-  // The Problem's gradient has every array of θ (Controls::GetZeroParameters), so the first chunk writes all of g.
-  PetscCheck(p->Gradient().Size() == theta_.size(), PETSC_COMM_SELF, PETSC_ERR_PLIB, "the gradient has %zu entries, θ %zu", p->Gradient().Size(),
-             theta_.size());
-  for (const ControlsArray &a : p->Gradient().Arrays()) {
-    PetscReal *ga = g + offset_.at(a.name);
-    if (first) std::copy(a.values.begin(), a.values.end(), ga);
-    else
-      for (size_t k = 0; k < a.values.size(); ++k) ga[k] += a.values[k];
-  }
+  // ∂ℓ/∂θ added to g in place, in θ's layout (the Problem's controls have θ's arrays); the first chunk's onto zeros.
+  if (first) std::fill_n(g, theta_.size(), 0.0);
+  PetscCall(p->SolveAdjoint(g, theta_.size()));
   if (vit) {  // the embedding F (per sample) and the head G, outside the Problem's adjoint
     VitProcessing dvit;
     for (PetscInt j = 0; j < n; ++j) {
@@ -557,7 +544,6 @@ PetscErrorCode Trainer::RecordEpoch(PetscInt epoch, PetscReal train_loss, PetscR
 PetscErrorCode Trainer::SaveCheckpoint(PetscInt epoch) {
   PetscFunctionBeginUser;
   TrainingState state{epoch, optimizer_ ? optimizer_->State() : decltype(optimizer_->State()){}, &history_};
-  PetscCall(SetParameters(theta_));
   PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, checkpoint_path_, &state));
   PetscFunctionReturn(0);
 }
@@ -656,7 +642,6 @@ PetscErrorCode Trainer::Train() {
   if (TaoSelected()) PetscCall(TrainTao());
   else PetscCall(TrainMiniBatch());
   PetscCall(PetscLogStagePop());
-  PetscCall(SetParameters(theta_));
   PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, out_path_));
   PetscCall(PetscPrintf(comm_, "wrote the trained controls to %s\n", out_path_.c_str()));
   if (!logits_path_.empty()) PetscCall(WriteTestLogits());

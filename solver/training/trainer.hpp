@@ -135,8 +135,8 @@ class Trainer {
   PetscReal weight_decay_ = 0, clip_ = 0, smoothness_ = 0;
   std::unique_ptr<Optimizer> optimizer_;
   LrSchedule schedule_;
-  ControlsArrays theta_arrays_;
   std::vector<PetscReal> theta_;
+  ControlsArrays theta_arrays_;           // θ by array: a view of theta_
   std::map<std::string, size_t> offset_;  // of every array in theta_
   struct SmoothnessPair {
     size_t now, next, size;  // an array of θ^n and the same array of θ^{n+1}

@@ -2,6 +2,7 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -108,6 +109,7 @@ PetscErrorCode CheckpointRead(MPI_Comm comm, const std::string &path, ControlsAr
   H5Input in;
   PetscReal epoch;
   std::vector<hsize_t> shape;
+  std::vector<PetscReal> values;
   PetscFunctionBeginUser;
   PetscCall(H5Input::Open(comm, path, "-train_checkpoint", &in));
   PetscCheck(in.Has("/training"), comm, PETSC_ERR_FILE_UNEXPECTED, "-train_checkpoint file '%s' has no group /training: not a checkpoint",
@@ -116,7 +118,10 @@ PetscErrorCode CheckpointRead(MPI_Comm comm, const std::string &path, ControlsAr
     if (a.attribute) {
       const size_t last = a.name.find_last_of('/');
       PetscCall(in.ReadAttribute(last == 0 ? "/" : a.name.substr(0, last), a.name.substr(last + 1).c_str(), &a.values[0], nullptr));
-    } else PetscCall(in.Read(a.name, a.shape, "(the controls' shape)", &a.values));
+    } else {
+      PetscCall(in.Read(a.name, a.shape, "(the controls' shape)", &values));
+      std::copy(values.begin(), values.end(), a.values.begin());
+    }
   }
   PetscCall(in.ReadAttribute("/training", "epoch", &epoch, nullptr));
   state->epoch = (PetscInt)epoch;
