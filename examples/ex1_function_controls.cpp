@@ -25,7 +25,9 @@ static char help[] = "ctflow example 1: a continuous Transformer whose controls 
 
 #include <cmath>
 
+#include "discretization/base/mpi_transport.hpp"
 #include "discretization/function_controls.hpp"
+#include "operators/blas_kernels.hpp"
 #include "solver/problem/problem.hpp"
 
 // Step 1: the controls θ(t) as functions. ξ, y ∈ Ω_y, h ∈ Ω_h, x ∈ Ω_x, t ≥ 0.
@@ -78,6 +80,8 @@ static PetscErrorCode Run(MPI_Comm comm) {
 }
 
 int main(int argc, char **argv) {
+  ctflow::BlasSelectKernels(&argc, &argv);  // the CPU's best BLAS kernels (may re-execute the program), before MPI starts
+  ctflow::MpiSelectTransport();             // how ranks on a node copy messages, read by MPI_Init
   PetscCall(PetscInitialize(&argc, &argv, nullptr, help));
   PetscCall(Run(PETSC_COMM_WORLD));
   PetscCall(PetscFinalize());

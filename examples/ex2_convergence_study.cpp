@@ -21,6 +21,8 @@ static char help[] = "ctflow example 2: the observed order in Δt of a splitting
 
 #include <cmath>
 
+#include "discretization/base/mpi_transport.hpp"
+#include "operators/blas_kernels.hpp"
 #include "solver/problem/convergence_study.hpp"
 
 // Step 1: this program's options (ProcessOptions, as PETSc's tutorials).
@@ -71,6 +73,8 @@ static PetscErrorCode Run(MPI_Comm comm) {
 }
 
 int main(int argc, char **argv) {
+  ctflow::BlasSelectKernels(&argc, &argv);  // the CPU's best BLAS kernels (may re-execute the program), before MPI starts
+  ctflow::MpiSelectTransport();             // how ranks on a node copy messages, read by MPI_Init
   PetscCall(PetscInitialize(&argc, &argv, nullptr, help));
   PetscCall(Run(PETSC_COMM_WORLD));
   PetscCall(PetscFinalize());
