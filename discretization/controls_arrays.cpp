@@ -60,6 +60,15 @@ PetscErrorCode ControlsArrays::Add(MPI_Comm comm, const std::string &name, const
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode ControlsArrays::Reserve(MPI_Comm comm, size_t n) {
+  PetscFunctionBeginUser;
+  PetscCheck(!external_, comm, PETSC_ERR_PLIB, "room reserved in controls arrays whose values are the caller's");
+  PetscCallCXX(storage_.reserve(n));
+  block_ = storage_.data();
+  Rebase();
+  PetscFunctionReturn(0);
+}
+
 ControlsArray *ControlsArrays::Find(const std::string &name) { return const_cast<ControlsArray *>(std::as_const(*this).Find(name)); }
 
 const ControlsArray *ControlsArrays::Find(const std::string &name) const {

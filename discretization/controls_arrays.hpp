@@ -58,6 +58,8 @@ class ControlsArrays {
   // Adds a zero array (an existing name keeps its values and must have the same shape). Not when the block is the
   // caller's (SetStorage): it cannot grow.
   PetscErrorCode Add(MPI_Comm comm, const std::string &name, const std::vector<hsize_t> &shape, bool attribute = false);
+  // Room for n values in the block, so that adding arrays up to that size never moves it (a move holds two copies).
+  PetscErrorCode Reserve(MPI_Comm comm, size_t n);
   // The array called name, or nullptr. The search starts at the array found last, so that a walk in the arrays' order
   // (every visitor of the controls' parameters) finds each within two comparisons.
   ControlsArray *Find(const std::string &name);

@@ -78,6 +78,8 @@ class LayeredControls : public Controls {
   // with the refinement factors (r0, r1, r2) of its axes; const and non-const (for SetParameters) versions.
   template <typename Self, typename Visit>
   static PetscErrorCode VisitParameters(Self &self, Visit visit);
+  // θ's size reserved in `theta`, before its arrays are added one by one.
+  PetscErrorCode ReserveParameters(ControlsArrays *theta) const;
   // s in γ = Softmax_2(s ⟨Q, K⟩) of the layer on this grid.
   static PetscReal Scale(const Layer &layer, const Grid &grid);
   PetscErrorCode LoadVit(const class H5Input &in);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <functional>
+#include <numeric>
 
 #include "discretization/layered_controls.hpp"
 
@@ -103,9 +104,21 @@ PetscErrorCode LayeredControls::VisitParameters(Self &self, Visit visit) {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode LayeredControls::ReserveParameters(ControlsArrays *theta) const {
+  size_t n = 0;
+  PetscFunctionBeginUser;
+  PetscCall(VisitParameters(*this, [&](const std::string &, const std::vector<hsize_t> &shape, bool, const PetscReal *, const Factors &) {
+    n += std::accumulate(shape.begin(), shape.end(), size_t(1), std::multiplies<>());
+    return PetscErrorCode(0);
+  }));
+  PetscCall(theta->Reserve(comm_, n));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode LayeredControls::GetParameters(ControlsArrays *theta) const {
   PetscFunctionBeginUser;
   *theta = ControlsArrays();
+  PetscCall(ReserveParameters(theta));
   PetscCall(VisitParameters(
       *this,
       [&](const std::string &name, const std::vector<hsize_t> &shape, bool attribute, const PetscReal *fine, const Factors &r) -> PetscErrorCode {
@@ -122,6 +135,7 @@ PetscErrorCode LayeredControls::GetParameters(ControlsArrays *theta) const {
 PetscErrorCode LayeredControls::GetZeroParameters(ControlsArrays *zero) const {
   PetscFunctionBeginUser;
   *zero = ControlsArrays();
+  PetscCall(ReserveParameters(zero));
   PetscCall(VisitParameters(*this, [&](const std::string &name, const std::vector<hsize_t> &shape, bool attribute, const PetscReal *,
                                        const Factors &) { return zero->Add(comm_, name, shape, attribute); }));
   PetscFunctionReturn(0);

@@ -20,6 +20,21 @@ ControlsArrays Example() {
   return x;
 }
 
+TEST(ControlsArrays, AddingWithinTheReservedRoomNeverMovesTheBlock) {
+  ControlsArrays x;
+  ASSERT_EQ(x.Add(PETSC_COMM_SELF, "/a", {2}), 0);
+  x.Values()[1] = 5;
+  ASSERT_EQ(x.Reserve(PETSC_COMM_SELF, 2 + 1000 + 3), 0);  // keeps what is there
+  const double *block = x.Values();
+  EXPECT_EQ(x.Find("/a")->values[1], 5.0);
+  ASSERT_EQ(x.Add(PETSC_COMM_SELF, "/b", {10, 100}), 0);
+  ASSERT_EQ(x.Add(PETSC_COMM_SELF, "/c", {3}), 0);
+  EXPECT_EQ(x.Values(), block);
+  EXPECT_EQ(x.Find("/c")->values.data(), block + 1002);
+  EXPECT_EQ(x.Find("/a")->values[1], 5.0);
+  EXPECT_EQ(x.Find("/b")->values[999], 0.0);
+}
+
 TEST(ControlsArrays, ValuesAreOneBlockInTheArraysOrder) {
   ControlsArrays x = Example();
   ASSERT_EQ(x.Size(), 7u);
