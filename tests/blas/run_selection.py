@@ -29,6 +29,7 @@ def run(mpiexec, ctflow, env_prefix, workdir, extra=()):
         sys.exit(f"failed ({out.returncode}): {shell}\n{out.stdout}{out.stderr}")
     return viewed_line(out.stdout, "BLAS", "blas", workdir)
 
+
 def expect(line, *patterns):
     for p in patterns:
         if not re.search(p, line):
