@@ -94,6 +94,8 @@ class LayeredConvolutionControls : public Controls {
   // Every parameter of the file's layers (file_layers_, or layers_ when unrefined): visit(name, shape, attribute, values).
   template <typename Self, typename Visit>
   static PetscErrorCode VisitParameters(Self &self, Visit visit);
+  // θ's size reserved in `theta`, before its arrays are added one by one.
+  PetscErrorCode ReserveParameters(ControlsArrays *theta) const;
   // "/stages/<s>/layers/<i>/" of the model's layer n, and that layer at the file's resolution.
   std::string LayerGroup(PetscInt n) const;
   const Layer &FileLayer(PetscInt n) const { return file_layers_.empty() ? layers_[n] : file_layers_[n]; }

@@ -2,6 +2,8 @@
 // models" and "Gradient files"), and the chain rule from the sampled stencils to them. A refined stencil is a linear map R
 // of the file's (the fine offsets' weights of RefinedWeights), so the file stencil's gradient is Rᵀ of the fine one's.
 #include <algorithm>
+#include <functional>
+#include <numeric>
 
 #include "discretization/dense_convolution.hpp"
 #include "discretization/layered_convolution_controls.hpp"
@@ -59,9 +61,21 @@ PetscErrorCode LayeredConvolutionControls::VisitParameters(Self &self, Visit vis
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode LayeredConvolutionControls::ReserveParameters(ControlsArrays *theta) const {
+  size_t n = 0;
+  PetscFunctionBeginUser;
+  PetscCall(VisitParameters(*this, [&](const std::string &, const std::vector<hsize_t> &shape, bool, const PetscReal *) {
+    n += std::accumulate(shape.begin(), shape.end(), size_t(1), std::multiplies<>());
+    return PetscErrorCode(0);
+  }));
+  PetscCall(theta->Reserve(comm_, n));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode LayeredConvolutionControls::GetParameters(ControlsArrays *theta) const {
   PetscFunctionBeginUser;
   *theta = ControlsArrays();
+  PetscCall(ReserveParameters(theta));
   PetscCall(
       VisitParameters(*this, [&](const std::string &name, const std::vector<hsize_t> &shape, bool attribute, const PetscReal *v) -> PetscErrorCode {
         PetscFunctionBeginUser;
@@ -76,6 +90,7 @@ PetscErrorCode LayeredConvolutionControls::GetParameters(ControlsArrays *theta) 
 PetscErrorCode LayeredConvolutionControls::GetZeroParameters(ControlsArrays *zero) const {
   PetscFunctionBeginUser;
   *zero = ControlsArrays();
+  PetscCall(ReserveParameters(zero));
   PetscCall(VisitParameters(*this, [&](const std::string &name, const std::vector<hsize_t> &shape, bool attribute, const PetscReal *) {
     return zero->Add(comm_, name, shape, attribute);
   }));
