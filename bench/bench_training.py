@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """One training epoch of a vision Transformer: `ctflow -train` against torch, same model, same batches, same kernels.
 
-    /usr/bin/python3 bench/bench_training.py [--cases digits fashion] [--fashion-samples 6000] [--epochs 3]
+    /usr/bin/python3 bench/bench_training.py [--cases digits fashion] [--fashion-samples 6000] [--epochs 3] [--rounds 3]
 
 For each case a random ViT is made by ctflow (`-train_epochs 0`, examples/*_vit.opts' architecture) and the same
 network is built in torch from that controls file (nn.TransformerEncoderLayer, pre-LN, exact GELU, batch_first, the
@@ -14,7 +14,9 @@ selection would choose) in another: ctflow runs large products on BLIS and small
 and torch can link only one, so both are timed and the ratio is taken against the faster ("torch best"). Timed: ctflow's epoch seconds from its
 history file (the training steps; no test set), torch's forward + backward + step over the same batches; medians
 over --epochs epochs. The first epoch's mean training loss of the two sides is printed as a check that they compute
-the same thing. Ratio = ctflow / torch at one rank; 2-rank efficiency = t(1 rank) / (2 t(2 ranks)).
+the same thing. Ratio = ctflow / torch at one rank; 2-rank efficiency = t(1 rank) / (2 t(2 ranks)). ctflow's 1-rank and
+2-rank runs alternate --rounds times, and the efficiency is taken per round (a 1-rank run against the 2-rank run right
+after it), so that a disturbance of the machine during one run moves one round's figure, not the median.
 Digits: tools/make_digits.py (1,438 images 8 × 8, patch 4: N_x = 5); Fashion-MNIST: the first --fashion-samples
 images of tools/make_fashion_mnist.py (28 × 28, patch 7: N_x = 17).
 """
@@ -45,6 +47,7 @@ def parse_args():
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     p.add_argument("--fashion-samples", type=int, default=6000)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3, help="ctflow's 1-rank and 2-rank runs, alternating; efficiency per round")
     p.add_argument("--torch-only", nargs=4, metavar=("INIT", "DATA", "BATCH", "EPOCHS"), help=argparse.SUPPRESS)  # a child: torch's epochs
     p.add_argument("--ctflow", default=os.path.join(ROOT, "build", "ctflow"))
     p.add_argument("--blas-rate", default=None)
@@ -206,16 +209,23 @@ def main():
             samples = len(f["labels"])
         t_loss, t_blis = torch_child(kernels, True, f"{case}_init.h5", data, batch, args.epochs)
         _, t_own = torch_child(kernels, False, f"{case}_init.h5", data, batch, args.epochs)
-        c_loss, c1 = ctflow_train(args, 1, opts, data, batch, args.epochs, ["-controls", f"{case}_init.h5", "-train_out", f"{case}_np1.h5"])
-        _, c2 = ctflow_train(args, 2, opts, data, batch, args.epochs, ["-controls", f"{case}_init.h5", "-train_out", f"{case}_np2.h5"])
+        c1, c2, efficiency = [], [], []
+        for r in range(args.rounds):
+            c_loss, one = ctflow_train(args, 1, opts, data, batch, args.epochs, ["-controls", f"{case}_init.h5", "-train_out", f"{case}_np1.h5"])
+            _, two = ctflow_train(args, 2, opts, data, batch, args.epochs, ["-controls", f"{case}_init.h5", "-train_out", f"{case}_np2.h5"])
+            c1 += one
+            c2 += two
+            efficiency.append(statistics.median(one) / (2 * statistics.median(two)))
         TB, TO, C1, C2 = statistics.median(t_blis), statistics.median(t_own), statistics.median(c1), statistics.median(c2)
         T = min(TB, TO)
         print(f"{case}: {samples} samples, batch {batch}, architecture {architecture(opts)}")
         print(f"  first-epoch mean loss: torch {t_loss[0]:.12f}, ctflow {c_loss[0]:.12f} (relative difference {abs(t_loss[0] - c_loss[0]) / t_loss[0]:.1e})")
         if not abs(t_loss[0] - c_loss[0]) <= 1e-10 * t_loss[0]:
             sys.exit("ctflow and torch trained different things: the first epochs' losses differ")
-        print(f"  epoch seconds (median of {args.epochs}): torch on BLIS {TB:.3f}, on OpenBLAS {TO:.3f}; ctflow 1 rank {C1:.3f}, 2 ranks {C2:.3f}")
-        print(f"  ratio ctflow / torch best at 1 rank: {C1 / T:.2f}; 2-rank efficiency: {C1 / (2 * C2):.2f}")
+        print(f"  epoch seconds (median of {args.epochs} epochs; ctflow over {args.rounds} rounds): torch on BLIS {TB:.3f}, on OpenBLAS {TO:.3f}; "
+              f"ctflow 1 rank {C1:.3f}, 2 ranks {C2:.3f}")
+        print(f"  2-rank efficiency per round: {', '.join(f'{e:.2f}' for e in efficiency)}")
+        print(f"  ratio ctflow / torch best at 1 rank: {C1 / T:.2f}; 2-rank efficiency (median of the rounds): {statistics.median(efficiency):.2f}")
 
 
 if __name__ == "__main__":
