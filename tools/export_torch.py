@@ -146,7 +146,7 @@ def export_convolutional(model, path):
                 l.attrs["sigma1"], l.attrs["sigma2"] = float(layer.sigma1), float(layer.sigma2)
                 l.attrs["attention_scale"] = float(layer.scale)
         if model.embedding is not None:
-            conv, (C, H, W, _, _, _) = model.embedding, model.image
+            conv, (_, H, W, _, _, _) = model.embedding, model.image
             if conv.stride[0] != conv.stride[1] or conv.padding[0] != conv.padding[1] or conv.dilation != (1, 1) or conv.groups != 1 \
                     or conv.kernel_size[0] != conv.kernel_size[1] or conv.padding_mode != "zeros":
                 raise Unsupported("the image embedding must be a square Conv2d with equal strides and paddings, zero padding, no dilation or groups")

@@ -74,7 +74,6 @@ def torch_gradients(module, gradient_file):
         for n, (mha, linear1, linear2, _, norm1, norm2) in enumerate(blocks):
             g = f[f"layers/{n}"]
             E, H = mha.embed_dim, mha.num_heads
-            d = E // H
             Wo = mha.out_proj.weight.detach().double().numpy()
             bv = mha.in_proj_bias.detach().double().numpy()[2 * E:] if mha.in_proj_bias is not None else np.zeros(E)
             dc = g["c"][...]
