@@ -349,8 +349,8 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
     if (kernels_->c.empty()) std::fill_n(&f[k * Ny], Ny, 0.0);
     else std::copy_n(kernels_->c.data(), Ny, &f[k * Ny]);
   }
-  for (PetscInt m = 0; m < Nh; ++m)
-    for (PetscInt k = 0; k < xm; ++k) {
+  for (PetscInt k = 0; k < xm; ++k)  // row by row: one pass over O
+    for (PetscInt m = 0; m < Nh; ++m) {
       const PetscReal w = g.dh() / rowsum_[m * xm + k];
       for (PetscInt r = 0; r < d; ++r) O_[k * D + m * d + r] *= w;
     }
