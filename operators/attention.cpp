@@ -46,8 +46,12 @@ PetscErrorCode Attention::SetFromOptions() {
                              "Attention", fused_, &fused_, nullptr));
   PetscCall(PetscOptionsBool("-materialise", "Form the attention weights in row blocks (all K, V on every rank) instead of streaming", "Attention",
                              materialise_, &materialise_, nullptr));
+  PetscCall(PetscOptionsInt(
+      "-short_size", "Sequences of L tokens with L d_head at most this, on one process: one (sequence, head) at a time without tiles (0: never)",
+      "Attention", short_size_, &short_size_, nullptr));
   PetscOptionsEnd();
   PetscCheck(tile_ >= 1, Comm(), PETSC_ERR_USER_INPUT, "-attention_tile must be at least 1, got %" PetscInt_FMT, tile_);
+  PetscCheck(short_size_ >= 0, Comm(), PETSC_ERR_USER_INPUT, "-attention_short_size must be at least 0, got %" PetscInt_FMT, short_size_);
   PetscFunctionReturn(0);
 }
 
@@ -294,47 +298,55 @@ PetscErrorCode Attention::Rhs(PetscReal t, Vec U, Vec F) {
     if ((PetscInt)records_.size() <= record_slot_) PetscCallCXX(records_.resize(record_slot_ + 1));
     PetscCallCXX(records_[record_slot_].Q = Q_; records_[record_slot_].KV.assign(kv_[0].begin(), kv_[0].begin() + 2 * xm * D));
   }
-  bool fused;
-  PetscCall(SetUpPanels(&fused));
+  // Short sequences on one process: each (sequence, head) directly; otherwise tiles of keys (fused where it applies).
+  const PetscInt L = g.SequenceLength();
+  const bool direct = size == 1 && (std::int64_t)L * d <= short_size_;
+  bool fused = false;
+  if (direct) PetscCall(short_.SetUp(L, d));
+  else PetscCall(SetUpPanels(&fused));
   PetscCall(PetscLogFlops(6.0 * xm * Ny * D));
   PetscCall(PetscLogEventEnd(ATTENTION_PROJECT_EVENT, 0, 0, 0, 0));
 
-  // Ring: at stage s this rank holds the block of rank (rank - s) mod P, and forwards it to rank + 1. Several sequences
-  // (one rank, Prepare): each sequence's rows against its own keys.
+  // Several sequences (one rank, Prepare): each sequence's rows against its own keys. One sequence: the ring, at stage s
+  // this rank holds the block of rank (rank - s) mod P, and forwards it to rank + 1.
   const PetscMPIInt right = (rank + 1) % size, left = (rank + size - 1) % size;
-  const PetscInt L = g.SequenceLength();
   PetscCall(PetscLogEventBegin(ATTENTION_SOFTMAX_EVENT, 0, 0, 0, 0));
-  for (PetscInt q = 0; q < g.Sequences() && g.Segmented(); ++q)
-    for (PetscInt m = 0; m < Nh; ++m) {
-      const PetscReal *K = kv_[0].data() + q * L * 2 * D + m * d, *V = K + D;
-      for (PetscInt j0 = 0; j0 < L; j0 += tile_) AccumulateTile(m, q * L, L, q * L + j0, std::min(tile_, L - j0), K + j0 * 2 * D, V + j0 * 2 * D);
-    }
-  for (PetscMPIInt s = 0; s < size && !g.Segmented(); ++s) {
-    const PetscMPIInt owner = (rank - s + size) % size, next_owner = (owner + size - 1) % size;
-    const PetscInt rows = ranges[owner], next_rows = ranges[next_owner], first = starts[owner];
-    const PetscReal *cur = kv_[s % 2].data();
-    MPI_Request req[2];
-    if (s + 1 < size) {
-      PetscCall(PetscLogEventBegin(ATTENTION_RING_EVENT, 0, 0, 0, 0));
-      PetscCallMPI(MPI_Irecv(kv_[(s + 1) % 2].data(), (PetscMPIInt)(2 * next_rows * D), MPIU_REAL, left, 0, Comm(), &req[0]));
-      PetscCallMPI(MPI_Isend(cur, (PetscMPIInt)(2 * rows * D), MPIU_REAL, right, 0, Comm(), &req[1]));
-      PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
-    }
-    for (PetscInt m = 0; m < Nh; ++m) {
-      const PetscReal *K = cur + m * d, *V = cur + D + m * d;
-      if (fused) PackQueries(m);
-      for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
-        if (kernels_->causal && first + j0 > g.XStart() + xm - 1) break;  // keys after every owned query
-        if (fused) AccumulatePanels(m, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
-        else AccumulateTile(m, 0, xm, first + j0, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
+  if (direct)
+    short_.Forward({g.Sequences(), L, Nh, d, 2 * D, score_scale_, kernels_->causal}, Q_.data(), kv_[0].data(), kv_[0].data() + D, O_.data(),
+                   rowmax_.data(), rowsum_.data());
+  else if (g.Segmented())
+    for (PetscInt q = 0; q < g.Sequences(); ++q)
+      for (PetscInt m = 0; m < Nh; ++m) {
+        const PetscReal *K = kv_[0].data() + q * L * 2 * D + m * d, *V = K + D;
+        for (PetscInt j0 = 0; j0 < L; j0 += tile_) AccumulateTile(m, q * L, L, q * L + j0, std::min(tile_, L - j0), K + j0 * 2 * D, V + j0 * 2 * D);
+      }
+  else
+    for (PetscMPIInt s = 0; s < size; ++s) {
+      const PetscMPIInt owner = (rank - s + size) % size, next_owner = (owner + size - 1) % size;
+      const PetscInt rows = ranges[owner], next_rows = ranges[next_owner], first = starts[owner];
+      const PetscReal *cur = kv_[s % 2].data();
+      MPI_Request req[2];
+      if (s + 1 < size) {
+        PetscCall(PetscLogEventBegin(ATTENTION_RING_EVENT, 0, 0, 0, 0));
+        PetscCallMPI(MPI_Irecv(kv_[(s + 1) % 2].data(), (PetscMPIInt)(2 * next_rows * D), MPIU_REAL, left, 0, Comm(), &req[0]));
+        PetscCallMPI(MPI_Isend(cur, (PetscMPIInt)(2 * rows * D), MPIU_REAL, right, 0, Comm(), &req[1]));
+        PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
+      }
+      for (PetscInt m = 0; m < Nh; ++m) {
+        const PetscReal *K = cur + m * d, *V = cur + D + m * d;
+        if (fused) PackQueries(m);
+        for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
+          if (kernels_->causal && first + j0 > g.XStart() + xm - 1) break;  // keys after every owned query
+          if (fused) AccumulatePanels(m, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
+          else AccumulateTile(m, 0, xm, first + j0, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
+        }
+      }
+      if (s + 1 < size) {
+        PetscCall(PetscLogEventBegin(ATTENTION_RING_EVENT, 0, 0, 0, 0));
+        PetscCallMPI(MPI_Waitall(2, req, MPI_STATUSES_IGNORE));
+        PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
       }
     }
-    if (s + 1 < size) {
-      PetscCall(PetscLogEventBegin(ATTENTION_RING_EVENT, 0, 0, 0, 0));
-      PetscCallMPI(MPI_Waitall(2, req, MPI_STATUSES_IGNORE));
-      PetscCall(PetscLogEventEnd(ATTENTION_RING_EVENT, 0, 0, 0, 0));
-    }
-  }
   // Query-key pairs: all N_x keys per query, or η ≤ x (causal): Σ_k (x_start + k + 1); per sequence if several.
   const PetscReal pairs = g.Segmented()      ? g.Sequences() * (kernels_->causal ? L * (L + 1) / 2.0 : (PetscReal)L * L)
                           : kernels_->causal ? xm * (g.XStart() + (xm + 1) / 2.0)

@@ -22,7 +22,9 @@
 // A grid of several sequences (Grid::SetSequences: a batch of samples stacked in x) has attention within each sequence:
 // token x attends to the keys of its own sequence only (causal: relative to the sequence's start), exactly as separate
 // evaluations. Supported by the streaming paths on one rank (the grid on one process); the materialised path and
-// several ranks refuse it.
+// several ranks refuse it. Short sequences on one process (L d_head ≤ -attention_short_size: a training chunk's samples)
+// skip the tiles: each (sequence, head) in one pass of vector loops (operators/short_sequence_softmax.hpp), forward and
+// transpose.
 #pragma once
 #include <memory>
 #include <vector>
@@ -31,6 +33,7 @@
 #include "operators/attention_transpose.hpp"
 #include "operators/gemm.hpp"
 #include "operators/operator.hpp"
+#include "operators/short_sequence_softmax.hpp"
 
 namespace ctflow {
 
@@ -39,8 +42,10 @@ class Attention : public Operator {
   explicit Attention(const OperatorContext &ctx);
   OperatorKind Kind() const override { return OperatorKind::Flow; }
   PetscErrorCode SetFromOptions() override;
-  // -attention_tile, -attention_materialise, -attention_fused (before SetUp).
+  // -attention_tile, -attention_materialise, -attention_fused (before SetUp), -attention_short_size (for the next
+  // evaluations).
   void SetTile(PetscInt keys) { tile_ = keys; }
+  void SetShortSize(PetscInt size) { short_size_ = size; }
   void SetMaterialise(bool materialise) { materialise_ = materialise ? PETSC_TRUE : PETSC_FALSE; }
   void SetFused(bool fused) { fused_ = fused ? PETSC_TRUE : PETSC_FALSE; }
   PetscErrorCode SetUp(Vec like) override;
@@ -73,6 +78,8 @@ class Attention : public Operator {
   PetscInt tile_ = 256;                  // -attention_tile: keys processed per GEMM tile
   PetscBool materialise_ = PETSC_FALSE;  // -attention_materialise: γ formed in row blocks (AttentionMaps)
   PetscBool fused_ = PETSC_TRUE;         // -attention_fused: AccumulatePanels where it applies
+  PetscInt short_size_ = 256;            // -attention_short_size: sequences with L d_head ≤ it, on one process, by short_
+  ShortSequenceSoftmax short_;
   std::unique_ptr<AttentionMaps> maps_;
   const AttentionKernels *kernels_ = nullptr;  // lent by the controls, or kernels_storage_
   AttentionKernels kernels_storage_;

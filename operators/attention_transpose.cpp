@@ -20,20 +20,21 @@ PetscErrorCode Attention::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, Contro
   PetscCall(ctx_.controls->LendAttention(t, *ctx_.grid, &storage, &kernels));
   if (!transpose_) PetscCallCXX(transpose_ = std::make_unique<AttentionTranspose>());
   const bool recorded = reuse_slot_ >= 0 && reuse_slot_ < (PetscInt)records_.size() && !records_[reuse_slot_].O.empty();
-  PetscCall(transpose_->Apply(ctx_, *kernels, t, tile_, U, G, dU, g, recorded ? &records_[reuse_slot_] : nullptr));
+  PetscCall(transpose_->Apply(ctx_, *kernels, t, tile_, short_size_, U, G, dU, g, recorded ? &records_[reuse_slot_] : nullptr));
   reuse_slot_ = -1;
   PetscCall(PetscLogEventEnd(event, 0, 0, 0, 0));
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const AttentionKernels &kernels, PetscReal t, PetscInt tile, Vec U, Vec G,
-                                         Vec dU, ControlsArrays *g, const AttentionRecord *record) {
+PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const AttentionKernels &kernels, PetscReal t, PetscInt tile, PetscInt short_size,
+                                         Vec U, Vec G, Vec dU, ControlsArrays *g, const AttentionRecord *record) {
   const Grid &grid = *ctx.grid;
   const PetscInt xm = grid.XLocal(), Ny = grid.Ny(), Nh = grid.Nh(), d = kernels.d_head, D = Nh * d;
   const PetscReal dy = grid.dy(), dh = grid.dh(), scale = kernels.scale * dy;
   const PetscScalar *u, *G_;
   PetscScalar *du;
   PetscFunctionBeginUser;
+  softmax_.SetShortSize(short_size);
   PetscCall(softmax_.SetUp(grid, Nh, d, tile));
   PetscCallCXX(PackProjections(kernels, Ny, Nh, &W_));
   PetscReal *Q = softmax_.Queries(), *block = softmax_.OwnBlock(), *O = softmax_.Output(), *dO = softmax_.OutputGradient();

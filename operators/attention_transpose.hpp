@@ -25,10 +25,11 @@ struct AttentionRecord {
 
 class AttentionTranspose {
  public:
-  // kernels: the attention kernels at t (as the forward sampled them); tile: keys per tile; record: the forward's
-  // statistics at U, or nullptr (then the first pass computes them).
-  PetscErrorCode Apply(const OperatorContext &ctx, const AttentionKernels &kernels, PetscReal t, PetscInt tile, Vec U, Vec G, Vec dU,
-                       ControlsArrays *g, const AttentionRecord *record);
+  // kernels: the attention kernels at t (as the forward sampled them); tile: keys per tile; short_size: sequences of L
+  // tokens with L d_head ≤ short_size, on one process, one (sequence, head) at a time; record: the forward's statistics
+  // at U, or nullptr (then the first pass computes them).
+  PetscErrorCode Apply(const OperatorContext &ctx, const AttentionKernels &kernels, PetscReal t, PetscInt tile, PetscInt short_size, Vec U, Vec G,
+                       Vec dU, ControlsArrays *g, const AttentionRecord *record);
 
  private:
   StreamingSoftmaxTranspose softmax_;  // the token integral's transpose: the two passes and the ring

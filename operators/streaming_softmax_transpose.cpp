@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "operators/gemm.hpp"
@@ -28,6 +29,7 @@ PetscErrorCode StreamingSoftmaxTranspose::SetUp(const Grid &grid, PetscInt heads
   const PetscInt max_rows = *std::max_element(ranges_.begin(), ranges_.end());
   tile_ = std::min(tile, max_rows);
   row_block_ = std::min(kRowTiles * tile_, std::max<PetscInt>(xm, 1));
+  direct_ = size == 1 && (std::int64_t)grid.SequenceLength() * d <= short_size_;
   // Q, O and dQ start at 0 (Statistics adds to O); dO, delta and the blocks' K, V are filled before they are read.
   for (auto *v : {&Q_, &O_, &dQ_}) PetscCallCXX(v->assign(xm * D, 0.0));
   PetscCallCXX(dO_.resize(xm * D));
@@ -38,8 +40,11 @@ PetscErrorCode StreamingSoftmaxTranspose::SetUp(const Grid &grid, PetscInt heads
   PetscCallCXX(ring_[0].resize(4 * max_rows * D));
   for (PetscInt k = 0; k < max_rows; ++k) std::fill_n(&ring_[0][k * 4 * D + 2 * D], 2 * D, 0.0);
   if (size > 1) PetscCallCXX(ring_[1].resize(4 * max_rows * D));
-  PetscCallCXX(S_.resize(row_block_ * tile_));
-  PetscCallCXX(P_.resize(row_block_ * tile_));
+  if (direct_) PetscCall(short_.SetUp(grid.SequenceLength(), d));
+  else {
+    PetscCallCXX(S_.resize(row_block_ * tile_));
+    PetscCallCXX(P_.resize(row_block_ * tile_));
+  }
   PetscFunctionReturn(0);
 }
 
@@ -65,6 +70,10 @@ PetscErrorCode StreamingSoftmaxTranspose::Ring(Fn fn) {
   }
   if (size > 1 && size % 2) std::swap(ring_[0], ring_[1]);  // the blocks' final place is ring_[0]
   PetscFunctionReturn(0);
+}
+
+ShortSequences StreamingSoftmaxTranspose::Short(PetscReal scale, bool causal) const {
+  return {grid_->Sequences(), grid_->SequenceLength(), heads_, d_, BlockWidth(), scale, causal};
 }
 
 template <typename Fn>
@@ -137,12 +146,14 @@ void StreamingSoftmaxTranspose::BackwardBlock(PetscInt m, PetscInt r0, PetscInt 
 PetscErrorCode StreamingSoftmaxTranspose::Statistics(PetscReal scale, bool causal) {
   const PetscInt xm = grid_->XLocal(), d = d_, D = heads_ * d_;
   PetscFunctionBeginUser;
-  PetscCall(Ring([&](PetscInt first, PetscInt rows, PetscReal *block) {
-    Pairs(first, rows, block, [&](PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nc, PetscReal *b) {
-      for (PetscInt b0 = r0; b0 < r0 + nr; b0 += row_block_)
-        for (PetscInt m = 0; m < heads_; ++m) StatisticsBlock(m, b0, std::min(row_block_, r0 + nr - b0), c0, nc, b, scale, causal);
-    });
-  }));
+  if (direct_) short_.Forward(Short(scale, causal), Q_.data(), ring_[0].data(), ring_[0].data() + D, O_.data(), rowmax_.data(), rowsum_.data());
+  else
+    PetscCall(Ring([&](PetscInt first, PetscInt rows, PetscReal *block) {
+      Pairs(first, rows, block, [&](PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nc, PetscReal *b) {
+        for (PetscInt b0 = r0; b0 < r0 + nr; b0 += row_block_)
+          for (PetscInt m = 0; m < heads_; ++m) StatisticsBlock(m, b0, std::min(row_block_, r0 + nr - b0), c0, nc, b, scale, causal);
+      });
+    }));
   for (PetscInt m = 0; m < heads_; ++m)
     for (PetscInt k = 0; k < xm; ++k)
       for (PetscInt r = 0; r < d; ++r) O_[k * D + m * d + r] /= rowsum_[m * xm + k];
@@ -152,13 +163,19 @@ PetscErrorCode StreamingSoftmaxTranspose::Statistics(PetscReal scale, bool causa
 PetscErrorCode StreamingSoftmaxTranspose::Run(PetscReal scale, bool causal) {
   const PetscInt xm = grid_->XLocal(), d = d_, D = heads_ * d_;
   PetscFunctionBeginUser;
-  for (PetscInt m = 0; m < heads_; ++m)
-    for (PetscInt k = 0; k < xm; ++k) delta_[m * xm + k] = cblas_ddot(d, &dO_[k * D + m * d], 1, &O_[k * D + m * d], 1);
-  PetscCall(Ring([&](PetscInt first, PetscInt rows, PetscReal *block) {
-    Pairs(first, rows, block, [&](PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nc, PetscReal *b) {
-      for (PetscInt m = 0; m < heads_; ++m) BackwardBlock(m, r0, nr, c0, nc, b, scale, causal);
-    });
-  }));
+  if (direct_) {
+    PetscReal *block = ring_[0].data();
+    short_.Transpose(Short(scale, causal), Q_.data(), block, block + D, O_.data(), dO_.data(), rowmax_.data(), rowsum_.data(), dQ_.data(),
+                     block + 2 * D, block + 3 * D);
+  } else {
+    for (PetscInt m = 0; m < heads_; ++m)
+      for (PetscInt k = 0; k < xm; ++k) delta_[m * xm + k] = cblas_ddot(d, &dO_[k * D + m * d], 1, &O_[k * D + m * d], 1);
+    PetscCall(Ring([&](PetscInt first, PetscInt rows, PetscReal *block) {
+      Pairs(first, rows, block, [&](PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nc, PetscReal *b) {
+        for (PetscInt m = 0; m < heads_; ++m) BackwardBlock(m, r0, nr, c0, nc, b, scale, causal);
+      });
+    }));
+  }
   const PetscInt L = grid_->SequenceLength();
   const PetscReal pairs = grid_->Segmented() ? grid_->Sequences() * (causal ? L * (L + 1) / 2.0 : (PetscReal)L * L)
                           : causal           ? xm * (grid_->XStart() + (xm + 1) / 2.0)

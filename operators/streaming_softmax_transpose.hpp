@@ -9,11 +9,13 @@
 // pass over the block (ExpScaledProduct); memory per rank O(N_h d N_x / P + min(N_x/P, 4 tile) · tile). Causal: the keys η ≤ x only. The dense
 // attention (operators/attention_transpose.cpp) and the convolutional one (operators/convolutional_attention.cpp) are
 // its users. A grid of several sequences (Grid::SetSequences, one rank only): each sequence's queries against its own
-// keys, as separate evaluations.
+// keys, as separate evaluations. Short sequences on one process (L d ≤ SetShortSize) skip the tiles and the ring: each
+// (sequence, head) in one pass (operators/short_sequence_softmax.hpp).
 #pragma once
 #include <vector>
 
 #include "discretization/grid.hpp"
+#include "operators/short_sequence_softmax.hpp"
 
 namespace ctflow {
 
@@ -22,6 +24,8 @@ class StreamingSoftmaxTranspose {
   // N_h heads of d features each, tile keys per GEMM (and 4 tile queries per block of the second pass); allocates for the
   // grid's token layout and zeroes the gradients.
   PetscErrorCode SetUp(const Grid &grid, PetscInt heads, PetscInt d, PetscInt tile);
+  // Sequences of L tokens with L d ≤ size (default 0: none), on one process, by ShortSequenceSoftmax; before SetUp.
+  void SetShortSize(PetscInt size) { short_size_ = size; }
   // The owned tokens' queries, XLocal × N_h d (head m at columns m d …), to be filled before Statistics and Run.
   PetscReal *Queries() { return Q_.data(); }
   // The owned tokens' block, XLocal rows of [K | V | dK | dV] (4 N_h d values; K of head m at columns m d …, V at
@@ -47,6 +51,8 @@ class StreamingSoftmaxTranspose {
   // global index `first`.
   void StatisticsBlock(PetscInt m, PetscInt r0, PetscInt nr, PetscInt first, PetscInt rows, const PetscReal *block, PetscReal scale, bool causal);
   void BackwardBlock(PetscInt m, PetscInt r0, PetscInt nr, PetscInt first, PetscInt rows, PetscReal *block, PetscReal scale, bool causal);
+  // The grid's sequences for short_.
+  ShortSequences Short(PetscReal scale, bool causal) const;
   // fn(r0, nr, first, rows, block) for every pair of owned queries and block of keys that attend to each other: the
   // whole block for one sequence, each sequence's rows and keys for several.
   template <typename Fn>
@@ -61,7 +67,9 @@ class StreamingSoftmaxTranspose {
   static constexpr PetscInt kRowTiles = 4;
 
   const Grid *grid_ = nullptr;
-  PetscInt heads_ = 0, d_ = 0, tile_ = 256, row_block_ = kRowTiles * 256;
+  PetscInt heads_ = 0, d_ = 0, tile_ = 256, row_block_ = kRowTiles * 256, short_size_ = 0;
+  bool direct_ = false;  // short sequences on one process: short_ instead of the tiles
+  ShortSequenceSoftmax short_;
   std::vector<PetscInt> ranges_, starts_;
   std::vector<PetscReal> Q_, O_, dO_, dQ_;          // XLocal × N_h d
   std::vector<PetscReal> rowmax_, rowsum_, delta_;  // N_h × XLocal

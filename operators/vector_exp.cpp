@@ -121,6 +121,25 @@ template <bool kExp>
   }
 }
 
+// The maxima of the columns of a rows × 8 block, the exponentials shifted by them and their sums.
+[[gnu::always_inline]] inline void MaxShiftedSumColumns(PetscInt rows, PetscReal *s, PetscReal *max, PetscReal *sum) {
+  PetscReal shift[8];
+  Columns<false>(rows, 8, nullptr, s, nullptr, shift);
+  Columns<true>(rows, 8, shift, s, sum, max);
+}
+
+// ScaledProduct by columns of a rows × 8 block, column c with shift[c], scale[c], delta[c].
+[[gnu::always_inline]] inline void ScaledProductColumns(PetscInt rows, const PetscReal *shift, const PetscReal *scale, const PetscReal *delta,
+                                                        PetscReal *p, PetscReal *dp) {
+  for (PetscInt j = 0; j < rows; ++j)
+    for (int c = 0; c < 8; ++c) {
+      double x = p[j * 8 + c] - shift[c];
+      ExpKernel<double, std::uint64_t>(x);
+      p[j * 8 + c] = x *= scale[c];
+      dp[j * 8 + c] = x * (dp[j * 8 + c] - delta[c]);
+    }
+}
+
 #if CTFLOW_HAVE_SIMD_CLONES
 // The last count < 8 entries of a row, masked: *loaded ← them with −∞ in the other lanes (for a maximum); returns
 // exp(entries − shift), 0 in the other lanes (their argument −800: a finite computation, no floating-point exception
@@ -239,6 +258,56 @@ template <bool kExp>
   }
 }
 
+// MaxShiftedSumColumns and ScaledProductColumns with a row of the block in one vector.
+__attribute__((target("arch=x86-64-v4"))) void ExpMaxColumns(PetscInt rows, PetscReal *s, PetscReal *max, PetscReal *sum) {
+  Vec8 m, a = {}, x;
+  std::memcpy(&m, s, sizeof m);
+  for (PetscInt j = 1; j < rows; ++j) {
+    std::memcpy(&x, s + 8 * j, sizeof x);
+    m = x > m ? x : m;
+  }
+  for (PetscInt j = 0; j < rows; ++j) {
+    std::memcpy(&x, s + 8 * j, sizeof x);
+    x -= m;
+    ExpKernel<Vec8, Bits8>(x);
+    std::memcpy(s + 8 * j, &x, sizeof x);
+    a += x;
+  }
+  std::memcpy(max, &m, sizeof m);
+  std::memcpy(sum, &a, sizeof a);
+}
+__attribute__((target("arch=x86-64-v3"))) void ExpMaxColumns(PetscInt rows, PetscReal *s, PetscReal *max, PetscReal *sum) {
+  MaxShiftedSumColumns(rows, s, max, sum);
+}
+__attribute__((target("default"))) void ExpMaxColumns(PetscInt rows, PetscReal *s, PetscReal *max, PetscReal *sum) {
+  MaxShiftedSumColumns(rows, s, max, sum);
+}
+__attribute__((target("arch=x86-64-v4"))) void ExpProductColumns(PetscInt rows, const PetscReal *shift, const PetscReal *scale,
+                                                                 const PetscReal *delta, PetscReal *p, PetscReal *dp) {
+  Vec8 sh, sc, de, x, y;
+  std::memcpy(&sh, shift, sizeof sh);
+  std::memcpy(&sc, scale, sizeof sc);
+  std::memcpy(&de, delta, sizeof de);
+  for (PetscInt j = 0; j < rows; ++j) {
+    std::memcpy(&x, p + 8 * j, sizeof x);
+    std::memcpy(&y, dp + 8 * j, sizeof y);
+    x -= sh;
+    ExpKernel<Vec8, Bits8>(x);
+    x *= sc;
+    y = x * (y - de);
+    std::memcpy(p + 8 * j, &x, sizeof x);
+    std::memcpy(dp + 8 * j, &y, sizeof y);
+  }
+}
+__attribute__((target("arch=x86-64-v3"))) void ExpProductColumns(PetscInt rows, const PetscReal *shift, const PetscReal *scale,
+                                                                 const PetscReal *delta, PetscReal *p, PetscReal *dp) {
+  ScaledProductColumns(rows, shift, scale, delta, p, dp);
+}
+__attribute__((target("default"))) void ExpProductColumns(PetscInt rows, const PetscReal *shift, const PetscReal *scale, const PetscReal *delta,
+                                                          PetscReal *p, PetscReal *dp) {
+  ScaledProductColumns(rows, shift, scale, delta, p, dp);
+}
+
 // One kernel per CPU kind, chosen at run time: AVX-512 permutes the table; elsewhere the loop is vectorised with loads.
 __attribute__((target("arch=x86-64-v4"))) PetscReal ExpSum(PetscInt n, PetscReal shift, PetscReal *s, PetscReal *max) {
   return max ? ShiftedSum8<true>(n, shift, s, max) : ShiftedSum8<false>(n, shift, s, max);
@@ -271,6 +340,10 @@ void ExpColumns(PetscInt rows, PetscInt width, const PetscReal *shift, PetscReal
 void ExpProduct(PetscInt n, PetscReal shift, PetscReal scale, PetscReal delta, PetscReal *p, PetscReal *dp) {
   ScaledProduct(n, shift, scale, delta, p, dp);
 }
+void ExpProductColumns(PetscInt rows, const PetscReal *shift, const PetscReal *scale, const PetscReal *delta, PetscReal *p, PetscReal *dp) {
+  ScaledProductColumns(rows, shift, scale, delta, p, dp);
+}
+void ExpMaxColumns(PetscInt rows, PetscReal *s, PetscReal *max, PetscReal *sum) { MaxShiftedSumColumns(rows, s, max, sum); }
 #endif
 
 }  // namespace
@@ -289,6 +362,12 @@ void MaxOfColumns(PetscInt rows, PetscInt width, const PetscReal *s, PetscReal *
 
 void ExpScaledProduct(PetscInt n, PetscReal shift, PetscReal scale, PetscReal delta, PetscReal *p, PetscReal *dp) {
   ExpProduct(n, shift, scale, delta, p, dp);
+}
+
+void ExpMaxShiftedSumColumns(PetscInt rows, PetscReal *s, PetscReal *max, PetscReal *sum) { ExpMaxColumns(rows, s, max, sum); }
+
+void ExpScaledProductColumns(PetscInt rows, const PetscReal *shift, const PetscReal *scale, const PetscReal *delta, PetscReal *p, PetscReal *dp) {
+  ExpProductColumns(rows, shift, scale, delta, p, dp);
 }
 
 CTFLOW_SIMD_CLONES PetscReal MaxOf(PetscInt n, const PetscReal *s) {

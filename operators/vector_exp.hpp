@@ -28,6 +28,14 @@ void MaxOfColumns(PetscInt rows, PetscInt width, const PetscReal *s, PetscReal *
 // p[j] ← exp(p[j] − shift) · scale (the probabilities, from the scores, the row's shift and 1/sum) and then
 // dp[j] ← p[j] (dp[j] − delta), j < n; the exponentials as ExpShiftedSum's, bit for bit.
 void ExpScaledProduct(PetscInt n, PetscReal shift, PetscReal scale, PetscReal delta, PetscReal *p, PetscReal *dp);
+// The softmax's numerators by columns of a rows × 8 block (rows ≥ 1, row-major; a query in each column,
+// operators/short_sequence_softmax.cpp): max[c] = max_j s[j][c], then s[j][c] ← exp(s[j][c] − max[c]) (ExpShiftedSum's
+// values, bit for bit; −∞ gives 0) and sum[c] = Σ_j of them. MaxOfColumns and ExpShiftedSumMaxColumns in one call.
+void ExpMaxShiftedSumColumns(PetscInt rows, PetscReal *s, PetscReal *max, PetscReal *sum);
+// ExpScaledProduct by columns of a rows × 8 block (row-major; a query in each column, operators/short_sequence_softmax.cpp):
+// p[j][c] ← exp(p[j][c] − shift[c]) · scale[c], then dp[j][c] ← p[j][c] (dp[j][c] − delta[c]); the same values as
+// ExpScaledProduct's, bit for bit.
+void ExpScaledProductColumns(PetscInt rows, const PetscReal *shift, const PetscReal *scale, const PetscReal *delta, PetscReal *p, PetscReal *dp);
 // max_j s[j] (n ≥ 1; no NaN), with several partial maxima so that it vectorises.
 PetscReal MaxOf(PetscInt n, const PetscReal *s);
 

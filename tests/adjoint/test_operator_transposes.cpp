@@ -5,7 +5,9 @@
 // randomised post-LN encoder (attention with W^O, b^Q, c; mlp with ReLU; named layer norms), a pre-LN causal decoder
 // (attention_ln1, mlp_ln2 with GELU, final_norm) and the paper's model (layernorm with σ1, σ2; ffn1 with per-token
 // bias; relu; identity; the relaxation flows relax_* and the tangent flows tangent_* of docs/continuum.md). Run on 1,
-// 2 and 3 ranks: attention's transpose goes around the ring.
+// 2 and 3 ranks: attention's transpose goes around the ring. Attention also on a grid of 3 sequences of 1, 2, 5, 7 and
+// 16 tokens (a batched training chunk, on PETSC_COMM_SELF on every rank): the direct path for short sequences
+// (operators/short_sequence_softmax.hpp; d_head = 4), and the tiled one (-attention_short_size 0).
 #include <gtest/gtest.h>
 
 #include <random>
@@ -21,8 +23,9 @@ namespace {
 struct Case {
   const char *controls;  // fixture file (or "paper")
   const char *op;
-  const char *options = "";  // e.g. a small -attention_tile: several tiles and query blocks in attention's transpose
+  const char *options = "";  // e.g. -attention_tile 1 -attention_short_size 0: several tiles and query blocks
   const char *name = "";
+  PetscInt length = 0, sequences = 1;  // several sequences of `length` tokens: the grid on PETSC_COMM_SELF
 };
 
 std::string FixturePath(const char *name) { return std::string(CTFLOW_ADJOINT_INPUTS) + "/" + name + ".h5"; }
@@ -47,20 +50,23 @@ PetscReal Pairing(ctflow::Operator &op, Vec U, Vec W, Vec work) {
 
 TEST_P(Transpose, AgreesWithFiniteDifferences) {
   const Case c = GetParam();
-  MPI_Comm comm = PETSC_COMM_WORLD;
+  MPI_Comm comm = c.sequences > 1 ? PETSC_COMM_SELF : PETSC_COMM_WORLD;
   int size;
   MPI_Comm_size(comm, &size);
   std::string path = std::string(c.controls) == "paper" ? "transpose_paper_np" + std::to_string(size) + ".h5" : FixturePath(c.controls);
   if (std::string(c.controls) == "paper") ASSERT_EQ(WriteControlsFile(comm, path, RandomModel(7, 6, 2, 1, 1, 0.5, true, 31)), 0);
   ASSERT_EQ(PetscOptionsInsertString(nullptr, c.options), 0);
   struct Clear {
-    ~Clear() { PetscOptionsClearValue(nullptr, "-attention_tile"); }
+    ~Clear() {
+      for (const char *o : {"-attention_tile", "-attention_short_size"}) PetscOptionsClearValue(nullptr, o);
+    }
   } clear;
   ctflow::Grid grid(comm);
   ctflow::LayeredControls controls(comm);
   ASSERT_EQ(grid.SetFromOptions(), 0);
   if (std::string(c.controls) == "paper") ASSERT_EQ(grid.RequireSize("-Nx", 7, "the test"), 0);
-  else ASSERT_EQ(grid.SetSizes(9, PETSC_DECIDE, PETSC_DECIDE), 0);
+  else ASSERT_EQ(grid.SetSizes(c.sequences > 1 ? c.length : 9, PETSC_DECIDE, PETSC_DECIDE), 0);
+  ASSERT_EQ(grid.SetSequences(c.sequences), 0);
   ASSERT_EQ(controls.Load(path, &grid), 0);
   ASSERT_EQ(grid.SetUp(), 0);
   std::unique_ptr<ctflow::Operator> op;
@@ -113,14 +119,23 @@ TEST_P(Transpose, AgreesWithFiniteDifferences) {
   for (Vec *v : {&U, &V, &W, &dU, &work, &plus}) VecDestroy(v);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Operators, Transpose,
-    ::testing::Values(Case{"encoder", "attention"}, Case{"encoder", "mlp"}, Case{"encoder", "layernorm1"}, Case{"gpt", "attention_ln1"},
-                      Case{"gpt", "mlp_ln2"}, Case{"gpt", "final_norm"}, Case{"paper", "attention"}, Case{"paper", "layernorm"},
-                      Case{"paper", "ffn1"}, Case{"paper", "relu"}, Case{"paper", "identity"}, Case{"paper", "relax_layernorm"},
-                      Case{"paper", "relax_relu"}, Case{"paper", "tangent_attention"}, Case{"paper", "tangent_ffn1"},
-                      Case{"encoder", "attention", "-attention_tile 1", "_tile1"}, Case{"gpt", "attention_ln1", "-attention_tile 1", "_tile1"},
-                      Case{"gpt", "attention_ln1", "-attention_tile 2", "_tile2"}),
-    [](const ::testing::TestParamInfo<Case> &info) { return std::string(info.param.controls) + "_" + info.param.op + info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Operators, Transpose,
+                         ::testing::Values(Case{"encoder", "attention"}, Case{"encoder", "mlp"}, Case{"encoder", "layernorm1"},
+                                           Case{"gpt", "attention_ln1"}, Case{"gpt", "mlp_ln2"}, Case{"gpt", "final_norm"},
+                                           Case{"paper", "attention"}, Case{"paper", "layernorm"}, Case{"paper", "ffn1"}, Case{"paper", "relu"},
+                                           Case{"paper", "identity"}, Case{"paper", "relax_layernorm"}, Case{"paper", "relax_relu"},
+                                           Case{"paper", "tangent_attention"}, Case{"paper", "tangent_ffn1"},
+                                           Case{"encoder", "attention", "-attention_tile 1 -attention_short_size 0", "_tile1"},
+                                           Case{"gpt", "attention_ln1", "-attention_tile 1 -attention_short_size 0", "_tile1"},
+                                           Case{"gpt", "attention_ln1", "-attention_tile 2 -attention_short_size 0", "_tile2"},
+                                           Case{"encoder", "attention", "", "_seq1", 1, 3}, Case{"encoder", "attention", "", "_seq2", 2, 3},
+                                           Case{"encoder", "attention", "", "_seq5", 5, 3}, Case{"encoder", "attention", "", "_seq7", 7, 3},
+                                           Case{"encoder", "attention", "", "_seq16", 16, 3}, Case{"gpt", "attention_ln1", "", "_seq1", 1, 3},
+                                           Case{"gpt", "attention_ln1", "", "_seq5", 5, 3}, Case{"gpt", "attention_ln1", "", "_seq16", 16, 3},
+                                           Case{"encoder", "attention", "-attention_short_size 0", "_seq5_tiled", 5, 3},
+                                           Case{"gpt", "attention_ln1", "-attention_short_size 0 -attention_tile 2", "_seq7_tiled", 7, 3}),
+                         [](const ::testing::TestParamInfo<Case> &info) {
+                           return std::string(info.param.controls) + "_" + info.param.op + info.param.name;
+                         });
 
 }  // namespace

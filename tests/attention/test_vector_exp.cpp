@@ -1,6 +1,7 @@
 // The softmax kernels of operators/vector_exp.hpp against the C library: ExpShiftedSum against expl and std::exp
 // over every argument the callers use ([−708, 0] after the softmax's shift, up to 709 above it), MaxOf and the sums
-// against std::max_element and a long-double sum, at lengths that exercise the vector loops' remainders.
+// against std::max_element and a long-double sum, at lengths that exercise the vector loops' remainders; the column
+// kernels against the row kernels.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -170,6 +171,53 @@ TEST(VectorExp, ScaledProductIsTheExponentialsTimesTheScale) {
       EXPECT_EQ(p[j], e[j] * (1 / 7.0)) << "n = " << n << ", j = " << j;
       EXPECT_EQ(q[j], p[j] * (dp[j] - 0.25)) << "n = " << n << ", j = " << j;
     }
+  }
+}
+
+// ExpMaxShiftedSumColumns on blocks of 1–19 rows × 8 (some entries −∞, a masked key): what MaxOfColumns and then
+// ExpShiftedSumMaxColumns with those maxima give, bit for bit (the same sums in the same order); −∞ gives 0.
+TEST(VectorExp, SoftmaxNumeratorsByColumns) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(-60, 60);
+  for (PetscInt rows = 1; rows < 20; ++rows) {
+    std::vector<double> s(rows * 8), max(8), sum(8), max_ref(8), sum_ref(8), unused(8);
+    for (double &v : s) v = u(rng);
+    for (PetscInt j = 1; j < rows; j += 3) s[j * 8 + j % 8] = -std::numeric_limits<double>::infinity();
+    std::vector<double> e = s, ref = s;
+    ctflow::ExpMaxShiftedSumColumns(rows, e.data(), max.data(), sum.data());
+    ctflow::MaxOfColumns(rows, 8, ref.data(), max_ref.data());
+    ctflow::ExpShiftedSumMaxColumns(rows, 8, max_ref.data(), ref.data(), sum_ref.data(), unused.data());
+    EXPECT_EQ(e, ref) << rows << " rows";
+    EXPECT_EQ(max, max_ref) << rows << " rows";
+    EXPECT_EQ(sum, sum_ref) << rows << " rows";
+    for (PetscInt j = 1; j < rows; j += 3) EXPECT_EQ(e[j * 8 + j % 8], 0.0) << rows << " rows, entry " << j;
+  }
+}
+
+// ExpScaledProductColumns on blocks of 1–19 rows × 8: each column what ExpScaledProduct gives it with the column's shift,
+// scale and delta, bit for bit; a score of −∞ (a masked key) gives p = 0 and dp = 0.
+TEST(VectorExp, ScaledProductByColumns) {
+  std::mt19937_64 rng(6);
+  std::uniform_real_distribution<double> u(-60, 60);
+  for (PetscInt rows = 1; rows < 20; ++rows) {
+    std::vector<double> s(rows * 8), dp(rows * 8), shift(8), scale(8), delta(8);
+    for (double &v : s) v = u(rng);
+    for (double &v : dp) v = u(rng);
+    for (int c = 0; c < 8; ++c) shift[c] = u(rng), scale[c] = 1 / (1 + std::abs(u(rng))), delta[c] = u(rng) / 8;
+    s[rows * 8 - 3] = -std::numeric_limits<double>::infinity();
+    std::vector<double> p = s, q = dp;
+    ctflow::ExpScaledProductColumns(rows, shift.data(), scale.data(), delta.data(), p.data(), q.data());
+    for (int c = 0; c < 8; ++c) {
+      std::vector<double> pc(rows), qc(rows);
+      for (PetscInt j = 0; j < rows; ++j) pc[j] = s[j * 8 + c], qc[j] = dp[j * 8 + c];
+      ctflow::ExpScaledProduct(rows, shift[c], scale[c], delta[c], pc.data(), qc.data());
+      for (PetscInt j = 0; j < rows; ++j) {
+        EXPECT_EQ(p[j * 8 + c], pc[j]) << rows << " rows, entry " << j << ", " << c;
+        EXPECT_EQ(q[j * 8 + c], qc[j]) << rows << " rows, entry " << j << ", " << c;
+      }
+    }
+    EXPECT_EQ(p[rows * 8 - 3], 0.0);
+    EXPECT_EQ(q[rows * 8 - 3], 0.0);
   }
 }
 
