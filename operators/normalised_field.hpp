@@ -18,6 +18,9 @@ class NormalisedField : public Operator {
   // dU += N_k'(U)^T A'(N_k(U))^T G.
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
   bool HasTranspose() const override { return true; }
+  // The inner flow's records: its state N_k(U) is recomputed bit for bit by the transpose at the same U.
+  void RecordNextRhs(PetscInt slot) override { inner_->RecordNextRhs(slot); }
+  void ReuseRecord(PetscInt slot) override { inner_->ReuseRecord(slot); }
   bool SupportsSequences() const override { return inner_->SupportsSequences() && norm_->SupportsSequences(); }
 
  private:

@@ -3,7 +3,7 @@
 // ∂/∂ε ⟨W, A(U; θ + ε δθ)⟩ equals ⟨(∂A/∂θ)^T W, δθ⟩ summed over the ranks, to 1e-8 relative (the differences'
 // truncation ε² ≈ 1e-12 and rounding 1e-16/ε ≈ 1e-10 with ε = 1e-6). The operators come with the controls of a
 // randomised post-LN encoder (attention with W^O, b^Q, c; mlp with ReLU; named layer norms), a pre-LN causal decoder
-// (attention_ln1, mlp_ln2 with GELU, final_norm) and the paper's model (layernorm with σ1, σ2; ffn1 with per-token
+// (attention_ln1, mlp_ln2 with GELU, final_norm; their records pass to the inner flow) and the paper's model (layernorm with σ1, σ2; ffn1 with per-token
 // bias; relu; identity; the relaxation flows relax_* and the tangent flows tangent_* of docs/continuum.md). Run on 1,
 // 2 and 3 ranks: attention's transpose goes around the ring. Attention also on a grid of 3 sequences of 1, 2, 5, 7 and
 // 16 tokens (a batched training chunk, on PETSC_COMM_SELF on every rank): the direct path for short sequences
@@ -117,6 +117,55 @@ TEST_P(Transpose, AgreesWithFiniteDifferences) {
   }
   EXPECT_NEAR(directional, (f[0] - f[1]) / (2 * eps), 1e-8 * std::max(std::abs(directional), 1.0)) << c.op << ": parameters";
   for (Vec *v : {&U, &V, &W, &dU, &work, &plus}) VecDestroy(v);
+}
+
+// A pre-LN flow passes the tape's records to its inner flow: the transpose at the recorded state equals the one that
+// recomputes (to round-off), and it does use the record: one made at another state shows in the result.
+TEST(NormalisedFieldRecords, InnerFlowReusesTheForwardsRecord) {
+  for (const char *name : {"attention_ln1", "mlp_ln2"}) {
+    ctflow::Grid grid(PETSC_COMM_WORLD);
+    ctflow::LayeredControls controls(PETSC_COMM_WORLD);
+    ASSERT_EQ(grid.SetSizes(9, PETSC_DECIDE, PETSC_DECIDE), 0);
+    ASSERT_EQ(controls.Load(FixturePath("gpt"), &grid), 0);
+    ASSERT_EQ(grid.SetUp(), 0);
+    std::unique_ptr<ctflow::Operator> op;
+    ASSERT_EQ(ctflow::OperatorCreate(name, {&grid, &controls}, &op), 0);
+    Vec U, other, W, F, fresh, reused;
+    ASSERT_EQ(DMCreateGlobalVector(grid.Layout(), &U), 0);
+    for (Vec *v : {&other, &W, &F, &fresh, &reused}) VecDuplicate(U, v);
+    std::mt19937_64 rng(53 + grid.XStart());
+    std::normal_distribution<double> normal;
+    for (Vec v : {U, other, W}) {
+      PetscScalar *a;
+      PetscInt n;
+      VecGetLocalSize(v, &n);
+      VecGetArray(v, &a);
+      for (PetscInt i = 0; i < n; ++i) a[i] = normal(rng);
+      VecRestoreArray(v, &a);
+    }
+    ASSERT_EQ(op->SetUp(U), 0);
+    auto transpose = [&](Vec record_at, Vec dU) {
+      VecSet(dU, 0.0);
+      if (record_at) {
+        op->RecordNextRhs(0);
+        EXPECT_EQ(op->Rhs(0.5, record_at, F), 0);
+        op->ReuseRecord(0);
+      }
+      EXPECT_EQ(op->RhsTranspose(0.5, U, W, dU, nullptr), 0);
+    };
+    PetscReal scale, difference;
+    transpose(nullptr, fresh);
+    VecNorm(fresh, NORM_INFINITY, &scale);
+    transpose(U, reused);
+    VecAXPY(reused, -1.0, fresh);
+    VecNorm(reused, NORM_INFINITY, &difference);
+    EXPECT_LE(difference, 1e-13 * scale) << name << ": recorded at U";
+    transpose(other, reused);
+    VecAXPY(reused, -1.0, fresh);
+    VecNorm(reused, NORM_INFINITY, &difference);
+    EXPECT_GT(difference, 1e-3 * scale) << name << ": a record of another state is not used";
+    for (Vec *v : {&U, &other, &W, &F, &fresh, &reused}) VecDestroy(v);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Operators, Transpose,
