@@ -3,11 +3,11 @@
 // ∂/∂ε ⟨W, A(U; θ + ε δθ)⟩ equals ⟨(∂A/∂θ)^T W, δθ⟩ summed over the ranks, to 1e-8 relative (the differences'
 // truncation ε² ≈ 1e-12 and rounding 1e-16/ε ≈ 1e-10 with ε = 1e-6). The operators come with the controls of a
 // randomised post-LN encoder (attention with W^O, b^Q, c; mlp with ReLU; named layer norms), a pre-LN causal decoder
-// (attention_ln1, mlp_ln2 with GELU, final_norm; their records pass to the inner flow) and the paper's model (layernorm with σ1, σ2; ffn1 with per-token
-// bias; relu; identity; the relaxation flows relax_* and the tangent flows tangent_* of docs/continuum.md). Run on 1,
-// 2 and 3 ranks: attention's transpose goes around the ring. Attention also on a grid of 3 sequences of 1, 2, 5, 7 and
-// 16 tokens (a batched training chunk, on PETSC_COMM_SELF on every rank): the direct path for short sequences
-// (operators/short_sequence_softmax.hpp; d_head = 4), and the tiled one (-attention_short_size 0).
+// (attention_ln1, mlp_ln2 with GELU, final_norm; their records pass to the inner flow) and the paper's model (layernorm with σ1, σ2; ffn1 with
+// per-token bias; relu; identity; the relaxation flows relax_* and the tangent flows tangent_* of docs/continuum.md). Run on 1, 2 and 3 ranks:
+// attention's transpose goes around the ring. Attention also on a grid of 3 sequences of 1, 2, 5, 7 and 16 tokens (a batched training chunk, on
+// PETSC_COMM_SELF on every rank): the direct path for short sequences (operators/short_sequence_softmax.hpp; d_head = 4), and the tiled one
+// (-attention_short_size 0).
 #include <gtest/gtest.h>
 
 #include <random>
