@@ -211,8 +211,9 @@ template <class Real, bool kFma, bool kDerivative>
   TwoProduct<kFma>(t, s, ts, tsl);
   TwoProduct<kFma>(ts, a0, A, a);
   const Real m = ts * delta, tail = A + Fma<kFma>(q, A + m, m + Fma<kFma>(tsl, a0, a));
-  const Real g = central ? Fma<kFma>(hc, hc * P, 0.5 * hc) : (negative ? -tail : hc - tail);
-  gelu = h > 40 || h == 0 ? h : g;
+  // Near 0: 1/2 h + h² P, or 1/2 h where h² P is below the last bit (and GELU(±0) = ±0).
+  const Real g = central ? (t < 0x1p-600 ? 0.5 * hc : Fma<kFma>(hc, hc * P, 0.5 * hc)) : (negative ? -tail : hc - tail);
+  gelu = h > 40 ? h : g;
   if (kDerivative) {  // Φ + h φ = 1/2 + h (P + e^(−t²/2)/√(2π)), or ±e^(−t²/2) (Q(t) − t/√(2π)) (+ 1 for h > 0)
     const Real w = Fma<kFma>(-kInvSqrt2Pi + Real{}, t, a0) + Fma<kFma>(-kInvSqrt2PiLow + Real{}, t, delta);
     const Real e = s + s * q, scaled = ScaledProduct<kFma>(s, q, w);
