@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "operators/exp_kernel.hpp"
 
@@ -136,17 +137,32 @@ struct Lanes<Vec8> {
   typedef Ints8 Ints;
 };
 
-// Column k of the pieces' table at rows i: two 16-entry permutes on AVX-512 (vpermt2pd), a load per lane on AVX2.
-[[gnu::always_inline]] inline double Column(int k, std::int64_t i) { return kGeluMills[k][i]; }
+// Column k of the pieces' table at rows i: a load per lane on AVX2; on AVX-512 a 16-entry permute (vpermt2pd) of the
+// rows below 16 (kLow: all the lanes' rows are), else two and a blend.
+template <bool kLow>
+[[gnu::always_inline]] inline double Column(int k, std::int64_t i) {
+  return kGeluMills[k][i];
+}
+template <bool kLow>
 [[gnu::always_inline]] inline Vec4 Column(int k, const Ints4 &i) {
   Vec4 c;
   for (int l = 0; l < 4; ++l) c[l] = kGeluMills[k][i[l]];
   return c;
 }
+template <bool kLow>
 [[gnu::always_inline]] inline Vec8 Column(int k, const Ints8 &i) {
   Vec8 t[4];
   std::memcpy(t, kGeluMills[k], sizeof t);
+  if (kLow) return __builtin_shuffle(t[0], t[1], i);
   return i >= 16 ? __builtin_shuffle(t[2], t[3], i) : __builtin_shuffle(t[0], t[1], i);
+}
+// Whether every lane's row is below 16 (t < 8): always for one lane or four, which load their rows.
+[[gnu::always_inline]] inline bool LowRows(std::int64_t) { return true; }
+[[gnu::always_inline]] inline bool LowRows(const Ints4 &) { return true; }
+[[gnu::always_inline]] inline bool LowRows(const Ints8 &i) {
+  std::int64_t high = 0;
+  for (int l = 0; l < 8; ++l) high |= i[l] >> 4;
+  return !high;
 }
 
 // a b + c, rounded once with kFma (vfmadd: lane by lane the compiler makes one vector instruction), else twice.
@@ -197,11 +213,15 @@ template <class Real, bool kFma, bool kDerivative>
   Ints i = (Ints)(bits >> 50) - (std::int64_t)(0x3fe0000000000000 >> 50);
   i = i < 0 ? 0 : (i > kGeluPieces - 1 ? kGeluPieces - 1 : i);
   const Real d = t - __builtin_bit_cast(Real, (bits & ~((std::uint64_t(1) << 50) - 1)) | (std::uint64_t(1) << 49));
-  Real delta = Column(15, i);
+  Real a0, delta;
+  const auto mills = [&](auto low) {
+    delta = Column<low>(15, i);
 #pragma GCC unroll 14
-  for (int k = 14; k >= 2; --k) delta = delta * d + Column(k, i);
-  const Real a0 = Column(0, i);
-  delta = Fma<kFma>(delta, d, Column(1, i));
+    for (int k = 14; k >= 2; --k) delta = delta * d + Column<low>(k, i);
+    a0 = Column<low>(0, i), delta = Fma<kFma>(delta, d, Column<low>(1, i));
+  };
+  if (LowRows(i)) mills(std::true_type{});  // the same values either way
+  else mills(std::false_type{});
   Real P = kGeluCentral[8] + Real{};
 #pragma GCC unroll 8
   for (int k = 7; k >= 0; --k) P = P * u + kGeluCentral[k];
