@@ -1,6 +1,7 @@
 // Times operators/gelu.hpp's GeluBias and GeluBackward against the scalar loops they replaced (libm's erf and exp per
-// entry, as LiftedFeedForward had them), on a hidden layer of rows × F entries drawn from N(0, σ²); best of 7 × 50 calls,
-// nanoseconds per entry (bench/RESULTS.md).
+// entry, as LiftedFeedForward had them), on a hidden layer of rows × F entries drawn from N(0, σ²); also the AVX-512,
+// AVX2 and baseline versions of the loops (compiled here from operators/gelu_kernel.hpp) that the CPU can run. Best of
+// 7 × 50 calls, nanoseconds per entry (bench/RESULTS.md).
 //
 //   build/bench/bench_gelu [rows F σ]      (default: 160 64 1.5, the digits ViT's batch of 32 × 5 tokens)
 #include <chrono>
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "operators/gelu.hpp"
+#pragma GCC diagnostic ignored "-Wpsabi"  // see gelu_kernel.hpp
+#include "operators/gelu_kernel.hpp"
 
 namespace {
 
@@ -29,6 +32,23 @@ __attribute__((noinline)) void ScalarBackward(int n, const double *pre, double *
     dz[i] *= Phi + h * phi;
   }
 }
+
+using ctflow::gelu_kernel::BackwardLoop;
+using ctflow::gelu_kernel::BiasLoop;
+__attribute__((target("arch=x86-64-v4"))) void Forward512(int r, int F, const double *b, double *z) {
+  BiasLoop<ctflow::Vec8, true>(r, F, b, z, nullptr);
+}
+__attribute__((target("arch=x86-64-v3"))) void Forward2(int r, int F, const double *b, double *z) {
+  BiasLoop<ctflow::Vec4, true>(r, F, b, z, nullptr);
+}
+void ForwardBase(int r, int F, const double *b, double *z) { BiasLoop<double, false>(r, F, b, z, nullptr); }
+__attribute__((target("arch=x86-64-v4"))) void Backward512(int r, int F, const double *h, double *z, double *dz, double *db) {
+  BackwardLoop<ctflow::Vec8, true>(r, F, h, z, dz, db);
+}
+__attribute__((target("arch=x86-64-v3"))) void Backward2(int r, int F, const double *h, double *z, double *dz, double *db) {
+  BackwardLoop<ctflow::Vec4, true>(r, F, h, z, dz, db);
+}
+void BackwardBase(int r, int F, const double *h, double *z, double *dz, double *db) { BackwardLoop<double, false>(r, F, h, z, dz, db); }
 
 template <class F>
 double NanosecondsPerEntry(int n, F f) {
@@ -59,5 +79,19 @@ int main(int argc, char **argv) {
   const double b_new = NanosecondsPerEntry(n, [&] { ctflow::GeluBackward(rows, F, pre.data(), z.data(), dz.data(), db.data()); });
   std::printf("%d x %d, sigma %g: forward (+ bias) %.2f -> %.2f ns per entry (%.1fx), forward + derivative %.2f -> %.2f (%.1fx)\n", rows, F, sigma,
               f_old, f_new, f_old / f_new, b_old, b_new, b_old / b_new);
+  struct {
+    const char *name;
+    void (*forward)(int, int, const double *, double *);
+    void (*backward)(int, int, const double *, double *, double *, double *);
+    bool runs;
+  } versions[] = {{"AVX-512", Forward512, Backward512, __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")},
+                  {"AVX2", Forward2, Backward2, __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")},
+                  {"baseline", ForwardBase, BackwardBase, true}};
+  for (const auto &v : versions) {
+    if (!v.runs) continue;
+    const double f = NanosecondsPerEntry(n, [&] { z = z0, v.forward(rows, F, b.data(), z.data()); }) - copy;
+    const double d = NanosecondsPerEntry(n, [&] { v.backward(rows, F, pre.data(), z.data(), dz.data(), db.data()); });
+    std::printf("  %-8s loops: forward %.2f, forward + derivative %.2f ns per entry\n", v.name, f, d);
+  }
   return 0;
 }
