@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "discretization/base/simd_clones.hpp"
 #include "operators/gelu.hpp"
 #pragma GCC diagnostic ignored "-Wpsabi"  // see gelu_kernel.hpp
 #include "operators/gelu_kernel.hpp"
@@ -33,6 +34,7 @@ __attribute__((noinline)) void ScalarBackward(int n, const double *pre, double *
   }
 }
 
+#if CTFLOW_HAVE_SIMD_CLONES
 using ctflow::gelu_kernel::BackwardLoop;
 using ctflow::gelu_kernel::BiasLoop;
 __attribute__((target("arch=x86-64-v4"))) void Forward512(int r, int F, const double *b, double *z) {
@@ -49,6 +51,7 @@ __attribute__((target("arch=x86-64-v3"))) void Backward2(int r, int F, const dou
   BackwardLoop<ctflow::Vec4, true>(r, F, h, z, dz, db);
 }
 void BackwardBase(int r, int F, const double *h, double *z, double *dz, double *db) { BackwardLoop<double, false>(r, F, h, z, dz, db); }
+#endif
 
 template <class F>
 double NanosecondsPerEntry(int n, F f) {
@@ -79,6 +82,7 @@ int main(int argc, char **argv) {
   const double b_new = NanosecondsPerEntry(n, [&] { ctflow::GeluBackward(rows, F, pre.data(), z.data(), dz.data(), db.data()); });
   std::printf("%d x %d, sigma %g: forward (+ bias) %.2f -> %.2f ns per entry (%.1fx), forward + derivative %.2f -> %.2f (%.1fx)\n", rows, F, sigma,
               f_old, f_new, f_old / f_new, b_old, b_new, b_old / b_new);
+#if CTFLOW_HAVE_SIMD_CLONES
   struct {
     const char *name;
     void (*forward)(int, int, const double *, double *);
@@ -93,5 +97,6 @@ int main(int argc, char **argv) {
     const double d = NanosecondsPerEntry(n, [&] { v.backward(rows, F, pre.data(), z.data(), dz.data(), db.data()); });
     std::printf("  %-8s loops: forward %.2f, forward + derivative %.2f ns per entry\n", v.name, f, d);
   }
+#endif
   return 0;
 }

@@ -1,16 +1,21 @@
 // The table-driven exponential shared by the elementwise kernels (softmax: operators/vector_exp.cpp, GELU:
 // operators/gelu_kernel.hpp), for one double or a GCC vector of them (Vec4: AVX2, Vec8: AVX-512). Inline code for
-// functions compiled several times with __attribute__((target(...))) (discretization/base/simd_clones.hpp).
+// functions compiled several times with __attribute__((target(...))) (discretization/base/simd_clones.hpp; the vectors
+// where CTFLOW_HAVE_SIMD_CLONES).
 #pragma once
 #include <cstdint>
 #include <cstring>
 
+#include "discretization/base/simd_clones.hpp"
+
 namespace ctflow {
 
+#if CTFLOW_HAVE_SIMD_CLONES
 typedef double Vec4 __attribute__((vector_size(32)));
 typedef std::uint64_t Bits4 __attribute__((vector_size(32)));
 typedef double Vec8 __attribute__((vector_size(64)));
 typedef std::uint64_t Bits8 __attribute__((vector_size(64)));
+#endif
 
 namespace exp_kernel {
 
@@ -33,6 +38,7 @@ alignas(64) inline constexpr double kScaleTail[16] = {+0x0.0000000000000p+0,  +0
 
 // The table entries of j = n mod 16 (n in the low bits of the rounded argument's bits).
 [[gnu::always_inline]] inline void Table(std::uint64_t n, std::uint64_t &bits, double &tail) { bits = kScaleBits[n & 15], tail = kScaleTail[n & 15]; }
+#if CTFLOW_HAVE_SIMD_CLONES
 // AVX2 has no 16-entry permute: one load per lane.
 [[gnu::always_inline]] inline void Table(const Bits4 &n, Bits4 &bits, Vec4 &tail) {
   for (int l = 0; l < 4; ++l) bits[l] = kScaleBits[n[l] & 15], tail[l] = kScaleTail[n[l] & 15];
@@ -45,6 +51,7 @@ alignas(64) inline constexpr double kScaleTail[16] = {+0x0.0000000000000p+0,  +0
   std::memcpy(c, kScaleTail, sizeof c);
   bits = __builtin_shuffle(b[0], b[1], n), tail = __builtin_shuffle(c[0], c[1], n);
 }
+#endif
 
 // exp(x + lo) = s (1 + q) for x ≥ −708 (meaningless below): s = 2^k s_j, a double, and q = e^r (1 + c_j) − 1, |q| < 0.023
 // (Real: double, or a vector of doubles with the Table of its Bits). kLow: lo, a small correction of the argument (the

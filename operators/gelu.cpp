@@ -31,9 +31,11 @@ __attribute__((target("default"))) void Backward(PetscInt rows, PetscInt F, cons
   BackwardLoop<double, false>(rows, F, pre, z, dz, db);
 }
 #else
-void Forward(PetscInt rows, PetscInt F, const PetscReal *b, PetscReal *z, PetscReal *pre) { BiasLoop<double, false>(rows, F, b, z, pre); }
+void Forward(PetscInt rows, PetscInt F, const PetscReal *b, PetscReal *z, PetscReal *pre) {
+  BiasLoop<double, gelu_kernel::kNativeFma>(rows, F, b, z, pre);
+}
 void Backward(PetscInt rows, PetscInt F, const PetscReal *pre, PetscReal *z, PetscReal *dz, PetscReal *db) {
-  BackwardLoop<double, false>(rows, F, pre, z, dz, db);
+  BackwardLoop<double, gelu_kernel::kNativeFma>(rows, F, pre, z, dz, db);
 }
 #endif
 

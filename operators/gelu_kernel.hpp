@@ -15,6 +15,7 @@
 #pragma once
 #include <petscsys.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -24,8 +25,16 @@
 namespace ctflow {
 namespace gelu_kernel {
 
+#if CTFLOW_HAVE_SIMD_CLONES
 typedef std::int64_t Ints4 __attribute__((vector_size(32)));
 typedef std::int64_t Ints8 __attribute__((vector_size(64)));
+#endif
+// Without run-time dispatch (CTFLOW_HAVE_SIMD_CLONES 0): whether the target has a fused multiply-add (e.g. aarch64).
+#ifdef FP_FAST_FMA
+inline constexpr bool kNativeFma = true;
+#else
+inline constexpr bool kNativeFma = false;
+#endif
 
 // The polynomials (tools/gelu_tables.py): P's coefficients in h²; Q's by pieces, column k the coefficient of
 // (t − midpoint)^(k−1), column 0 the constant's rounded value and column 1 its rounding error (32 rows, 25 used).
@@ -126,6 +135,7 @@ struct Lanes<double> {
   typedef std::uint64_t Bits;
   typedef std::int64_t Ints;
 };
+#if CTFLOW_HAVE_SIMD_CLONES
 template <>
 struct Lanes<Vec4> {
   typedef Bits4 Bits;
@@ -136,6 +146,7 @@ struct Lanes<Vec8> {
   typedef Bits8 Bits;
   typedef Ints8 Ints;
 };
+#endif
 
 // Column k of the pieces' table at rows i: a load per lane on AVX2; on AVX-512 a 16-entry permute (vpermt2pd) of the
 // rows below 16 (kLow: all the lanes' rows are), else two and a blend.
@@ -143,6 +154,9 @@ template <bool kLow>
 [[gnu::always_inline]] inline double Column(int k, std::int64_t i) {
   return kGeluMills[k][i];
 }
+// Whether every lane's row is below 16 (t < 8): always for one lane or four, which load their rows.
+[[gnu::always_inline]] inline bool LowRows(std::int64_t) { return true; }
+#if CTFLOW_HAVE_SIMD_CLONES
 template <bool kLow>
 [[gnu::always_inline]] inline Vec4 Column(int k, const Ints4 &i) {
   Vec4 c;
@@ -156,14 +170,13 @@ template <bool kLow>
   if (kLow) return __builtin_shuffle(t[0], t[1], i);
   return i >= 16 ? __builtin_shuffle(t[2], t[3], i) : __builtin_shuffle(t[0], t[1], i);
 }
-// Whether every lane's row is below 16 (t < 8): always for one lane or four, which load their rows.
-[[gnu::always_inline]] inline bool LowRows(std::int64_t) { return true; }
 [[gnu::always_inline]] inline bool LowRows(const Ints4 &) { return true; }
 [[gnu::always_inline]] inline bool LowRows(const Ints8 &i) {
   std::int64_t high = 0;
   for (int l = 0; l < 8; ++l) high |= i[l] >> 4;
   return !high;
 }
+#endif
 
 // a b + c, rounded once with kFma (vfmadd: lane by lane the compiler makes one vector instruction), else twice.
 template <bool kFma, class Real>
