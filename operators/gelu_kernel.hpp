@@ -249,12 +249,12 @@ template <class Real, bool kFma, bool kDerivative>
   else Coefficients<false>(i, c);
   Real delta = c[15];
 #pragma GCC unroll 14
-  for (int k = 14; k >= 2; --k) delta = delta * d + c[k];
+  for (int k = 14; k >= 2; --k) delta = Fma<kFma>(delta, d, c[k]);
   const Real a0 = c[0];
   delta = Fma<kFma>(delta, d, c[1]);
   Real P = kGeluCentral[8] + Real{};
 #pragma GCC unroll 8
-  for (int k = 7; k >= 0; --k) P = P * u + kGeluCentral[k];
+  for (int k = 7; k >= 0; --k) P = Fma<kFma>(P, u, kGeluCentral[k] + Real{});
   const auto central = t < 0.5, negative = hc < 0;
   // t s (1 + q)(a0 + delta) = t Φ(−t): ts + tsl = t s, A + a = ts a0 exactly, the rest small.
   Real ts, tsl, A, a;
@@ -266,7 +266,7 @@ template <class Real, bool kFma, bool kDerivative>
   gelu = h > 40 ? h : g;
   if (kDerivative) {  // Φ + h φ = 1/2 + h (P + e^(−t²/2)/√(2π)), or ±e^(−t²/2) (Q(t) − t/√(2π)) (+ 1 for h > 0)
     const Real w = Fma<kFma>(-kInvSqrt2Pi + Real{}, t, a0) + Fma<kFma>(-kInvSqrt2PiLow + Real{}, t, delta);
-    const Real e = s + s * q, scaled = ScaledProduct<kFma>(s, q, w);
+    const Real e = Fma<kFma>(s, q, s), scaled = ScaledProduct<kFma>(s, q, w);
     derivative = central ? Fma<kFma>(hc, Fma<kFma>(kInvSqrt2Pi + Real{}, e, P), 0.5 + Real{}) : (negative ? scaled : 1 - scaled);
   }
 }
