@@ -23,6 +23,7 @@
 #include "operators/convolution.hpp"
 #include "operators/operator.hpp"
 #include "support/layered_model.hpp"
+#include "support/random_vector.hpp"
 
 using ctflow_test::Matrix;
 
@@ -194,14 +195,7 @@ TEST_P(ConvolutionalOperatorTranspose, AgreesWithFiniteDifferences) {
   for (Vec *v : {&V, &W, &dU, &work, &plus}) VecDuplicate(U, v);
   std::mt19937_64 rng(41 + grid.XStart());
   std::normal_distribution<double> normal;
-  for (Vec v : {U, V, W}) {
-    PetscScalar *a;
-    PetscInt n;
-    VecGetLocalSize(v, &n);
-    VecGetArray(v, &a);
-    for (PetscInt i = 0; i < n; ++i) a[i] = normal(rng);
-    VecRestoreArray(v, &a);
-  }
+  for (Vec v : {U, V, W}) ctflow_test::RandomiseVector(v, rng);
   ASSERT_EQ(op->SetUp(U), 0);
   const auto pairing = [&](Vec u) {
     if (op->Kind() == ctflow::OperatorKind::Flow) EXPECT_EQ(op->Rhs(c.t, u, work), 0);

@@ -15,6 +15,7 @@
 #include "discretization/layered_controls.hpp"
 #include "operators/operator.hpp"
 #include "support/layered_model.hpp"
+#include "support/random_vector.hpp"
 
 using namespace ctflow_test;
 
@@ -36,17 +37,6 @@ PetscReal Dot(Vec a, Vec b) {
   PetscReal d;
   VecDot(a, b, &d);
   return d;
-}
-
-// v's local entries ← standard normal draws.
-void Randomise(Vec v, std::mt19937_64 &rng) {
-  std::normal_distribution<double> normal;
-  PetscScalar *a;
-  PetscInt n;
-  VecGetLocalSize(v, &n);
-  VecGetArray(v, &a);
-  for (PetscInt i = 0; i < n; ++i) a[i] = normal(rng);
-  VecRestoreArray(v, &a);
 }
 
 // ⟨W, op(U)⟩: A(U) for a flow, P(U) for a projection.
@@ -88,7 +78,7 @@ TEST_P(Transpose, AgreesWithFiniteDifferences) {
   for (Vec *v : {&V, &W, &dU, &work, &plus}) VecDuplicate(U, v);
   std::mt19937_64 rng(41 + grid.XStart());
   std::normal_distribution<double> normal;
-  for (Vec v : {U, V, W}) Randomise(v, rng);
+  for (Vec v : {U, V, W}) RandomiseVector(v, rng);
   ASSERT_EQ(op->SetUp(U), 0);
   ctflow::ControlsArrays theta, g, dtheta;
   ASSERT_EQ(controls.GetParameters(&theta), 0);
@@ -138,7 +128,7 @@ TEST(NormalisedFieldRecords, InnerFlowReusesTheForwardsRecord) {
     ASSERT_EQ(DMCreateGlobalVector(grid.Layout(), &U), 0);
     for (Vec *v : {&other, &W, &F, &fresh, &reused}) VecDuplicate(U, v);
     std::mt19937_64 rng(53 + grid.XStart());
-    for (Vec v : {U, other, W}) Randomise(v, rng);
+    for (Vec v : {U, other, W}) RandomiseVector(v, rng);
     ASSERT_EQ(op->SetUp(U), 0);
     auto transpose = [&](Vec record_at, Vec dU) {
       VecSet(dU, 0.0);
