@@ -10,7 +10,8 @@ CHECK is one of
   ranks      the same training (shuffled batches of 5, uneven splits) on 1, 2 and 4 ranks: trained controls within 1e-12
   nonfinite  the learning rate jumps to 1e40 in epoch 1: one error line naming the non-finite loss, no trained
              controls, and the checkpoint of epoch 1 kept
-  restart    300 images, 8 epochs with a checkpoint every epoch at 2 ranks, killed with SIGKILL after the second
+  restart    300 images, 12 epochs of a ViT with 65 tokens (about 0.1 s an epoch, so that the poll for the checkpoint
+             catches the run) with a checkpoint every epoch at 2 ranks, killed with SIGKILL after the second
              checkpoint, then -train_restart: the trained controls and the loss history bitwise equal to an
              uninterrupted run's
   tao        full batch with TAO's lmvm (-tao_monitor): one line per iteration, the loss decreasing
@@ -105,7 +106,9 @@ def nonfinite(args):
 
 def restart(args):
     data = os.path.join(args.data, "many.h5")
-    common = ["-data", data, "-train_epochs", "8", "-train_batch", "16", "-train_seed", "2", "-train_checkpoint_every", "1"] + TINY
+    epochs = 12
+    model = ["-vit_dim", "32", "-vit_heads", "2", "-vit_mlp", "64", "-vit_layers", "4", "-vit_patch", "1"]
+    common = ["-data", data, "-train_epochs", str(epochs), "-train_batch", "16", "-train_seed", "2", "-train_checkpoint_every", "1"] + model
     ctflow(args, 2, common + ["-train_checkpoint", "reference_checkpoint.h5", "-train_history", "reference_history.h5", "-train_out", "reference.h5"])
     interrupted = common + ["-train_checkpoint", "checkpoint.h5", "-train_history", "history.h5", "-train_out", "trained.h5"]
     command = args.mpiexec.split() + ["-n", "2", args.ctflow, "-train"] + interrupted
@@ -123,12 +126,12 @@ def restart(args):
             break
         time.sleep(0.01)
     proc.wait()
-    assert killed_at is not None and killed_at < 8 and not os.path.exists("trained.h5"), "the run ended before it could be killed"
+    assert killed_at is not None and killed_at < epochs and not os.path.exists("trained.h5"), "the run ended before it could be killed"
     ctflow(args, 2, interrupted + ["-train_restart"])
     ours, reference = arrays("trained.h5"), arrays("reference.h5")
     assert all(np.array_equal(ours[n], reference[n]) for n in reference), "the restarted run differs from the uninterrupted one"
     with h5py.File("history.h5") as f, h5py.File("reference_history.h5") as g:
-        assert np.array_equal(f["train_loss"][...], g["train_loss"][...]) and np.array_equal(f["epoch"][...], np.arange(8))
+        assert np.array_equal(f["train_loss"][...], g["train_loss"][...]) and np.array_equal(f["epoch"][...], np.arange(epochs))
     print(f"restart: killed (SIGKILL) after the checkpoint of epoch {killed_at}; the restarted run is bitwise the uninterrupted one")
 
 
