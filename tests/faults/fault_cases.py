@@ -28,7 +28,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,9 @@ import time
 
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mpi_session import kill_session  # noqa: E402
 
 RUN = ["-Nx", "12", "-Ny", "8", "-T", "1", "-dt", "0.125"]  # 9 states of 12 x 8 (768 bytes each)
 STACKS = re.compile(r"PETSC ERROR|HDF5-DIAG|Sanitizer|runtime error:")  # PETSc's, HDF5's error stacks; ASan/LSan/UBSan reports
@@ -49,19 +51,6 @@ class Failure(Exception):
 def check(condition, message):
     if not condition:
         raise Failure(message)
-
-
-def kill_session(proc):
-    """SIGKILL mpiexec and every rank (all in mpiexec's session)."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[3]) == proc.pid:
-                        os.kill(int(entry), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-    proc.wait()
 
 
 class Ctflow:

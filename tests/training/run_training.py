@@ -20,13 +20,15 @@ CHECK is one of
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mpi_session import kill_session  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
@@ -121,7 +123,7 @@ def restart(args):
         except (OSError, KeyError):
             epoch = 0
         if epoch >= 2:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_session(proc)
             killed_at = epoch
             break
         time.sleep(0.01)

@@ -26,7 +26,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,9 @@ import xml.etree.ElementTree as ET
 
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mpi_session import kill_session  # noqa: E402
 
 RUN = ["-Nx", "12", "-Ny", "8", "-Lx", "2", "-T", "1", "-dt", "0.125"]  # 9 states, distinct N and L in x and y
 LONG = ["-Nx", "24", "-Ny", "8", "-T", "1", "-dt", "0.0025"]              # 401 states, for kill -9
@@ -67,21 +69,6 @@ class Ctflow:
     def start(self, np_, args):
         return subprocess.Popen(self.command(np_, args), cwd=self.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True)
-
-
-def kill_session(proc):
-    """SIGKILL mpiexec and every rank: Open MPI puts ranks in their own process groups, but in mpiexec's session."""
-    sid = proc.pid
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[3]) == sid:  # field 6 of stat: session id
-                    os.kill(int(entry), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-    proc.wait()
 
 
 def xmf_states(path):
