@@ -103,8 +103,8 @@ PetscErrorCode Trainer::SetFromOptions() {
   PetscCall(PetscOptionsString("-data", "Training set (HDF5: /inputs or /images, /targets or /labels)", "Trainer::SetData", data, data, sizeof(data),
                                nullptr));
   PetscCall(PetscOptionsString("-data_test", "Held-out set, evaluated after every epoch", "Trainer::SetData", test, test, sizeof(test), nullptr));
-  PetscCall(
-      PetscOptionsString("-train_out", "Trained controls file (runs with ctflow -controls)", "Trainer::SetOutput", out, out, sizeof(out), nullptr));
+  PetscCall(PetscOptionsString("-train_out", "Trained controls file (runs with ctflow -controls; none: not written)", "Trainer::SetOutput", out, out,
+                               sizeof(out), nullptr));
   PetscCall(PetscOptionsInt("-train_epochs", "Epochs (TAO: iterations)", "Trainer::SetEpochs", epochs_, &epochs_, nullptr));
   PetscCall(PetscOptionsInt("-train_batch", "Samples per step (0: the whole set)", "Trainer::SetBatchSize", batch_, &batch_, nullptr));
   PetscCall(PetscOptionsInt("-train_seed", "Seed of the random initialisation and the shuffling", "Trainer::SetSeed", seed_, &seed_, nullptr));
@@ -116,8 +116,8 @@ PetscErrorCode Trainer::SetFromOptions() {
   PetscCall(PetscOptionsReal("-train_clip", "Clip the gradient to this norm (0: no clipping)", "Trainer::SetClip", clip_, &clip_, nullptr));
   PetscCall(PetscOptionsReal("-train_time_smoothness", "α of the penalty α Σ_n ‖θ^{n+1} − θ^n‖²/Δτ_n", "Trainer::SetTimeSmoothness", smoothness_,
                              &smoothness_, nullptr));
-  PetscCall(PetscOptionsString("-train_history", "History file (HDF5: /epoch, /train_loss, …)", "Trainer::SetHistory", history, history,
-                               sizeof(history), nullptr));
+  PetscCall(PetscOptionsString("-train_history", "History file (HDF5: /epoch, /train_loss, …; none: not written)", "Trainer::SetHistory", history,
+                               history, sizeof(history), nullptr));
   PetscCall(PetscOptionsString("-train_checkpoint", "Checkpoint file (controls and optimiser state)", "Trainer::SetCheckpoint", checkpoint,
                                checkpoint, sizeof(checkpoint), nullptr));
   PetscCall(PetscOptionsInt("-train_checkpoint_every", "Save a checkpoint every k epochs (0: never)", "Trainer::SetCheckpoint", checkpoint_every_,
@@ -251,7 +251,7 @@ PetscErrorCode Trainer::SetUp() {
       if (!(restart_ && SameFile(input.second, checkpoint_path_))) PetscCallCXX(others.push_back(input));
     PetscCall(CheckWritableFile(comm_, checkpoint_path_, "-train_checkpoint", kHdf5Signature, others));
   }
-  PetscCall(CheckWritableFile(comm_, out_path_, "-train_out", kHdf5Signature, inputs));
+  if (!out_path_.empty()) PetscCall(CheckWritableFile(comm_, out_path_, "-train_out", kHdf5Signature, inputs));
   PetscFunctionReturn(0);
 }
 
@@ -642,8 +642,10 @@ PetscErrorCode Trainer::Train() {
   if (TaoSelected()) PetscCall(TrainTao());
   else PetscCall(TrainMiniBatch());
   PetscCall(PetscLogStagePop());
-  PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, out_path_));
-  PetscCall(PetscPrintf(comm_, "wrote the trained controls to %s\n", out_path_.c_str()));
+  if (!out_path_.empty()) {
+    PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, out_path_));
+    PetscCall(PetscPrintf(comm_, "wrote the trained controls to %s\n", out_path_.c_str()));
+  }
   if (!logits_path_.empty()) PetscCall(WriteTestLogits());
   PetscFunctionReturn(0);
 }

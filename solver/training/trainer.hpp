@@ -49,7 +49,8 @@ class Trainer {
   explicit Trainer(MPI_Comm comm);
   PetscErrorCode SetFromOptions();
   void SetData(const std::string &train, const std::string &test) { data_path_ = train, test_path_ = test; }
-  void SetOutput(const std::string &path) { out_path_ = path; }
+  // Output paths: "none" (or empty) writes no such file, as -traj none.
+  void SetOutput(const std::string &path) { out_path_ = UnlessNone(path); }
   void SetEpochs(PetscInt epochs) { epochs_ = epochs; }
   void SetBatchSize(PetscInt batch) { batch_ = batch; }
   void SetSeed(PetscInt seed) { seed_ = seed; }
@@ -60,8 +61,8 @@ class Trainer {
   void SetTimeSmoothness(PetscReal alpha) { smoothness_ = alpha; }
   // Samples per batched solve (0: the local batch share, at most 128; 1: one at a time).
   void SetChunk(PetscInt chunk) { chunk_ = chunk; }
-  void SetHistory(const std::string &path) { history_path_ = path; }
-  void SetTestLogits(const std::string &path) { logits_path_ = path; }
+  void SetHistory(const std::string &path) { history_path_ = UnlessNone(path); }
+  void SetTestLogits(const std::string &path) { logits_path_ = UnlessNone(path); }
   void SetCheckpoint(const std::string &path, PetscInt every, bool restart) {
     checkpoint_path_ = path, checkpoint_every_ = every, restart_ = restart;
   }
@@ -87,6 +88,7 @@ class Trainer {
   MPI_Comm Comm() const { return comm_; }
 
  private:
+  static std::string UnlessNone(const std::string &path) { return path == "none" ? std::string() : path; }
   PetscErrorCode SetUpControls();
   // This rank's samples of batch: sums (at least n + 2, or 2 without gradient) ← (Σ ∂ℓ/∂θ, Σ ℓ, Σ correct); an error
   // is returned in *ierr, not reported (Objective makes it collective).

@@ -6,7 +6,8 @@
 CHECK is one of
   smoke      a random ViT on 16 images, 2 epochs at 2 ranks: one progress line per epoch, the history file, the
              trained controls run by `ctflow -controls FILE -image IMAGE` (and tools/plot_training.py draws the history);
-             the paper's layered model trained on /inputs, /targets (mse), the loss decreasing
+             the paper's layered model trained on /inputs, /targets (mse), the loss decreasing; -train_out none and
+             -train_history none write no file
   ranks      the same training (shuffled batches of 5, uneven splits) on 1, 2 and 4 ranks: trained controls within 1e-12
   nonfinite  the learning rate jumps to 1e40 in epoch 1: one error line naming the non-finite loss, no trained
              controls, and the checkpoint of epoch 1 kept
@@ -77,8 +78,11 @@ def smoke(args):
     with h5py.File("states_history.h5") as f:
         loss = f["train_loss"][...]
         assert "test_accuracy" not in f and loss[-1] < loss[0], loss
-    print("smoke: 2 epochs of a random ViT on images (history, trained controls run, plot) and 3 of the paper's model on "
-          f"/inputs, /targets (mse {loss[0]:.4f} → {loss[-1]:.4f}): ok")
+    before = set(os.listdir("."))
+    run = ctflow(args, 2, ["-data", data, "-train_epochs", "1", "-train_batch", "4", "-train_out", "none", "-train_history", "none"] + TINY)
+    assert set(os.listdir(".")) == before and "wrote the trained controls" not in run.stdout, set(os.listdir(".")) - before
+    print("smoke: 2 epochs of a random ViT on images (history, trained controls run, plot), 3 of the paper's model on "
+          f"/inputs, /targets (mse {loss[0]:.4f} → {loss[-1]:.4f}), and -train_out none -train_history none writing no file: ok")
 
 
 def ranks(args):
