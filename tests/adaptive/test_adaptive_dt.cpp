@@ -24,6 +24,7 @@
 #include "solver/timestepping/integrator.hpp"
 #include "solver/timestepping/step_adapt.hpp"
 #include "support/layered_model.hpp"
+#include "support/observed_order.hpp"
 
 using namespace ctflow_test;
 
@@ -76,12 +77,6 @@ Result SolvePulsed(const std::string &options, MPI_Comm comm = PETSC_COMM_WORLD)
 
 Result Uniform(const std::string &scheme, PetscInt N) { return SolvePulsed("-split " + scheme + " -dt " + std::to_string(1.0 / N)); }
 
-double MaxDiff(const Matrix &a, const Matrix &b) {
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(a[i] - b[i]));
-  return d;
-}
-
 const Matrix &Reference() {
   static const Matrix reference = Uniform("strang", 2048).u;
   return reference;
@@ -103,11 +98,11 @@ int Size(MPI_Comm comm) {
 // monotonically in N here, as the measured sequence shows: 2e-4, 1.5e-4, 8.6e-5, ... for Lie).
 PetscInt FewestUniformSteps(const std::string &scheme, double E) {
   PetscInt hi = 1;
-  while (MaxDiff(Uniform(scheme, hi).u, Reference()) > E) hi *= 2;
+  while (MaxDifference(Uniform(scheme, hi).u, Reference()) > E) hi *= 2;
   PetscInt lo = hi / 2;  // error > E (or 0)
   while (hi - lo > 1) {
     const PetscInt mid = (lo + hi) / 2;
-    (MaxDiff(Uniform(scheme, mid).u, Reference()) > E ? lo : hi) = mid;
+    (MaxDifference(Uniform(scheme, mid).u, Reference()) > E ? lo : hi) = mid;
   }
   return hi;
 }
@@ -119,7 +114,7 @@ class AdaptiveVsUniform : public ::testing::TestWithParam<std::pair<std::string,
 TEST_P(AdaptiveVsUniform, FewerStepsThanTheUniformStepOfTheSameError) {
   const auto [scheme, tol] = GetParam();
   const Result adaptive = SolvePulsed(Adaptive(scheme, tol));
-  const double E = MaxDiff(adaptive.u, Reference());
+  const double E = MaxDifference(adaptive.u, Reference());
   ASSERT_EQ(adaptive.monitored + 1, (PetscInt)adaptive.times.size());
   ASSERT_GT(E, 0);
   const PetscInt N = FewestUniformSteps(scheme, E);
@@ -136,7 +131,7 @@ TEST(AdaptiveDt, TighterToleranceGivesSmallerError) {
   for (const char *scheme : {"lie", "strang"}) {
     double previous = 1;
     for (double tol : {1e-5, 1e-6, 1e-7}) {
-      const double E = MaxDiff(SolvePulsed(Adaptive(scheme, tol)).u, Reference());
+      const double E = MaxDifference(SolvePulsed(Adaptive(scheme, tol)).u, Reference());
       PetscPrintf(PETSC_COMM_WORLD, "%s, tolerance %g: error %.3e\n", scheme, tol, E);
       EXPECT_LT(E, previous) << scheme << " at tolerance " << tol;
       previous = E;
@@ -153,7 +148,7 @@ TEST(AdaptiveDt, ReplayOfTheSavedStepsIsBitwiseIdentical) {
     const Result replay = SolvePulsed("-split " + std::string(scheme) + " -dt_schedule file:" + path);
     EXPECT_GT(adaptive.monitored, 3);
     EXPECT_EQ(adaptive.times, replay.times) << scheme;
-    EXPECT_TRUE(adaptive.u == replay.u) << scheme << ": max difference " << MaxDiff(adaptive.u, replay.u);
+    EXPECT_TRUE(adaptive.u == replay.u) << scheme << ": max difference " << MaxDifference(adaptive.u, replay.u);
   }
 }
 
@@ -169,9 +164,9 @@ TEST(AdaptiveDt, SameRunOnOneAndSeveralRanks) {
   ASSERT_EQ(world.times.size(), self.times.size());
   double dt = 0;
   for (size_t n = 0; n < world.times.size(); ++n) dt = std::max(dt, std::abs(world.times[n] - self.times[n]));
-  PetscPrintf(PETSC_COMM_WORLD, "np %d vs 1: times differ by %.2e, states by %.2e\n", Size(PETSC_COMM_WORLD), dt, MaxDiff(world.u, self.u));
+  PetscPrintf(PETSC_COMM_WORLD, "np %d vs 1: times differ by %.2e, states by %.2e\n", Size(PETSC_COMM_WORLD), dt, MaxDifference(world.u, self.u));
   EXPECT_LT(dt, 1e-9);
-  EXPECT_LT(MaxDiff(world.u, self.u), 1e-12);
+  EXPECT_LT(MaxDifference(world.u, self.u), 1e-12);
 }
 
 // Layered controls jump at the layer times t = 1, 2: every adaptive step ends exactly on them (never across),
@@ -204,7 +199,7 @@ TEST(AdaptiveDt, StepsLandExactlyOnLayerTimes) {
   }
   const Result replay = solve("-dt_schedule file:" + steps_path);
   EXPECT_EQ(adaptive.times, replay.times);
-  EXPECT_TRUE(adaptive.u == replay.u) << "max difference " << MaxDiff(adaptive.u, replay.u);
+  EXPECT_TRUE(adaptive.u == replay.u) << "max difference " << MaxDifference(adaptive.u, replay.u);
 }
 
 // A trial state with a NaN or an Inf (a step that blew up) has error ∞ on every rank, is rejected, and the next

@@ -18,6 +18,7 @@
 #include <cmath>
 
 #include "support/layered_model.hpp"
+#include "support/observed_order.hpp"
 
 using namespace ctflow_test;
 
@@ -93,21 +94,14 @@ Matrix Solve(const std::string &path, const Matrix &u0, int Nx, const std::strin
   return u;
 }
 
-double MaxDiff(const Matrix &a, const Matrix &b) {
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(a[i] - b[i]));
-  return d;
-}
-
-// Least-squares slope of log(error) against log(Δt) for Δt = 2^-k, k = 3..6.
+// The observed order in Δt for Δt = 2^-k, k = 3..6.
 double ObservedOrder(const std::string &path, const LayeredModel &model, const Matrix &u0, const Matrix &reference, const std::string &options) {
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  std::vector<double> dts, errors;
   for (int k = 3; k <= 6; ++k) {
-    const double dt = std::ldexp(1.0, -k), x = std::log(dt);
-    const double y = std::log(MaxDiff(Solve(path, u0, model.Nx, options + " -dt " + std::to_string(dt)), reference));
-    sx += x, sy += y, sxx += x * x, sxy += x * y;
+    dts.push_back(std::ldexp(1.0, -k));
+    errors.push_back(MaxDifference(Solve(path, u0, model.Nx, options + " -dt " + std::to_string(dts.back())), reference));
   }
-  return (4 * sxy - sx * sy) / (4 * sxx - sx * sx);
+  return ctflow_test::ObservedOrder(dts, errors);
 }
 
 TEST(ManifoldScheme, StrangIsSecondOrderOnTheProjectedFlow) {

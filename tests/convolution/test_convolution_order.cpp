@@ -13,6 +13,7 @@
 #include "solver/problem/problem.hpp"
 #include "solver/timestepping/splitting_schemes.hpp"
 #include "support/layered_model.hpp"
+#include "support/observed_order.hpp"
 
 using namespace ctflow_test;
 
@@ -38,12 +39,6 @@ Matrix Solve(const std::string &scheme, PetscInt steps) {
   return u;
 }
 
-double MaxDiff(const Matrix &a, const Matrix &b) {
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(a[i] - b[i]));
-  return d;
-}
-
 std::vector<std::string> Schemes() {
   (void)ctflow::SplittingSchemeRegisterAll();
   return ctflow::SplittingSchemeNames();
@@ -55,12 +50,12 @@ TEST_P(ConvolutionalSchemeOrder, ObservedOrderIsTheRegisteredOrder) {
   static const Matrix reference = Solve("strang", 1024);
   PetscInt order;
   ASSERT_EQ(ctflow::SplittingSchemeOrder(PETSC_COMM_WORLD, GetParam(), &order), 0);
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  std::vector<double> dts, errors;
   for (int k : {3, 4, 5, 6}) {
-    const double x = std::log(0.5 / (1 << k)), y = std::log(MaxDiff(Solve(GetParam(), 1 << k), reference));
-    sx += x, sy += y, sxx += x * x, sxy += x * y;
+    dts.push_back(0.5 / (1 << k));
+    errors.push_back(MaxDifference(Solve(GetParam(), 1 << k), reference));
   }
-  const double n = 4, slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+  const double slope = ObservedOrder(dts, errors);
   PetscPrintf(PETSC_COMM_WORLD, "scheme %s on the convolutional model: observed order %.3f (registered %d)\n", GetParam().c_str(), slope, (int)order);
   EXPECT_NEAR(slope, (double)order, 0.15) << "scheme " << GetParam();
 }

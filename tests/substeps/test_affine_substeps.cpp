@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "support/layered_model.hpp"
+#include "support/observed_order.hpp"
 
 using namespace ctflow_test;
 
@@ -17,12 +18,6 @@ double MaxAbs(const Matrix &a) {
   double m = 0;
   for (double v : a) m = std::max(m, std::abs(v));
   return m;
-}
-
-double MaxDiff(const Matrix &a, const Matrix &b) {
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::abs(a[i] - b[i]));
-  return d;
 }
 
 // Two layers; layer 1's feed-forward weights are -4 times layer 0's and its biases differ, so that sampling
@@ -75,10 +70,10 @@ TEST(LeftLimit, TsSubstepSeesTheLayerOfItsInterior) {
   const Matrix exact = ExactLayerFlow(model.layers[0], RandomState(kNx, kNy, 3), 1.0);
   const Matrix u32 = SolveWith(path, "-T 1 -split_tree ffn1@ts -split_ffn1_ts_steps 32");
   const Matrix u64 = SolveWith(path, "-T 1 -split_tree ffn1@ts -split_ffn1_ts_steps 64");
-  const double estimate = MaxDiff(u32, u64) / 15;
-  PetscPrintf(PETSC_COMM_WORLD, "ts, 64 steps: error %.2e, estimate %.2e, |u| %.2e\n", MaxDiff(u64, exact), estimate, MaxAbs(exact));
+  const double estimate = MaxDifference(u32, u64) / 15;
+  PetscPrintf(PETSC_COMM_WORLD, "ts, 64 steps: error %.2e, estimate %.2e, |u| %.2e\n", MaxDifference(u64, exact), estimate, MaxAbs(exact));
   EXPECT_LT(estimate, 1e-6 * MaxAbs(exact));
-  EXPECT_LE(MaxDiff(u64, exact), 2 * estimate + 1e-13 * MaxAbs(exact));
+  EXPECT_LE(MaxDifference(u64, exact), 2 * estimate + 1e-13 * MaxAbs(exact));
 }
 
 // exact substeps, one per layer over [0, 2], against a much finer RK4 run (whose error is estimated as above)
@@ -89,11 +84,11 @@ TEST(ExactSubstep, EqualsMuchFinerRK4) {
   const Matrix exact = SolveWith(path, "-T 2 -split_tree ffn1@exact");
   const Matrix u64 = SolveWith(path, "-T 2 -split_tree ffn1@ts -split_ffn1_ts_steps 64");
   const Matrix u128 = SolveWith(path, "-T 2 -split_tree ffn1@ts -split_ffn1_ts_steps 128");
-  const double estimate = MaxDiff(u64, u128) / 15;
-  PetscPrintf(PETSC_COMM_WORLD, "exact vs ts, 128 steps: %.2e, estimate %.2e, |u| %.2e\n", MaxDiff(exact, u128), estimate, MaxAbs(exact));
-  EXPECT_LE(MaxDiff(exact, u128), 2 * estimate + 1e-13 * MaxAbs(exact));
+  const double estimate = MaxDifference(u64, u128) / 15;
+  PetscPrintf(PETSC_COMM_WORLD, "exact vs ts, 128 steps: %.2e, estimate %.2e, |u| %.2e\n", MaxDifference(exact, u128), estimate, MaxAbs(exact));
+  EXPECT_LE(MaxDifference(exact, u128), 2 * estimate + 1e-13 * MaxAbs(exact));
   const Matrix closed = ExactLayerFlow(model.layers[1], ExactLayerFlow(model.layers[0], RandomState(kNx, kNy, 3), 1.0), 1.0);
-  EXPECT_LE(MaxDiff(exact, closed), 1e-13 * MaxAbs(closed));  // a few products and one solve of O(1) data
+  EXPECT_LE(MaxDifference(exact, closed), 1e-13 * MaxAbs(closed));  // a few products and one solve of O(1) data
 }
 
 // One implicit step over [0, 1] solves v (I − W_0) = u0 + b_0 (layer 0: its left limit at t = 1). Residual
@@ -113,17 +108,6 @@ TEST(ImplicitSubstep, OneStepIsBackwardEuler) {
   EXPECT_LE(residual, 1e-13 * (MaxAbs(v) + MaxAbs(u0)));
 }
 
-// Least-squares slope of log(error) against log(Δt).
-double ObservedOrder(const std::vector<double> &dts, const std::vector<double> &errors) {
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  const double n = (double)dts.size();
-  for (size_t i = 0; i < dts.size(); ++i) {
-    const double x = std::log(dts[i]), y = std::log(errors[i]);
-    sx += x, sy += y, sxx += x * x, sxy += x * y;
-  }
-  return (n * sxy - sx * sy) / (n * sxx - sx * sx);
-}
-
 // implicit converges at order 1 to the exact flow: Δt = 2^-k, k = 3..6, on [0, 1].
 TEST(ImplicitSubstep, FirstOrderToTheExactFlow) {
   const char *path = "affine_implicit_order.h5";
@@ -133,7 +117,7 @@ TEST(ImplicitSubstep, FirstOrderToTheExactFlow) {
   for (int k = 3; k <= 6; ++k) {
     const double dt = std::ldexp(1.0, -k);
     dts.push_back(dt);
-    errors.push_back(MaxDiff(SolveWith(path, "-T 1 -split_tree ffn1@implicit -dt " + std::to_string(dt)), exact));
+    errors.push_back(MaxDifference(SolveWith(path, "-T 1 -split_tree ffn1@implicit -dt " + std::to_string(dt)), exact));
   }
   const double order = ObservedOrder(dts, errors);
   PetscPrintf(PETSC_COMM_WORLD, "implicit: observed order %.3f (errors %.2e ... %.2e)\n", order, errors.front(), errors.back());
@@ -157,7 +141,7 @@ TEST(ExactSubstep, StrangWithExactFfnIsSecondOrder) {
   std::vector<double> dts, errors;
   for (int k = 3; k <= 6; ++k) {
     dts.push_back(0.5 / (1 << k));
-    errors.push_back(MaxDiff(solve(1 << k), reference));
+    errors.push_back(MaxDifference(solve(1 << k), reference));
   }
   const double order = ObservedOrder(dts, errors);
   PetscPrintf(PETSC_COMM_WORLD, "strang with exact ffn: observed order %.3f (errors %.2e ... %.2e)\n", order, errors.front(), errors.back());
