@@ -1,18 +1,23 @@
 #!/usr/bin/python3
-"""The continuum question of docs/training.md, measured: train a small ViT on the digits at Δt = 1, then integrate the
-trained controls with Δt = 1/2, …, 1/32 (and with the heads refined, -Nh 2 N_h), for layer-wise controls and for
-controls piecewise linear in t, with and without the time-smoothness penalty.
+"""The continuum question of docs/training.md, measured: train a small ViT on the digits at a step Δt_train (1, the
+discrete network, and 1/4), then integrate the trained controls with Δt_train/2, …, Δt_train/32 (and with the heads
+refined, -Nh 2 N_h), for layer-wise controls and for controls piecewise linear in t, with and without the
+time-smoothness penalty.
 
-    /usr/bin/python3 tools/training_continuum.py WORKDIR [--np 2] [--epochs 8] [--alpha 0.01] [--ctflow build/ctflow]
+    /usr/bin/python3 tools/training_continuum.py WORKDIR [--np 2] [--epochs 8] [--alpha 0.01] [--train-dt 1 0.25]
+                                                  [--levels 6] [--ctflow build/ctflow] [--mpiexec mpirun] [--check]
 
-Writes WORKDIR/continuum.md (the table), WORKDIR/continuum.png (accuracy and logit change against Δt) and
+Writes WORKDIR/continuum.md (a table per Δt_train), WORKDIR/continuum.png (accuracy and logit change against Δt) and
 WORKDIR/continuum.json. Every run is `ctflow -train`; the evaluations are `-train_epochs 0 -train_test_logits`.
+--check asserts what docs/training.md reads from the tables (the full run only).
 """
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
+from fractions import Fraction
 
 import h5py
 import numpy as np
@@ -21,16 +26,111 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 ARCH = ["-vit_patch", "4", "-vit_dim", "32", "-vit_heads", "4", "-vit_mlp", "64", "-vit_layers", "4", "-train_batch", "32",
         "-train_lr", "3e-3", "-train_lr_schedule", "cosine", "-train_seed", "0"]
-DTS = [1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125]
+MODELS = {
+    "layer-wise": ["-vit_time", "constant"],
+    "layer-wise, α": ["-vit_time", "constant", "-train_time_smoothness", None],
+    "piecewise linear": ["-vit_time", "linear"],
+    "piecewise linear, α": ["-vit_time", "linear", "-train_time_smoothness", None],
+}
 
 
 def run(args, extra):
-    command = ["mpirun", "-n", str(args.np), args.ctflow, "-train", "-data", "digits_train.h5", "-data_test", "digits_test.h5"] + extra
+    command = shlex.split(args.mpiexec) + ["-n", str(args.np), args.ctflow, "-train", "-data", "digits_train.h5", "-data_test", "digits_test.h5"] + extra
     print("running:", " ".join(command), flush=True)
     out = subprocess.run(command, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"ctflow failed:\n{out.stdout}\n{out.stderr}")
     return out.stdout
+
+
+def label(dt):
+    """Δt as a fraction: 1, 1/2, …"""
+    return str(Fraction(dt).limit_denominator(1 << 20))
+
+
+def measure(args, train_dt, k, flags):
+    """Trains model k at train_dt, evaluates it at train_dt / 2^i and with refined heads; one entry per evaluation."""
+    tag = f"{k}_dt{label(train_dt).replace('/', 'over')}"
+    trained = f"model{tag}.h5"
+    if not os.path.exists(trained):
+        run(args, ARCH + flags + ["-dt", repr(train_dt), "-train_epochs", str(args.epochs), "-train_out", trained,
+                                  "-train_history", f"history{tag}.h5"])
+    dts = [train_dt / 2**i for i in range(args.levels)]
+    rows = []
+    for dt in dts + ["h"]:
+        logits = f"logits{tag}_{dt}.h5"
+        extra = ["-dt", repr(train_dt), "-Nh", "8"] if dt == "h" else ["-dt", repr(dt)]
+        run(args, ["-controls", trained, "-train_epochs", "0", "-train_out", "none", "-train_test_logits", logits] + extra)
+        with h5py.File(logits) as f:
+            rows.append((dt, float(f.attrs["test_accuracy"]), float(f.attrs["test_loss"]), f["logits"][...]))
+    z0 = rows[0][3]
+    scale = np.abs(z0).max()
+    table = []
+    for i, (dt, acc, loss, z) in enumerate(rows):
+        entry = {"dt": dt, "accuracy": acc, "loss": loss, "change_from_trained": float(np.abs(z - z0).max() / scale)}
+        if i + 1 < len(dts):
+            entry["change_to_half"] = float(np.abs(rows[i + 1][3] - z).max() / scale)
+        table.append(entry)
+    return table
+
+
+def markdown(train_dt, tables, levels):
+    """The table of one Δt_train: accuracy and the logits' changes, a column per Δt."""
+    t = label(train_dt)
+    head = [f"Δt = {t}"] + [label(train_dt / 2**i) for i in range(1, levels)] + [f"-Nh 8 (Δt = {t})"]
+    lines = [f"| controls, trained at Δt = {t} | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for name, table in tables.items():
+        lines.append(f"| {name}: test accuracy | " + " | ".join(f"{e['accuracy']:.4f}" for e in table) + " |")
+        lines.append(f"| {name}: max \\|z(Δt) − z({t})\\| / max \\|z({t})\\| | " +
+                     " | ".join(f"{e['change_from_trained']:.2e}" for e in table) + " |")
+        lines.append(f"| {name}: max \\|z(Δt/2) − z(Δt)\\| / max \\|z({t})\\| | " +
+                     " | ".join(f"{e['change_to_half']:.2e}" if "change_to_half" in e else "" for e in table) + " |")
+    return "\n".join(lines)
+
+
+def check(results, levels):
+    """What docs/training.md reads from the tables, asserted: heads refine exactly; at Δt_train = 1 the Δt → 0 limit loses
+    accuracy; trained at 1/4, piecewise-linear controls converge at first order to a limit that keeps it."""
+    failures = []
+    for train_dt, tables in results.items():
+        for name, table in tables.items():
+            if table[-1]["change_from_trained"] > 1e-13:
+                failures.append(f"Δt_train {train_dt}, {name}: refining the heads changed the logits by {table[-1]['change_from_trained']:.2e}")
+    coarse, fine = results.get("1"), results.get("1/4")
+    if coarse and fine and levels >= 6:
+        for name in ("layer-wise", "piecewise linear"):
+            if coarse[name][levels - 1]["accuracy"] > coarse[name][0]["accuracy"] - 0.1:
+                failures.append(f"trained at Δt = 1, {name}: accuracy at Δt = 1/32 did not fall by 10 points")
+        pl = fine["piecewise linear"]
+        ratio = pl[levels - 3]["change_to_half"] / pl[levels - 2]["change_to_half"]
+        if not 1.8 <= ratio <= 2.2:
+            failures.append(f"trained at Δt = 1/4, piecewise linear: the last change ratio is {ratio:.2f}, not first order")
+        for name, table in fine.items():
+            if table[levels - 1]["accuracy"] < table[0]["accuracy"] - 0.05:
+                failures.append(f"trained at Δt = 1/4, {name}: accuracy fell from {table[0]['accuracy']:.3f} to {table[levels - 1]['accuracy']:.3f}")
+    return failures
+
+
+def plot(results, levels):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for (train_dt, tables), style in zip(results.items(), ["o-", "s--", "^:"]):
+        for (name, table), colour in zip(tables.items(), ["C0", "C1", "C2", "C3"]):
+            dts = [e["dt"] for e in table[:levels]]
+            text = f"{name} (trained at {train_dt})"
+            a.semilogx(dts, [e["accuracy"] for e in table[:levels]], style, color=colour, label=text)
+            b.loglog(dts[:-1], [e["change_to_half"] for e in table[:levels - 1]], style, color=colour, label=text)
+    last = list(results.values())[-1]["piecewise linear"]
+    dts = np.array([e["dt"] for e in last[:levels - 1]], dtype=float)
+    b.loglog(dts, last[levels - 2]["change_to_half"] * dts / dts[-1], color="gray", lw=0.8, label="order 1")
+    a.set_xlabel("Δt"), a.set_ylabel("test accuracy"), a.invert_xaxis(), a.grid(True, alpha=0.3)
+    b.set_xlabel("Δt"), b.set_ylabel("max |z(Δt/2) − z(Δt)| / max |z(Δt_train)|"), b.invert_xaxis()
+    b.grid(True, which="both", alpha=0.3)
+    a.legend(fontsize=6), b.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig("continuum.png", dpi=120)
 
 
 def main():
@@ -39,60 +139,33 @@ def main():
     parser.add_argument("--np", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=0.01)
+    parser.add_argument("--train-dt", type=float, nargs="+", default=[1.0, 0.25], help="the steps to train at")
+    parser.add_argument("--levels", type=int, default=6, help="evaluations at Δt_train / 2^i, i < levels")
     parser.add_argument("--ctflow", default=os.path.join(ROOT, "build", "ctflow"))
+    parser.add_argument("--mpiexec", default="mpirun", help="the MPI launcher, with its options")
+    parser.add_argument("--check", action="store_true", help="assert what docs/training.md reads from the tables")
     args = parser.parse_args()
     args.ctflow = os.path.abspath(args.ctflow)
     os.makedirs(args.workdir, exist_ok=True)
     os.chdir(args.workdir)
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_digits.py"), "."], check=True)
-    models = {
-        "layer-wise": ["-vit_time", "constant"],
-        "layer-wise, α": ["-vit_time", "constant", "-train_time_smoothness", str(args.alpha)],
-        "piecewise linear": ["-vit_time", "linear"],
-        "piecewise linear, α": ["-vit_time", "linear", "-train_time_smoothness", str(args.alpha)],
-    }
     results = {}
-    for k, (name, flags) in enumerate(models.items()):
-        trained = f"model{k}.h5"
-        if not os.path.exists(trained):
-            run(args, ARCH + flags + ["-train_epochs", str(args.epochs), "-train_out", trained, "-train_history", f"history{k}.h5"])
-        rows = []
-        for dt in DTS + ["h"]:
-            logits = f"logits{k}_{dt}.h5"
-            extra = ["-dt", "1", "-Nh", "8"] if dt == "h" else ["-dt", str(dt)]
-            run(args, ["-controls", trained, "-train_epochs", "0", "-train_out", f"scratch{k}.h5", "-train_test_logits", logits] + extra)
-            with h5py.File(logits) as f:
-                rows.append((dt, float(f.attrs["test_accuracy"]), float(f.attrs["test_loss"]), f["logits"][...]))
-        z1 = rows[0][3]
-        table = []
-        for i, (dt, acc, loss, z) in enumerate(rows):
-            entry = {"dt": dt, "accuracy": acc, "loss": loss, "change_from_dt1": float(np.abs(z - z1).max() / np.abs(z1).max())}
-            if i + 1 < len(DTS):
-                entry["change_to_half"] = float(np.abs(rows[i + 1][3] - z).max() / np.abs(z1).max())
-            table.append(entry)
-        results[name] = table
+    for train_dt in args.train_dt:
+        tables = {}
+        for k, (name, flags) in enumerate(MODELS.items()):
+            tables[name] = measure(args, train_dt, k, [str(args.alpha) if f is None else f for f in flags])
+        results[label(train_dt)] = tables
     with open("continuum.json", "w") as f:
         json.dump(results, f, indent=1)
-    lines = ["| controls | Δt = 1 | 1/2 | 1/4 | 1/8 | 1/16 | 1/32 | -Nh 8 (Δt = 1) |", "|---|---|---|---|---|---|---|---|"]
-    for name, table in results.items():
-        lines.append(f"| {name}: test accuracy | " + " | ".join(f"{e['accuracy']:.4f}" for e in table) + " |")
-        lines.append(f"| {name}: max \\|z(Δt) − z(1)\\| / max \\|z(1)\\| | " + " | ".join(f"{e['change_from_dt1']:.2e}" for e in table) + " |")
-        lines.append(f"| {name}: max \\|z(Δt/2) − z(Δt)\\| / max \\|z(1)\\| | " + " | ".join(f"{e['change_to_half']:.2e}" if "change_to_half" in e else "" for e in table) + " |")
+    text = "\n\n".join(markdown(Fraction(t), tables, args.levels) for t, tables in results.items())
     with open("continuum.md", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, table in results.items():
-        dts = [e["dt"] for e in table[:len(DTS)]]
-        a.semilogx(dts, [e["accuracy"] for e in table[:len(DTS)]], "o-", label=name)
-        b.loglog(dts[:-1], [e["change_to_half"] for e in table[:len(DTS) - 1]], "o-", label=name)
-    a.set_xlabel("Δt"), a.set_ylabel("test accuracy"), a.invert_xaxis(), a.legend(), a.grid(True, alpha=0.3)
-    b.set_xlabel("Δt"), b.set_ylabel("max |z(Δt/2) − z(Δt)| / max |z(1)|"), b.invert_xaxis(), b.legend(), b.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig("continuum.png", dpi=120)
+        f.write(text + "\n")
+    print(text)
+    plot(results, args.levels)
+    failures = check(results, args.levels) if args.check else []
+    for failure in failures:
+        print("check failed:", failure)
+    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":
