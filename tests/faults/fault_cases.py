@@ -37,6 +37,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mpiexec_ctflow import CtflowCommand, Failure, check, parse_with_mpiexec  # noqa: E402
 from mpi_session import kill_session  # noqa: E402
 
 RUN = ["-Nx", "12", "-Ny", "8", "-T", "1", "-dt", "0.125"]  # 9 states of 12 x 8 (768 bytes each)
@@ -44,22 +45,7 @@ STACKS = re.compile(r"PETSC ERROR|HDF5-DIAG|Sanitizer|runtime error:")  # PETSc'
 TIMEOUT = 60
 
 
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-class Ctflow:
-    def __init__(self, exe, mpiexec, cwd):
-        self.exe, self.mpiexec, self.cwd = exe, mpiexec, cwd
-
-    def command(self, np_, args):
-        return self.mpiexec + ["-n", str(np_), self.exe] + args
-
+class Ctflow(CtflowCommand):
     def run(self, np_, args, env=None, command=None, timeout=TIMEOUT):
         """(exit status or None on timeout, stdout, stderr)."""
         proc = subprocess.Popen(command or self.command(np_, args), cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -427,11 +413,7 @@ def main():
     p.add_argument("--shim", help="enospc_at_write.so")
     p.add_argument("--cases", type=int, default=4, help="mutants per kind (fuzz modes)")
     p.add_argument("--ctflow", required=True)
-    argv = sys.argv[1:]
-    split = argv.index("--") if "--" in argv else len(argv)
-    ARGS, mpiexec = p.parse_args(argv[:split]), argv[split + 1:]
-    if not mpiexec:
-        p.error("no mpiexec command after --")
+    ARGS, mpiexec = parse_with_mpiexec(p, sys.argv[1:])
     work = tempfile.mkdtemp(prefix="ctflow_faults_")
     try:
         status = MODES[ARGS.mode](Ctflow(ARGS.ctflow, mpiexec, work)) or 0

@@ -36,6 +36,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mpiexec_ctflow import CtflowCommand, Failure, check, parse_with_mpiexec  # noqa: E402
 from mpi_session import kill_session  # noqa: E402
 
 RUN = ["-Nx", "12", "-Ny", "8", "-Lx", "2", "-T", "1", "-dt", "0.125"]  # 9 states, distinct N and L in x and y
@@ -43,22 +44,7 @@ LONG = ["-Nx", "24", "-Ny", "8", "-T", "1", "-dt", "0.0025"]              # 401 
 SERIES = ["step", "diagnostics/l2_norm", "diagnostics/max_abs", "diagnostics/mean", "diagnostics/variance", "time"]
 
 
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
-
-
-class Ctflow:
-    def __init__(self, exe, mpiexec, cwd):
-        self.exe, self.mpiexec, self.cwd = exe, mpiexec, cwd
-
-    def command(self, np_, args):
-        return self.mpiexec + ["-n", str(np_), self.exe] + args
-
+class Ctflow(CtflowCommand):
     def run(self, np_, args, expect_success=True, env=None):
         p = subprocess.run(self.command(np_, args), cwd=self.cwd, capture_output=True, text=True, timeout=240,
                            env=dict(os.environ, **env) if env else None)
@@ -617,11 +603,7 @@ def main():
     p.add_argument("--content", action="store_true", help="kill-sweep: with frames, maps and entropy")
     p.add_argument("--restart-every", type=int, default=3, help="kill-sweep: restart every n-th killed run that listed a state")
     p.add_argument("--ctflow", required=True)
-    argv = sys.argv[1:]
-    split = argv.index("--") if "--" in argv else len(argv)
-    args, mpiexec = p.parse_args(argv[:split]), argv[split + 1:]
-    if not mpiexec:
-        p.error("no mpiexec command after --")
+    args, mpiexec = parse_with_mpiexec(p, sys.argv[1:])
     os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")  # read files that a killed run may still lock
     with tempfile.TemporaryDirectory(prefix="ctflow_traj_") as d:
         try:
