@@ -11,9 +11,8 @@ import sys
 
 from paraview.simple import Xdmf3ReaderS, Xdmf3ReaderT
 
-
-def close(a, b, tol=1e-12):
-    return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from paraview_checks import check_pairs, close  # noqa: E402
 
 
 def extent(shape):  # (x, y1, y2) stored slowest first: ParaView's X is y2, Y is y1, Z is x
@@ -43,14 +42,4 @@ def check(xmf, expected_path, problems):
         print(f"{name_of} {name}: {len(steps)} times, first entry {ex['first_shape']}, last {ex['last_shape']}, range {got}")
 
 
-def main(args):
-    problems = []
-    for xmf, expected in zip(args[::2], args[1::2]):
-        check(xmf, expected, problems)
-    if problems:
-        print("\n".join(problems))
-        sys.exit(1)
-    print("ParaView check passed")
-
-
-main(sys.argv[1:])
+check_pairs(check, sys.argv[1:])
