@@ -11,8 +11,6 @@ tables as Markdown.
 Lie 1 and Strang, symmetric 2 (±0.15) in the relaxation form, Strang and symmetric 2 on the manifold, the
 clustering rate 2 to 1%.
 """
-import argparse
-import csv
 import math
 import os
 import subprocess
@@ -20,6 +18,9 @@ import sys
 
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from convergence_study import orders, parse_study_arguments, run_study  # noqa: E402
 
 SCHEMES = {"lie": 1, "strang": 2, "parallel": 1, "parallel_add": 1, "symmetric": 2, "hybrid": 1}
 # The issue's problem: the paper's model in its order, Δt = T/8 … T/1024, the default controls (seed 12).
@@ -29,19 +30,11 @@ RELAX = BASE + ["-dt", "0.0625", "-split_projections", "relax"]
 MANIFOLD = BASE + ["-dt", "0.0625", "-split_order", "attention,ffn1,layernorm"]
 
 
-def run(args, name, options, ranks=2):
-    path = os.path.join(args.workdir, name + ".csv")
-    cmd = ["mpiexec", "--oversubscribe", "-n", str(ranks), args.ctflow, *options, "-study_csv", path]
-    print("$", " ".join(cmd[:4] + ["ctflow"] + cmd[5:]), flush=True)
-    proc = subprocess.run(cmd, cwd=args.workdir, capture_output=True, text=True)
-    if proc.returncode:
+def run(args, name, options):
+    proc, rows, path = run_study(args, name, options)
+    if rows is None:
         sys.exit(f"{name}: ctflow failed\n{proc.stderr}")
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f)), path, proc.stdout
-
-
-def orders(rows, norm="L2"):
-    return [float(r[f"order_{norm}"]) for r in rows if r[f"order_{norm}"]]
+    return rows, path, proc.stdout
 
 
 def fmt(xs):
@@ -101,16 +94,7 @@ def clustering(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ctflow", required=True)
-    p.add_argument("--plot", required=True)
-    p.add_argument("--workdir", required=True)
-    p.add_argument("--figures", help="directory for the PNG figures (default: the workdir)")
-    p.add_argument("--check", action="store_true")
-    args = p.parse_args()
-    args.ctflow = os.path.abspath(args.ctflow)
-    os.makedirs(args.workdir, exist_ok=True)
-    args.figures = os.path.abspath(args.figures or args.workdir)
+    args = parse_study_arguments(__doc__)
     problems = []
 
     print("\n## Sensitivity to the controls (max norm)\n")

@@ -7,11 +7,12 @@ CSV per study, the figures (tools/plot_convergence.py) and prints the tables of 
 
 --check asserts the smooth orders against the registered ones (±0.15; solver/timestepping/splitting_schemes.cpp).
 """
-import argparse
-import csv
 import os
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from convergence_study import orders, parse_study_arguments, run_study  # noqa: E402
 
 SCHEMES = {"lie": 1, "strang": 2, "parallel": 1, "parallel_add": 1, "symmetric": 2, "hybrid": 1}
 BASE = ["-Nx", "8", "-Ny", "6", "-Nh", "1", "-T", "0.5", "-split_substep", "ts"]
@@ -33,33 +34,16 @@ SPACE = {  # Strang with RK4 substeps at a fixed Δt: the spatial error alone
 }
 
 
-def study(args, name, options, ranks=2):
-    path = os.path.join(args.workdir, name + ".csv")
-    cmd = ["mpiexec", "--oversubscribe", "-n", str(ranks), args.ctflow, *options, "-study_csv", path]
-    print("$", " ".join(cmd[:4] + ["ctflow"] + cmd[5:]), flush=True)
-    proc = subprocess.run(cmd, cwd=args.workdir, capture_output=True, text=True)
-    if proc.returncode:
+def study(args, name, options):
+    proc, rows, path = run_study(args, name, options)
+    if rows is None:
         errors = [line for line in proc.stderr.splitlines() if line.startswith("ctflow: error:")]
         return None, errors[0] if errors else f"exit {proc.returncode}"
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f)), path
-
-
-def orders(rows, norm="L2"):
-    return [float(r[f"order_{norm}"]) for r in rows if r[f"order_{norm}"]]
+    return rows, path
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ctflow", required=True)
-    p.add_argument("--plot", required=True)
-    p.add_argument("--workdir", required=True)
-    p.add_argument("--figures", help="directory for the PNG figures (default: the workdir)")
-    p.add_argument("--check", action="store_true")
-    args = p.parse_args()
-    args.ctflow = os.path.abspath(args.ctflow)  # the studies run in the workdir
-    os.makedirs(args.workdir, exist_ok=True)
-    figures = args.figures or args.workdir
+    args = parse_study_arguments(__doc__)
     problems = []
     for model, options in MODELS.items():
         print(f"\n### {model}\n\n| scheme | e_L2, coarsest … finest | observed orders (L2), coarse → fine | max-norm orders |\n|---|---|---|---|")
@@ -81,7 +65,7 @@ def main():
                     problems.append(f"{model} {scheme}: orders {bad}, registered {order}")
         if tables:
             subprocess.run([sys.executable, args.plot, *[t[1] for t in tables], "--labels", ",".join(t[0] for t in tables),
-                            "--title", f"{model}: error vs Δt (ts substeps)", "-o", os.path.join(figures, f"convergence_dt_{model}.png")],
+                            "--title", f"{model}: error vs Δt (ts substeps)", "-o", os.path.join(args.figures, f"convergence_dt_{model}.png")],
                            check=True)
     print("\n### space\n\n| refined | e_L2, coarse → fine | observed orders (L2) |\n|---|---|---|")
     tables = []
@@ -95,7 +79,7 @@ def main():
         print(f"| {var} | {', '.join(f'{float(e):.2e}' for e in errs)} | {', '.join(f'{o:.2f}' for o in orders(rows))} |")
     for var, path in tables:
         subprocess.run([sys.executable, args.plot, path, "--x", var, "--title", f"refinement in {var} (Strang, Δt fixed)",
-                        "-o", os.path.join(figures, f"convergence_{var}.png")], check=True)
+                        "-o", os.path.join(args.figures, f"convergence_{var}.png")], check=True)
     if problems:
         sys.exit("\n".join(problems))
 
