@@ -25,13 +25,13 @@ import subprocess
 import sys
 
 import h5py
-import numpy as np
 import torch
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 EXPORT = os.path.join(ROOT, "tools", "export_torch.py")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import conv_transformer  # noqa: E402  (torch.save pickles the modules under this name)
+from torch_models import check_final_output, run_ctflow  # noqa: E402
 
 CASES = {
     # stages [(N_x, N_y1, N_y2, N_h, layers)], J, stencil, token-embedding stencil, image (C, H, W, kernel, stride, padding)
@@ -71,19 +71,8 @@ def main():
         reference = model(x).numpy()
     torch.save(model, "model.pt")
     subprocess.run([sys.executable, EXPORT, "model.pt", "controls.h5"], check=True)
-    command = args.mpiexec.split() + ["-n", args.np, ctflow, "-controls", "controls.h5"] + inputs + ["-traj", "out.h5"]
-    print("running:", " ".join(command))
-    run = subprocess.run(command, capture_output=True, text=True)
-    print(run.stdout, end="")
-    if run.returncode != 0:
-        sys.exit(f"ctflow failed ({run.returncode}):\n{run.stderr}")
-    with h5py.File("out.h5") as f:
-        assert f.attrs["status"] == b"complete"
-        result = f["logits"][...] if image else f["u"][sorted(f["u"])[-1]][...]
-    error = np.abs(result - reference).max() / np.abs(reference).max()
-    print(f"{args.case} on {args.np} ranks: relative max-norm difference to torch {error:.2e}")
-    if not error <= 1e-12:
-        sys.exit("FAILED: ctflow does not reproduce the torch reference")
+    run_ctflow(args, ctflow, ["-controls", "controls.h5"] + inputs + ["-traj", "out.h5"])
+    check_final_output(args, reference, bool(image), 1e-12)
 
 
 if __name__ == "__main__":

@@ -126,12 +126,7 @@ def main():
     model, inputs, flags, input_grad, loss = run_case(args.case)
     torch.save(model, "model.pt")
     subprocess.run([sys.executable, torch_models.EXPORT, "model.pt", "controls.h5"] + flags, check=True)
-    command = args.mpiexec.split() + ["-n", args.np, ctflow, "-controls", "controls.h5", "-traj", "none", "-gradient", "g.h5"] + inputs
-    print("running:", " ".join(command))
-    run = subprocess.run(command, capture_output=True, text=True)
-    print(run.stdout, end="")
-    if run.returncode != 0:
-        sys.exit(f"ctflow failed ({run.returncode}):\n{run.stderr}")
+    torch_models.run_ctflow(args, ctflow, ["-controls", "controls.h5", "-traj", "none", "-gradient", "g.h5"] + inputs)
     worst = abs(h5py.File("g.h5").attrs["loss"] - loss) / abs(loss)
     print(f"loss: ctflow {h5py.File('g.h5').attrs['loss']:.17g}, torch {loss:.17g}")
     mapped = torch_gradients(model, "g.h5")

@@ -82,6 +82,28 @@ def vit_case():
     return model, ["-image", "image.h5"], [], logits
 
 
+def run_ctflow(args, ctflow, options):
+    """Runs ctflow with options under args.mpiexec on args.np ranks, printing its output; exits if it fails."""
+    command = args.mpiexec.split() + ["-n", args.np, ctflow] + options
+    print("running:", " ".join(command))
+    run = subprocess.run(command, capture_output=True, text=True)
+    print(run.stdout, end="")
+    if run.returncode != 0:
+        sys.exit(f"ctflow failed ({run.returncode}):\n{run.stderr}")
+
+
+def check_final_output(args, reference, logits, tolerance):
+    """Exits unless ctflow's final state in out.h5 (its /logits if logits) is torch's output to tolerance, relative in
+    the max norm."""
+    with h5py.File("out.h5") as f:
+        assert f.attrs["status"] == b"complete"
+        result = f["logits"][...] if logits else f["u"][sorted(f["u"])[-1]][...]
+    error = np.abs(result - reference).max() / np.abs(reference).max()
+    print(f"{args.case} on {args.np} ranks: relative max-norm difference to torch {error:.2e}")
+    if not error <= tolerance:
+        sys.exit("FAILED: ctflow does not reproduce torch")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("case", choices=list(ENCODERS) + ["vit"])
@@ -99,19 +121,8 @@ def main():
     model, inputs, export_flags, reference = vit_case() if args.case == "vit" else encoder_case(args.case)
     torch.save(model, "model.pt")
     subprocess.run([sys.executable, EXPORT, "model.pt", "controls.h5"] + export_flags, check=True)
-    command = args.mpiexec.split() + ["-n", args.np, ctflow, "-controls", "controls.h5"] + inputs + ["-traj", "out.h5"] + args.options.split()
-    print("running:", " ".join(command))
-    run = subprocess.run(command, capture_output=True, text=True)
-    print(run.stdout, end="")
-    if run.returncode != 0:
-        sys.exit(f"ctflow failed ({run.returncode}):\n{run.stderr}")
-    with h5py.File("out.h5") as f:
-        assert f.attrs["status"] == b"complete"
-        result = f["logits"][...] if args.case == "vit" else f["u"][sorted(f["u"])[-1]][...]
-    error = np.abs(result - reference).max() / np.abs(reference).max()
-    print(f"{args.case} on {args.np} ranks: relative max-norm difference to torch {error:.2e}")
-    if not error <= 1e-13:
-        sys.exit("FAILED: ctflow does not reproduce torch")
+    run_ctflow(args, ctflow, ["-controls", "controls.h5"] + inputs + ["-traj", "out.h5"] + args.options.split())
+    check_final_output(args, reference, args.case == "vit", 1e-13)
 
 
 if __name__ == "__main__":
