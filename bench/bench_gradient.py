@@ -92,20 +92,12 @@ def main():
     import h5py
     import numpy as np
     import torch
-    from torch import nn
     from gradient_to_torch import torch_gradients
 
     torch.set_num_threads(1)
     os.makedirs(args.workdir, exist_ok=True)
     os.chdir(args.workdir)
-    layer = nn.TransformerEncoderLayer(args.d_model, args.heads, args.ffn, dropout=0.0, batch_first=True)
-    model = nn.TransformerEncoder(layer, args.layers, enable_nested_tensor=False).double()
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for prm in model.parameters():
-            prm.copy_(torch.randn(prm.shape, generator=g, dtype=prm.dtype) / np.sqrt(prm.shape[-1]))
-    torch.save(model, "model.pt")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_torch.py"), "model.pt", "controls.h5"], check=True)
+    model = bvt.export_random_encoder(args)
     print(f"CPU: {bvt.cpu_model()}")
     print(f"ctflow BLAS: {ctflow_blas['blas']}; torch on {'its own OpenBLAS' if args.own_kernels else 'the same library, preloaded'}")
     print(f"model: {args.layers} post-LN layers, d = {args.d_model}, {args.heads} heads, F = {args.ffn}, float64, one thread; loss ½‖u(T) − v‖²")

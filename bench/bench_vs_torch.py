@@ -133,6 +133,24 @@ def same_kernels(args):
     return ctflow_blas
 
 
+def export_random_encoder(args):
+    """The float64 nn.TransformerEncoder of args' shape with seeded random weights, saved to model.pt and exported to
+    controls.h5 in the working directory."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    layer = nn.TransformerEncoderLayer(args.d_model, args.heads, args.ffn, dropout=0.0, batch_first=True)
+    model = nn.TransformerEncoder(layer, args.layers, enable_nested_tensor=False).double()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for prm in model.parameters():
+            prm.copy_(torch.randn(prm.shape, generator=g, dtype=prm.dtype) / np.sqrt(prm.shape[-1]))
+    torch.save(model, "model.pt")
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_torch.py"), "model.pt", "controls.h5"], check=True)
+    return model
+
+
 def main():
     args = parse_args()
     ctflow_blas = same_kernels(args)
@@ -141,7 +159,6 @@ def main():
     import h5py
     import numpy as np
     import torch
-    from torch import nn
 
     if args.own_kernels:
         blas = ctypes.CDLL("libopenblas.so.0")  # the instance torch loaded
@@ -162,14 +179,7 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     os.chdir(args.workdir)
 
-    layer = nn.TransformerEncoderLayer(args.d_model, args.heads, args.ffn, dropout=0.0, batch_first=True)
-    model = nn.TransformerEncoder(layer, args.layers, enable_nested_tensor=False).double().eval()
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for prm in model.parameters():
-            prm.copy_(torch.randn(prm.shape, generator=g, dtype=prm.dtype) / np.sqrt(prm.shape[-1]))
-    torch.save(model, "model.pt")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_torch.py"), "model.pt", "controls.h5"], check=True)
+    model = export_random_encoder(args).eval()
 
     def torch_dgemm(n=1024):
         a, b = torch.rand(n, n, dtype=torch.float64), torch.rand(n, n, dtype=torch.float64)
