@@ -1,4 +1,5 @@
-"""The one-line report of a -<name>_view option against the trajectory attribute that records the same text."""
+"""The one-line report of a -<name>_view option against the trajectory attribute that records the same text, and
+against the patterns a test expects in it."""
 import os
 import re
 import sys
@@ -17,3 +18,11 @@ def viewed_line(stdout, prefix, attribute, workdir, trajectory="run.h5"):
     if value != lines[0]:
         sys.exit(f"trajectory attribute {attribute} = {value!r}, the view printed {lines[0]!r}")
     return lines[0]
+
+
+def expect_in_line(line, *patterns):
+    """Exits unless every regular expression of patterns is found in the viewed line; prints the line if they all are."""
+    for p in patterns:
+        if not re.search(p, line):
+            sys.exit(f"'{p}' not in: {line}")
+    print("ok:", line)
