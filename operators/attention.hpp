@@ -16,8 +16,8 @@
 // Tokens are distributed: each rank computes Q, K, V for its own tokens, and the K, V blocks travel
 // around the ranks in a ring (communication overlapped with the current block's work). The softmax is
 // accumulated online (running maximum and sum per row), so no N_x × N_x matrix is ever formed:
-// memory per rank is O(N_h N_x N_y / P + N_x/P · tile). With -attention_materialise, γ is formed instead
-// (AttentionMaps: K and V of all tokens on every rank, tile × N_x rows of γ at a time): the reference path.
+// memory per rank is O(N_h N_x N_y / P + N_x/P · tile) (StreamingSoftmax, operators/streaming_softmax.hpp). With -attention_materialise, γ is formed
+// instead (AttentionMaps: K and V of all tokens on every rank, tile × N_x rows of γ at a time): the reference path.
 //
 // A grid of several sequences (Grid::SetSequences: a batch of samples stacked in x) has attention within each sequence:
 // token x attends to the keys of its own sequence only (causal: relative to the sequence's start), exactly as separate
@@ -31,9 +31,8 @@
 
 #include "operators/attention_maps.hpp"
 #include "operators/attention_transpose.hpp"
-#include "operators/gemm.hpp"
 #include "operators/operator.hpp"
-#include "operators/short_sequence_softmax.hpp"
+#include "operators/streaming_softmax.hpp"
 
 namespace ctflow {
 
@@ -63,48 +62,22 @@ class Attention : public Operator {
   PetscErrorCode RhsMaterialised(PetscReal t, Vec U, Vec F);
   // kernels_ for the piece of t (lent by the controls), W_ packed from them, work space sized for them.
   PetscErrorCode Prepare(PetscReal t);
-  // Online-softmax update of head m's owned rows r0 … r0 + nr − 1 with one tile of keys/values (nt tokens from global
-  // index c0; K, V point at head m's columns of a ring block, leading dimension 2 N_h d_head).
-  void AccumulateTile(PetscInt m, PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
-  // AccumulateTile for all owned rows (not causal), fused on BLIS's micro-kernel (ukr_): the rows in panels of ukr_.nr,
-  // each panel's scores (nt × ukr_.nr, in L1) written in the layout the γV micro-kernel reads, no S matrix nor packing
-  // of it; Q_m packed once per head and ring block (PackQueries), K and V once per tile.
-  void AccumulatePanels(PetscInt m, PetscInt nt, const PetscReal *K, const PetscReal *V);
-  // Whether this evaluation takes AccumulatePanels (sets ukr_), and its work space (else AccumulateTile's).
-  PetscErrorCode SetUpPanels(bool *fused);
-  // qp_ ← Q_m in panels of ukr_.nr rows, for AccumulatePanels.
-  void PackQueries(PetscInt m);
 
   PetscInt tile_ = 256;                  // -attention_tile: keys processed per GEMM tile
   PetscBool materialise_ = PETSC_FALSE;  // -attention_materialise: γ formed in row blocks (AttentionMaps)
-  PetscBool fused_ = PETSC_TRUE;         // -attention_fused: AccumulatePanels where it applies
-  PetscInt short_size_ = 256;            // -attention_short_size: sequences with L d_head ≤ it, on one process, by short_
-  ShortSequenceSoftmax short_;
+  PetscBool fused_ = PETSC_TRUE;         // -attention_fused: the softmax's fused panels where they apply
+  PetscInt short_size_ = 256;            // -attention_short_size: sequences with L d_head ≤ it, on one process, without tiles
+  StreamingSoftmax softmax_;             // the token integral: ring, online softmax, fused panels, short sequences
   std::unique_ptr<AttentionMaps> maps_;
   const AttentionKernels *kernels_ = nullptr;  // lent by the controls, or kernels_storage_
   AttentionKernels kernels_storage_;
-  // Heads side by side (columns m d_head … (m+1) d_head), so that projections are single wide GEMMs.
-  std::vector<PetscReal> W_;                // [W^Q | W^K | W^V]: N_y × 3 N_h d_head, packed from the kernels
-  std::vector<PetscReal> Q_;                // xm × N_h d_head
-  std::vector<PetscReal> kv_[2];            // ring buffers: one block's [K | V], rows × 2 N_h d_head
-  std::vector<PetscReal> O_;                // xm × N_h d_head: Σ_η exp(a − μ) V
-  std::vector<PetscReal> rowmax_, rowsum_;  // N_h × xm: each row's shift μ (within e^64 of its running maximum), Σ exp(a − μ)
-  std::vector<PetscReal> S_;                // xm × tile scores (AccumulateTile; allocated when it runs)
-  // AccumulatePanels: the micro-kernel and its work space, 64-byte aligned in panels_: Q of one head in panels of
-  // ukr_.nr rows (qp_), a tile's K in panels of ukr_.mr keys (kp_) and V in panels of ukr_.mr columns (vp_), one panel's
-  // scores (sp_), a micro-tile of them (micro_), one row's scores when recomputed (column_).
-  MicroKernel ukr_;
-  std::vector<PetscReal> panels_;
-  PetscReal *qp_ = nullptr, *kp_ = nullptr, *vp_ = nullptr, *sp_ = nullptr, *micro_ = nullptr, *column_ = nullptr;
-  PetscReal score_scale_ = 1;    // s Δz, Δz = Δy
+  std::vector<PetscReal> W_;     // [W^Q | W^K | W^V]: N_y × 3 N_h d_head, packed from the kernels (heads side by side)
   PetscInt d_ = 0, D_ = 0;       // d_head, N_h d_head
   PetscInt piece_ = -1;          // Controls::PieceKey of kernels_ and W_ (-1: resample)
   PetscObjectState state_ = -1;  // Controls::State of kernels_ and W_
   std::unique_ptr<AttentionTranspose> transpose_;
   PetscInt record_slot_ = -1, reuse_slot_ = -1;
   std::vector<AttentionRecord> records_;  // by tape slot
-  PetscInt max_rows_ = 0;                 // the most tokens any rank owns
-  size_t checked_d_ = 0;                  // the d_head whose work space was checked (sizes.hpp)
 };
 
 }  // namespace ctflow

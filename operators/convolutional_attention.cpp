@@ -52,7 +52,10 @@ PetscErrorCode ConvolutionalAttention::Prepare(PetscReal t) {
   PetscCallCXX(QKV_.resize(3 * g.Nh() * g.Ny()));
   if (!ready_ || k_old[0] != kernels_.k[0] || k_old[1] != kernels_.k[1]) PetscCall(conv_.SetUp(g.Image(), kernels_.k[0], kernels_.k[1]));
   PetscCall(conv_.SetKernels(3 * g.Nh(), W_.data()));
-  if (!ready_) PetscCall(softmax_.SetUp(g, g.Nh(), g.Ny(), tile_));
+  if (!ready_) {
+    softmax_.SetTile(tile_);
+    PetscCall(softmax_.SetUp(g, g.Nh(), g.Ny(), "convolutional attention", "-conv_attention_tile"));
+  }
   ready_ = true;
   PetscFunctionReturn(0);
 }

@@ -6,7 +6,8 @@
 //
 // discretised by the midpoint rule in ξ, y, η and h on a grid with a two-dimensional Ω_y: Q, K, V of every head by
 // one im2col GEMM per token (operators/convolution.hpp: zero padding, 'same' size); the η-integral with its softmax by
-// StreamingSoftmax (the online softmax and MPI ring of operators/attention.cpp; Δx cancels in γ); F = Σ_m Δh O_m.
+// StreamingSoftmax (operators/streaming_softmax.hpp: the online softmax and MPI ring the dense attention uses too; Δx
+// cancels in γ); F = Σ_m Δh O_m.
 // With unit spacing, one head and Δt = 1 the Euler substep is u + softmax(Q Kᵀ/sqrt(N_y)) V with Q, K, V 'same'
 // convolutions: the paper's convolutional Transformer (examples/torch_convolution.py).
 //

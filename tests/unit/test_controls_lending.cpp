@@ -131,7 +131,7 @@ TEST_F(ControlsLending, DefaultScaleOnAnotherLyIsASampledCopy) {
 }
 
 // The attention flops of one Rhs (PetscLogFlops): projections 6 x_m N_y D, per query-key pair and head
-// 4 d_head + 3 (scores, γV, maximum, exponential, sum), output N_h x_m N_y (no W^O: sum over heads).
+// 4 d_head + 3 (scores, γV, maximum, exponential, sum), output 2 N_h x_m N_y (no W^O: Δh o summed over heads).
 // Pairs: x_m N_x, or Σ_k (x_start + k + 1) over the owned queries k when causal.
 TEST_F(ControlsLending, AttentionFlopsCountTheQueryKeyPairsComputed) {
   for (bool causal : {false, true}) {
@@ -157,7 +157,7 @@ TEST_F(ControlsLending, AttentionFlopsCountTheQueryKeyPairsComputed) {
     const double xm = grid.XLocal(), xs = grid.XStart(), d = Ny, D = Nh * d;
     double pairs = 0;
     for (int k = 0; k < xm; ++k) pairs += causal ? xs + k + 1 : Nx;
-    EXPECT_EQ(after - before, 6 * xm * Ny * D + Nh * (4 * d + 3) * pairs + Nh * xm * Ny) << (causal ? "causal" : "full");
+    EXPECT_EQ(after - before, 6 * xm * Ny * D + Nh * (4 * d + 3) * pairs + 2 * Nh * xm * Ny) << (causal ? "causal" : "full");
     VecDestroy(&u);
     VecDestroy(&f);
   }
