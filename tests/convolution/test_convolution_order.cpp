@@ -8,10 +8,7 @@
 // the least-squares slope of log(error) against log(Δt) must be within ±0.15 of the registered order.
 #include <gtest/gtest.h>
 
-#include <cmath>
-
 #include "solver/problem/problem.hpp"
-#include "solver/timestepping/splitting_schemes.hpp"
 #include "support/layered_model.hpp"
 #include "support/observed_order.hpp"
 
@@ -39,28 +36,14 @@ Matrix Solve(const std::string &scheme, PetscInt steps) {
   return u;
 }
 
-std::vector<std::string> Schemes() {
-  (void)ctflow::SplittingSchemeRegisterAll();
-  return ctflow::SplittingSchemeNames();
-}
-
 class ConvolutionalSchemeOrder : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ConvolutionalSchemeOrder, ObservedOrderIsTheRegisteredOrder) {
   static const Matrix reference = Solve("strang", 1024);
-  PetscInt order;
-  ASSERT_EQ(ctflow::SplittingSchemeOrder(PETSC_COMM_WORLD, GetParam(), &order), 0);
-  std::vector<double> dts, errors;
-  for (int k : {3, 4, 5, 6}) {
-    dts.push_back(0.5 / (1 << k));
-    errors.push_back(MaxDifference(Solve(GetParam(), 1 << k), reference));
-  }
-  const double slope = ObservedOrder(dts, errors);
-  PetscPrintf(PETSC_COMM_WORLD, "scheme %s on the convolutional model: observed order %.3f (registered %d)\n", GetParam().c_str(), slope, (int)order);
-  EXPECT_NEAR(slope, (double)order, 0.15) << "scheme " << GetParam();
+  ExpectRegisteredOrder(GetParam(), 0.5, reference, Solve, "the convolutional model");
 }
 
-INSTANTIATE_TEST_SUITE_P(Registered, ConvolutionalSchemeOrder, ::testing::ValuesIn(Schemes()),
+INSTANTIATE_TEST_SUITE_P(Registered, ConvolutionalSchemeOrder, ::testing::ValuesIn(RegisteredSchemes()),
                          [](const ::testing::TestParamInfo<std::string> &info) { return info.param; });
 
 }  // namespace

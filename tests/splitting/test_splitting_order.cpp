@@ -10,9 +10,6 @@
 // must be within ±0.15 of the registered order.
 #include <gtest/gtest.h>
 
-#include <cmath>
-
-#include "solver/timestepping/splitting_schemes.hpp"
 #include "support/layered_model.hpp"
 #include "support/observed_order.hpp"
 
@@ -32,29 +29,14 @@ Matrix Solve(const std::string &scheme, PetscInt steps) {
   return u;
 }
 
-std::vector<std::string> Schemes() {
-  // Called by GoogleTest before PETSc is initialised: the registry is plain C++ lists.
-  (void)ctflow::SplittingSchemeRegisterAll();
-  return ctflow::SplittingSchemeNames();
-}
-
 class SchemeOrder : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SchemeOrder, ObservedOrderIsTheRegisteredOrder) {
   static const Matrix reference = Solve("strang", 2048);
-  PetscInt order;
-  ASSERT_EQ(ctflow::SplittingSchemeOrder(PETSC_COMM_WORLD, GetParam(), &order), 0);
-  std::vector<double> dts, errors;
-  for (int k : {3, 4, 5, 6}) {
-    dts.push_back(0.5 / (1 << k));
-    errors.push_back(MaxDifference(Solve(GetParam(), 1 << k), reference));
-  }
-  const double slope = ObservedOrder(dts, errors);
-  PetscPrintf(PETSC_COMM_WORLD, "scheme %s: observed order %.3f (registered %d)\n", GetParam().c_str(), slope, (int)order);
-  EXPECT_NEAR(slope, (double)order, 0.15) << "scheme " << GetParam();
+  ExpectRegisteredOrder(GetParam(), 0.5, reference, Solve, "the integral-kernel model");
 }
 
-INSTANTIATE_TEST_SUITE_P(Registered, SchemeOrder, ::testing::ValuesIn(Schemes()),
+INSTANTIATE_TEST_SUITE_P(Registered, SchemeOrder, ::testing::ValuesIn(RegisteredSchemes()),
                          [](const ::testing::TestParamInfo<std::string> &info) { return info.param; });
 
 }  // namespace
