@@ -26,7 +26,9 @@ PetscErrorCode ConvolutionalAttention::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(Comm(), "conv_attention_", "Convolutional attention operator, eq. (42)", "ConvolutionalAttention");
   OptionsBlockGuard guard(PetscOptionsObject);
-  PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax", "ConvolutionalAttention", tile_, &tile_, nullptr));
+  PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax", "ConvolutionalAttention::SetTile", tile_, &tile_, nullptr));
+  PetscCall(PetscOptionsBool("-fused", "The streaming softmax's scores, softmax and gamma V fused on BLIS's micro-kernel where it applies",
+                             "ConvolutionalAttention::SetFused", fused_, &fused_, nullptr));
   PetscOptionsEnd();
   PetscCheck(tile_ >= 1, Comm(), PETSC_ERR_USER_INPUT, "-conv_attention_tile must be at least 1, got %" PetscInt_FMT, tile_);
   PetscFunctionReturn(0);
@@ -54,6 +56,7 @@ PetscErrorCode ConvolutionalAttention::Prepare(PetscReal t) {
   PetscCall(conv_.SetKernels(3 * g.Nh(), W_.data()));
   if (!ready_) {
     softmax_.SetTile(tile_);
+    softmax_.SetFused(fused_);
     PetscCall(softmax_.SetUp(g, g.Nh(), g.Ny(), "convolutional attention", "-conv_attention_tile"));
   }
   ready_ = true;

@@ -17,7 +17,8 @@
 // d{Q,K,V}_m. A recorded Rhs keeps Q, K, V, the rows' statistics and o, so that the transpose at the same state skips the
 // convolutions and the first pass.
 //
-// Options: -conv_attention_tile n (keys per GEMM tile of the streaming softmax; default 256).
+// Options: -conv_attention_tile n (keys per GEMM tile of the streaming softmax; default 256), -conv_attention_fused
+// (StreamingSoftmax's fused panels where they apply; default on).
 #pragma once
 #include <vector>
 
@@ -34,6 +35,9 @@ class ConvolutionalAttention : public Operator {
   explicit ConvolutionalAttention(const OperatorContext &ctx) : Operator(ctx, "conv_attention") {}
   OperatorKind Kind() const override { return OperatorKind::Flow; }
   PetscErrorCode SetFromOptions() override;
+  // -conv_attention_tile, -conv_attention_fused (before SetUp).
+  void SetTile(PetscInt keys) { tile_ = keys; }
+  void SetFused(bool fused) { fused_ = fused ? PETSC_TRUE : PETSC_FALSE; }
   PetscErrorCode SetUp(Vec like) override;
   PetscErrorCode Rhs(PetscReal t, Vec U, Vec F) override;
   PetscErrorCode RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, ControlsArrays *g) override;
@@ -46,7 +50,8 @@ class ConvolutionalAttention : public Operator {
   // The stencils at t (kept while Controls::PieceKey is unchanged) and the work space for them.
   PetscErrorCode Prepare(PetscReal t);
 
-  PetscInt tile_ = 256;
+  PetscInt tile_ = 256;           // -conv_attention_tile: keys per GEMM tile of the streaming softmax
+  PetscBool fused_ = PETSC_TRUE;  // -conv_attention_fused: the softmax's fused panels where they apply
   ConvAttentionKernels kernels_;
   std::vector<PetscReal> W_;    // [W^Q; W^K; W^V]: 3 N_h × k1 k2, the rows of one GEMM per token
   std::vector<PetscReal> QKV_;  // one token's Q, K, V of every head: 3 N_h × N_y

@@ -95,7 +95,10 @@ PetscErrorCode StreamingSoftmax::SetUpPanels(bool *fused) {
   PetscFunctionBeginUser;
   ukr_ = fused_ && !causal_ && !grid_->Segmented() && xm > 0 ? GemmMicroKernel() : MicroKernel();
   const size_t mr = ukr_.mr, nr = ukr_.nr;
-  *fused = mr && d % mr == 0 && nr <= 16;
+  // Fused while a panel of queries and one of keys (d (m_r + n_r) values) stay in L2: beyond d = 256 the GEMM per tile
+  // is faster (the convolutional attention's d = N_y, bench/RESULTS.md "One streaming softmax").
+  constexpr PetscInt kFusedMaxFeatures = 256;
+  *fused = mr && d % mr == 0 && nr <= 16 && d <= kFusedMaxFeatures;
   if (!*fused) {
     PetscCallCXX(S_.resize(xm * tile));  // AccumulateTile's scores
     PetscFunctionReturn(0);

@@ -9,7 +9,7 @@
 // Each rank fills the queries of its tokens and its block [K | V]; Run sends the blocks around the ranks in a ring
 // (communication overlapped with the current block's work) and folds tiles of keys into a running shift and sum per
 // row (online softmax), so no N_x × N_x matrix is formed: memory O(N_h d N_x / P + N_x/P · tile) per rank. Where it
-// applies (not causal, one sequence, one BLIS thread, d a multiple of the micro-kernel's m_r) the scores, softmax and
+// applies (not causal, one sequence, one BLIS thread, d ≤ 256 a multiple of the micro-kernel's m_r) the scores, softmax and
 // γV of a panel of the micro-kernel's n_r queries are fused in L1; otherwise one GEMM per tile. Causal: η ≤ x only.
 // A grid of several sequences (Grid::SetSequences, one process only): each sequence's queries against its own keys.
 // Short sequences on one process (L d ≤ SetShortSize) skip the tiles: each (sequence, head) in one pass of vector
