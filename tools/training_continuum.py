@@ -52,9 +52,7 @@ def measure(args, train_dt, k, flags):
     """Trains model k at train_dt, evaluates it at train_dt / 2^i and with refined heads; one entry per evaluation."""
     tag = f"{k}_dt{label(train_dt).replace('/', 'over')}"
     trained = f"model{tag}.h5"
-    if not os.path.exists(trained):
-        run(args, ARCH + flags + ["-dt", repr(train_dt), "-train_epochs", str(args.epochs), "-train_out", trained,
-                                  "-train_history", f"history{tag}.h5"])
+    run(args, ARCH + flags + ["-dt", repr(train_dt), "-train_epochs", str(args.epochs), "-train_out", trained, "-train_history", f"history{tag}.h5"])
     dts = [train_dt / 2**i for i in range(args.levels)]
     rows = []
     for dt in dts + ["h"]:
