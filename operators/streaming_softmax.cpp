@@ -47,46 +47,50 @@ PetscErrorCode StreamingSoftmax::SetUp(const Grid &grid, PetscInt heads, PetscIn
   PetscFunctionReturn(0);
 }
 
-void StreamingSoftmax::AccumulateTile(PetscInt m, PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V) {
-  const PetscInt xm = grid_->XLocal(), d = d_, D = D_, x0 = grid_->XStart() + r0;
+void AccumulateSoftmaxTile(const SoftmaxTile &t, PetscReal *S, PetscReal *O, PetscReal *shift, PetscReal *sum) {
+  const PetscInt nr = t.nr, nt = t.nt, d = t.d, ld = t.ld;
   // The row's shift μ need not be its exact running maximum: exp(a − μ) / Σ exp(a − μ) is the same for any
   // μ, and floating point is relative, so μ is moved only when a tile's maximum passes it by more than
   // kShiftSlack (entries up to e^64 ≈ 6e27 cannot overflow the sums). Then one pass over the tile finds its
   // maximum, the exponentials and their sum, and O is rarely rescaled.
   constexpr PetscReal kShiftSlack = 64, kExpArgMax = 700;  // the exponential kernel is valid up to 709
-  PetscReal *O = &O_[r0 * D + m * d], *mx = &rowmax_[m * xm + r0], *sum = &rowsum_[m * xm + r0];
-  const PetscReal *Qm = &Q_[r0 * D + m * d];
   // S = s Q_m K^T: the quadrature of s ⟨Q(x, ·), K(η, ·)⟩.
-  Gemm(CblasNoTrans, CblasTrans, nr, nt, d, scale_, Qm, D, K, 2 * D, 0.0, S_.data(), nt);
+  Gemm(CblasNoTrans, CblasTrans, nr, nt, d, t.scale, t.Q, ld, t.K, t.ldkv, 0.0, S, nt);
   for (PetscInt k = 0; k < nr; ++k) {
-    PetscReal *s = &S_[k * nt];
+    PetscReal *s = &S[k * nt];
     // Causal: only η ≤ x (masked keys get weight 0). The owned block is processed first and starts at
     // η ≤ x, so every row has seen a finite score before any tile that is entirely masked for it.
-    const PetscInt valid = causal_ ? std::clamp<PetscInt>(x0 + k - c0 + 1, 0, nt) : nt;
+    const PetscInt valid = t.causal ? std::clamp<PetscInt>(t.x0 + k - t.c0 + 1, 0, nt) : nt;
     std::fill(s + valid, s + nt, 0.0);
     if (valid == 0) continue;
-    if (mx[k] == -std::numeric_limits<PetscReal>::infinity()) {  // the row's first keys (O is still 0)
-      mx[k] = MaxOf(valid, s);
-      sum[k] = ExpShiftedSum(valid, mx[k], s);
+    if (shift[k] == -std::numeric_limits<PetscReal>::infinity()) {  // the row's first keys (O is still 0)
+      shift[k] = MaxOf(valid, s);
+      sum[k] = ExpShiftedSum(valid, shift[k], s);
       continue;
     }
-    PetscReal tile_max, tile_sum = ExpShiftedSumMax(valid, mx[k], s, &tile_max);
-    if (tile_max > mx[k] + kShiftSlack) {  // move the shift to the tile's maximum
-      const PetscReal rescale = std::exp(mx[k] - tile_max);
-      if (tile_max > mx[k] + kExpArgMax) {  // the pass overflowed: recompute the row's scores
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, valid, d, scale_, K, 2 * D, Qm + k * D, 1, 0.0, s, 1);
+    PetscReal tile_max, tile_sum = ExpShiftedSumMax(valid, shift[k], s, &tile_max);
+    if (tile_max > shift[k] + kShiftSlack) {  // move the shift to the tile's maximum
+      const PetscReal rescale = std::exp(shift[k] - tile_max);
+      if (tile_max > shift[k] + kExpArgMax) {  // the pass overflowed: recompute the row's scores
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, valid, d, t.scale, t.K, t.ldkv, t.Q + k * ld, 1, 0.0, s, 1);
         tile_sum = ExpShiftedSum(valid, tile_max, s);
       } else {
         for (PetscInt j = 0; j < valid; ++j) s[j] *= rescale;
         tile_sum *= rescale;
       }
       sum[k] *= rescale;
-      for (PetscInt r = 0; r < d; ++r) O[k * D + r] *= rescale;
-      mx[k] = tile_max;
+      for (PetscInt r = 0; r < d; ++r) O[k * ld + r] *= rescale;
+      shift[k] = tile_max;
     }
     sum[k] += tile_sum;
   }
-  Gemm(CblasNoTrans, CblasNoTrans, nr, d, nt, 1.0, S_.data(), nt, V, 2 * D, 1.0, O, D);
+  Gemm(CblasNoTrans, CblasNoTrans, nr, d, nt, 1.0, S, nt, t.V, t.ldkv, 1.0, O, ld);
+}
+
+void StreamingSoftmax::AccumulateTile(PetscInt m, PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V) {
+  const PetscInt xm = grid_->XLocal(), d = d_, D = D_;
+  const SoftmaxTile t{nr, nt, d, grid_->XStart() + r0, c0, scale_, causal_, &Q_[r0 * D + m * d], K, V, D, 2 * D};
+  AccumulateSoftmaxTile(t, S_.data(), &O_[r0 * D + m * d], &rowmax_[m * xm + r0], &rowsum_[m * xm + r0]);
 }
 
 PetscErrorCode StreamingSoftmax::SetUpPanels(bool *fused) {

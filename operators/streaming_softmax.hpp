@@ -25,6 +25,21 @@
 
 namespace ctflow {
 
+// One tile of keys folded into the online softmax of nr query rows, the step both StreamingSoftmax and the first pass
+// of its transpose take: the scores S = s Q_m Kᵀ (work space nr × nt), then for each row its shift μ (moved only when
+// the tile's maximum passes it by more than e^64), its sum Σ exp(a − μ) and O = Σ exp(a − μ) V. Q and O (leading
+// dimension ld) start at the rows' head m, K and V (leading dimension ldkv) at the tile's; shift and sum at the rows'.
+// Causal: row k (global token x0 + k) sees the keys c0 + j ≤ x0 + k only.
+struct SoftmaxTile {
+  PetscInt nr, nt, d;  // query rows, keys, features
+  PetscInt x0, c0;     // global token of the first row and of the first key
+  PetscReal scale;     // s, with the feature quadrature's weight
+  bool causal;
+  const PetscReal *Q, *K, *V;
+  PetscInt ld, ldkv;
+};
+void AccumulateSoftmaxTile(const SoftmaxTile &t, PetscReal *S, PetscReal *O, PetscReal *shift, PetscReal *sum);
+
 class StreamingSoftmax {
  public:
   // Keys per tile (default 256), the short-sequence bound (default 0: never) and the fused path (default on); before SetUp.
@@ -49,7 +64,7 @@ class StreamingSoftmax {
   const std::vector<PetscReal> &RowSum() const { return rowsum_; }
 
  private:
-  // Online-softmax update of head m's owned rows r0 … r0 + nr − 1 with one tile of keys/values (nt tokens from global
+  // AccumulateSoftmaxTile for head m's owned rows r0 … r0 + nr − 1 and one tile of keys/values (nt tokens from global
   // index c0; K, V point at head m's columns of a ring block, leading dimension 2 N_h d).
   void AccumulateTile(PetscInt m, PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
   // AccumulateTile for all owned rows (not causal), fused on BLIS's micro-kernel (ukr_): the rows in panels of ukr_.nr,

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "operators/gemm.hpp"
+#include "operators/streaming_softmax.hpp"
 #include "operators/vector_exp.hpp"
 
 namespace ctflow {
@@ -84,29 +85,17 @@ void StreamingSoftmaxTranspose::Pairs(PetscInt first, PetscInt rows, PetscReal *
   for (PetscInt q = 0; q < g.Sequences(); ++q) fn(q * L, L, q * L, L, block + q * L * W);
 }
 
-// Online maximum and sum of head m's rows over one block, and o = Σ p V (unnormalised until the end).
+// Head m's rows' shifts, sums and o = Σ exp(a − μ) V (divided by the sums at the end) over one block, tile by tile.
 void StreamingSoftmaxTranspose::StatisticsBlock(PetscInt m, PetscInt r0, PetscInt nr, PetscInt first, PetscInt rows, const PetscReal *block,
                                                 PetscReal scale, bool causal) {
   const Grid &g = *grid_;
   const PetscInt xm = g.XLocal(), d = d_, D = heads_ * d_, W = 4 * D, x0 = g.XStart() + r0;
-  PetscReal *O = &O_[r0 * D + m * d], *mx = &rowmax_[m * xm + r0], *sum = &rowsum_[m * xm + r0];
   for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
     const PetscInt nt = std::min(tile_, rows - j0), c0 = first + j0;
     if (causal && c0 > x0 + nr - 1) break;  // keys after every query
-    const PetscReal *K = block + j0 * W + m * d, *V = block + j0 * W + D + m * d;
-    Gemm(CblasNoTrans, CblasTrans, nr, nt, d, scale, &Q_[r0 * D + m * d], D, K, W, 0.0, S_.data(), nt);
-    for (PetscInt k = 0; k < nr; ++k) {
-      PetscReal *s = &S_[k * nt];
-      const PetscInt valid = causal ? std::clamp<PetscInt>(x0 + k - c0 + 1, 0, nt) : nt;
-      std::fill(s + valid, s + nt, 0.0);
-      if (valid == 0) continue;
-      const PetscReal new_max = std::max(mx[k], MaxOf(valid, s)), rescale = std::exp(mx[k] - new_max);
-      sum[k] = sum[k] * rescale + ExpShiftedSum(valid, new_max, s);
-      mx[k] = new_max;
-      if (rescale != 1)
-        for (PetscInt r = 0; r < d; ++r) O[k * D + r] *= rescale;
-    }
-    Gemm(CblasNoTrans, CblasNoTrans, nr, d, nt, 1.0, S_.data(), nt, V, W, 1.0, O, D);
+    const PetscReal *K = block + j0 * W + m * d;
+    const SoftmaxTile t{nr, nt, d, x0, c0, scale, causal, &Q_[r0 * D + m * d], K, K + D, D, W};
+    AccumulateSoftmaxTile(t, S_.data(), &O_[r0 * D + m * d], &rowmax_[m * xm + r0], &rowsum_[m * xm + r0]);
   }
 }
 
