@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "discretization/class_token_head.hpp"
+
 namespace ctflow {
 
 PetscErrorCode CvtEmbedImage(const Grid &grid, const CvtProcessing &cvt, const std::vector<PetscReal> &image, Vec u) {
@@ -38,6 +40,10 @@ PetscErrorCode CvtLogits(const Grid &grid, const CvtProcessing &cvt, Vec u, std:
   const PetscScalar *a;
   std::vector<PetscReal> mean(xm);
   PetscFunctionBeginUser;
+  if (cvt.head == CvtHead::kClassToken) {
+    PetscCall(ClassTokenHead(grid, cvt.classes, cvt.head_weight.data(), cvt.head_bias.data(), u, logits));
+    PetscFunctionReturn(0);
+  }
   PetscCall(VecGetArrayRead(u, &a));
   for (PetscInt r = 0; r < xm; ++r) {
     PetscReal sum = 0;
@@ -88,6 +94,10 @@ PetscErrorCode CvtLogitsTranspose(const Grid &grid, const CvtProcessing &cvt, Ve
   PetscFunctionBeginUser;
   if (d->head_weight.empty()) PetscCallCXX(d->head_weight.assign(cvt.head_weight.size(), 0.0));
   if (d->head_bias.empty()) PetscCallCXX(d->head_bias.assign(C, 0.0));
+  if (cvt.head == CvtHead::kClassToken) {
+    PetscCall(ClassTokenHeadTranspose(grid, C, cvt.head_weight.data(), u, dz.data(), lambda, d->head_weight.data(), d->head_bias.data()));
+    PetscFunctionReturn(0);
+  }
   PetscCall(VecGetArrayRead(u, &a));
   PetscCall(VecGetArray(lambda, &l));
   for (PetscInt r = 0; r < xm; ++r) {

@@ -117,7 +117,7 @@ PetscErrorCode LayeredConvolutionControls::LoadCvt(const H5Input &in) {
   std::vector<hsize_t> shape;
   PetscFunctionBeginUser;
   PetscCall(in.Shape("/cvt/embedding_W", &shape));
-  const ControlsStage &first = layout_.front(), &last = layout_.back();
+  const ControlsStage &first = layout_.front();
   PetscCheck(shape.size() == 4 && shape[0] == (hsize_t)first.Nx && shape[1] > 0 && shape[2] > 0 && shape[2] == shape[3], comm_,
              PETSC_ERR_FILE_UNEXPECTED, "-controls file '%s': dataset '/cvt/embedding_W' has shape %s, expected (N_x = %" PetscInt_FMT ", C, k, k)",
              path_.c_str(), ShapeString(shape).c_str(), first.Nx);
@@ -135,12 +135,20 @@ PetscErrorCode LayeredConvolutionControls::LoadCvt(const H5Input &in) {
              " x %" PetscInt_FMT,
              path_.c_str(), cvt_.kernel, cvt_.stride, cvt_.padding, cvt_.height, cvt_.width, cvt_.OutputSize(cvt_.height),
              cvt_.OutputSize(cvt_.width), first.Ny1, first.Ny2);
+  std::string head = "pixel_mean";
+  bool found;
+  PetscCall(in.ReadAttribute("/cvt", "head", &head, &found));
+  PetscCheck(head == "pixel_mean" || head == "class_token", comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "-controls file '%s': /cvt attribute head = '%s'; known heads: class_token, pixel_mean", path_.c_str(), head.c_str());
+  cvt_.head = head == "class_token" ? CvtHead::kClassToken : CvtHead::kPixelMean;
+  const hsize_t rows = (hsize_t)HeadRows();
+  const char *meaning = cvt_.head == CvtHead::kClassToken ? "(N_y1 N_y2 of the last stage, classes)" : "(N_x of the last stage, classes)";
   PetscCall(in.Shape("/cvt/head_W", &shape));
-  PetscCheck(shape.size() == 2 && shape[0] == (hsize_t)last.Nx && shape[1] > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
-             "-controls file '%s': dataset '/cvt/head_W' has shape %s, expected (N_x = %" PetscInt_FMT " of the last stage, classes)", path_.c_str(),
-             ShapeString(shape).c_str(), last.Nx);
+  PetscCheck(shape.size() == 2 && shape[0] == rows && shape[1] > 0, comm_, PETSC_ERR_FILE_UNEXPECTED,
+             "-controls file '%s': dataset '/cvt/head_W' has shape %s, expected %s = (%" PetscInt_FMT ", classes) for head = %s", path_.c_str(),
+             ShapeString(shape).c_str(), meaning, (PetscInt)rows, head.c_str());
   cvt_.classes = (PetscInt)shape[1];
-  PetscCall(in.Read("/cvt/head_W", shape, "(N_x, classes)", &cvt_.head_weight));
+  PetscCall(in.Read("/cvt/head_W", shape, meaning, &cvt_.head_weight));
   PetscCall(in.Read("/cvt/head_b", {shape[1]}, "(classes,)", &cvt_.head_bias));
   PetscFunctionReturn(0);
 }

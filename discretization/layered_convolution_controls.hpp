@@ -81,6 +81,8 @@ class LayeredConvolutionControls : public Controls {
   // Dataset name: count stencils (N_h or N_x of stage s, named count_name) or, count = 0, one; odd sizes that fit the stage.
   PetscErrorCode LoadStencils(const class H5Input &in, const std::string &name, PetscInt count, const char count_name[], PetscInt s, Stencil *st);
   PetscErrorCode LoadCvt(const class H5Input &in);
+  // The rows of /cvt/head_W: the last stage's N_x (pixel_mean) or N_y1 N_y2 (class_token).
+  PetscInt HeadRows() const { return cvt_.head == CvtHead::kClassToken ? layout_.back().Ny1 * layout_.back().Ny2 : layout_.back().Nx; }
   // The layer acting at t, checked against the grid of its stage.
   PetscErrorCode LayerAt(PetscReal t, const Grid &grid, const Layer **layer) const;
   // Fine offset j of a stencil of k file pixels refined r times: the file cells it takes and their weights.

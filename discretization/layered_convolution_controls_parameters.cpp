@@ -52,7 +52,7 @@ PetscErrorCode LayeredConvolutionControls::VisitParameters(Self &self, Visit vis
   }
   if (self.cvt_.classes > 0) {
     auto &c = self.cvt_;
-    const hsize_t N0 = self.layout_.front().Nx, NL = self.layout_.back().Nx, C = c.channels, k = c.kernel, classes = c.classes;
+    const hsize_t N0 = self.layout_.front().Nx, NL = self.HeadRows(), C = c.channels, k = c.kernel, classes = c.classes;
     PetscCall(visit("/cvt/embedding_W", {N0, C, k, k}, false, c.embedding.data()));
     PetscCall(visit("/cvt/embedding_b", {N0}, false, c.bias.data()));
     PetscCall(visit("/cvt/head_W", {NL, classes}, false, c.head_weight.data()));
@@ -183,7 +183,7 @@ PetscErrorCode LayeredConvolutionControls::AddLayerNormGradient(PetscInt, PetscR
 }
 
 PetscErrorCode LayeredConvolutionControls::AddCvtGradient(const CvtProcessing &dk, ControlsArrays *g) const {
-  const hsize_t N0 = layout_.front().Nx, NL = layout_.back().Nx, C = cvt_.channels, k = cvt_.kernel, classes = cvt_.classes;
+  const hsize_t N0 = layout_.front().Nx, NL = HeadRows(), C = cvt_.channels, k = cvt_.kernel, classes = cvt_.classes;
   const std::pair<const char *, std::pair<std::vector<hsize_t>, const std::vector<PetscReal> *>> parts[] = {
       {"/cvt/embedding_W", {{N0, C, k, k}, &dk.embedding}},
       {"/cvt/embedding_b", {{N0}, &dk.bias}},

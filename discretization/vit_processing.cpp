@@ -1,5 +1,7 @@
 #include "discretization/vit_processing.hpp"
 
+#include "discretization/class_token_head.hpp"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -43,29 +45,8 @@ PetscErrorCode EmbedImage(const Grid &grid, const VitProcessing &vit, const std:
   PetscFunctionReturn(0);
 }
 
-void HeadLogits(const VitProcessing &vit, PetscInt Ny, const PetscReal *row, PetscReal *z) {
-  std::copy(vit.head_bias.begin(), vit.head_bias.end(), z);
-  cblas_dgemv(CblasRowMajor, CblasTrans, Ny, vit.classes, 1.0, vit.head_weight.data(), vit.classes, row, 1, 1.0, z, 1);
-}
-
-void HeadLogitsTranspose(const VitProcessing &vit, PetscInt Ny, const PetscReal *row, const PetscReal *dz, PetscReal *lambda_row, VitProcessing *d) {
-  cblas_dger(CblasRowMajor, Ny, vit.classes, 1.0, row, 1, dz, 1, d->head_weight.data(), vit.classes);
-  for (PetscInt c = 0; c < vit.classes; ++c) d->head_bias[c] += dz[c];
-  cblas_dgemv(CblasRowMajor, CblasNoTrans, Ny, vit.classes, 1.0, vit.head_weight.data(), vit.classes, dz, 1, 1.0, lambda_row, 1);
-}
-
 PetscErrorCode ClassTokenLogits(const Grid &grid, const VitProcessing &vit, Vec u, std::vector<PetscReal> *logits) {
-  const PetscInt Ny = grid.Ny();
-  const PetscScalar *a;
-  PetscFunctionBeginUser;
-  PetscCallCXX(logits->assign(vit.classes, 0.0));
-  if (grid.XStart() == 0) {  // the rank that owns the class token
-    PetscCall(VecGetArrayRead(u, &a));
-    HeadLogits(vit, Ny, a, logits->data());
-    PetscCall(VecRestoreArrayRead(u, &a));
-  }
-  PetscCallMPI(MPI_Bcast(logits->data(), (PetscMPIInt)vit.classes, MPIU_REAL, 0, grid.Comm()));
-  PetscFunctionReturn(0);
+  return ClassTokenHead(grid, vit.classes, vit.head_weight.data(), vit.head_bias.data(), u, logits);
 }
 
 PetscErrorCode EmbedImageTranspose(const Grid &grid, const VitProcessing &vit, const std::vector<PetscReal> &image, Vec lambda, VitProcessing *d) {
@@ -96,18 +77,10 @@ PetscErrorCode EmbedImageTranspose(const Grid &grid, const VitProcessing &vit, c
 
 PetscErrorCode ClassTokenLogitsTranspose(const Grid &grid, const VitProcessing &vit, Vec u, const std::vector<PetscReal> &dz, Vec lambda,
                                          VitProcessing *d) {
-  const PetscInt Ny = grid.Ny();
   PetscFunctionBeginUser;
   PetscCall(SizeLike(vit.head_weight, &d->head_weight));
   PetscCall(SizeLike(vit.head_bias, &d->head_bias));
-  if (grid.XStart() != 0 || grid.XLocal() == 0) PetscFunctionReturn(0);  // the rank that owns the class token
-  const PetscScalar *a;
-  PetscScalar *l;
-  PetscCall(VecGetArrayRead(u, &a));
-  PetscCall(VecGetArray(lambda, &l));
-  HeadLogitsTranspose(vit, Ny, a, dz.data(), l, d);
-  PetscCall(VecRestoreArray(lambda, &l));
-  PetscCall(VecRestoreArrayRead(u, &a));
+  PetscCall(ClassTokenHeadTranspose(grid, vit.classes, vit.head_weight.data(), u, dz.data(), lambda, d->head_weight.data(), d->head_bias.data()));
   PetscFunctionReturn(0);
 }
 

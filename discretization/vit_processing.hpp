@@ -27,11 +27,7 @@ struct VitProcessing {
 
 // u ← F(image); image is (C, H, W) row-major.
 PetscErrorCode EmbedImage(const Grid &grid, const VitProcessing &vit, const std::vector<PetscReal> &image, Vec u);
-// G on one class-token row (N_y values): z ← row B + c.
-void HeadLogits(const VitProcessing &vit, PetscInt Ny, const PetscReal *row, PetscReal *z);
-// Its transpose at that row: lambda_row += B dz, dB += row^T dz, dc += dz (d's head arrays already sized).
-void HeadLogitsTranspose(const VitProcessing &vit, PetscInt Ny, const PetscReal *row, const PetscReal *dz, PetscReal *lambda_row, VitProcessing *d);
-// G(u) on every rank.
+// G(u) on every rank (discretization/class_token_head.hpp).
 PetscErrorCode ClassTokenLogits(const Grid &grid, const VitProcessing &vit, Vec u, std::vector<PetscReal> *logits);
 // Transposes for the discrete adjoint; d holds the gradients of the arrays of VitProcessing that the map uses (this
 // rank's share), sized on first use. F^T: dE += Σ_i patch_i^T λ_i, db += Σ_{i ≥ 1} λ_i, dv0 += λ_0, dP += λ.

@@ -12,7 +12,10 @@ with Q_m = W^Q_m * u etc., (W * v)(y) = Δy1 Δy2 Σ_s W(ξ_s) v(y − ξ_s) a t
 correlates: the stencils go in flipped), LN the projection of eq. (22) over each token's pixels (ε = 0, scalar σ1, σ2),
 s = 1/sqrt(|Ω_y|). A K-stage model runs stages of different grids joined by the multigrid transfer of
 discretization/stage_transfer.hpp (pixel averages; token averages or copies), each stage's kernels at its own pixel
-size; a classifier adds the strided convolutional embedding of an image and the head on the pixel means (§4.2, §6.2).
+size; a classifier adds the strided convolutional embedding of an image and a linear head (§4.2, §6.2) on token 0's
+image (head="class_token", §4.2's G) or on the pixel means of every token (head="pixel_mean", global average pooling;
+since every layer ends with the layer norm, which sets each token's pixel mean to σ1, those logits do not depend on the
+image).
 """
 import math
 
@@ -92,24 +95,28 @@ def transfer(u, to):
 
 
 class ConvTransformer(nn.Module):
-    """K stages; with `embedding` (a Conv2d from C image channels to the first stage's tokens) and `head` (a Linear from the
-    last stage's tokens to the classes) an image classifier: logits = head(mean over pixels of u(T))."""
+    """K stages; with `embedding` (a Conv2d from C image channels to the first stage's tokens) and `head` (a Linear) an
+    image classifier: logits = head(u(T)[0] flattened) for head_kind "class_token" (a Linear from the last stage's
+    pixels), head(mean over pixels of u(T)) for "pixel_mean" (a Linear from the last stage's tokens)."""
 
-    def __init__(self, stages, embedding=None, head=None):
+    def __init__(self, stages, embedding=None, head=None, head_kind="pixel_mean"):
         super().__init__()
         self.stages = nn.ModuleList(stages)
-        self.embedding, self.head = embedding, head
+        self.embedding, self.head, self.head_kind = embedding, head, head_kind
 
     def forward(self, x):
         u = self.embedding(x[None])[0] if self.embedding is not None else x
         for s, stage in enumerate(self.stages):
             u = stage(transfer(u, stage) if s else u)
-        return self.head(u.mean((-2, -1))) if self.head is not None else u
+        if self.head is None:
+            return u
+        return self.head(u[0].flatten()) if self.head_kind == "class_token" else self.head(u.mean((-2, -1)))
 
 
-def build(stage_specs, J, k=3, k_ffn=3, k_embed=None, image=None, classes=0):
-    """A model with every parameter random (not torch's initialisation). stage_specs: [(N_x, N_y1, N_y2, N_h, layers)];
-    image: (C, H, W, kernel, stride, padding) for a classifier. Stage 0 has unit spacing; later stages the same Ω_y."""
+def build(stage_specs, J, k=3, k_ffn=3, k_embed=None, image=None, classes=0, head_kind="pixel_mean"):
+    """The model's structure, its parameters to be set (randomise). stage_specs: [(N_x, N_y1, N_y2, N_h, layers)]; image: (C, H, W,
+    kernel, stride, padding) for a classifier with the head `head_kind` (class_token or pixel_mean). Stage 0 has unit spacing;
+    later stages the same Ω_y."""
     N1_0, N2_0 = stage_specs[0][1], stage_specs[0][2]
     scale = 1 / math.sqrt(N1_0 * N2_0)
     stages = [ConvStage(Nx, N1, N2, H, [ConvLayer(Nx, H, k, J, k_ffn, k_embed, (N1_0 / N1) * (N2_0 / N2), scale) for _ in range(L)])
@@ -118,8 +125,9 @@ def build(stage_specs, J, k=3, k_ffn=3, k_embed=None, image=None, classes=0):
     if image:
         C, _, _, kernel, stride, padding = image
         embedding = nn.Conv2d(C, stage_specs[0][0], kernel, stride, padding).double()
-        head = nn.Linear(stage_specs[-1][0], classes).double()
-    model = ConvTransformer(stages, embedding, head).eval()
+        Nx, N1, N2 = stage_specs[-1][:3]
+        head = nn.Linear(N1 * N2 if head_kind == "class_token" else Nx, classes).double()
+    model = ConvTransformer(stages, embedding, head, head_kind).eval()
     model.image = image
     return model
 

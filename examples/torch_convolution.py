@@ -10,6 +10,7 @@ CASE is one of
     cvt2             a 2-stage image classifier: a 3 × 16 × 12 image, a stride-2 convolutional embedding into 4 tokens of
                      8 × 6 pixels, 2 layers with token embeddings; the transfer to 8 tokens of 4 × 3 pixels; 1 layer with 3
                      heads; the head on the pixel means → 5 logits
+    cvt2_token       the same with the head on token 0's image (§4.2's class token), the head a classifier trains
 
 The model (examples/conv_transformer.py) has every parameter random, is saved with torch.save, exported with
 tools/export_torch.py and run by `mpirun -n NP build/ctflow -controls CONTROLS.h5 -u0 U0.h5` (or `-image IMAGE.h5`) at
@@ -38,7 +39,16 @@ CASES = {
     "block": ([(6, 7, 5, 2, 2)], 2, 3, None, None),
     "block_embedding": ([(6, 7, 5, 2, 2)], 2, 3, 5, None),
     "cvt2": ([(4, 8, 6, 2, 2), (8, 4, 3, 3, 1)], 1, 3, 3, (3, 16, 12, 3, 2, 1)),
+    "cvt2_token": ([(4, 8, 6, 2, 2), (8, 4, 3, 3, 1)], 1, 3, 3, (3, 16, 12, 3, 2, 1)),
 }
+HEADS = {"cvt2_token": "class_token"}  # the classifiers' head (conv_transformer.build); the others: pixel_mean
+
+
+def model(case):
+    """The case's model with every parameter random."""
+    stages, J, k, k_embed, image = CASES[case]
+    return conv_transformer.randomise(conv_transformer.build(stages, J, k, 3, k_embed, image, classes=5, head_kind=HEADS.get(case, "pixel_mean")),
+                                      seed=17)
 
 
 def main():
@@ -55,7 +65,7 @@ def main():
     os.chdir(work)
 
     stages, J, k, k_embed, image = CASES[args.case]
-    model = conv_transformer.randomise(conv_transformer.build(stages, J, k, 3, k_embed, image, classes=5), seed=17)
+    net = model(args.case)
     g = torch.Generator().manual_seed(3)
     if image:
         x = torch.randn(image[:3], generator=g, dtype=torch.float64)
@@ -68,8 +78,8 @@ def main():
             f["u0"] = x.numpy()
         inputs = ["-u0", "u0.h5"]
     with torch.no_grad():
-        reference = model(x).numpy()
-    torch.save(model, "model.pt")
+        reference = net(x).numpy()
+    torch.save(net, "model.pt")
     subprocess.run([sys.executable, EXPORT, "model.pt", "controls.h5"], check=True)
     run_ctflow(args, ctflow, ["-controls", "controls.h5"] + inputs + ["-traj", "out.h5"])
     check_final_output(args, reference, bool(image), 1e-12)

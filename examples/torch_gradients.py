@@ -14,6 +14,7 @@ CASE is one of (the models of examples/torch_models.py, every parameter randomis
                     tokens of 4 × 3 pixels, the head on the pixel means), cross-entropy for a random label. The §6.2
                     scheme ends with a layer norm, so every token's pixel mean is σ1 and the logits depend on the head and
                     the last σ1 only: every other gradient is zero (to rounding, on both sides)
+    cvt2_token      the same classifier with the head on token 0's image (§4.2's class token): every gradient is non-zero
     cvt2_mse        the same model without the head, loss ½‖u(T) − v‖² on the last stage's state: the image embedding,
                     both stages and the transfer between them
 
@@ -43,18 +44,18 @@ import torch_models  # noqa: E402
 from gradient_to_torch import torch_gradients  # noqa: E402
 
 torch_models.ENCODERS["encoder4"] = (4, 12, 3, 20, 7, False, "relu", False, False)
-CONVOLUTIONAL = {"conv_block": "block_embedding", "cvt2": "cvt2", "cvt2_mse": "cvt2"}  # the cases of examples/torch_convolution.py
+CONVOLUTIONAL = {"conv_block": "block_embedding", "cvt2": "cvt2", "cvt2_token": "cvt2_token", "cvt2_mse": "cvt2"}  # the cases of examples/torch_convolution.py
 
 
 def convolutional_case(case):
     """A convolution Transformer of examples/conv_transformer.py with every parameter random; mse or cross-entropy."""
     import conv_transformer
-    from torch_convolution import CASES
+    from torch_convolution import CASES, model as convolutional_model
 
     stages, J, k, k_embed, image = CASES[CONVOLUTIONAL[case]]
-    model = conv_transformer.randomise(conv_transformer.build(stages, J, k, 3, k_embed, image, classes=5), seed=17)
+    model = convolutional_model(CONVOLUTIONAL[case])
     g = torch.Generator().manual_seed(3)
-    if case == "cvt2":
+    if case in ("cvt2", "cvt2_token"):
         x = torch.randn(image[:3], generator=g, dtype=torch.float64)
         with h5py.File("image.h5", "w") as f:
             f["image"] = x.numpy()

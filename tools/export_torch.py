@@ -157,6 +157,7 @@ def export_convolutional(model, path):
             g["head_b"] = model.head.bias.detach().double().numpy()
             for name, v in (("stride", conv.stride[0]), ("padding", conv.padding[0]), ("image_height", H), ("image_width", W)):
                 g.attrs[name] = float(v)
+            g.attrs["head"] = getattr(model, "head_kind", "pixel_mean")
 
 
 def export(module, path, causal):

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "discretization/class_token_head.hpp"
+
 namespace ctflow {
 
 // −log softmax(z)_label over C logits; dz ← ∂/∂z = softmax(z) − e_label.
@@ -82,9 +84,10 @@ PetscErrorCode SampleLoss::EvaluateSequences(Vec u, PetscReal *value, Vec dLdu) 
   *value = 0;
   for (PetscInt q = 0; q < S; ++q) {  // sequence q's class token is its first row
     PetscReal *z = &logits_[q * C];
-    HeadLogits(vit, Ny, &a[q * L * Ny], z);
+    ClassTokenHead(Ny, C, vit.head_weight.data(), vit.head_bias.data(), &a[q * L * Ny], z);
     *value += CrossEntropy(C, z, labels_[q], dz.data());
-    HeadLogitsTranspose(vit, Ny, &a[q * L * Ny], dz.data(), &l[q * L * Ny], &head_gradient_);
+    ClassTokenHeadTranspose(Ny, C, vit.head_weight.data(), &a[q * L * Ny], dz.data(), &l[q * L * Ny], head_gradient_.head_weight.data(),
+                            head_gradient_.head_bias.data());
   }
   PetscCall(VecRestoreArray(dLdu, &l));
   PetscCall(VecRestoreArrayRead(u, &a));

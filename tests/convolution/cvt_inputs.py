@@ -70,6 +70,8 @@ def main():
     cvt(p("cvt_transfer_tokens.h5"), stages=[(4, 8, 6, 2, 1), (6, 4, 3, 3, 1)], image=False)
     cvt(p("cvt_nan.h5"), lambda f: with_nan(f, "stages/1/layers/0/conv_W1"))
     cvt(p("cvt_image_size.h5"), lambda f: f["cvt"].attrs.__setitem__("image_height", 18.0))
+    cvt(p("cvt_head_unknown.h5"), lambda f: f["cvt"].attrs.__setitem__("head", "max_pool"))
+    cvt(p("cvt_head_shape.h5"), lambda f: f["cvt"].attrs.__setitem__("head", "class_token"))  # head_W still (N_x, classes)
 
 
 if __name__ == "__main__":
