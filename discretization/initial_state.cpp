@@ -21,9 +21,16 @@ void InitialState::Reset() {
   image_.clear();
 }
 
+void InitialState::SetImageValues(std::vector<PetscReal> image, const std::string &description) {
+  const VitProcessing *vit = vit_;
+  const CvtProcessing *cvt = cvt_;
+  Reset();
+  image_requested_ = true, image_ = std::move(image), description_ = description, vit_ = vit, cvt_ = cvt;
+}
+
 std::string InitialState::Description() const {
   if (!path_.empty()) return path_ + (image_requested_ ? ":/image" : ":/u0");
-  return f_ || !values_.empty() ? description_ : "analytic f(x, y)";
+  return f_ || !values_.empty() || image_requested_ ? description_ : "analytic f(x, y)";
 }
 
 PetscErrorCode InitialState::SetFromOptions(MPI_Comm comm) {
@@ -61,7 +68,7 @@ PetscErrorCode InitialState::SetUp(Grid *grid, const Controls &controls) {
     PetscCall(grid->RequireSize("-Ny", values_Ny_, description_.c_str()));
   }
   cvt_ = nullptr;
-  if (path_.empty()) PetscFunctionReturn(0);
+  if (path_.empty() && !image_requested_) PetscFunctionReturn(0);
   if (image_requested_) {
     vit_ = controls.Vit();
     cvt_ = controls.Cvt();
@@ -69,6 +76,12 @@ PetscErrorCode InitialState::SetUp(Grid *grid, const Controls &controls) {
                "-image needs controls with a vision Transformer's /vit group or a convolutional one's /cvt group (%s has neither)",
                controls.Description().c_str());
     const PetscInt C = vit_ ? vit_->channels : cvt_->channels, H = vit_ ? vit_->height : cvt_->height, W = vit_ ? vit_->width : cvt_->width;
+    if (path_.empty()) {  // SetImageValues
+      PetscCheck(image_.size() == (size_t)(C * H * W), grid->Comm(), PETSC_ERR_ARG_SIZ,
+                 "%s has %zu values; the controls' images (C, H, W) = (%" PetscInt_FMT ", %" PetscInt_FMT ", %" PetscInt_FMT ") have %" PetscInt_FMT,
+                 description_.c_str(), image_.size(), C, H, W, C * H * W);
+      PetscFunctionReturn(0);
+    }
     PetscCall(H5Input::Open(grid->Comm(), path_, "-image", &in));
     PetscCall(in.Read("/image", {(hsize_t)C, (hsize_t)H, (hsize_t)W}, vit_ ? "(C, H, W) of the controls' /vit" : "(C, H, W) of the controls' /cvt",
                       &image_));

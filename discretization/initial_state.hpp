@@ -31,6 +31,9 @@ class InitialState {
   void SetValues(std::vector<PetscReal> values, PetscInt Nx, PetscInt Ny, const std::string &description) {
     Reset(), values_ = std::move(values), values_Nx_ = Nx, values_Ny_ = Ny, description_ = description;
   }
+  // An image (C, H, W) in memory, e.g. a sample of a dataset, embedded as -image's is. SetUp checks its size against the
+  // controls; the embedding of the last SetUp is kept, so that a Problem goes from sample to sample without SetUp.
+  void SetImageValues(std::vector<PetscReal> image, const std::string &description);
   // Validates the file against the controls and imposes N_x and N_y on the grid. Call before grid->SetUp().
   PetscErrorCode SetUp(Grid *grid, const Controls &controls);
   // SetFromOptions, then SetUp.

@@ -19,12 +19,14 @@ static PetscReal CrossEntropy(PetscInt C, const PetscReal *z, PetscInt label, Pe
 PetscErrorCode SampleLoss::SetUp(const Grid &grid, const Controls &controls) {
   PetscFunctionBeginUser;
   grid_ = &grid, controls_ = &controls;
-  PetscCheck(labels_.empty() || controls.Vit(), comm_, PETSC_ERR_USER_INPUT,
-             "labels need a classification head: controls with a vision Transformer's /vit group (%s has none)", controls.Description().c_str());
+  PetscCheck(labels_.empty() || controls.Vit() || controls.Cvt(), comm_, PETSC_ERR_USER_INPUT,
+             "labels need a classification head: controls with a vision Transformer's /vit group or a convolutional one's /cvt group (%s has "
+             "neither)",
+             controls.Description().c_str());
   PetscFunctionReturn(0);
 }
 
-PetscErrorCode SampleLoss::Evaluate(Vec u, const std::vector<PetscReal> &, PetscReal *value, Vec dLdu, std::vector<PetscReal> *dLdz) {
+PetscErrorCode SampleLoss::Evaluate(Vec u, const std::vector<PetscReal> &z, PetscReal *value, Vec dLdu, std::vector<PetscReal> *dLdz) {
   const Grid &grid = *grid_;
   PetscFunctionBeginUser;
   dLdz->clear();
@@ -48,6 +50,16 @@ PetscErrorCode SampleLoss::Evaluate(Vec u, const std::vector<PetscReal> &, Petsc
     PetscFunctionReturn(0);
   }
   // −log softmax(z)_k with z = G(u); ∂L/∂z = softmax(z) − e_k, carried to u and the head by G^T.
+  if (const CvtProcessing *cvt = controls_->Cvt()) {  // G applied by the Problem, which also carries ∂L/∂z back
+    PetscCheck((PetscInt)z.size() == cvt->classes && labels_.size() == 1, comm_, PETSC_ERR_ARG_SIZ,
+               "a convolutional Transformer's loss needs its %" PetscInt_FMT " logits of one image (%zu given, %zu labels)", cvt->classes, z.size(),
+               labels_.size());
+    PetscCallCXX(logits_ = z);
+    PetscCallCXX(dLdz->resize(z.size()));
+    *value = CrossEntropy(cvt->classes, z.data(), labels_[0], dLdz->data());
+    PetscCall(VecSet(dLdu, 0.0));
+    PetscFunctionReturn(0);
+  }
   if (grid.Segmented()) {
     PetscCall(EvaluateSequences(u, value, dLdu));
     PetscFunctionReturn(0);

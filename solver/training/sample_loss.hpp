@@ -3,7 +3,10 @@
 //   SetTarget(v)  ½ Σ (u(T) − v)² Δx Δy, the mse of solver/adjoint/mean_squared_error.cpp with an in-memory target;
 //   SetLabel(k)   −log softmax(z)_k of the class-token logits z = G(u(T)) (§4.2). The state is the embedded image
 //                 set as values (InitialState::SetValues), so the loss applies the head G itself: ∂L/∂u gets G^T ∂L/∂z
-//                 and HeadGradient() the head's parameters' share (∂L/∂B, ∂L/∂c), for the trainer to add.
+//                 and HeadGradient() the head's parameters' share (∂L/∂B, ∂L/∂c), for the trainer to add. With a
+//                 convolutional Transformer's controls (§6.2) the state is the embedded image (InitialState::SetImageValues)
+//                 and the Problem applies its head (CvtLogits) itself: the loss takes the logits z it is given and
+//                 returns ∂L/∂z, which Problem::Adjoint carries through the head and the embedding.
 // On a grid of several sequences (Grid::SetSequences: a chunk of samples stacked in x, on one rank) the loss is the sum
 // of the samples' losses: the target holds the stacked targets, and SetLabels gives one label per sequence, whose class
 // token is the sequence's first row; Logits() then holds one row of logits per sequence.

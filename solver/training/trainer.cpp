@@ -64,6 +64,14 @@ std::uint64_t Next(std::uint64_t *x) {
   return z ^ (z >> 31);
 }
 
+// The image classifier of the controls, (C, H, W, classes): a vision Transformer's (§4.2) or a convolutional one's (§6.2);
+// empty without one.
+std::vector<PetscInt> ImageClassifier(const Controls &controls) {
+  if (const VitProcessing *v = controls.Vit()) return {v->channels, v->height, v->width, v->classes};
+  if (const CvtProcessing *c = controls.Cvt()) return {c->channels, c->height, c->width, c->classes};
+  return {};
+}
+
 }  // namespace
 
 PetscErrorCode TrainingRequested(MPI_Comm comm, PetscBool *train) {
@@ -183,10 +191,32 @@ PetscErrorCode Trainer::SetUp() {
              "-train_batch %" PetscInt_FMT " is larger than the -data file '%s' (%" PetscInt_FMT " samples)", batch_, data_path_.c_str(),
              train_.Size());
   PetscCall(OnEveryRank(comm_, [&] { return SetUpControls(); }));
-  PetscCheck(train_.Images() == (problem_.GetControls().Vit() != nullptr), comm_, PETSC_ERR_USER_INPUT,
-             train_.Images() ? "the -data file '%s' holds /images, which need controls with a vision Transformer's /vit group (%s has none)"
-                             : "the -data file '%s' holds /inputs, but the controls (%s) embed images (/vit)",
+  const std::vector<PetscInt> classifier = ImageClassifier(problem_.GetControls());
+  PetscCheck(train_.Images() == !classifier.empty(), comm_, PETSC_ERR_USER_INPUT,
+             train_.Images() ? "the -data file '%s' holds /images, which need controls with a vision Transformer's /vit group or a convolutional "
+                               "one's /cvt group (%s has neither)"
+                             : "the -data file '%s' holds /inputs, but the controls (%s) embed images (/vit or /cvt)",
              data_path_.c_str(), problem_.GetControls().Description().c_str());
+  if (!classifier.empty()) {
+    for (const Dataset *d : {&train_, &test_})
+      if (d == &train_ || has_test_) {
+        PetscCall(d->CheckShapes(comm_, {classifier[0], classifier[1], classifier[2]}, {},
+                                 problem_.GetControls().Vit() ? "(channels, image_height, image_width of /vit)"
+                                                              : "(channels of /cvt/embedding_W, image_height, image_width of /cvt)"));
+        if (d->Labels()) PetscCall(d->CheckLabels(comm_, classifier[3]));
+      }
+    PetscCheck(train_.Labels(), comm_, PETSC_ERR_USER_INPUT, "an image classifier is trained on /labels; the -data file '%s' has /targets",
+               data_path_.c_str());
+  }
+  const CvtProcessing *cvt = problem_.GetControls().Cvt();
+  PetscCheck(!cvt || cvt->head == CvtHead::kClassToken, comm_, PETSC_ERR_USER_INPUT,
+             "the controls (%s) read the logits from the pixel means (/cvt head = pixel_mean), which do not depend on the image: every layer "
+             "ends with the layer norm of eq. (22), which sets each token's pixel mean to σ1; train a model with head = class_token",
+             problem_.GetControls().Description().c_str());
+  if (cvt)  // a CvT's Problem embeds each image itself (Samples), so that its adjoint reaches the embedding
+    problem_.GetInitialState().SetImageValues(
+        std::vector<PetscReal>(train_.Input(0), train_.Input(0) + classifier[0] * classifier[1] * classifier[2]),
+        "an image of the -data file '" + data_path_ + "'");
   if (!train_.Images()) {
     const std::vector<PetscInt> &s = train_.InputShape();
     problem_.GetInitialState().SetValues(std::vector<PetscReal>(train_.Input(0), train_.Input(0) + s[0] * s[1]), s[0], s[1],
@@ -202,18 +232,10 @@ PetscErrorCode Trainer::SetUp() {
   problem_.SetAdjoint(true);
   PetscCall(OnEveryRank(comm_, [&] { return problem_.SetUp(); }));
   const Grid &grid = problem_.GetGrid();
-  if (const VitProcessing *vit = problem_.GetControls().Vit()) {
-    for (const Dataset *d : {&train_, &test_})
-      if (d == &train_ || has_test_) {
-        PetscCall(d->CheckShapes(comm_, {vit->channels, vit->height, vit->width}, {}, "(channels, image_height, image_width of /vit)"));
-        if (d->Labels()) PetscCall(d->CheckLabels(comm_, vit->classes));
-      }
-    PetscCheck(train_.Labels(), comm_, PETSC_ERR_USER_INPUT, "a vision Transformer is trained on /labels; the -data file '%s' has /targets",
-               data_path_.c_str());
-  } else {
+  if (classifier.empty()) {
     for (const Dataset *d : {&train_, &test_})
       if (d == &train_ || has_test_) PetscCall(d->CheckShapes(comm_, {grid.Nx(), grid.Ny()}, {grid.Nx(), grid.Ny()}, "(N_x, N_y)"));
-    PetscCheck(!train_.Labels(), comm_, PETSC_ERR_USER_INPUT, "/labels need a classification head (controls with /vit)");
+    PetscCheck(!train_.Labels(), comm_, PETSC_ERR_USER_INPUT, "/labels need a classification head (controls with /vit or /cvt)");
   }
   PetscCall(VecDuplicate(problem_.State(), embedded_.Out()));
   {  // samples per solve
@@ -270,6 +292,8 @@ PetscErrorCode Trainer::SetUpSmoothness() {
   PetscFunctionBeginUser;
   pairs_.clear();
   if (smoothness_ == 0) PetscFunctionReturn(0);
+  PetscCheck(!controls.Stages(), comm_, PETSC_ERR_SUP, "-train_time_smoothness is for controls with one time line of layers; %s has stages",
+             controls.Description().c_str());
   if (const auto *pl = dynamic_cast<const PiecewiseLinearControls *>(&controls)) PetscCallCXX(tau = pl->KnotTimes());
   else {
     std::vector<PetscReal> t = {0};
@@ -368,8 +392,14 @@ PetscErrorCode Trainer::Samples(const Dataset &d, const PetscInt *idx, PetscInt 
   if (n > 1) PetscCall(ChunkProblem(n, &p, &sl));
   else PetscCall(Synchronise(problem_, &problem_version_));
   const VitProcessing *vit = p->GetControls().Vit();
+  const CvtProcessing *cvt = p->GetControls().Cvt();
   PetscCallCXX(values_.resize(n * rows));
-  if (vit) {
+  if (cvt) {  // one image per solve (NotBatchable): the Problem embeds it and applies the head, and Problem::Adjoint their transposes
+    PetscCheck(n == 1, PETSC_COMM_SELF, PETSC_ERR_PLIB, "a convolutional Transformer is trained one image at a time");
+    const PetscReal *image = d.Input(idx[0]);
+    p->GetInitialState().SetImageValues(std::vector<PetscReal>(image, image + cvt->channels * cvt->height * cvt->width), "a training image");
+    sl->SetLabel(d.Label(idx[0]));
+  } else if (vit) {
     PetscCallCXX(labels_.resize(n));
     for (PetscInt j = 0; j < n; ++j) {  // the embedding F, sample by sample on the one-sample grid
       const PetscScalar *a;
@@ -390,12 +420,12 @@ PetscErrorCode Trainer::Samples(const Dataset &d, const PetscInt *idx, PetscInt 
       sl->SetTarget(targets_.data());
     }
   }
-  p->GetInitialState().SetValues(std::move(values_), Nx, Ny, n == 1 ? "a training sample" : "a chunk of training samples");
+  if (!cvt) p->GetInitialState().SetValues(std::move(values_), Nx, Ny, n == 1 ? "a training sample" : "a chunk of training samples");
   PetscCall(p->Solve());
   *loss += p->LossValue();
-  if (vit) {
+  if (vit || cvt) {
     const std::vector<PetscReal> &z = sl->Logits();
-    const PetscInt C = vit->classes;
+    const PetscInt C = vit ? vit->classes : cvt->classes;
     for (PetscInt j = 0; j < n; ++j) {
       const PetscReal *zj = &z[j * C];
       *correct += (PetscInt)(std::max_element(zj, zj + C) - zj) == d.Label(idx[j]) ? 1 : 0;
@@ -503,11 +533,11 @@ PetscErrorCode Trainer::Evaluate(const Dataset &d, PetscReal *loss, PetscReal *a
 }
 
 PetscErrorCode Trainer::Logits(const Dataset &d, const std::vector<PetscInt> &batch, std::vector<PetscReal> *z) {
-  const VitProcessing *vit = problem_.GetControls().Vit();
+  const std::vector<PetscInt> classifier = ImageClassifier(problem_.GetControls());
   PetscReal loss, correct;
   PetscFunctionBeginUser;
-  PetscCheck(vit && d.Labels(), comm_, PETSC_ERR_ARG_WRONG, "logits need a vision Transformer and labels");
-  PetscCallCXX(z->assign(d.Size() * vit->classes, 0.0));
+  PetscCheck(!classifier.empty() && d.Labels(), comm_, PETSC_ERR_ARG_WRONG, "logits need an image classifier and labels");
+  PetscCallCXX(z->assign(d.Size() * classifier[3], 0.0));
   logits_out_ = z;
   const PetscErrorCode ierr = Objective(d, batch, &loss, &correct, nullptr);
   logits_out_ = nullptr;
@@ -589,7 +619,7 @@ PetscErrorCode Trainer::WriteTestLogits() {
   int ok = 1;
   PetscFunctionBeginUser;
   PetscCheck(has_test_ && test_.Labels(), comm_, PETSC_ERR_USER_INPUT, "-train_test_logits needs a labelled -data_test set");
-  PetscCallCXX(logits.assign(test_.Size() * problem_.GetControls().Vit()->classes, 0.0));
+  PetscCallCXX(logits.assign(test_.Size() * ImageClassifier(problem_.GetControls())[3], 0.0));
   logits_out_ = &logits;
   const PetscErrorCode ierr = Evaluate(test_, &loss, &accuracy);
   logits_out_ = nullptr;

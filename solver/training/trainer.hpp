@@ -4,7 +4,8 @@
 // substeps, …) and solves its share of each batch, forward and adjoint (docs/adjoint.md); the ranks' gradient sums,
 // loss sums and counts go through one MPI_Allreduce per step. Batches are drawn from a permutation of the samples that
 // depends on the seed and the epoch only, and each batch is split into contiguous blocks over the ranks, so 1, 2, 4
-// ranks give the same training to round-off.
+// ranks give the same training to round-off. Images (/images, /labels) train an image classifier: a vision
+// Transformer (/vit, §4.2), or a convolutional one (/cvt, §6.2), whose Problem embeds each image and applies the head.
 //
 // Batched samples: a rank's share of a batch is solved in chunks of up to c samples (-train_chunk c, SetChunk; default
 // the local batch share, at most 128), each chunk as one state of c·N_x tokens on a grid of c sequences

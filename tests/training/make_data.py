@@ -9,6 +9,11 @@ import sys
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+from conv_transformer import build, randomise  # noqa: E402
+from export_torch import export  # noqa: E402
+
 
 def write(path, **datasets):
     with h5py.File(path, "w") as f:
@@ -51,6 +56,11 @@ def main():
     huge[11, 2] = [1e300, -1e300, 1e300, 3]
     write(f"{out}/states_one_overflows.h5", inputs=huge, targets=rng.normal(0, 1, (12, 5, 4)))
     write(f"{out}/float_labels.h5", images=images, labels=labels.astype(np.float64))
+    # A convolutional Transformer (§6.2) for good.h5's images: 4 tokens of 8 × 8 pixels, then 8 of 4 × 4; 10 classes; the
+    # head on token 0's image, and the same on the pixel means (which cannot be trained: its logits are constant).
+    for head, name in (("class_token", "cvt"), ("pixel_mean", "cvt_pixel_mean")):
+        model = build([(4, 8, 8, 2, 1), (8, 4, 4, 2, 1)], J=1, image=(1, 8, 8, 3, 1, 1), classes=10, head_kind=head)
+        export(randomise(model, 11), f"{out}/{name}.h5", False)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,16 @@ CHECK is one of
              checkpoint, then -train_restart: the trained controls and the loss history bitwise equal to an
              uninterrupted run's
   tao        full batch with TAO's lmvm (-tao_monitor): one line per iteration, the loss decreasing
+  cvt        a convolutional Transformer (§6.2; make_data.py's cvt.h5) trained 3 epochs on 16 images at 1, 2 and 4 ranks:
+             the trained controls the same to 1e-12, the loss decreasing, and the test logits of the trainer
+             (-train_test_logits) those of `ctflow -controls trained.h5 -image IMAGE` for every image, to 1e-12
   digits     examples/digits_vit.opts on the digits of tools/make_digits.py at 2 ranks: test accuracy ≥ 95% within 10 minutes
+  digits_cvt the same for the convolutional Transformer of examples/digits_cvt.opts, from tools/make_cvt_controls.py
 """
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -152,6 +157,34 @@ def tao(args):
     print(f"tao: lmvm, full batch, loss {loss[0]:.4f} → {loss[-1]:.4f} in {len(loss) - 1} iterations")
 
 
+def cvt(args):
+    data = os.path.join(args.data, "good.h5")
+    common = ["-controls", os.path.join(args.data, "cvt.h5"), "-data", data, "-train_epochs", "3", "-train_batch", "5", "-train_lr", "0.01",
+              "-train_seed", "3"]
+    results = {}
+    for np_ in (1, 2, 4):
+        extra = ["-data_test", data, "-train_test_logits", "logits.h5", "-train_history", "history.h5"] if np_ == 2 else []
+        ctflow(args, np_, common + extra + ["-train_out", f"trained_np{np_}.h5"])
+        results[np_] = arrays(f"trained_np{np_}.h5")
+    worst = max(np.abs(results[p][n] - results[1][n]).max() / max(np.abs(results[1][n]).max(), 1e-300) for p in (2, 4) for n in results[1])
+    with h5py.File("history.h5") as f:
+        loss = f["train_loss"][...]
+    with h5py.File(data) as f, h5py.File("logits.h5") as g:
+        images, logits = f["images"][...], g["logits"][...]
+    run_error = 0.0
+    for i, image in enumerate(images):
+        with h5py.File("image.h5", "w") as f:
+            f["image"] = image
+        run = subprocess.run(args.mpiexec.split() + ["-n", "2", args.ctflow, "-controls", "trained_np2.h5", "-image", "image.h5", "-traj", "run.h5"],
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        with h5py.File("run.h5") as f:
+            run_error = max(run_error, np.abs(f["logits"][...] - logits[i]).max() / np.abs(logits[i]).max())
+    print(f"cvt: trained controls on 2 and 4 ranks against 1 rank: {worst:.2e}; loss {loss[0]:.4f} → {loss[-1]:.4f}; "
+          f"the trainer's test logits against ctflow -image on {len(images)} images: {run_error:.2e}")
+    assert worst <= 1e-12 and loss[-1] < loss[0] and run_error <= 1e-12
+
+
 def digits(args):
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_digits.py"), "."], check=True)
     start = time.time()
@@ -164,8 +197,22 @@ def digits(args):
     assert accuracy >= 0.95 and seconds <= 600
 
 
+def digits_cvt(args):
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_digits.py"), "."], check=True)
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_cvt_controls.py"), "digits_cvt_initial.h5", "--data", "digits_train.h5"],
+                   check=True)
+    start = time.time()
+    ctflow(args, 2, ["-options_file", os.path.join(ROOT, "examples", "digits_cvt.opts"), "-controls", "digits_cvt_initial.h5",
+                     "-data", "digits_train.h5", "-data_test", "digits_test.h5"])
+    seconds = time.time() - start
+    with h5py.File("digits_cvt_history.h5") as f:
+        accuracy = f["test_accuracy"][-1]
+    print(f"digits_cvt: test accuracy {accuracy:.4f} after {seconds:.0f} s on 2 ranks")
+    assert accuracy >= 0.95 and seconds <= 600
+
+
 def main():
-    checks = {f.__name__: f for f in (smoke, ranks, nonfinite, restart, tao, digits)}
+    checks = {f.__name__: f for f in (smoke, ranks, nonfinite, restart, tao, cvt, digits, digits_cvt)}
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("check", choices=list(checks))
     parser.add_argument("--data", required=True)
@@ -181,6 +228,8 @@ def main():
     for name in os.listdir("."):
         if name.endswith(".h5") or name.endswith(".part"):
             os.remove(name)
+        elif name.endswith(".d"):  # a trajectory's segments
+            shutil.rmtree(name)
     checks[args.check](args)
 
 
