@@ -108,25 +108,30 @@ def markdown(train_dt, tables, levels, heads):
 
 
 def check_cvt(results, levels):
-    """What docs/training.md reads from the CvT's tables (--levels 9), asserted: trained at Δt = 1 or 1/4, with projections
-    or relaxation flows, the accuracy at the smallest Δt is at least 10 points below the trained step's; trained at 1/4,
-    the relaxation flows' logits converge at first order for the typical image (the median's last ratio in [1.7, 2.3])
-    and their accuracy settles (within 2 points over the last three levels)."""
+    """What docs/training.md reads from the CvT's tables, asserted. With projections, trained at any Δt, the accuracy at
+    the smallest Δt is at least 10 points below the trained step's. As relaxation flows the typical image's logits
+    converge at first order (the median's last ratio in [1.7, 2.3]) and the accuracy settles (within 2 points over the
+    last three levels): trained at Δt = 1 or 1/4 (--levels 9) at least 10 points below the trained step's, trained at
+    1/16 (--levels 5) within 2 points of it."""
     failures = []
-    if levels < 9:
-        return failures
     for train_dt, tables in results.items():
-        for name, table in tables.items():
-            if table[levels - 1]["accuracy"] > table[0]["accuracy"] - 0.1:
-                failures.append(f"trained at Δt = {train_dt}, {name}: the accuracy at the smallest Δt did not fall by 10 points")
-    relaxed = results.get("1/4", {}).get("relaxation flows")
-    if relaxed:
+        wanted = {"1": 9, "1/4": 9, "1/16": 5}.get(train_dt)
+        if wanted is None or levels < wanted:
+            continue
+        table = tables["projections"]
+        if table[levels - 1]["accuracy"] > table[0]["accuracy"] - 0.1:
+            failures.append(f"trained at Δt = {train_dt}, projections: the accuracy at the smallest Δt did not fall by 10 points")
+        relaxed = tables["relaxation flows"]
         ratio = relaxed[levels - 3]["median_change_to_half"] / relaxed[levels - 2]["median_change_to_half"]
-        if not 1.7 <= ratio <= 2.3:
-            failures.append(f"trained at Δt = 1/4, relaxation flows: the median change's last ratio is {ratio:.2f}, not first order")
+        if train_dt != "1" and not 1.7 <= ratio <= 2.3:
+            failures.append(f"trained at Δt = {train_dt}, relaxation flows: the median change's last ratio is {ratio:.2f}, not first order")
         last = [e["accuracy"] for e in relaxed[levels - 3:levels]]
         if max(last) - min(last) > 0.02:
-            failures.append(f"trained at Δt = 1/4, relaxation flows: the accuracy did not settle ({last})")
+            failures.append(f"trained at Δt = {train_dt}, relaxation flows: the accuracy did not settle ({last})")
+        kept = relaxed[levels - 1]["accuracy"] >= relaxed[0]["accuracy"] - (0.02 if train_dt == "1/16" else 0.1)
+        if kept != (train_dt == "1/16"):
+            failures.append(f"trained at Δt = {train_dt}, relaxation flows: accuracy {relaxed[0]['accuracy']:.3f} → "
+                            f"{relaxed[levels - 1]['accuracy']:.3f}, against the doc")
     return failures
 
 
