@@ -1,10 +1,10 @@
 #include "discretization/vit_processing.hpp"
 
-#include "discretization/class_token_head.hpp"
-
 #include <cblas.h>
 
 #include <algorithm>
+
+#include "discretization/class_token_head.hpp"
 
 namespace ctflow {
 
