@@ -25,9 +25,10 @@ from torch import nn
 
 
 def convolve(u, W, area):
-    """area · (W * u) for images u (B, N1, N2) and stencils W (n, k1, k2): (B, n, N1, N2), zero padding."""
+    """area · (W * u) for images u (..., N1, N2) and stencils W (n, k1, k2): (..., n, N1, N2), zero padding."""
     k1, k2 = W.shape[-2:]
-    return area * F.conv2d(u[:, None], W.flip(-2, -1)[:, None], padding=(k1 // 2, k2 // 2))
+    out = F.conv2d(u.reshape(-1, 1, *u.shape[-2:]), W.flip(-2, -1)[:, None], padding=(k1 // 2, k2 // 2))
+    return area * out.reshape(*u.shape[:-2], *out.shape[1:])
 
 
 def layer_norm(u, sigma1, sigma2):
@@ -38,7 +39,8 @@ def layer_norm(u, sigma1, sigma2):
 
 
 class ConvLayer(nn.Module):
-    """One step of the scheme on a stage's grid: pixel area `area` (Δy1 Δy2), attention scale `scale`, Δh = 1."""
+    """One step of the scheme on a stage's grid: pixel area `area` (Δy1 Δy2), attention scale `scale`, Δh = 1. The state
+    is (N_x, N_y1, N_y2), or a batch of them (B, N_x, N_y1, N_y2)."""
 
     def __init__(self, Nx, heads, k, J, k_ffn=3, k_embed=None, area=1.0, scale=1.0):
         super().__init__()
@@ -52,20 +54,20 @@ class ConvLayer(nn.Module):
         self.area, self.scale = area, scale
 
     def forward(self, u):
-        Nx = u.shape[0]
+        Nx = u.shape[-3]
         if self.embed_W is not None:  # term IV, eq. (44), then eq. (45)
             k = self.embed_W.shape[-1]
-            conv = F.conv2d(u[None], self.embed_W.flip(-2, -1)[:, None], padding=k // 2, groups=Nx)[0]
+            conv = F.conv2d(u.reshape(-1, *u.shape[-3:]), self.embed_W.flip(-2, -1)[:, None], padding=k // 2, groups=Nx).view_as(u)
             u = layer_norm(u + self.area * conv + self.embed_b[:, None, None], self.sigma1, self.sigma2)
-        Q, K, V = (convolve(u, W, self.area).flatten(2) for W in (self.WQ, self.WK, self.WV))  # (N_x, N_h, N_y)
-        out = torch.zeros_like(u).flatten(1)
-        for m in range(Q.shape[1]):  # eq. (42) and (40): Δx cancels in γ
-            gamma = torch.softmax(self.scale * self.area * Q[:, m] @ K[:, m].T, dim=1)
-            out = out + gamma @ V[:, m]
+        Q, K, V = (convolve(u, W, self.area).flatten(-2) for W in (self.WQ, self.WK, self.WV))  # (…, N_x, N_h, N_y)
+        out = torch.zeros_like(u).flatten(-2)
+        for m in range(Q.shape[-2]):  # eq. (42) and (40): Δx cancels in γ
+            gamma = torch.softmax(self.scale * self.area * Q[..., m, :] @ K[..., m, :].transpose(-1, -2), dim=-1)
+            out = out + gamma @ V[..., m, :]
         u = layer_norm(u + out.view_as(u), self.sigma1, self.sigma2)
         v = u
         for W, b in zip(self.W, self.b):  # eq. (15), (23): translation-invariant kernels
-            v = torch.relu(v + convolve(v, W[None], self.area)[:, 0] + b[:, None, None])
+            v = torch.relu(v + convolve(v, W[None], self.area)[..., 0, :, :] + b[:, None, None])
         if len(self.W):
             u = (v + u) / 2  # eq. (16)
         return layer_norm(u, self.sigma1, self.sigma2)
@@ -86,18 +88,21 @@ class ConvStage(nn.Module):
 
 
 def transfer(u, to):
-    """The multigrid transfer to the next stage's grid: pixel averages, then token averages or copies."""
-    Nx, N1, N2 = u.shape
-    u = F.avg_pool2d(u[None], (N1 // to.N1, N2 // to.N2))[0]
+    """The multigrid transfer to the next stage's grid: pixel averages, then token averages or copies (any leading
+    batch dimensions)."""
+    Nx, N1, N2 = u.shape[-3:]
+    lead = u.shape[:-3]
+    u = F.avg_pool2d(u.reshape(-1, Nx, N1, N2), (N1 // to.N1, N2 // to.N2)).reshape(*lead, Nx, to.N1, to.N2)
     if to.Nx < Nx:
-        return u.view(to.Nx, Nx // to.Nx, to.N1, to.N2).mean(1)
-    return u.repeat_interleave(to.Nx // Nx, dim=0)
+        return u.reshape(*lead, to.Nx, Nx // to.Nx, to.N1, to.N2).mean(-4)
+    return u.repeat_interleave(to.Nx // Nx, dim=-3)
 
 
 class ConvTransformer(nn.Module):
     """K stages; with `embedding` (a Conv2d from C image channels to the first stage's tokens) and `head` (a Linear) an
     image classifier: logits = head(u(T)[0] flattened) for head_kind "class_token" (a Linear from the last stage's
-    pixels), head(mean over pixels of u(T)) for "pixel_mean" (a Linear from the last stage's tokens)."""
+    pixels), head(mean over pixels of u(T)) for "pixel_mean" (a Linear from the last stage's tokens). A classifier takes
+    one image (C, H, W) or a batch (B, C, H, W)."""
 
     def __init__(self, stages, embedding=None, head=None, head_kind="pixel_mean"):
         super().__init__()
@@ -105,12 +110,15 @@ class ConvTransformer(nn.Module):
         self.embedding, self.head, self.head_kind = embedding, head, head_kind
 
     def forward(self, x):
-        u = self.embedding(x[None])[0] if self.embedding is not None else x
+        if self.embedding is None:
+            u = x
+        else:
+            u = self.embedding(x) if x.dim() == 4 else self.embedding(x[None])[0]
         for s, stage in enumerate(self.stages):
             u = stage(transfer(u, stage) if s else u)
         if self.head is None:
             return u
-        return self.head(u[0].flatten()) if self.head_kind == "class_token" else self.head(u.mean((-2, -1)))
+        return self.head(u[..., 0, :, :].flatten(-2)) if self.head_kind == "class_token" else self.head(u.mean((-2, -1)))
 
 
 def build(stage_specs, J, k=3, k_ffn=3, k_embed=None, image=None, classes=0, head_kind="pixel_mean"):
