@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """One training epoch of a vision Transformer: `ctflow -train` against torch, same model, same batches, same kernels.
 
-    /usr/bin/python3 bench/bench_training.py [--cases digits fashion] [--fashion-samples 6000] [--epochs 3] [--rounds 3]
+    /usr/bin/python3 bench/bench_training.py [--cases digits fashion digits_cvt] [--fashion-samples 6000] [--epochs 3] [--rounds 3]
 
 For each case a random ViT is made by ctflow (`-train_epochs 0`, examples/*_vit.opts' architecture) and the same
 network is built in torch from that controls file (nn.TransformerEncoderLayer, pre-LN, exact GELU, batch_first, the
@@ -18,7 +18,9 @@ the same thing. Ratio = ctflow / torch at one rank; 2-rank efficiency = t(1 rank
 2-rank runs alternate --rounds times, and the efficiency is taken per round (a 1-rank run against the 2-rank run right
 after it), so that a disturbance of the machine during one run moves one round's figure, not the median.
 Digits: tools/make_digits.py (1,438 images 8 × 8, patch 4: N_x = 5); Fashion-MNIST: the first --fashion-samples
-images of tools/make_fashion_mnist.py (28 × 28, patch 7: N_x = 17).
+images of tools/make_fashion_mnist.py (28 × 28, patch 7: N_x = 17). digits_cvt: the paper's convolutional Transformer
+of examples/digits_cvt.opts on the digits, its start from tools/make_cvt_controls.py, in torch the ConvTransformer of
+examples/conv_transformer.py on batches (ctflow solves one image at a time).
 """
 import argparse
 import json
@@ -38,6 +40,7 @@ import bench_vs_torch  # noqa: E402
 CASES = {  # options file, batch, data maker, train file
     "digits": ("digits_vit.opts", 32, "make_digits.py", "digits_train.h5"),
     "fashion": ("fashion_mnist_vit.opts", 64, "make_fashion_mnist.py", "fashion_mnist_train.h5"),
+    "digits_cvt": ("digits_cvt.opts", 32, "make_digits.py", "digits_train.h5"),
 }
 
 
@@ -141,6 +144,40 @@ class TorchViT:
         return self.head(self.norm(x)[:, 0])
 
 
+def torch_cvt(path):
+    """A CvT controls file (tools/export_torch.py's layout, docs/controls-format.md) as examples/conv_transformer.py's
+    ConvTransformer."""
+    import torch
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    import conv_transformer
+    with h5py.File(path) as f:
+        stages = [tuple(int(f[f"stages/{s}"].attrs[a]) for a in ("N_x", "N_y1", "N_y2", "N_h")) + (len(f[f"stages/{s}/layers"]),)
+                  for s in range(len(f["stages"]))]
+        first, cvt = f["stages/0/layers/0"], f["cvt"]
+        J = sum(1 for name in first if name.startswith("conv_W") and name[6:].isdigit())
+        E = cvt["embedding_W"]
+        image = (E.shape[1], int(cvt.attrs["image_height"]), int(cvt.attrs["image_width"]), E.shape[-1], int(cvt.attrs["stride"]),
+                 int(cvt.attrs["padding"]))
+        model = conv_transformer.build(stages, J, first["conv_WQ"].shape[-1], first["conv_W1"].shape[-1] if J else 3,
+                                       first["embed_W"].shape[-1] if "embed_W" in first else None, image, cvt["head_b"].shape[0],
+                                       cvt.attrs.get("head", "pixel_mean"))
+        t = lambda name: torch.from_numpy(f[name][...])
+        with torch.no_grad():
+            for s, stage in enumerate(model.stages):
+                for n, layer in enumerate(stage.layers):
+                    g = f"stages/{s}/layers/{n}/"
+                    for p, name in ((layer.WQ, "conv_WQ"), (layer.WK, "conv_WK"), (layer.WV, "conv_WV"), (layer.embed_W, "embed_W"),
+                                    (layer.embed_b, "embed_b")):
+                        if p is not None:
+                            p.copy_(t(g + name))
+                    for j, (W, b) in enumerate(zip(layer.W, layer.b), 1):
+                        W.copy_(t(g + f"conv_W{j}")), b.copy_(t(g + f"b{j}"))
+                    layer.sigma1.fill_(float(f[g].attrs["sigma1"])), layer.sigma2.fill_(float(f[g].attrs["sigma2"]))
+            model.embedding.weight.copy_(t("cvt/embedding_W")), model.embedding.bias.copy_(t("cvt/embedding_b"))
+            model.head.weight.copy_(t("cvt/head_W").T), model.head.bias.copy_(t("cvt/head_b"))
+    return model
+
+
 def torch_epochs(model, images, labels, batch, epochs):
     import torch
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -162,7 +199,9 @@ def torch_only(init, data, batch, epochs):
     """In a child process on one BLAS: torch's epoch losses and seconds as JSON on stdout."""
     import torch
     torch.set_num_threads(1)
-    model = TorchViT(init)
+    with h5py.File(init) as f:
+        convolutional = "cvt" in f
+    model = torch_cvt(init) if convolutional else TorchViT(init)
     with h5py.File(data) as f:
         images, labels = torch.from_numpy(f["images"][...]), torch.from_numpy(f["labels"][...])
     print(json.dumps(torch_epochs(model, images, labels, int(batch), int(epochs))))
@@ -203,7 +242,10 @@ def main():
             data = f"fashion_{args.fashion_samples}.h5"
             with h5py.File(train) as f, h5py.File(data, "w") as g:
                 g["images"], g["labels"] = f["images"][:args.fashion_samples], f["labels"][:args.fashion_samples]
-        ctflow_train(args, 1, opts, data, batch, 0, ["-train_out", f"{case}_init.h5"])
+        if case == "digits_cvt":  # the start of examples/digits_cvt.opts
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_cvt_controls.py"), f"{case}_init.h5", "--data", data], check=True)
+        else:  # a random ViT of the options file's architecture
+            ctflow_train(args, 1, opts, data, batch, 0, ["-train_out", f"{case}_init.h5"])
         with h5py.File(data) as f:
             samples = len(f["labels"])
         t_loss, t_blis = torch_child(kernels, True, f"{case}_init.h5", data, batch, args.epochs)
@@ -217,7 +259,7 @@ def main():
             efficiency.append(statistics.median(one) / (2 * statistics.median(two)))
         TB, TO, C1, C2 = statistics.median(t_blis), statistics.median(t_own), statistics.median(c1), statistics.median(c2)
         T = min(TB, TO)
-        print(f"{case}: {samples} samples, batch {batch}, architecture {architecture(opts)}")
+        print(f"{case}: {samples} samples, batch {batch}, architecture {architecture(opts) or 'of tools/make_cvt_controls.py (its defaults)'}")
         print(f"  first-epoch mean loss: torch {t_loss[0]:.12f}, ctflow {c_loss[0]:.12f} (relative difference {abs(t_loss[0] - c_loss[0]) / t_loss[0]:.1e})")
         if not abs(t_loss[0] - c_loss[0]) <= 1e-10 * t_loss[0]:
             sys.exit("ctflow and torch trained different things: the first epochs' losses differ")
