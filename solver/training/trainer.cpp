@@ -135,6 +135,18 @@ PetscErrorCode Trainer::SetFromOptions() {
                             "Trainer::SetChunk", chunk_, &chunk_, nullptr));
   PetscCall(PetscOptionsString("-train_test_logits", "After training, write the test set's logits, loss and accuracy here (HDF5)",
                                "Trainer::SetTestLogits", logits, logits, sizeof(logits), nullptr));
+  {
+    char *patterns[64];
+    PetscInt n = 64;
+    PetscBool set;
+    PetscCall(PetscOptionsStringArray("-train_freeze", "Parameter arrays left as they are (names in the controls file, wildcards: layers/0/mlp_*)",
+                                      "Trainer::SetFrozen", patterns, &n, &set));
+    if (set) {
+      std::vector<std::string> list(patterns, patterns + n);
+      for (PetscInt i = 0; i < n; ++i) PetscCall(PetscFree(patterns[i]));
+      SetFrozen(list);
+    }
+  }
   PetscOptionsEnd();
   SetData(data, test);
   SetOutput(out);
@@ -261,6 +273,7 @@ PetscErrorCode Trainer::SetUp() {
     first_epoch_ = state.epoch;
     PetscCall(SetParameters(theta_));
   }
+  PetscCall(frozen_.SetUp(comm_, theta_arrays_));
   if (optimizer_) optimizer_->SetWeightDecay(weight_decay_);
   if (TaoSelected()) PetscCall(SetUpTao());
   InputFiles inputs = problem_.Inputs();
@@ -518,7 +531,8 @@ PetscErrorCode Trainer::Objective(const Dataset &d, const std::vector<PetscInt> 
     norm2 = BatchMean(n, sums.data(), b, g->data());
   }
   *loss += Smoothness(g);
-  if (g && gnorm) *gnorm = std::sqrt(pairs_.empty() ? norm2 : SumOfSquares(n, g->data()));
+  if (g) frozen_.Mask(g);
+  if (g && gnorm) *gnorm = std::sqrt(pairs_.empty() && frozen_.Empty() ? norm2 : SumOfSquares(n, g->data()));
   PetscFunctionReturn(0);
 }
 
@@ -600,6 +614,7 @@ PetscErrorCode Trainer::TrainMiniBatch() {
         for (PetscReal &x : g) x *= clip_ / (gnorm + 1e-6);
       PetscCall(PetscLogEventBegin(TRAIN_UPDATE_EVENT, 0, 0, 0, 0));
       PetscCall(optimizer_->Step(lr, g, &theta_));
+      frozen_.Restore(&theta_);
       PetscCall(SetParameters(theta_));
       PetscCall(PetscLogEventEnd(TRAIN_UPDATE_EVENT, 0, 0, 0, 0));
       loss_sum += loss * (PetscReal)batch.size();
@@ -669,6 +684,7 @@ PetscErrorCode Trainer::Train() {
                         problem_.GetControls().Description().c_str(), data_path_.c_str(), train_.Size(),
                         has_test_ ? (", test " + test_path_).c_str() : "", theta_.size(), optimizer_ ? optimizer_->Description().c_str() : "tao",
                         batch_, schedule_.Description().c_str(), chunk.c_str()));
+  if (!frozen_.Empty()) PetscCall(PetscPrintf(comm_, "frozen: %s\n", frozen_.Description().c_str()));
   if (TaoSelected()) PetscCall(TrainTao());
   else PetscCall(TrainMiniBatch());
   PetscCall(PetscLogStagePop());

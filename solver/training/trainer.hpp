@@ -26,9 +26,9 @@
 // -train_epochs n, -train_batch b (0: the whole set), -train_seed s, -train_shuffle (SetShuffle), -train_optimizer
 // adam|adamw|sgd|tao (SetOptimizer; tao: full batch through PETSc's TAO, its options -tao_*), -train_weight_decay λ,
 // -train_clip c (gradient norm clipping), -train_time_smoothness α, -train_history FILE, -train_checkpoint FILE,
-// -train_checkpoint_every k, -train_restart, -train_chunk c (SetChunk), -train_test_logits FILE (SetTestLogits: the test set's logits after training,
-// /logits (B, classes), with /labels, and the loss and accuracy as attributes; with -train_epochs 0 an evaluation); the learning rate's
-// (lr_schedule.hpp) and the random ViT's (vit_init.hpp).
+// -train_checkpoint_every k, -train_restart, -train_chunk c (SetChunk), -train_freeze PATTERN,… (SetFrozen), -train_test_logits FILE (SetTestLogits:
+// the test set's logits after training, /logits (B, classes), with /labels, and the loss and accuracy as attributes; with -train_epochs 0 an
+// evaluation); the learning rate's (lr_schedule.hpp) and the random ViT's (vit_init.hpp).
 #pragma once
 #include <petsctao.h>
 
@@ -37,6 +37,7 @@
 
 #include "solver/problem/problem.hpp"
 #include "solver/training/dataset.hpp"
+#include "solver/training/frozen_parameters.hpp"
 #include "solver/training/lr_schedule.hpp"
 #include "solver/training/optimizer.hpp"
 #include "solver/training/sample_loss.hpp"
@@ -60,6 +61,8 @@ class Trainer {
   void SetWeightDecay(PetscReal wd) { weight_decay_ = wd; }
   void SetClip(PetscReal clip) { clip_ = clip; }
   void SetTimeSmoothness(PetscReal alpha) { smoothness_ = alpha; }
+  // Parameter arrays training leaves as they are (frozen_parameters.hpp): names or wildcards over the controls file's.
+  void SetFrozen(const std::vector<std::string> &patterns) { frozen_.SetPatterns(patterns); }
   // Samples per batched solve (0: the local batch share, at most 128; 1: one at a time).
   void SetChunk(PetscInt chunk) { chunk_ = chunk; }
   void SetHistory(const std::string &path) { history_path_ = UnlessNone(path); }
@@ -71,7 +74,7 @@ class Trainer {
   PetscErrorCode Train();
 
   // The objective at the current parameters over samples `batch` of d: the mean loss (plus the smoothness term) and,
-  // with g, its gradient (flat, the layout of Parameters()) and, with gnorm, its norm; *correct: the count of correctly
+  // with g, its gradient (flat, the layout of Parameters(); zero on the frozen arrays) and, with gnorm, its norm; *correct: the count of correctly
   // classified samples. Collective: one Allreduce.
   PetscErrorCode Objective(const Dataset &d, const std::vector<PetscInt> &batch, PetscReal *loss, PetscReal *correct, std::vector<PetscReal> *g,
                            PetscReal *gnorm = nullptr);
@@ -136,6 +139,7 @@ class Trainer {
   PetscInt theta_version_ = 0;              // counts SetParameters
   PetscInt problem_version_ = 0;            // theta_version_ of problem_'s controls
   PetscReal weight_decay_ = 0, clip_ = 0, smoothness_ = 0;
+  FrozenParameters frozen_;
   std::unique_ptr<Optimizer> optimizer_;
   LrSchedule schedule_;
   std::vector<PetscReal> theta_;

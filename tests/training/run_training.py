@@ -16,6 +16,9 @@ CHECK is one of
              checkpoint, then -train_restart: the trained controls and the loss history bitwise equal to an
              uninterrupted run's
   tao        full batch with TAO's lmvm (-tao_monitor): one line per iteration, the loss decreasing
+  freeze     -train_freeze with patterns (a name, wildcards, with and without the leading '/') under TAO's lmvm and under
+             SGD with momentum and weight decay, restarted from a checkpoint: the frozen arrays bitwise equal to the
+             start, every other array changed; the first line names what is frozen
   cvt        a convolutional Transformer (§6.2; make_data.py's cvt.h5) trained 3 epochs on 16 images at 1, 2 and 4 ranks:
              the trained controls the same to 1e-12, the loss decreasing, and the test logits of the trainer
              (-train_test_logits) those of `ctflow -controls trained.h5 -image IMAGE` for every image, to 1e-12
@@ -23,6 +26,7 @@ CHECK is one of
   digits_cvt the same for the convolutional Transformer of examples/digits_cvt.opts, from tools/make_cvt_controls.py
 """
 import argparse
+import fnmatch
 import os
 import re
 import shutil
@@ -157,6 +161,31 @@ def tao(args):
     print(f"tao: lmvm, full batch, loss {loss[0]:.4f} → {loss[-1]:.4f} in {len(loss) - 1} iterations")
 
 
+def freeze(args):
+    data = os.path.join(args.data, "good.h5")
+    common = ["-data", data, "-train_batch", "4", "-train_seed", "5"] + TINY
+    ctflow(args, 2, common + ["-train_epochs", "0", "-train_out", "start.h5"])
+    start = arrays("start.h5")
+    cases = {  # optimiser options, patterns
+        "tao": (["-train_optimizer", "tao", "-tao_type", "lmvm", "-train_epochs", "5"], ["/layers/1/*", "vit/class_token"]),
+        "sgd": (["-train_optimizer", "sgd", "-train_momentum", "0.9", "-train_weight_decay", "0.1", "-train_lr", "0.05",
+                 "-train_checkpoint", "checkpoint.h5", "-train_checkpoint_every", "1"], ["*/WQ", "final_norm/*", "layers/0/c"]),
+    }
+    for name, (options, patterns) in cases.items():
+        flag = ["-train_freeze", ",".join(patterns)]
+        if name == "sgd":  # 2 epochs, then a restart for 2 more: the frozen values come through the checkpoint
+            ctflow(args, 2, common + options + flag + ["-train_epochs", "2", "-train_out", "none"])
+            options = options + ["-train_restart"]
+        run = ctflow(args, 2, common + options + flag + (["-train_epochs", "4"] if name == "sgd" else []) + ["-train_out", f"{name}.h5"])
+        trained = arrays(f"{name}.h5")
+        held = {n for n in start if any(fnmatch.fnmatch("/" + n, p if p.startswith("/") else "/" + p) for p in patterns)}
+        assert held and len(held) < len(start), held
+        wrong = [n for n in start if (n in held) != np.array_equal(start[n], trained[n])]
+        assert not wrong, f"{name}: frozen arrays that moved or free arrays that did not: {wrong}"
+        assert re.search(rf"^frozen: {len(held)} array\(s\)", run.stdout, re.M), run.stdout
+        print(f"freeze, {name}: {len(held)} arrays kept bit for bit ({', '.join(sorted(held))}), the other {len(start) - len(held)} trained")
+
+
 def cvt(args):
     data = os.path.join(args.data, "good.h5")
     common = ["-controls", os.path.join(args.data, "cvt.h5"), "-data", data, "-train_epochs", "3", "-train_batch", "5", "-train_lr", "0.01",
@@ -212,7 +241,7 @@ def digits_cvt(args):
 
 
 def main():
-    checks = {f.__name__: f for f in (smoke, ranks, nonfinite, restart, tao, cvt, digits, digits_cvt)}
+    checks = {f.__name__: f for f in (smoke, ranks, nonfinite, restart, tao, freeze, cvt, digits, digits_cvt)}
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("check", choices=list(checks))
     parser.add_argument("--data", required=True)

@@ -2,7 +2,7 @@
 """Training parity: a small ViT or CvT trained by torch and by `ctflow -train` from the same float64 parameters.
 
     /usr/bin/python3 tests/training/torch_training.py {gd,adam,sgd,adamw} [--model vit|cvt] --np 2
-        [--ctflow build/ctflow] [--workdir DIR]
+        [--freeze] [--ctflow build/ctflow] [--workdir DIR]
 
 --model vit (the default): a torchvision VisionTransformer (3 × 8 × 8 images, patch 4, 2 pre-LN layers, 2 heads,
 hidden 8, MLP 12, 5 classes) with random parameters (N(0, 1/4), γ in [1, 1.5), random ε; not torch's initialisation)
@@ -32,11 +32,15 @@ cross-entropy (ctflow solves one sample at a time); optimisers, batches, clippin
 the ViT's bias masking does not apply. The trained parameters are exactly the module's (stencils, biases, σ1, σ2 of
 every layer, the embedding's Conv2d, the head's Linear, transposed by the export); σ1, σ2 are attributes of each
 /stages/<s>/layers/<n> group, not datasets, and are compared as well.
+--freeze (ViT): the patch embedding, layer 0's MLP and layer 1's first layer norm do not train — requires_grad = False
+in torch (no gradient: not in the clipped norm, not decayed), -train_freeze with the same arrays' names in ctflow; the
+frozen arrays of ctflow's trained controls must equal the initial ones bit for bit.
 Checks: each epoch's mean pre-step loss agrees to 1e-10 relative, every trained array to 1e-9 relative in the max
 norm. Both sides evaluate the same float64 expressions in different orders (~1e-15 per step); 20 steps of a
 contracting-or-mildly-expanding optimisation keep that far below the tolerances (measured: see the printout).
 """
 import argparse
+import fnmatch
 import os
 import subprocess
 import sys
@@ -63,6 +67,9 @@ CASES = {  # optimiser, ctflow options, batch, epochs, lr
               ["-train_optimizer", "adamw", "-train_weight_decay", "0.1", "-train_clip", "0.5"], 5, 5, 0.01),
 }
 CLIP = {"adamw": 0.5}  # torch.nn.utils.clip_grad_norm_ before each step
+# --freeze: torch parameter name prefixes and ctflow's -train_freeze patterns for the same arrays.
+FREEZE = (["conv_proj.", "encoder.layers.encoder_layer_0.mlp.", "encoder.layers.encoder_layer_1.ln_1."],
+          ["vit/patch_*", "layers/0/mlp_*", "layers/1/layernorm1_*"])
 
 
 def vit_model_and_data():
@@ -144,15 +151,26 @@ def main():
     parser.add_argument("--ctflow", default=os.path.join(ROOT, "build", "ctflow"))
     parser.add_argument("--mpiexec", default="mpirun")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--freeze", action="store_true", help="train with some arrays frozen (ViT)")
     args = parser.parse_args()
+    if args.freeze and args.model != "vit":
+        parser.error("--freeze is for the ViT")
     prefix = "torch_" if args.model == "vit" else f"torch_{args.model}_"
-    work = args.workdir or os.path.join(ROOT, "build", "tests", "training", f"{prefix}{args.case}_np{args.np}")
+    frozen = "_frozen" if args.freeze else ""
+    work = args.workdir or os.path.join(ROOT, "build", "tests", "training", f"{prefix}{args.case}{frozen}_np{args.np}")
     os.makedirs(work, exist_ok=True)
     os.chdir(work)
 
     model_and_data, batch_loss = MODELS[args.model]
     model, images, labels = model_and_data()
     model.eval()  # no dropout in either
+    if args.freeze:
+        frozen_count = 0
+        for name, p in model.named_parameters():
+            if name.startswith(tuple(FREEZE[0])):
+                p.requires_grad_(False)
+                frozen_count += p.numel()
+        assert frozen_count > 0
     export(model, "initial.h5", False)
     with h5py.File("data.h5", "w") as f:
         f["images"], f["labels"] = images.numpy(), labels.numpy().astype(np.int64)
@@ -160,7 +178,7 @@ def main():
     command = args.mpiexec.split() + ["-n", args.np, os.path.abspath(args.ctflow), "-train", "-controls", "initial.h5",
                                       "-data", "data.h5", "-train_batch", str(batch), "-train_epochs", str(epochs),
                                       "-train_lr", str(lr), "-train_shuffle", "0", "-train_history", "history.h5",
-                                      "-train_out", "trained.h5"] + flags
+                                      "-train_out", "trained.h5"] + flags + (["-train_freeze", ",".join(FREEZE[1])] if args.freeze else [])
     print("running:", " ".join(command))
     run = subprocess.run(command, capture_output=True, text=True)
     print(run.stdout, end="")
@@ -188,6 +206,15 @@ def main():
                     compare(f"{name}@{key}", np.asarray(ours[name].attrs[key], dtype=np.float64),
                             np.asarray(value, dtype=np.float64))
         theirs.visititems(visit)
+    if args.freeze:
+        with h5py.File("trained.h5") as ours, h5py.File("initial.h5") as start:
+            names = []
+            start.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+            held = [n for n in names if any(fnmatch.fnmatch(n, p) for p in FREEZE[1])]
+            moved = [n for n in held if not np.array_equal(ours[n][...], start[n][...])]
+        print(f"frozen: {len(held)} arrays ({', '.join(held)}), {frozen_count} parameters; changed: {moved or 'none'}")
+        if len(held) != 8 or moved:
+            sys.exit("FAILED: the frozen arrays must be the eight named and keep their initial values bit for bit")
     label = "" if args.model == "vit" else f"{args.model} "
     print(f"{label}{args.case} on {args.np} ranks, {len(reference)} epochs: "
           f"loss curve {reference[0]:.6f} → {reference[-1]:.6f}, relative difference {loss_error:.2e}; "
