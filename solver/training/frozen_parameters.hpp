@@ -17,13 +17,11 @@ namespace ctflow {
 class FrozenParameters {
  public:
   void SetPatterns(const std::vector<std::string> &patterns) { patterns_ = patterns; }
-  const std::vector<std::string> &Patterns() const { return patterns_; }
   // Finds the arrays of theta (a view of a flat θ) that the patterns name and keeps their current values; an error
   // for a pattern that names none.
   PetscErrorCode SetUp(MPI_Comm comm, const ControlsArrays &theta);
   bool Empty() const { return ranges_.empty(); }
-  // Scalars frozen, and a description: "3 arrays, 112 parameters (vit/patch_*, layers/0/mlp_*)".
-  size_t Count() const { return count_; }
+  // "6 array(s), 112 parameters (vit/patch_*, layers/0/mlp_*)".
   std::string Description() const;
   // Zeroes the frozen entries of a flat gradient.
   void Mask(std::vector<PetscReal> *g) const;
