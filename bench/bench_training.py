@@ -146,10 +146,13 @@ class TorchViT:
 
 def torch_cvt(path):
     """A CvT controls file (tools/export_torch.py's layout, docs/controls-format.md) as examples/conv_transformer.py's
-    ConvTransformer."""
+    ConvTransformer: the architecture read from the file, the parameters placed by the export's map as
+    tools/gradient_to_torch.py walks it."""
+    import numpy as np
     import torch
-    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    sys.path[:0] = [os.path.join(ROOT, "examples"), os.path.join(ROOT, "tools")]
     import conv_transformer
+    from gradient_to_torch import convolutional_gradients
     with h5py.File(path) as f:
         stages = [tuple(int(f[f"stages/{s}"].attrs[a]) for a in ("N_x", "N_y1", "N_y2", "N_h")) + (len(f[f"stages/{s}/layers"]),)
                   for s in range(len(f["stages"]))]
@@ -161,20 +164,8 @@ def torch_cvt(path):
         model = conv_transformer.build(stages, J, first["conv_WQ"].shape[-1], first["conv_W1"].shape[-1] if J else 3,
                                        first["embed_W"].shape[-1] if "embed_W" in first else None, image, cvt["head_b"].shape[0],
                                        cvt.attrs.get("head", "pixel_mean"))
-        t = lambda name: torch.from_numpy(f[name][...])
         with torch.no_grad():
-            for s, stage in enumerate(model.stages):
-                for n, layer in enumerate(stage.layers):
-                    g = f"stages/{s}/layers/{n}/"
-                    for p, name in ((layer.WQ, "conv_WQ"), (layer.WK, "conv_WK"), (layer.WV, "conv_WV"), (layer.embed_W, "embed_W"),
-                                    (layer.embed_b, "embed_b")):
-                        if p is not None:
-                            p.copy_(t(g + name))
-                    for j, (W, b) in enumerate(zip(layer.W, layer.b), 1):
-                        W.copy_(t(g + f"conv_W{j}")), b.copy_(t(g + f"b{j}"))
-                    layer.sigma1.fill_(float(f[g].attrs["sigma1"])), layer.sigma2.fill_(float(f[g].attrs["sigma2"]))
-            model.embedding.weight.copy_(t("cvt/embedding_W")), model.embedding.bias.copy_(t("cvt/embedding_b"))
-            model.head.weight.copy_(t("cvt/head_W").T), model.head.bias.copy_(t("cvt/head_b"))
+            convolutional_gradients(model, f, lambda p, v: p.copy_(torch.from_numpy(np.asarray(v, dtype=np.float64)).reshape(p.shape)))
     return model
 
 
