@@ -12,7 +12,7 @@ namespace ctflow {
 #define CTFLOW_MPI_SYSCONFDIR "/etc/openmpi"
 #endif
 
-static std::string transport_how;  // MpiSelectTransport's decision, for the description
+static std::string transport_how;  // MpiSelectTransport's decisions, for the description
 
 // The parameter's name in this Open MPI (5.x renamed vader to sm and keeps the old name as an alias).
 static std::string CopyParameter(int major) { return major >= 5 ? "btl_sm_single_copy_mechanism" : "btl_vader_single_copy_mechanism"; }
@@ -65,6 +65,29 @@ MpiTransportAction MpiTransportStep(const MpiTransportState &state) {
   return act;
 }
 
+bool MpiLaunched(const std::function<const char *(const char *)> &getenv) {
+  for (const char *name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_FD"})
+    if (getenv(name)) return true;
+  return false;
+}
+
+std::vector<MpiTransportAction> MpiSingletonSteps(const MpiTransportState &state) {
+  std::vector<MpiTransportAction> acts;
+  if (state.open_mpi_major != 4 || MpiLaunched(state.getenv)) return acts;
+  for (const auto &[name, value] : {std::pair<std::string, std::string>{"ess_singleton_isolated", "1"}, {"pml", "ob1"}}) {
+    MpiTransportAction act;
+    const std::string variable = "OMPI_MCA_" + name;
+    if (const char *set = state.getenv(variable.c_str())) {
+      act.how = variable + "=" + set + " set in the environment";
+    } else {
+      act.variable = variable, act.value = value;
+      act.how = name + "=" + value + " selected by ctflow";
+    }
+    acts.push_back(act);
+  }
+  return acts;
+}
+
 void MpiSelectTransport() {
 #ifdef OPEN_MPI
   MpiTransportState state;
@@ -80,7 +103,12 @@ void MpiSelectTransport() {
   };
   const MpiTransportAction act = MpiTransportStep(state);
   if (!act.variable.empty()) setenv(act.variable.c_str(), act.value.c_str(), 1);
-  transport_how = act.how;
+  transport_how = "shared memory: " + act.how;
+  const std::vector<MpiTransportAction> singleton = MpiSingletonSteps(state);
+  for (size_t i = 0; i < singleton.size(); ++i) {
+    if (!singleton[i].variable.empty()) setenv(singleton[i].variable.c_str(), singleton[i].value.c_str(), 1);
+    transport_how += (i ? ", " : "; started without a launcher: ") + singleton[i].how;
+  }
 #endif
 }
 
@@ -91,7 +119,7 @@ std::string MpiTransportDescription() {
   std::string library(version, (size_t)length);
   library = library.substr(0, library.find_first_of(",\n"));  // "Open MPI v4.1.4, package: …" → "Open MPI v4.1.4"
   if (transport_how.empty()) return library;
-  return library + ", shared memory: " + transport_how;
+  return library + ", " + transport_how;
 }
 
 PetscErrorCode MpiTransportViewFromOptions(MPI_Comm comm) {

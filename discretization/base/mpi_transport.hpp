@@ -11,6 +11,13 @@
 //
 // The choice must be the same on every rank of a node: peers that disagree fail in their first large message. It
 // therefore depends only on the environment and the files every rank sees, never on a timing.
+//
+// A process started without a launcher (no mpirun, srun, ...: Open MPI's "singleton") has no peers. Open MPI 4.1
+// forks a runtime daemon for it and opens every messaging layer it has, probing fabrics (PSM, PSM2) a single
+// process never uses: 0.58 s before main's work starts on the 2-core Xeon of bench/RESULTS.md. ctflow starts it
+// isolated (ess_singleton_isolated=1: no daemon; it cannot spawn or connect, which ctflow never does) on the ob1
+// layer (pml=ob1, what mpirun selects on one node anyway): 0.18 s. Each is kept if set in the environment; a parameter
+// file's pml is the machine's choice for launched jobs and does not concern a process without peers.
 #pragma once
 #include <petscsys.h>
 
@@ -20,10 +27,11 @@
 
 namespace ctflow {
 
-// Sets the shared-memory copy mechanism in the environment if the user did not choose it; call in main before
-// MPI_Init (before PetscInitialize). A no-op when ctflow is not built with Open MPI.
+// Sets the shared-memory copy mechanism, and for a process without a launcher its start-up, in the environment where
+// the user did not choose; call in main before MPI_Init (before PetscInitialize). A no-op when ctflow is not built
+// with Open MPI.
 void MpiSelectTransport();
-// One line: the MPI library and how its shared-memory messages are copied, and who chose that.
+// One line: the MPI library, how its shared-memory messages are copied, a singleton's start-up, and who chose each.
 std::string MpiTransportDescription();
 // Reads -mpi_view (prints MpiTransportDescription() on rank 0) and reports the description with PetscInfo.
 PetscErrorCode MpiTransportViewFromOptions(MPI_Comm comm);
@@ -39,6 +47,10 @@ struct MpiTransportAction {
   std::string how;              // who chose, for the description
 };
 MpiTransportAction MpiTransportStep(const MpiTransportState &state);
+// Whether a launcher started the process (Open MPI's mpirun, a PMIx or PMI launcher).
+bool MpiLaunched(const std::function<const char *(const char *)> &getenv);
+// A singleton's start-up (Open MPI 4 only): one action per parameter, none when a launcher started the process.
+std::vector<MpiTransportAction> MpiSingletonSteps(const MpiTransportState &state);
 // The MCA parameter files Open MPI reads: OMPI_MCA_mca_base_param_files (comma-separated) if set, else the user's and
 // the system's; and the system's override file.
 std::vector<std::string> MpiParameterFiles(const std::function<const char *(const char *)> &getenv, const std::string &sysconfdir);

@@ -1,6 +1,7 @@
 // Open MPI's shared-memory copy mechanism chosen at start-up (discretization/base/mpi_transport.hpp), with injected
 // environments and parameter files: the user's choice is kept wherever it is made, otherwise copy-in/copy-out is
-// selected under the parameter's name of the Open MPI version, and nothing is set for another MPI.
+// selected under the parameter's name of the Open MPI version, and nothing is set for another MPI. A process without
+// a launcher starts isolated on ob1 (Open MPI 4), unless the environment says otherwise.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -9,7 +10,9 @@
 
 namespace {
 
+using ctflow::MpiLaunched;
 using ctflow::MpiParameterFiles;
+using ctflow::MpiSingletonSteps;
 using ctflow::MpiTransportAction;
 using ctflow::MpiTransportState;
 using ctflow::MpiTransportStep;
@@ -65,6 +68,46 @@ TEST(MpiTransport, NothingForAnotherMpi) {
   const MpiTransportAction act = Step(0, Environment());
   EXPECT_TRUE(act.variable.empty());
   EXPECT_TRUE(act.how.empty());
+}
+
+std::vector<MpiTransportAction> SingletonSteps(int major, const Environment &env) {
+  MpiTransportState state;
+  state.open_mpi_major = major;
+  state.getenv = env.Get();
+  state.file_sets_copy = [] { return false; };
+  return MpiSingletonSteps(state);
+}
+
+TEST(MpiTransport, ASingletonStartsIsolatedOnOb1) {
+  const std::vector<MpiTransportAction> acts = SingletonSteps(4, Environment());
+  ASSERT_EQ(acts.size(), 2u);
+  EXPECT_EQ(acts[0].variable, "OMPI_MCA_ess_singleton_isolated");
+  EXPECT_EQ(acts[0].value, "1");
+  EXPECT_EQ(acts[0].how, "ess_singleton_isolated=1 selected by ctflow");
+  EXPECT_EQ(acts[1].variable, "OMPI_MCA_pml");
+  EXPECT_EQ(acts[1].value, "ob1");
+  EXPECT_EQ(acts[1].how, "pml=ob1 selected by ctflow");
+}
+
+TEST(MpiTransport, ASingletonKeepsTheUsersEnvironment) {
+  Environment env;
+  env.values["OMPI_MCA_pml"] = "cm";
+  const std::vector<MpiTransportAction> acts = SingletonSteps(4, env);
+  ASSERT_EQ(acts.size(), 2u);
+  EXPECT_EQ(acts[0].variable, "OMPI_MCA_ess_singleton_isolated");
+  EXPECT_TRUE(acts[1].variable.empty());
+  EXPECT_EQ(acts[1].how, "OMPI_MCA_pml=cm set in the environment");
+}
+
+TEST(MpiTransport, ALaunchedProcessOrAnotherMpiIsLeftAsItIs) {
+  for (const char *launcher : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_FD"}) {
+    Environment env;
+    env.values[launcher] = "2";
+    EXPECT_TRUE(MpiLaunched(env.Get())) << launcher;
+    EXPECT_TRUE(SingletonSteps(4, env).empty()) << launcher;
+  }
+  EXPECT_FALSE(MpiLaunched(Environment().Get()));
+  for (int major : {0, 3, 5}) EXPECT_TRUE(SingletonSteps(major, Environment()).empty()) << major;
 }
 
 TEST(MpiTransport, ParameterFilesAreTheListedOnesOrTheUsersAndTheSystemsAndTheOverride) {
