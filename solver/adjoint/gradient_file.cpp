@@ -2,32 +2,10 @@
 
 #include <cstdio>
 
+#include "discretization/hdf5_attributes.hpp"
 #include "discretization/state_file.hpp"
 
 namespace ctflow {
-
-namespace {
-
-bool WriteStringAttribute(hid_t file, const char name[], const std::string &value) {
-  hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR);
-  H5Tset_size(type, value.size() + 1);
-  hid_t attr = H5Acreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  const bool ok = attr >= 0 && H5Awrite(attr, type, value.c_str()) >= 0;
-  if (attr >= 0) H5Aclose(attr);
-  H5Sclose(space);
-  H5Tclose(type);
-  return ok;
-}
-
-bool WriteRealAttribute(hid_t file, const char name[], PetscReal value) {
-  hid_t space = H5Screate(H5S_SCALAR), attr = H5Acreate2(file, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
-  const bool ok = attr >= 0 && H5Awrite(attr, H5T_NATIVE_DOUBLE, &value) >= 0;
-  if (attr >= 0) H5Aclose(attr);
-  H5Sclose(space);
-  return ok;
-}
-
-}  // namespace
 
 PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const ControlsArrays &g, Vec du0, const Grid &grid,
                                  const GradientFileAttributes &a) {
@@ -46,8 +24,8 @@ PetscErrorCode GradientFileWrite(MPI_Comm comm, const std::string &path, const C
   hid_t file = -1;
   if (rank == 0) {
     file = H5Fopen(part.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    ok = file >= 0 && WriteRealAttribute(file, "loss", a.loss) && WriteStringAttribute(file, "loss_function", a.loss_function) &&
-         WriteStringAttribute(file, "controls", a.controls) && WriteStringAttribute(file, "ctflow_version", CTFLOW_VERSION);
+    ok = file >= 0 && H5AttributeWrite(file, "/", "loss", a.loss) && H5AttributeWrite(file, "/", "loss_function", a.loss_function) &&
+         H5AttributeWrite(file, "/", "controls", a.controls) && H5AttributeWrite(file, "/", "ctflow_version", CTFLOW_VERSION);
   }
   PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, comm));
   if (!ok && file >= 0) H5Fclose(file);

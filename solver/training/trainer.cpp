@@ -588,7 +588,9 @@ PetscErrorCode Trainer::RecordEpoch(PetscInt epoch, PetscReal train_loss, PetscR
 PetscErrorCode Trainer::SaveCheckpoint(PetscInt epoch) {
   PetscFunctionBeginUser;
   TrainingState state{epoch, optimizer_ ? optimizer_->State() : decltype(optimizer_->State()){}, &history_};
-  PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, checkpoint_path_, &state));
+  TrainingRecord record;
+  PetscCall(TrainingRecordGet(history_, &record));
+  PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, checkpoint_path_, record, &state));
   PetscFunctionReturn(0);
 }
 
@@ -689,7 +691,9 @@ PetscErrorCode Trainer::Train() {
   else PetscCall(TrainMiniBatch());
   PetscCall(PetscLogStagePop());
   if (!out_path_.empty()) {
-    PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, out_path_));
+    TrainingRecord record;
+    PetscCall(TrainingRecordGet(history_, &record));
+    PetscCall(ControlsFileWrite(comm_, controls_source_, theta_arrays_, out_path_, record));
     PetscCall(PetscPrintf(comm_, "wrote the trained controls to %s\n", out_path_.c_str()));
   }
   if (!logits_path_.empty()) PetscCall(WriteTestLogits());

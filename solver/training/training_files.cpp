@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "discretization/hdf5_attributes.hpp"
 #include "discretization/hdf5_input.hpp"
 
 namespace ctflow {
@@ -63,6 +64,14 @@ bool WriteState(hid_t file, const TrainingState &s) {
   return ok;
 }
 
+bool WriteRecord(hid_t file, const TrainingRecord &r) {
+  bool ok = H5AttributeWrite(file, "/", "training_options", r.options) && H5AttributeWrite(file, "/", "training_ctflow_version", CTFLOW_VERSION) &&
+            H5AttributeWrite(file, "/", "training_epochs", (PetscReal)r.epochs);
+  if (r.train_loss && !r.train_loss->empty()) ok = ok && H5AttributeWrite(file, "/", "training_loss", r.train_loss->back());
+  else if (ok && H5Aexists(file, "training_loss") > 0) ok = H5Adelete(file, "training_loss") >= 0;  // a fine-tuned file's earlier run
+  return ok;
+}
+
 // Rank 0 runs write(part) and renames part to path; the outcome is collective.
 template <typename Write>
 PetscErrorCode Atomically(MPI_Comm comm, const std::string &path, const char what[], Write write) {
@@ -89,8 +98,21 @@ std::vector<PetscReal> &TrainingHistory::operator[](const std::string &name) {
   return series.back().second;
 }
 
+PetscErrorCode TrainingRecordGet(const TrainingHistory &history, TrainingRecord *record) {
+  char *options;
+  PetscFunctionBeginUser;
+  PetscCall(PetscOptionsGetAll(nullptr, &options));
+  PetscCallCXX(record->options = options);
+  PetscCall(PetscFree(options));
+  record->epochs = (PetscInt)history.Length();
+  record->train_loss = nullptr;
+  for (const auto &[name, v] : history.series)
+    if (name == "train_loss") record->train_loss = &v;
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode ControlsFileWrite(MPI_Comm comm, const std::string &source, const ControlsArrays &theta, const std::string &path,
-                                 const TrainingState *state) {
+                                 const TrainingRecord &record, const TrainingState *state) {
   PetscFunctionBeginUser;
   PetscCall(Atomically(comm, path, state ? "checkpoint" : "trained controls file", [&](const std::string &part) {
     if (!CopyBytes(source, part)) return false;
@@ -98,6 +120,7 @@ PetscErrorCode ControlsFileWrite(MPI_Comm comm, const std::string &source, const
     bool ok = file >= 0;
     for (const ControlsArray &a : theta.Arrays()) ok = ok && Overwrite(file, a);
     if (ok && H5Lexists(file, "/training", H5P_DEFAULT) > 0) ok = H5Ldelete(file, "/training", H5P_DEFAULT) >= 0;
+    ok = ok && WriteRecord(file, record);
     if (ok && state) ok = WriteState(file, *state);
     if (file >= 0) ok = H5Fclose(file) >= 0 && ok;
     return ok;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "discretization/base/option_checks.hpp"
+#include "discretization/hdf5_attributes.hpp"
 
 namespace ctflow {
 
@@ -48,26 +49,6 @@ bool Dataset(hid_t file, const std::string &name, const std::vector<hsize_t> &sh
   return ok;
 }
 
-bool Attribute(hid_t file, const std::string &object, const char name[], PetscReal value) {
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t attr = H5Acreate_by_name(file, object.c_str(), name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  const bool ok = attr >= 0 && H5Awrite(attr, H5T_NATIVE_DOUBLE, &value) >= 0;
-  if (attr >= 0) H5Aclose(attr);
-  H5Sclose(space);
-  return ok;
-}
-
-bool Attribute(hid_t file, const std::string &object, const char name[], const std::string &value) {
-  hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR);
-  H5Tset_size(type, value.size() + 1);
-  hid_t attr = H5Acreate_by_name(file, object.c_str(), name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  const bool ok = attr >= 0 && H5Awrite(attr, type, value.c_str()) >= 0;
-  if (attr >= 0) H5Aclose(attr);
-  H5Sclose(space);
-  H5Tclose(type);
-  return ok;
-}
-
 bool Write(hid_t f, const VitArchitecture &a, std::uint64_t seed) {
   const hsize_t Ny = a.dim, Nh = a.heads, d = a.dim / a.heads, F = a.mlp, D = a.channels * a.patch * a.patch, C = a.classes;
   const hsize_t Nx = 1 + (a.height / a.patch) * (a.width / a.patch);
@@ -86,20 +67,21 @@ bool Write(hid_t f, const VitArchitecture &a, std::uint64_t seed) {
     ok = ok && Dataset(f, g + "mlp_b1", {F}, zero(F)) && Dataset(f, g + "mlp_b2", {Ny}, zero(Ny));
     for (const char *k : {"1", "2"})
       ok = ok && Dataset(f, g + "layernorm" + k + "_gamma", {Ny}, ones) && Dataset(f, g + "layernorm" + k + "_beta", {Ny}, zero(Ny)) &&
-           Attribute(f, g, ("layernorm" + std::string(k) + "_eps").c_str(), a.eps);
-    ok = ok && Attribute(f, g, "attention_scale", 1 / std::sqrt((PetscReal)d)) && Attribute(f, g, "mlp_activation", a.gelu ? "gelu" : "relu");
+           H5AttributeWrite(f, g, ("layernorm" + std::string(k) + "_eps").c_str(), a.eps);
+    ok = ok && H5AttributeWrite(f, g, "attention_scale", 1 / std::sqrt((PetscReal)d)) &&
+         H5AttributeWrite(f, g, "mlp_activation", a.gelu ? "gelu" : "relu");
   }
   ok = ok && Dataset(f, "/vit/patch_embedding", {D, Ny}, r.Symmetric(D * Ny, 1 / std::sqrt((PetscReal)D)));
   ok = ok && Dataset(f, "/vit/position_embedding", {Nx, Ny}, r.Symmetric(Nx * Ny, 0.02 * std::sqrt(3.0)));
   ok = ok && Dataset(f, "/vit/head_weight", {Ny, C}, r.Symmetric(Ny * C, 1 / std::sqrt((PetscReal)Ny)));
   ok = ok && Dataset(f, "/vit/patch_bias", {Ny}, zero(Ny)) && Dataset(f, "/vit/class_token", {Ny}, zero(Ny)) &&
        Dataset(f, "/vit/head_bias", {C}, zero(C));
-  ok = ok && Attribute(f, "/vit", "channels", (PetscReal)a.channels) && Attribute(f, "/vit", "image_height", (PetscReal)a.height) &&
-       Attribute(f, "/vit", "image_width", (PetscReal)a.width) && Attribute(f, "/vit", "patch_size", (PetscReal)a.patch);
+  ok = ok && H5AttributeWrite(f, "/vit", "channels", (PetscReal)a.channels) && H5AttributeWrite(f, "/vit", "image_height", (PetscReal)a.height) &&
+       H5AttributeWrite(f, "/vit", "image_width", (PetscReal)a.width) && H5AttributeWrite(f, "/vit", "patch_size", (PetscReal)a.patch);
   ok = ok && Dataset(f, "/final_norm/gamma", {Ny}, ones) && Dataset(f, "/final_norm/beta", {Ny}, zero(Ny)) &&
-       Attribute(f, "/final_norm", "eps", a.eps);
-  ok = ok && Attribute(f, "/", "order", "attention_ln1, mlp_ln2");
-  if (a.linear_in_time) ok = ok && Attribute(f, "/", "time_interpolation", "linear");
+       H5AttributeWrite(f, "/final_norm", "eps", a.eps);
+  ok = ok && H5AttributeWrite(f, "/", "order", "attention_ln1, mlp_ln2");
+  if (a.linear_in_time) ok = ok && H5AttributeWrite(f, "/", "time_interpolation", "linear");
   return ok;
 }
 

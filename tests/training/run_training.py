@@ -59,9 +59,17 @@ def arrays(path):
     out = {}
     with h5py.File(path) as f:
         f.visititems(lambda n, o: out.__setitem__(n, o[...]) if isinstance(o, h5py.Dataset) and not n.startswith("training") else None)
-        for n, o in f.items():
-            pass
     return out
+
+
+def expect_record(path, epochs, losses, *options):
+    """The trained file's record of the run that wrote it: epochs, the last training loss, the options."""
+    with h5py.File(path) as f:
+        a = f.attrs
+        recorded = a["training_options"].decode() if isinstance(a["training_options"], bytes) else str(a["training_options"])
+        assert a["training_epochs"] == epochs and str(a["training_ctflow_version"]), dict(a)
+        assert (a["training_loss"] == losses[-1]) if epochs else "training_loss" not in a, (dict(a), losses)
+        assert all(o in recorded for o in options), (options, recorded)
 
 
 def smoke(args):
@@ -74,6 +82,9 @@ def smoke(args):
         for name in ("epoch", "train_loss", "test_loss", "test_accuracy", "gradient_norm", "learning_rate", "seconds"):
             assert f[name].shape == (2,), name
         assert np.all((f["test_accuracy"][...] >= 0) & (f["test_accuracy"][...] <= 1))
+        expect_record("trained.h5", 2, f["train_loss"][...], "-train_epochs 2", "-train_batch 4", "-train_out trained.h5")
+    ctflow(args, 1, ["-controls", "trained.h5", "-data", data, "-train_batch", "4", "-train_epochs", "0", "-train_out", "evaluated.h5"])
+    expect_record("evaluated.h5", 0, [], "-controls trained.h5")  # the earlier run's loss is not carried over
     with h5py.File(data) as f, h5py.File("image.h5", "w") as g:
         g["image"] = f["images"][0]
     run = subprocess.run(args.mpiexec.split() + ["-n", "2", args.ctflow, "-controls", "trained.h5", "-image", "image.h5", "-traj", "none"],
@@ -147,6 +158,7 @@ def restart(args):
     assert all(np.array_equal(ours[n], reference[n]) for n in reference), "the restarted run differs from the uninterrupted one"
     with h5py.File("history.h5") as f, h5py.File("reference_history.h5") as g:
         assert np.array_equal(f["train_loss"][...], g["train_loss"][...]) and np.array_equal(f["epoch"][...], np.arange(epochs))
+        expect_record("trained.h5", epochs, f["train_loss"][...], "-train_restart")
     print(f"restart: killed (SIGKILL) after the checkpoint of epoch {killed_at}; the restarted run is bitwise the uninterrupted one")
 
 

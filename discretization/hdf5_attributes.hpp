@@ -1,0 +1,14 @@
+// Scalar attributes written with serial HDF5 by the rank that owns a file (controls, gradient and checkpoint files).
+// An attribute of the same name is replaced. Each returns whether HDF5 succeeded; the caller reports the file.
+#pragma once
+#include <hdf5.h>
+#include <petscsys.h>
+
+#include <string>
+
+namespace ctflow {
+
+bool H5AttributeWrite(hid_t file, const std::string &object, const char name[], PetscReal value);
+bool H5AttributeWrite(hid_t file, const std::string &object, const char name[], const std::string &value);
+
+}  // namespace ctflow
