@@ -28,12 +28,16 @@ struct Environment {
   }
 };
 
-MpiTransportAction Step(int major, const Environment &env, bool file_sets_copy = false) {
+MpiTransportState State(int major, const Environment &env, bool file_sets_copy = false) {
   MpiTransportState state;
   state.open_mpi_major = major;
   state.getenv = env.Get();
   state.file_sets_copy = [file_sets_copy] { return file_sets_copy; };
-  return MpiTransportStep(state);
+  return state;
+}
+
+MpiTransportAction Step(int major, const Environment &env, bool file_sets_copy = false) {
+  return MpiTransportStep(State(major, env, file_sets_copy));
 }
 
 TEST(MpiTransport, CopyInCopyOutSelectedUnderTheVersionsName) {
@@ -70,13 +74,7 @@ TEST(MpiTransport, NothingForAnotherMpi) {
   EXPECT_TRUE(act.how.empty());
 }
 
-std::vector<MpiTransportAction> SingletonSteps(int major, const Environment &env) {
-  MpiTransportState state;
-  state.open_mpi_major = major;
-  state.getenv = env.Get();
-  state.file_sets_copy = [] { return false; };
-  return MpiSingletonSteps(state);
-}
+std::vector<MpiTransportAction> SingletonSteps(int major, const Environment &env) { return MpiSingletonSteps(State(major, env)); }
 
 TEST(MpiTransport, ASingletonStartsIsolatedOnOb1) {
   const std::vector<MpiTransportAction> acts = SingletonSteps(4, Environment());
