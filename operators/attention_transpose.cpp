@@ -20,6 +20,7 @@ PetscErrorCode Attention::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU, Contro
   PetscCall(ctx_.controls->LendAttention(t, *ctx_.grid, &storage, &kernels));
   if (!transpose_) PetscCallCXX(transpose_ = std::make_unique<AttentionTranspose>());
   const bool recorded = reuse_slot_ >= 0 && reuse_slot_ < (PetscInt)records_.size() && !records_[reuse_slot_].O.empty();
+  transpose_->SetFused(fused_);
   PetscCall(transpose_->Apply(ctx_, *kernels, t, tile_, short_size_, U, G, dU, g, recorded ? &records_[reuse_slot_] : nullptr));
   reuse_slot_ = -1;
   PetscCall(PetscLogEventEnd(event, 0, 0, 0, 0));
@@ -35,6 +36,7 @@ PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const Atten
   PetscScalar *du;
   PetscFunctionBeginUser;
   softmax_.SetShortSize(short_size);
+  softmax_.SetFused(fused_);
   PetscCall(softmax_.SetUp(grid, Nh, d, tile));
   PetscCallCXX(PackProjections(kernels, Ny, Nh, &W_));
   PetscReal *Q = softmax_.Queries(), *block = softmax_.OwnBlock(), *O = softmax_.Output(), *dO = softmax_.OutputGradient();

@@ -30,12 +30,15 @@ class AttentionTranspose {
   // at U, or nullptr (then the first pass computes them).
   PetscErrorCode Apply(const OperatorContext &ctx, const AttentionKernels &kernels, PetscReal t, PetscInt tile, PetscInt short_size, Vec U, Vec G,
                        Vec dU, ControlsArrays *g, const AttentionRecord *record);
+  // The second pass fused on BLIS's micro-kernel where it applies (StreamingSoftmaxTranspose::SetFused; default on).
+  void SetFused(bool fused) { fused_ = fused; }
 
  private:
   StreamingSoftmaxTranspose softmax_;  // the token integral's transpose: the two passes and the ring
   std::vector<PetscReal> W_;           // N_y × 3D: [W^Q | W^K | W^V], heads side by side
   std::vector<PetscReal> dW_;          // its gradient, in the same layout
   AttentionKernels gradient_;          // the kernels' gradients, kept between calls
+  bool fused_ = true;
 };
 
 }  // namespace ctflow

@@ -27,8 +27,9 @@ PetscErrorCode ConvolutionalAttention::SetFromOptions() {
   PetscOptionsBegin(Comm(), "conv_attention_", "Convolutional attention operator, eq. (42)", "ConvolutionalAttention");
   OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax", "ConvolutionalAttention::SetTile", tile_, &tile_, nullptr));
-  PetscCall(PetscOptionsBool("-fused", "The streaming softmax's scores, softmax and gamma V fused on BLIS's micro-kernel where it applies",
-                             "ConvolutionalAttention::SetFused", fused_, &fused_, nullptr));
+  PetscCall(PetscOptionsBool(
+      "-fused", "The streaming softmax's scores, softmax and gamma V, and their transpose, fused on BLIS's micro-kernel where it applies",
+      "ConvolutionalAttention::SetFused", fused_, &fused_, nullptr));
   PetscOptionsEnd();
   PetscCheck(tile_ >= 1, Comm(), PETSC_ERR_USER_INPUT, "-conv_attention_tile must be at least 1, got %" PetscInt_FMT, tile_);
   PetscFunctionReturn(0);
@@ -119,6 +120,7 @@ PetscErrorCode ConvolutionalAttention::RhsTranspose(PetscReal t, Vec U, Vec G, V
   const bool recorded = reuse_slot_ >= 0 && reuse_slot_ < (PetscInt)records_.size() && !records_[reuse_slot_].O.empty();
   const AttentionRecord *record = recorded ? &records_[reuse_slot_] : nullptr;
   reuse_slot_ = -1;
+  transpose_.SetFused(fused_);
   PetscCall(transpose_.SetUp(grid, Nh, Ny, tile_));
   PetscReal *Q = transpose_.Queries(), *block = transpose_.OwnBlock(), *dO = transpose_.OutputGradient();
   const PetscReal scale = kernels_.scale * grid.dy();

@@ -31,6 +31,8 @@ PetscErrorCode StreamingSoftmaxTranspose::SetUp(const Grid &grid, PetscInt heads
   tile_ = std::min(tile, max_rows);
   row_block_ = std::min(kRowTiles * tile_, std::max<PetscInt>(xm, 1));
   direct_ = size == 1 && (std::int64_t)grid.SequenceLength() * d <= short_size_;
+  ukr_ = fused_ && !direct_ && !grid.Segmented() && xm > 0 ? GemmMicroKernel() : MicroKernel();
+  if (!SoftmaxTransposePanels::Applies(ukr_, d)) ukr_ = MicroKernel();
   // Q, O and dQ start at 0 (Statistics adds to O); dO, delta and the blocks' K, V are filled before they are read.
   for (auto *v : {&Q_, &O_, &dQ_}) PetscCallCXX(v->assign(xm * D, 0.0));
   PetscCallCXX(dO_.resize(xm * D));
@@ -42,10 +44,7 @@ PetscErrorCode StreamingSoftmaxTranspose::SetUp(const Grid &grid, PetscInt heads
   for (PetscInt k = 0; k < max_rows; ++k) std::fill_n(&ring_[0][k * 4 * D + 2 * D], 2 * D, 0.0);
   if (size > 1) PetscCallCXX(ring_[1].resize(4 * max_rows * D));
   if (direct_) PetscCall(short_.SetUp(grid.SequenceLength(), d));
-  else {
-    PetscCallCXX(S_.resize(row_block_ * tile_));
-    PetscCallCXX(P_.resize(row_block_ * tile_));
-  }
+  else PetscCallCXX(S_.resize(row_block_ * tile_));  // P_ and the panels when Run needs them
   PetscFunctionReturn(0);
 }
 
@@ -132,6 +131,16 @@ void StreamingSoftmaxTranspose::BackwardBlock(PetscInt m, PetscInt r0, PetscInt 
   }
 }
 
+SoftmaxTransposeHead StreamingSoftmaxTranspose::Head(PetscInt m, PetscInt first, PetscInt rows, PetscReal *block, PetscReal scale, bool causal) {
+  const PetscInt xm = grid_->XLocal(), d = d_, D = heads_ * d_;
+  SoftmaxTransposeHead h;
+  h.xm = xm, h.rows = rows, h.d = d, h.ld = D, h.ldkv = 4 * D, h.x0 = grid_->XStart(), h.c0 = first, h.scale = scale, h.causal = causal;
+  h.Q = &Q_[m * d], h.dO = &dO_[m * d], h.dQ = &dQ_[m * d];
+  h.shift = &rowmax_[m * xm], h.sum = &rowsum_[m * xm], h.delta = &delta_[m * xm];
+  h.K = block + m * d, h.V = block + D + m * d, h.dK = block + 2 * D + m * d, h.dV = block + 3 * D + m * d;
+  return h;
+}
+
 PetscErrorCode StreamingSoftmaxTranspose::Statistics(PetscReal scale, bool causal) {
   const PetscInt xm = grid_->XLocal(), d = d_, D = heads_ * d_;
   PetscFunctionBeginUser;
@@ -159,9 +168,17 @@ PetscErrorCode StreamingSoftmaxTranspose::Run(PetscReal scale, bool causal) {
   } else {
     for (PetscInt m = 0; m < heads_; ++m)
       for (PetscInt k = 0; k < xm; ++k) delta_[m * xm + k] = cblas_ddot(d, &dO_[k * D + m * d], 1, &O_[k * D + m * d], 1);
+    const bool fused = ukr_.mr;  // one sequence (SetUp): Pairs passes all owned rows and the whole block
+    if (fused) PetscCall(panels_.SetUp(ukr_, xm, d, tile_, kFusedRows));
+    else PetscCallCXX(P_.resize(row_block_ * tile_));
     PetscCall(Ring([&](PetscInt first, PetscInt rows, PetscReal *block) {
       Pairs(first, rows, block, [&](PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nc, PetscReal *b) {
-        for (PetscInt m = 0; m < heads_; ++m) BackwardBlock(m, r0, nr, c0, nc, b, scale, causal);
+        for (PetscInt m = 0; m < heads_; ++m)
+          if (fused) {
+            const SoftmaxTransposeHead h = Head(m, c0, nc, b, scale, causal);
+            panels_.PackQueries(h);
+            panels_.Run(h);
+          } else BackwardBlock(m, r0, nr, c0, nc, b, scale, causal);
       });
     }));
   }

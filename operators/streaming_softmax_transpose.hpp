@@ -5,17 +5,20 @@
 // with p recomputed tile by tile from each row's shift and sum of exponentials (kept by the forward pass, or found by a
 // first pass over the keys, Statistics). Each rank fills the queries of its tokens and its block [K | V]; the blocks
 // travel around the ranks as in the forward ring, now with their dK, dV, and come home after the last stage. No
-// N_x × N_x matrix is formed: the second pass takes blocks of 4 tile queries against tiles of tile keys, P and dS in one
-// pass over the block (ExpScaledProduct); memory per rank O(N_h d N_x / P + min(N_x/P, 4 tile) · tile). Causal: the keys η ≤ x only. The dense
-// attention (operators/attention_transpose.cpp) and the convolutional one (operators/convolutional_attention.cpp) are
-// its users. A grid of several sequences (Grid::SetSequences, one rank only): each sequence's queries against its own
-// keys, as separate evaluations. Short sequences on one process (L d ≤ SetShortSize) skip the tiles and the ring: each
-// (sequence, head) in one pass (operators/short_sequence_softmax.hpp).
+// N_x × N_x matrix is formed: the second pass runs fused on BLIS's micro-kernel where it applies (one sequence,
+// operators/softmax_transpose_panels.hpp), otherwise by blocks of 4 tile queries against tiles of tile keys, five GEMMs
+// and P and dS in one pass over the block (ExpScaledProduct); memory per rank O(N_h d N_x / P + min(N_x/P, 4 tile) · tile).
+// Causal: the keys η ≤ x only. The dense attention (operators/attention_transpose.cpp) and the convolutional one
+// (operators/convolutional_attention.cpp) are its users. A grid of several sequences (Grid::SetSequences, one rank
+// only): each sequence's queries against its own keys, as separate evaluations. Short sequences on one process
+// (L d ≤ SetShortSize) skip the tiles and the ring: each (sequence, head) in one pass
+// (operators/short_sequence_softmax.hpp).
 #pragma once
 #include <vector>
 
 #include "discretization/grid.hpp"
 #include "operators/short_sequence_softmax.hpp"
+#include "operators/softmax_transpose_panels.hpp"
 
 namespace ctflow {
 
@@ -26,6 +29,9 @@ class StreamingSoftmaxTranspose {
   PetscErrorCode SetUp(const Grid &grid, PetscInt heads, PetscInt d, PetscInt tile);
   // Sequences of L tokens with L d ≤ size (default 0: none), on one process, by ShortSequenceSoftmax; before SetUp.
   void SetShortSize(PetscInt size) { short_size_ = size; }
+  // The second pass fused on BLIS's micro-kernel where it applies (default on: one sequence, one BLIS thread, d a
+  // multiple of its m_r, operators/softmax_transpose_panels.hpp); otherwise five GEMMs per block. Before SetUp.
+  void SetFused(bool fused) { fused_ = fused; }
   // The owned tokens' queries, XLocal × N_h d (head m at columns m d …), to be filled before Statistics and Run.
   PetscReal *Queries() { return Q_.data(); }
   // The owned tokens' block, XLocal rows of [K | V | dK | dV] (4 N_h d values; K of head m at columns m d …, V at
@@ -51,6 +57,8 @@ class StreamingSoftmaxTranspose {
   // global index `first`.
   void StatisticsBlock(PetscInt m, PetscInt r0, PetscInt nr, PetscInt first, PetscInt rows, const PetscReal *block, PetscReal scale, bool causal);
   void BackwardBlock(PetscInt m, PetscInt r0, PetscInt nr, PetscInt first, PetscInt rows, PetscReal *block, PetscReal scale, bool causal);
+  // Head m's arrays for the fused pass (panels_) against a block of `rows` keys from global index `first`.
+  SoftmaxTransposeHead Head(PetscInt m, PetscInt first, PetscInt rows, PetscReal *block, PetscReal scale, bool causal);
   // The grid's sequences for short_.
   ShortSequences Short(PetscReal scale, bool causal) const;
   // fn(r0, nr, first, rows, block) for every pair of owned queries and block of keys that attend to each other: the
@@ -65,10 +73,16 @@ class StreamingSoftmaxTranspose {
   // default tile. Fewer rows make the five GEMMs per block smaller and slower, more make P and dS travel further between
   // them (bench/RESULTS.md, "Issue 15: the attention transpose's blocks").
   static constexpr PetscInt kRowTiles = 4;
+  // Queries per block of the fused pass: its P and dS (2 × 256 × tile) stay in L2 (bench/RESULTS.md, "The attention
+  // transpose on the micro-kernel").
+  static constexpr PetscInt kFusedRows = 256;
 
   const Grid *grid_ = nullptr;
   PetscInt heads_ = 0, d_ = 0, tile_ = 256, row_block_ = kRowTiles * 256, short_size_ = 0;
   bool direct_ = false;  // short sequences on one process: short_ instead of the tiles
+  bool fused_ = true;
+  MicroKernel ukr_;  // the fused pass's kernel (mr = 0: none, the GEMMs)
+  SoftmaxTransposePanels panels_;
   ShortSequenceSoftmax short_;
   std::vector<PetscInt> ranges_, starts_;
   std::vector<PetscReal> Q_, O_, dO_, dQ_;          // XLocal × N_h d
