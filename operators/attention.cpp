@@ -34,9 +34,7 @@ PetscErrorCode Attention::SetFromOptions() {
   PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax (rows per block when materialised)", "Attention", tile_, &tile_,
                             nullptr));
   PetscCall(PetscOptionsBool(
-      "-fused",
-      "Scores, softmax and gamma V (not causal), and their transpose, fused on BLIS's micro-kernel where it applies (one sequence, one BLIS "
-      "thread)",
+      "-fused", "Scores, softmax and gamma V, and their transpose, fused on BLIS's micro-kernel where it applies (one sequence, one BLIS thread)",
       "Attention", fused_, &fused_, nullptr));
   PetscCall(PetscOptionsBool("-materialise", "Form the attention weights in row blocks (all K, V on every rank) instead of streaming", "Attention",
                              materialise_, &materialise_, nullptr));

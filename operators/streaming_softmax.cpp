@@ -97,7 +97,7 @@ PetscErrorCode StreamingSoftmax::SetUpPanels(bool *fused) {
   const PetscInt xm = grid_->XLocal(), d = d_;
   const size_t tile = std::min(tile_, max_rows_);
   PetscFunctionBeginUser;
-  ukr_ = fused_ && !causal_ && !grid_->Segmented() && xm > 0 ? GemmMicroKernel() : MicroKernel();
+  ukr_ = fused_ && !grid_->Segmented() && xm > 0 ? GemmMicroKernel() : MicroKernel();
   const size_t mr = ukr_.mr, nr = ukr_.nr;
   // Fused while a panel of queries and one of keys (d (m_r + n_r) values) stay in L2: beyond d = 256 the GEMM per tile
   // is faster (the convolutional attention's d = N_y, bench/RESULTS.md "One streaming softmax").
@@ -129,7 +129,7 @@ void StreamingSoftmax::PackQueries(PetscInt m) {
   }
 }
 
-void StreamingSoftmax::AccumulatePanels(PetscInt m, PetscInt nt, const PetscReal *K, const PetscReal *V) {
+void StreamingSoftmax::AccumulatePanels(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V) {
   const PetscInt xm = grid_->XLocal(), d = d_, D = D_, mr = ukr_.mr, nr = ukr_.nr, P = (xm + nr - 1) / nr, kp = (nt + mr - 1) / mr;
   constexpr PetscReal kShiftSlack = 64, kExpArgMax = 700;  // as in AccumulateTile
   // K's tile in panels of mr keys, kp_[jp][z][j] = K(jp mr + j, z), zero beyond nt; V's in panels of mr columns,
@@ -149,10 +149,14 @@ void StreamingSoftmax::AccumulatePanels(PetscInt m, PetscInt nt, const PetscReal
     const PetscInt r0 = p * nr, n = std::min(nr, xm - r0);
     PetscReal *O = &O_[r0 * D + m * d], *mx = &rowmax_[m * xm + r0], *sum = &rowsum_[m * xm + r0];
     PetscReal shift[16] = {}, tile_sum[16], tile_max[16];
-    if (n < nr) std::fill_n(sp_, nt * nr, 0.0);  // the lanes of no row stay finite
+    // Causal: row i (token x0 + i) sees the tile's first valid(i) keys, the panel its first `seen`; the rest is skipped.
+    const PetscInt x0 = grid_->XStart() + r0, seen = causal_ ? std::clamp<PetscInt>(x0 + n - c0, 0, nt) : nt;
+    auto valid = [&](PetscInt i) { return causal_ ? std::clamp<PetscInt>(x0 + i - c0 + 1, 0, seen) : seen; };
+    if (seen == 0) continue;
+    if (n < nr) std::fill_n(sp_, seen * nr, 0.0);  // the lanes of no row stay finite
     // S^T = s K Q_m^T for this panel's rows: sp_[j][i] = a(r0 + i, c0 + j), each micro-tile column-stored (the kernel's
     // fast stores) and transposed into place.
-    for (PetscInt jp = 0; jp < kp; ++jp) {
+    for (PetscInt jp = 0; jp * mr < seen; ++jp) {
       const PetscInt keys = std::min(mr, nt - jp * mr);
       PetscReal *to = sp_ + jp * mr * nr;
       ukr_(keys, n, d, scale_, kp_ + jp * d * mr, qp_ + (size_t)p * d * nr, 0.0, micro_, 1, mr);
@@ -163,23 +167,29 @@ void StreamingSoftmax::AccumulatePanels(PetscInt m, PetscInt nt, const PetscReal
         for (PetscInt j = 0; j < keys; ++j)
           for (PetscInt i = 0; i < n; ++i) to[j * nr + i] = micro_[i * mr + j];
     }
-    if (mx[0] == -std::numeric_limits<PetscReal>::infinity()) {  // the rows' first keys (not causal: all rows together)
-      MaxOfColumns(nt, nr, sp_, tile_max);
+    if (causal_ && c0 + seen - 1 > x0)  // keys after some rows' tokens: weight exp(−∞) = 0
+      for (PetscInt j = 0; j < seen; ++j)
+        std::fill_n(sp_ + j * nr, std::clamp<PetscInt>(c0 + j - x0, 0, n), -std::numeric_limits<PetscReal>::infinity());
+    // The rows' first keys: all rows together, at the first tile of the own block (causal: it holds each row's first key).
+    if (mx[0] == -std::numeric_limits<PetscReal>::infinity()) {
+      MaxOfColumns(seen, nr, sp_, tile_max);
       std::copy_n(tile_max, n, mx), std::copy_n(tile_max, n, shift);
-      ExpShiftedSumMaxColumns(nt, nr, shift, sp_, tile_sum, tile_max);
+      ExpShiftedSumMaxColumns(seen, nr, shift, sp_, tile_sum, tile_max);
       std::copy_n(tile_sum, n, sum);
     } else {
       std::copy_n(mx, n, shift);
-      ExpShiftedSumMaxColumns(nt, nr, shift, sp_, tile_sum, tile_max);
+      ExpShiftedSumMaxColumns(seen, nr, shift, sp_, tile_sum, tile_max);
       for (PetscInt i = 0; i < n; ++i) {
         if (tile_max[i] > mx[i] + kShiftSlack) {  // move row i's shift to the tile's maximum
           const PetscReal rescale = std::exp(mx[i] - tile_max[i]);
           if (tile_max[i] > mx[i] + kExpArgMax) {  // the pass overflowed: recompute the row's scores
-            cblas_dgemv(CblasRowMajor, CblasNoTrans, nt, d, scale_, K, 2 * D, &Q_[(r0 + i) * D + m * d], 1, 0.0, column_, 1);
-            tile_sum[i] = ExpShiftedSum(nt, tile_max[i], column_);
-            for (PetscInt j = 0; j < nt; ++j) sp_[j * nr + i] = column_[j];
+            const PetscInt v = valid(i);
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, v, d, scale_, K, 2 * D, &Q_[(r0 + i) * D + m * d], 1, 0.0, column_, 1);
+            tile_sum[i] = ExpShiftedSum(v, tile_max[i], column_);
+            std::fill(column_ + v, column_ + seen, 0.0);
+            for (PetscInt j = 0; j < seen; ++j) sp_[j * nr + i] = column_[j];
           } else {
-            for (PetscInt j = 0; j < nt; ++j) sp_[j * nr + i] *= rescale;
+            for (PetscInt j = 0; j < seen; ++j) sp_[j * nr + i] *= rescale;
             tile_sum[i] *= rescale;
           }
           sum[i] *= rescale;
@@ -190,7 +200,7 @@ void StreamingSoftmax::AccumulatePanels(PetscInt m, PetscInt nt, const PetscReal
       }
     }
     // O_m^T += V^T S^T: column-stored micro-tiles of O's rows r0 … r0 + n − 1.
-    for (PetscInt zp = 0; zp < d / mr; ++zp) ukr_(mr, n, nt, 1.0, vp_ + zp * nt * mr, sp_, 1.0, O + zp * mr, 1, D);
+    for (PetscInt zp = 0; zp < d / mr; ++zp) ukr_(mr, n, seen, 1.0, vp_ + zp * nt * mr, sp_, 1.0, O + zp * mr, 1, D);
   }
 }
 
@@ -219,7 +229,7 @@ PetscErrorCode StreamingSoftmax::RunRing(bool fused) {
       if (fused) PackQueries(m);
       for (PetscInt j0 = 0; j0 < rows; j0 += tile_) {
         if (causal_ && first + j0 > grid_->XStart() + xm - 1) break;  // keys after every owned query
-        if (fused) AccumulatePanels(m, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
+        if (fused) AccumulatePanels(m, first + j0, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
         else AccumulateTile(m, 0, xm, first + j0, std::min(tile_, rows - j0), K + j0 * 2 * D, V + j0 * 2 * D);
       }
     }

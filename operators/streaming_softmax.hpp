@@ -9,7 +9,7 @@
 // Each rank fills the queries of its tokens and its block [K | V]; Run sends the blocks around the ranks in a ring
 // (communication overlapped with the current block's work) and folds tiles of keys into a running shift and sum per
 // row (online softmax), so no N_x × N_x matrix is formed: memory O(N_h d N_x / P + N_x/P · tile) per rank. Where it
-// applies (not causal, one sequence, one BLIS thread, d ≤ 256 a multiple of the micro-kernel's m_r) the scores, softmax and
+// applies (one sequence, one BLIS thread, d ≤ 256 a multiple of the micro-kernel's m_r) the scores, softmax and
 // γV of a panel of the micro-kernel's n_r queries are fused in L1; otherwise one GEMM per tile. Causal: η ≤ x only.
 // A grid of several sequences (Grid::SetSequences, one process only): each sequence's queries against its own keys.
 // Short sequences on one process (L d ≤ SetShortSize) skip the tiles: each (sequence, head) in one pass of vector
@@ -67,10 +67,11 @@ class StreamingSoftmax {
   // AccumulateSoftmaxTile for head m's owned rows r0 … r0 + nr − 1 and one tile of keys/values (nt tokens from global
   // index c0; K, V point at head m's columns of a ring block, leading dimension 2 N_h d).
   void AccumulateTile(PetscInt m, PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
-  // AccumulateTile for all owned rows (not causal), fused on BLIS's micro-kernel (ukr_): the rows in panels of ukr_.nr,
-  // each panel's scores (nt × ukr_.nr, in L1) written in the layout the γV micro-kernel reads, no S matrix nor packing
-  // of it; Q_m packed once per head and ring block (PackQueries), K and V once per tile.
-  void AccumulatePanels(PetscInt m, PetscInt nt, const PetscReal *K, const PetscReal *V);
+  // AccumulateTile for all owned rows and a tile of nt keys from global index c0, fused on BLIS's micro-kernel (ukr_): the
+  // rows in panels of ukr_.nr, each panel's scores (nt × ukr_.nr, in L1) written in the layout the γV micro-kernel
+  // reads, no S matrix nor packing of it; Q_m packed once per head and ring block (PackQueries), K and V once per tile.
+  // Causal: a panel's keys after its last token are skipped, the others after a row's token weigh exp(−∞) = 0.
+  void AccumulatePanels(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V);
   // Whether this evaluation takes AccumulatePanels (sets ukr_), and its work space (else AccumulateTile's).
   PetscErrorCode SetUpPanels(bool *fused);
   // qp_ ← Q_m in panels of ukr_.nr rows, for AccumulatePanels.

@@ -2,8 +2,9 @@
 // n_r, each panel's scores in the layout the γV micro-kernel reads) against the unfused path (-attention_fused 0: a
 // GEMM per tile, AccumulateTile) on 1–3 ranks. d_head = 16 and 32 (multiples of the micro-kernel's m_r), N_x = 37 (no
 // rank's block, tile or panel divides it), tiles of 5 (a partial panel of keys), 16 and the default; scores spread over
-// thousands (both branches of the lagging shift). Causal controls take the unfused path and are compared too. Where
-// BLIS offers no usable micro-kernel (several threads, another m_r) both runs take the unfused path.
+// thousands (both branches of the lagging shift); causal or not (the keys after a row's token masked, those after a
+// panel's last token skipped). Where BLIS offers no usable micro-kernel (several threads, another m_r) both runs take
+// the unfused path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
