@@ -5,7 +5,8 @@ on the same weights and the same BLAS kernels, in the same run.
     /usr/bin/python3 bench/bench_gradient.py [--nx 512 2048] [--reps 3]
 
 The model of bench/bench_vs_torch.py (a random float64 nn.TransformerEncoder: post-LN, ReLU, 6 layers, d_model = 512,
-8 heads, dim_feedforward = 2048), exported with tools/export_torch.py, loss ½‖u(T) − v‖² against a random target.
+8 heads, dim_feedforward = 2048; --causal: GPT-style masked attention), exported with tools/export_torch.py, loss
+½‖u(T) − v‖² against a random target.
 ctflow runs on one rank at Δt = 1 with `-loss mse -target v.h5 -gradient g.h5 -log_view -memory_view`; timed are the
 PETSc log stages Integrate (the forward, recording what the adjoint needs) and Adjoint (loss, transposes, summation),
 against the Integrate stage of a plain forward run (no loss, nothing recorded), medians over --reps runs. torch:
@@ -47,6 +48,7 @@ def parse_args():
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--warm-epochs", type=int, default=4, help="gradient evaluations of the warm measurement (at least 2)")
     p.add_argument("--own-kernels", action="store_true", help="torch on its own BLAS (OpenBLAS, the library's choice of kernels)")
+    p.add_argument("--causal", action="store_true", help="GPT-style causal attention (torch with the square subsequent mask)")
     p.add_argument("--ctflow", default=os.path.join(ROOT, "build", "ctflow"))
     p.add_argument("--blas-rate", default=None, help="the ctflow_blas_rate helper (default: beside --ctflow)")
     p.add_argument("--workdir", default=os.path.join(ROOT, "build", "bench_gradient"))
@@ -121,18 +123,18 @@ def main():
             f["inputs"] = x.numpy()
             f["targets"] = v[None]
         warm = statistics.median((ctflow_train(args, args.warm_epochs) - ctflow_train(args, 1)) / (args.warm_epochs - 1) for _ in range(args.reps))
-        target = torch.from_numpy(v)
+        target, mask = torch.from_numpy(v), bvt.attention_mask(args, nx)
 
         def forward_backward():
             model.zero_grad()
             xi = x.clone().requires_grad_(True)
-            loss = 0.5 * ((model(xi)[0] - target) ** 2).sum()
+            loss = 0.5 * ((model(xi, mask=mask)[0] - target) ** 2).sum()
             loss.backward()
             return xi
 
         def forward():
             with torch.no_grad():
-                model(x)
+                model(x, mask=mask)
 
         forward_backward()  # warm-up
         t_fb = statistics.median(bvt.timed(forward_backward) for _ in range(args.reps))

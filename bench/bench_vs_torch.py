@@ -4,8 +4,8 @@
     /usr/bin/python3 bench/bench_vs_torch.py [--nx 128 512 2048] [--reps 3] [--continuum-nx 512] [--threads-nx 512 2048]
 
 A random float64 nn.TransformerEncoder (post-LN, ReLU; defaults: 6 layers, d_model = 512, 8 heads,
-dim_feedforward = 2048, batch_first, eval, no_grad: torch's fused path) is exported with
-tools/export_torch.py and run by `build/ctflow` on one rank at Δt = 1. Timed: torch's forward call and
+dim_feedforward = 2048, batch_first, eval, no_grad: torch's fused path; --causal: GPT-style masked attention) is
+exported with tools/export_torch.py and run by `build/ctflow` on one rank at Δt = 1. Timed: torch's forward call and
 ctflow's PETSc log stage "Integrate" (from -log_view), medians over --reps runs, one thread on both sides.
 
 Same kernels: ctflow's GEMMs run in BLIS, on the configuration it selects (operators/blas_kernels.hpp);
@@ -52,6 +52,7 @@ def parse_args():
     p.add_argument("--ffn", type=int, default=2048)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--own-kernels", action="store_true", help="torch on its own BLAS (OpenBLAS, the library's choice of kernels)")
+    p.add_argument("--causal", action="store_true", help="GPT-style causal attention (torch with the square subsequent mask)")
     p.add_argument("--ctflow", default=os.path.join(ROOT, "build", "ctflow"))
     p.add_argument("--blas-rate", default=None, help="the ctflow_blas_rate helper (default: beside --ctflow)")
     p.add_argument("--mpiexec", default="mpiexec")
@@ -147,8 +148,17 @@ def export_random_encoder(args):
         for prm in model.parameters():
             prm.copy_(torch.randn(prm.shape, generator=g, dtype=prm.dtype) / np.sqrt(prm.shape[-1]))
     torch.save(model, "model.pt")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_torch.py"), "model.pt", "controls.h5"], check=True)
+    causal = ["--causal"] if args.causal else []
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_torch.py"), *causal, "model.pt", "controls.h5"], check=True)
     return model
+
+
+def attention_mask(args, nx):
+    """torch's attention mask for the exported model: None, or with --causal η ≤ x only, as an additive mask (torch 1.13
+    still forms every score)."""
+    import torch
+
+    return torch.nn.Transformer.generate_square_subsequent_mask(nx).double() if args.causal else None
 
 
 def main():
@@ -179,7 +189,10 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     os.chdir(args.workdir)
 
-    model = export_random_encoder(args).eval()
+    encoder = export_random_encoder(args).eval()
+
+    def model(x):
+        return encoder(x, mask=attention_mask(args, x.shape[1]))
 
     def torch_dgemm(n=1024):
         a, b = torch.rand(n, n, dtype=torch.float64), torch.rand(n, n, dtype=torch.float64)
