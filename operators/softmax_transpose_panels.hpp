@@ -32,6 +32,9 @@ class SoftmaxTransposePanels {
  public:
   // Whether the fused pass applies to heads of d features with this micro-kernel.
   static bool Applies(const MicroKernel &ukr, PetscInt d);
+  // Queries per block: the block's P and dS (2 × block × tile values) in half of the core's L2 (1 MiB if the system does
+  // not say), 256 at tile 256 on a 2 MiB L2 (bench/RESULTS.md, "The attention transpose on BLIS's micro-kernel").
+  static PetscInt DefaultBlock(PetscInt tile);
   // For up to xm queries, tiles of `tile` keys and blocks of `block` queries (a multiple of n_r is used).
   PetscErrorCode SetUp(const MicroKernel &ukr, PetscInt xm, PetscInt d, PetscInt tile, PetscInt block);
   // Packs one head's queries and their output gradients (h.Q, h.dO); before Run on every block of keys of that head.

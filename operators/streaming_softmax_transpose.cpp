@@ -169,7 +169,7 @@ PetscErrorCode StreamingSoftmaxTranspose::Run(PetscReal scale, bool causal) {
     for (PetscInt m = 0; m < heads_; ++m)
       for (PetscInt k = 0; k < xm; ++k) delta_[m * xm + k] = cblas_ddot(d, &dO_[k * D + m * d], 1, &O_[k * D + m * d], 1);
     const bool fused = ukr_.mr;  // one sequence (SetUp): Pairs passes all owned rows and the whole block
-    if (fused) PetscCall(panels_.SetUp(ukr_, xm, d, tile_, kFusedRows));
+    if (fused) PetscCall(panels_.SetUp(ukr_, xm, d, tile_, SoftmaxTransposePanels::DefaultBlock(tile_)));
     else PetscCallCXX(P_.resize(row_block_ * tile_));
     PetscCall(Ring([&](PetscInt first, PetscInt rows, PetscReal *block) {
       Pairs(first, rows, block, [&](PetscInt r0, PetscInt nr, PetscInt c0, PetscInt nc, PetscReal *b) {

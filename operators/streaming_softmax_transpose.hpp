@@ -73,9 +73,6 @@ class StreamingSoftmaxTranspose {
   // default tile. Fewer rows make the five GEMMs per block smaller and slower, more make P and dS travel further between
   // them (bench/RESULTS.md, "Issue 15: the attention transpose's blocks").
   static constexpr PetscInt kRowTiles = 4;
-  // Queries per block of the fused pass: its P and dS (2 × 256 × tile) stay in L2 (bench/RESULTS.md, "The attention
-  // transpose on the micro-kernel").
-  static constexpr PetscInt kFusedRows = 256;
 
   const Grid *grid_ = nullptr;
   PetscInt heads_ = 0, d_ = 0, tile_ = 256, row_block_ = kRowTiles * 256, short_size_ = 0;
