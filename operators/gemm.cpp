@@ -3,6 +3,7 @@
 #include <blis.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -67,6 +68,23 @@ void MicroKernel::operator()(PetscInt m, PetscInt n, PetscInt k, PetscReal alpha
                              PetscReal *c, PetscInt rs_c, PetscInt cs_c) const {
   auxinfo_t aux{};  // no next panels to prefetch
   ((dgemm_ukr_ft)gemm)(m, n, k, &alpha, const_cast<PetscReal *>(a), const_cast<PetscReal *>(b), &beta, c, rs_c, cs_c, &aux, (cntx_t *)cntx);
+}
+
+void PackRowPanels(PetscInt rows, PetscInt d, PetscInt w, const PetscReal *from, PetscInt ld, PetscReal *to) {
+  for (PetscInt p = 0; p * w < rows; ++p) {  // the stores in order: they miss L1, the loads stay in it
+    const PetscInt n = std::min(w, rows - p * w);
+    const PetscReal *f = from + (size_t)p * w * ld;
+    PetscReal *t = to + (size_t)p * d * w;
+    for (PetscInt z = 0; z < d; ++z, t += w) {
+      for (PetscInt i = 0; i < n; ++i) t[i] = f[i * ld + z];
+      for (PetscInt i = n; i < w; ++i) t[i] = 0.0;
+    }
+  }
+}
+
+void PackColumnPanels(PetscInt rows, PetscInt d, PetscInt w, const PetscReal *from, PetscInt ld, PetscReal *to, size_t stride) {
+  for (PetscInt i = 0; i < rows; ++i)
+    for (PetscInt zp = 0; zp < d / w; ++zp) std::copy_n(from + (size_t)i * ld + zp * w, w, to + zp * stride + (size_t)i * w);
 }
 
 PetscErrorCode GemmSetFromOptions(MPI_Comm comm) {

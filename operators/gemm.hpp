@@ -42,6 +42,11 @@ struct MicroKernel {
 };
 // The running BLIS's micro-kernel (looked up on every call: the thread count may change).
 MicroKernel GemmMicroKernel();
+// A row-major matrix's first `rows` rows (leading dimension ld, d columns) as the micro-kernel's panels of w rows:
+// to[p][z][i] = from[(p w + i) ld + z], zero beyond `rows` (whole panels).
+void PackRowPanels(PetscInt rows, PetscInt d, PetscInt w, const PetscReal *from, PetscInt ld, PetscReal *to);
+// Its d columns (a multiple of w) as panels of w columns, panel zp at to + zp stride: to[zp][i][z] = from[i ld + zp w + z].
+void PackColumnPanels(PetscInt rows, PetscInt d, PetscInt w, const PetscReal *from, PetscInt ld, PetscReal *to, size_t stride);
 // Reads -blas_small_gemm (once per process).
 PetscErrorCode GemmSetFromOptions(MPI_Comm comm);
 

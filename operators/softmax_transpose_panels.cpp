@@ -43,36 +43,17 @@ PetscErrorCode SoftmaxTransposePanels::SetUp(const MicroKernel &ukr, PetscInt xm
 }
 
 void SoftmaxTransposePanels::PackQueries(const SoftmaxTransposeHead &h) {
-  const PetscInt mr = ukr_.mr, nr = ukr_.nr, d = d_, P = (h.xm + nr - 1) / nr;
-  for (PetscInt p = 0; p < P; ++p) {  // [p][z][i], zero beyond the owned rows
-    const PetscInt rows = std::min(nr, h.xm - p * nr);
-    const PetscReal *q = h.Q + p * nr * h.ld, *g = h.dO + p * nr * h.ld;
-    PetscReal *tq = qp_ + p * d * nr, *tg = dop_ + p * d * nr;
-    for (PetscInt z = 0; z < d; ++z, tq += nr, tg += nr) {
-      for (PetscInt i = 0; i < rows; ++i) tq[i] = q[i * h.ld + z], tg[i] = g[i * h.ld + z];
-      std::fill(tq + rows, tq + nr, 0.0), std::fill(tg + rows, tg + nr, 0.0);
-    }
-  }
-  for (PetscInt i = 0; i < h.xm; ++i)  // [zp][i][z]
-    for (PetscInt zp = 0; zp < d / mr; ++zp) {
-      std::copy_n(h.Q + i * h.ld + zp * mr, mr, qt_ + (zp * h.xm + i) * mr);
-      std::copy_n(h.dO + i * h.ld + zp * mr, mr, dot_ + (zp * h.xm + i) * mr);
-    }
+  const PetscInt mr = ukr_.mr, nr = ukr_.nr;
+  PackRowPanels(h.xm, d_, nr, h.Q, h.ld, qp_), PackRowPanels(h.xm, d_, nr, h.dO, h.ld, dop_);  // [p][z][i]
+  PackColumnPanels(h.xm, d_, mr, h.Q, h.ld, qt_, (size_t)h.xm * mr),
+      PackColumnPanels(h.xm, d_, mr, h.dO, h.ld, dot_, (size_t)h.xm * mr);  // [zp][i][z]
 }
 
 void SoftmaxTransposePanels::PackKeys(const SoftmaxTransposeHead &h, PetscInt j0, PetscInt nt) {
-  const PetscInt mr = ukr_.mr, d = d_, kp = (nt + mr - 1) / mr;
-  for (PetscInt jp = 0; jp < kp; ++jp) {  // [jp][z][j], zero beyond the tile
-    const PetscInt keys = std::min(mr, nt - jp * mr);
-    const PetscReal *k = h.K + (j0 + jp * mr) * h.ldkv, *v = h.V + (j0 + jp * mr) * h.ldkv;
-    PetscReal *tk = kp_ + jp * d * mr, *tv = vp_ + jp * d * mr;
-    for (PetscInt z = 0; z < d; ++z, tk += mr, tv += mr) {
-      for (PetscInt j = 0; j < keys; ++j) tk[j] = k[j * h.ldkv + z], tv[j] = v[j * h.ldkv + z];
-      std::fill(tk + keys, tk + mr, 0.0), std::fill(tv + keys, tv + mr, 0.0);
-    }
-  }
-  for (PetscInt j = 0; j < nt; ++j)  // [zp][j][z]
-    for (PetscInt zp = 0; zp < d / mr; ++zp) std::copy_n(h.K + (j0 + j) * h.ldkv + zp * mr, mr, kt_ + (zp * tile_ + j) * mr);
+  const PetscInt mr = ukr_.mr;
+  const PetscReal *K = h.K + (size_t)j0 * h.ldkv, *V = h.V + (size_t)j0 * h.ldkv;
+  PackRowPanels(nt, d_, mr, K, h.ldkv, kp_), PackRowPanels(nt, d_, mr, V, h.ldkv, vp_);  // [jp][z][j]
+  PackColumnPanels(nt, d_, mr, K, h.ldkv, kt_, (size_t)tile_ * mr);                      // [zp][j][z]
 }
 
 // P and dS (rows of s_, dp_) into the block's panels of n_r keys (rows ib …), dSᵀ into the panel's [j][i]; NR > 0: n_r

@@ -116,35 +116,17 @@ PetscErrorCode StreamingSoftmax::SetUpPanels(bool *fused) {
   PetscFunctionReturn(0);
 }
 
-void StreamingSoftmax::PackQueries(PetscInt m) {
-  const PetscInt xm = grid_->XLocal(), d = d_, D = D_, nr = ukr_.nr, P = (xm + nr - 1) / nr;
-  for (PetscInt p = 0; p < P; ++p) {  // qp_[p][z][i] = Q(p nr + i, m d + z), zero beyond the owned rows; stores in order
-    const PetscInt rows = std::min(nr, xm - p * nr);
-    const PetscReal *q = &Q_[(size_t)p * nr * D + m * d];
-    PetscReal *to = qp_ + (size_t)p * d * nr;
-    for (PetscInt z = 0; z < d; ++z, to += nr) {
-      for (PetscInt i = 0; i < rows; ++i) to[i] = q[i * D + z];
-      for (PetscInt i = rows; i < nr; ++i) to[i] = 0.0;
-    }
-  }
+void StreamingSoftmax::PackQueries(PetscInt m) {  // qp_[p][z][i] = Q(p nr + i, m d + z), zero beyond the owned rows
+  PackRowPanels(grid_->XLocal(), d_, ukr_.nr, &Q_[m * d_], D_, qp_);
 }
 
 void StreamingSoftmax::AccumulatePanels(PetscInt m, PetscInt c0, PetscInt nt, const PetscReal *K, const PetscReal *V) {
-  const PetscInt xm = grid_->XLocal(), d = d_, D = D_, mr = ukr_.mr, nr = ukr_.nr, P = (xm + nr - 1) / nr, kp = (nt + mr - 1) / mr;
+  const PetscInt xm = grid_->XLocal(), d = d_, D = D_, mr = ukr_.mr, nr = ukr_.nr, P = (xm + nr - 1) / nr;
   constexpr PetscReal kShiftSlack = 64, kExpArgMax = 700;  // as in AccumulateTile
   // K's tile in panels of mr keys, kp_[jp][z][j] = K(jp mr + j, z), zero beyond nt; V's in panels of mr columns,
   // vp_[zp][j][z] = V(j, zp mr + z).
-  for (PetscInt jp = 0; jp < kp; ++jp) {  // the stores in order: they miss L1, the loads stay in it
-    const PetscInt keys = std::min(mr, nt - jp * mr);
-    const PetscReal *k = K + jp * mr * 2 * D;
-    PetscReal *to = kp_ + jp * d * mr;
-    for (PetscInt z = 0; z < d; ++z, to += mr) {
-      for (PetscInt j = 0; j < keys; ++j) to[j] = k[j * 2 * D + z];
-      for (PetscInt j = keys; j < mr; ++j) to[j] = 0.0;
-    }
-  }
-  for (PetscInt j = 0; j < nt; ++j)
-    for (PetscInt zp = 0; zp < d / mr; ++zp) std::copy_n(V + j * 2 * D + zp * mr, mr, vp_ + (zp * nt + j) * mr);
+  PackRowPanels(nt, d, mr, K, 2 * D, kp_);
+  PackColumnPanels(nt, d, mr, V, 2 * D, vp_, (size_t)nt * mr);
   for (PetscInt p = 0; p < P; ++p) {
     const PetscInt r0 = p * nr, n = std::min(nr, xm - r0);
     PetscReal *O = &O_[r0 * D + m * d], *mx = &rowmax_[m * xm + r0], *sum = &rowsum_[m * xm + r0];
