@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
     panels.Run(h);
   };
   if (variant == 2) {
-    if (!SoftmaxTransposePanels::Applies(ukr, d)) {
+    if (!MicroKernelTakesHeads(ukr, d)) {
       std::fprintf(stderr, "bench_attention_backward: error: BLIS's micro-kernel does not apply here (%s)\n", BlasDescription().c_str());
       return 1;
     }

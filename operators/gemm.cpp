@@ -70,6 +70,11 @@ void MicroKernel::operator()(PetscInt m, PetscInt n, PetscInt k, PetscReal alpha
   ((dgemm_ukr_ft)gemm)(m, n, k, &alpha, const_cast<PetscReal *>(a), const_cast<PetscReal *>(b), &beta, c, rs_c, cs_c, &aux, (cntx_t *)cntx);
 }
 
+bool MicroKernelTakesHeads(const MicroKernel &ukr, PetscInt d) {
+  constexpr PetscInt kMaxFeatures = 256;
+  return ukr.mr && d % ukr.mr == 0 && ukr.nr <= 16 && d <= kMaxFeatures;
+}
+
 void PackRowPanels(PetscInt rows, PetscInt d, PetscInt w, const PetscReal *from, PetscInt ld, PetscReal *to) {
   for (PetscInt p = 0; p * w < rows; ++p) {  // the stores in order: they miss L1, the loads stay in it
     const PetscInt n = std::min(w, rows - p * w);

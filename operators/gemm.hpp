@@ -42,6 +42,10 @@ struct MicroKernel {
 };
 // The running BLIS's micro-kernel (looked up on every call: the thread count may change).
 MicroKernel GemmMicroKernel();
+// Whether attention heads of d features run fused on `ukr` (the forward's softmax and its transpose): d in whole panels
+// of m_r, n_r ≤ 16, and a panel of queries and one of keys in L2 up to d = 256 (beyond it the GEMMs per tile are faster:
+// the convolutional attention's d = N_y, bench/RESULTS.md "One streaming softmax").
+bool MicroKernelTakesHeads(const MicroKernel &ukr, PetscInt d);
 // A row-major matrix's first `rows` rows (leading dimension ld, d columns) as the micro-kernel's panels of w rows:
 // to[p][z][i] = from[(p w + i) ld + z], zero beyond `rows` (whole panels).
 void PackRowPanels(PetscInt rows, PetscInt d, PetscInt w, const PetscReal *from, PetscInt ld, PetscReal *to);

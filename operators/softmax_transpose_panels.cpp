@@ -9,12 +9,6 @@
 
 namespace ctflow {
 
-bool SoftmaxTransposePanels::Applies(const MicroKernel &ukr, PetscInt d) {
-  // As the forward's fused path: d in whole A panels, and Kᵀ's and the block's panels within L2 up to d = 256.
-  constexpr PetscInt kMaxFeatures = 256;
-  return ukr.mr && d % ukr.mr == 0 && ukr.nr <= 16 && d <= kMaxFeatures;
-}
-
 PetscInt SoftmaxTransposePanels::DefaultBlock(PetscInt tile) {
   long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
   if (l2 <= 0) l2 = 1L << 20;

@@ -6,7 +6,8 @@
 // with P and dS written once, straight into the packed layouts of the three products that read them (BLAS packs each
 // operand again per product), and the head's features d (a multiple of m_r) as the products' rows, so that no partial
 // micro-tile is computed in d. Causal: the tiles, blocks' leading panels and panels' key micro-tiles that see no key
-// are skipped, the masked entries of the rest are 0. Where the kernel does not apply (Applies) the caller runs GEMMs.
+// are skipped, the masked entries of the rest are 0. Where the kernel does not take the heads (MicroKernelTakesHeads)
+// the caller runs GEMMs.
 #pragma once
 #include <petscsys.h>
 
@@ -30,8 +31,6 @@ struct SoftmaxTransposeHead {
 
 class SoftmaxTransposePanels {
  public:
-  // Whether the fused pass applies to heads of d features with this micro-kernel.
-  static bool Applies(const MicroKernel &ukr, PetscInt d);
   // Queries per block: the block's P and dS (2 × block × tile values) in half of the core's L2 (1 MiB if the system does
   // not say), 256 at tile 256 on a 2 MiB L2 (bench/RESULTS.md, "The attention transpose on BLIS's micro-kernel").
   static PetscInt DefaultBlock(PetscInt tile);

@@ -99,10 +99,7 @@ PetscErrorCode StreamingSoftmax::SetUpPanels(bool *fused) {
   PetscFunctionBeginUser;
   ukr_ = fused_ && !grid_->Segmented() && xm > 0 ? GemmMicroKernel() : MicroKernel();
   const size_t mr = ukr_.mr, nr = ukr_.nr;
-  // Fused while a panel of queries and one of keys (d (m_r + n_r) values) stay in L2: beyond d = 256 the GEMM per tile
-  // is faster (the convolutional attention's d = N_y, bench/RESULTS.md "One streaming softmax").
-  constexpr PetscInt kFusedMaxFeatures = 256;
-  *fused = mr && d % mr == 0 && nr <= 16 && d <= kFusedMaxFeatures;
+  *fused = MicroKernelTakesHeads(ukr_, d);
   if (!*fused) {
     PetscCallCXX(S_.resize(xm * tile));  // AccumulateTile's scores
     PetscFunctionReturn(0);

@@ -32,7 +32,7 @@ PetscErrorCode StreamingSoftmaxTranspose::SetUp(const Grid &grid, PetscInt heads
   row_block_ = std::min(kRowTiles * tile_, std::max<PetscInt>(xm, 1));
   direct_ = size == 1 && (std::int64_t)grid.SequenceLength() * d <= short_size_;
   ukr_ = fused_ && !direct_ && !grid.Segmented() && xm > 0 ? GemmMicroKernel() : MicroKernel();
-  if (!SoftmaxTransposePanels::Applies(ukr_, d)) ukr_ = MicroKernel();
+  if (!MicroKernelTakesHeads(ukr_, d)) ukr_ = MicroKernel();
   // Q, O and dQ start at 0 (Statistics adds to O); dO, delta and the blocks' K, V are filled before they are read.
   for (auto *v : {&Q_, &O_, &dQ_}) PetscCallCXX(v->assign(xm * D, 0.0));
   PetscCallCXX(dO_.resize(xm * D));
