@@ -16,6 +16,10 @@ bool H5AttributeWrite(hid_t file, const std::string &object, const char name[], 
   return Write(file, object, name, H5T_NATIVE_DOUBLE, &value);  // stored as IEEE float64, the native double
 }
 
+bool H5AttributeWrite(hid_t file, const std::string &object, const char name[], long long value) {
+  return Write(file, object, name, H5T_NATIVE_LLONG, &value);
+}
+
 bool H5AttributeWrite(hid_t file, const std::string &object, const char name[], const std::string &value) {
   hid_t type = H5Tcopy(H5T_C_S1);
   H5Tset_size(type, value.size() + 1);

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "discretization/base/paths.hpp"
+#include "discretization/hdf5_attributes.hpp"
 
 namespace ctflow {
 
@@ -47,36 +48,16 @@ PetscErrorCode TrajectoryIndex::Create(const std::string &path) { return Open(pa
 
 PetscErrorCode TrajectoryIndex::Load(const std::string &path) { return Open(path, false); }
 
-static void WriteAttribute(hid_t file, const char name[], hid_t type, const void *value, bool *ok) {
-  if (H5Aexists(file, name) > 0) H5Adelete(file, name);
-  hid_t space = H5Screate(H5S_SCALAR), attr = H5Acreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  *ok = attr >= 0 && H5Awrite(attr, type, value) >= 0;
-  if (attr >= 0) H5Aclose(attr);
-  H5Sclose(space);
-}
-
 void TrajectoryIndex::Attribute(const char name[], const std::string &value) {
-  if (!Active()) return;
-  bool ok;
-  hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, value.size() + 1);
-  WriteAttribute(file_, name, type, value.c_str(), &ok);
-  H5Tclose(type);
-  if (!ok) Fail(std::string("write the attribute ") + name);
+  if (Active() && !H5AttributeWrite(file_, "/", name, value)) Fail(std::string("write the attribute ") + name);
 }
 
 void TrajectoryIndex::Attribute(const char name[], PetscInt value) {
-  if (!Active()) return;
-  bool ok;
-  WriteAttribute(file_, name, sizeof(PetscInt) == 8 ? H5T_NATIVE_LLONG : H5T_NATIVE_INT, &value, &ok);
-  if (!ok) Fail(std::string("write the attribute ") + name);
+  if (Active() && !H5AttributeWrite(file_, "/", name, (long long)value)) Fail(std::string("write the attribute ") + name);
 }
 
 void TrajectoryIndex::Attribute(const char name[], PetscReal value) {
-  if (!Active()) return;
-  bool ok;
-  WriteAttribute(file_, name, H5T_NATIVE_DOUBLE, &value, &ok);
-  if (!ok) Fail(std::string("write the attribute ") + name);
+  if (Active() && !H5AttributeWrite(file_, "/", name, value)) Fail(std::string("write the attribute ") + name);
 }
 
 static hid_t CreateIntermediate() {

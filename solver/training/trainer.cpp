@@ -6,6 +6,7 @@
 
 #include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
+#include "discretization/hdf5_attributes.hpp"
 #include "discretization/piecewise_linear_controls.hpp"
 #include "solver/training/batch_gradient.hpp"
 
@@ -651,21 +652,17 @@ PetscErrorCode Trainer::WriteTestLogits() {
     const hsize_t dims[2] = {(hsize_t)test_.Size(), (hsize_t)(logits.size() / test_.Size())};
     std::vector<long long> labels(test_.Size());
     for (PetscInt i = 0; i < test_.Size(); ++i) labels[i] = test_.Label(i);
-    hid_t space = H5Screate_simple(2, dims, nullptr), lspace = H5Screate_simple(1, dims, nullptr), scalar = H5Screate(H5S_SCALAR);
+    hid_t space = H5Screate_simple(2, dims, nullptr), lspace = H5Screate_simple(1, dims, nullptr);
     hid_t ds = file >= 0 ? H5Dcreate2(file, "logits", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     hid_t ls = file >= 0 ? H5Dcreate2(file, "labels", H5T_STD_I64LE, lspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     ok = ds >= 0 && ls >= 0 && H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, logits.data()) >= 0 &&
          H5Dwrite(ls, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels.data()) >= 0;
     const std::pair<const char *, PetscReal> attrs[] = {
         {"test_loss", loss}, {"test_accuracy", accuracy}, {"dt", problem_.GetIntegrator().TimeStep()}};
-    for (const auto &[name, value] : attrs) {
-      hid_t a = file >= 0 ? H5Acreate2(file, name, H5T_IEEE_F64LE, scalar, H5P_DEFAULT, H5P_DEFAULT) : -1;
-      ok = ok && a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, &value) >= 0;
-      if (a >= 0) H5Aclose(a);
-    }
+    for (const auto &[name, value] : attrs) ok = ok && H5AttributeWrite(file, "/", name, value);
     if (ls >= 0) H5Dclose(ls);
     if (ds >= 0) H5Dclose(ds);
-    H5Sclose(space), H5Sclose(lspace), H5Sclose(scalar);
+    H5Sclose(space), H5Sclose(lspace);
     if (file >= 0) ok = H5Fclose(file) >= 0 && ok;
     ok = ok && std::rename(part.c_str(), logits_path_.c_str()) == 0;
   }

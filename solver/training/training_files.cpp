@@ -54,14 +54,7 @@ bool WriteState(hid_t file, const TrainingState &s) {
   bool ok = true;
   for (const auto &[name, v] : s.optimizer) ok = ok && WriteVector(file, "/training/optimizer/" + name, *v);
   for (const auto &[name, v] : s.history->series) ok = ok && WriteVector(file, "/training/history/" + name, v);
-  const PetscReal epoch = (PetscReal)s.epoch;
-  hid_t space = H5Screate(H5S_SCALAR), group = ok ? H5Gopen2(file, "/training", H5P_DEFAULT) : -1;
-  hid_t attr = group >= 0 ? H5Acreate2(group, "epoch", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT) : -1;
-  ok = attr >= 0 && H5Awrite(attr, H5T_NATIVE_DOUBLE, &epoch) >= 0;
-  if (attr >= 0) H5Aclose(attr);
-  if (group >= 0) H5Gclose(group);
-  H5Sclose(space);
-  return ok;
+  return ok && H5AttributeWrite(file, "/training", "epoch", (PetscReal)s.epoch);
 }
 
 bool WriteRecord(hid_t file, const TrainingRecord &r) {
