@@ -102,6 +102,10 @@ PetscErrorCode AttentionTranspose::Apply(const OperatorContext &ctx, const Atten
   }
   PetscCall(VecRestoreArrayRead(G, &G_));
   PetscCall(VecRestoreArrayRead(U, &u));
+  // The projections' products (the softmax's own are logged by softmax_): dU's [dQ | dK | dV]; Q, K, V if not recorded;
+  // dO through W^O; with g, dW^{Q,K,V} and dW^O.
+  const PetscReal products = 3.0 * (1 + !record + (g != nullptr)) + (kernels.WO.empty() ? 0.0 : 1 + (g != nullptr));
+  PetscCall(PetscLogFlops(2.0 * products * xm * Ny * D));
   PetscFunctionReturn(0);
 }
 

@@ -116,7 +116,8 @@ PetscErrorCode LiftedFeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU
   PetscCall(VecGetArrayRead(G, &G_));
   // h = Δy u W1 + b1 (recorded by the forward evaluation at U, or computed), dz = Δy G W2^T (dhidden_).
   const PetscReal *pre;
-  if (reuse_slot_ >= 0 && reuse_slot_ < (PetscInt)records_.size() && records_[reuse_slot_].size() == (size_t)(xm * Fh)) {
+  const bool recorded = reuse_slot_ >= 0 && reuse_slot_ < (PetscInt)records_.size() && records_[reuse_slot_].size() == (size_t)(xm * Fh);
+  if (recorded) {
     pre = records_[reuse_slot_].data();
   } else {
     PetscCallCXX(preactivation_.resize(xm * Fh));
@@ -148,7 +149,7 @@ PetscErrorCode LiftedFeedForward::RhsTranspose(PetscReal t, Vec U, Vec G, Vec dU
   }
   PetscCall(VecRestoreArrayRead(G, &G_));
   PetscCall(VecRestoreArrayRead(U, &u));
-  PetscCall(PetscLogFlops(8.0 * xm * Ny * Fh));
+  PetscCall(PetscLogFlops((4.0 + (recorded ? 0 : 2.0) + (g ? 4.0 : 0)) * xm * Ny * Fh));  // dz, dU; h if not recorded; dW1, dW2 with g
   PetscCall(PetscLogEventEnd(MLP_EVENT, 0, 0, 0, 0));
   PetscFunctionReturn(0);
 }

@@ -155,6 +155,7 @@ PetscErrorCode StreamingSoftmaxTranspose::Statistics(PetscReal scale, bool causa
   for (PetscInt m = 0; m < heads_; ++m)
     for (PetscInt k = 0; k < xm; ++k)
       for (PetscInt r = 0; r < d; ++r) O_[k * D + m * d + r] /= rowsum_[m * xm + k];
+  PetscCall(PetscLogFlops(heads_ * (4.0 * d + 3.0) * QueryKeyPairs(causal)));  // as the forward: S, exp, o = Σ p V
   PetscFunctionReturn(0);
 }
 
@@ -182,12 +183,15 @@ PetscErrorCode StreamingSoftmaxTranspose::Run(PetscReal scale, bool causal) {
       });
     }));
   }
-  const PetscInt L = grid_->SequenceLength();
-  const PetscReal pairs = grid_->Segmented() ? grid_->Sequences() * (causal ? L * (L + 1) / 2.0 : (PetscReal)L * L)
-                          : causal           ? xm * (grid_->XStart() + (xm + 1) / 2.0)
-                                             : (PetscReal)xm * grid_->Nx();
-  PetscCall(PetscLogFlops(heads_ * (8.0 * d + 4.0) * pairs));
+  PetscCall(PetscLogFlops(heads_ * (10.0 * d + 4.0) * QueryKeyPairs(causal)));  // S again, dP, dV, dQ, dK; p and dS
   PetscFunctionReturn(0);
+}
+
+PetscReal StreamingSoftmaxTranspose::QueryKeyPairs(bool causal) const {
+  const PetscInt xm = grid_->XLocal(), L = grid_->SequenceLength();
+  return grid_->Segmented() ? grid_->Sequences() * (causal ? L * (L + 1.0) / 2 : (PetscReal)L * L)
+         : causal           ? xm * (grid_->XStart() + (xm + 1) / 2.0)
+                            : (PetscReal)xm * grid_->Nx();
 }
 
 }  // namespace ctflow

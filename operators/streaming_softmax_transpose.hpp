@@ -65,6 +65,7 @@ class StreamingSoftmaxTranspose {
   // whole block for one sequence, each sequence's rows and keys for several.
   template <typename Fn>
   void Pairs(PetscInt first, PetscInt rows, PetscReal *block, Fn fn) const;
+  PetscReal QueryKeyPairs(bool causal) const;  // the (query, key) pairs this rank computes: its flops' unit
   // Runs fn(owner's first token, rows, block) on every rank's block in ring order; the blocks end on their owners.
   template <typename Fn>
   PetscErrorCode Ring(Fn fn);

@@ -1,7 +1,8 @@
 // Layered controls lend the kernels they store (Controls::LendAttention, LendMlp) instead of copying them:
 // the lent kernels equal the sampled ones exactly, are one object for every t of a layer, and become a
 // sampled copy with the grid's scale when the default attention scale 1/sqrt(|Ω_y|) is not the stored one
-// (-Ly). Also the attention operator's flop count, exact integers: causal attention counts only η ≤ x.
+// (-Ly). Also the flop counts (PetscLogFlops, exact integers) of the attention operator and of the attention and
+// lifted feed-forward transposes: causal attention counts only η ≤ x, a transpose the products it runs.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
@@ -160,6 +161,52 @@ TEST_F(ControlsLending, AttentionFlopsCountTheQueryKeyPairsComputed) {
     EXPECT_EQ(after - before, 6 * xm * Ny * D + Nh * (4 * d + 3) * pairs + 2 * Nh * xm * Ny) << (causal ? "causal" : "full");
     VecDestroy(&u);
     VecDestroy(&f);
+  }
+}
+
+// The transposes' flops count the products they run: attention's softmax pass 10 d_head + 4 per query-key pair and
+// head (S again, dP, dV, dQ, dK; p, dS), its first pass 4 d_head + 3 as the forward's and Q, K, V (6 x_m N_y D) only
+// without a recorded forward, dU's 6 x_m N_y D, dW^{Q,K,V} 6 x_m N_y D only with a gradient (no W^O here); the
+// lifted feed-forward's dz and dU 4 x_m N_y F, h 2 x_m N_y F without a record, dW1, dW2 4 x_m N_y F with a gradient.
+TEST_F(ControlsLending, TransposeFlopsCountTheProductsRun) {
+  for (bool causal : {false, true}) {
+    Grid grid(PETSC_COMM_WORLD);
+    LayeredControls controls(PETSC_COMM_WORLD);
+    ASSERT_EQ(PetscOptionsInsertString(nullptr, "-Nx 5"), 0);
+    ASSERT_EQ(grid.SetFromOptions(), 0);
+    ASSERT_EQ(controls.Load(WriteControls(causal ? "transpose_flops_causal" : "transpose_flops", causal), &grid), 0);
+    ASSERT_EQ(grid.SetUp(), 0);
+    PetscOptionsClearValue(nullptr, "-Nx");
+    const double xm = grid.XLocal(), xs = grid.XStart(), d = Ny, D = Nh * d;
+    double pairs = 0;
+    for (int k = 0; k < xm; ++k) pairs += causal ? xs + k + 1 : Nx;
+    ctflow::ControlsArrays g;
+    ASSERT_EQ(controls.GetZeroParameters(&g), 0);
+    for (const char *name : {"attention", "mlp"}) {
+      std::unique_ptr<ctflow::Operator> op;
+      ASSERT_EQ(ctflow::OperatorCreate(name, {&grid, &controls}, &op), 0);
+      ASSERT_EQ(op->SetFromOptions(), 0);
+      Vec u, f, G, du;
+      ASSERT_EQ(DMCreateGlobalVector(grid.Layout(), &u), 0);
+      VecDuplicate(u, &f), VecDuplicate(u, &G), VecDuplicate(u, &du);
+      VecSetRandom(u, nullptr), VecSetRandom(G, nullptr), VecSet(du, 0.0);
+      ASSERT_EQ(op->SetUp(u), 0);
+      for (bool recorded : {false, true})
+        for (bool gradient : {false, true}) {
+          if (recorded) op->RecordNextRhs(0);
+          ASSERT_EQ(op->Rhs(0.5, u, f), 0);
+          if (recorded) op->ReuseRecord(0);
+          PetscLogDouble before, after;
+          ASSERT_EQ(PetscGetFlops(&before), 0);
+          ASSERT_EQ(op->RhsTranspose(0.5, u, G, du, gradient ? &g : nullptr), 0);
+          ASSERT_EQ(PetscGetFlops(&after), 0);
+          const double expected = std::string(name) == "attention" ? (recorded ? 0 : 6 * xm * Ny * D + Nh * (4 * d + 3) * pairs) + 6 * xm * Ny * D +
+                                                                         Nh * (10 * d + 4) * pairs + (gradient ? 6 * xm * Ny * D : 0)
+                                                                   : (4 + (recorded ? 0 : 2) + (gradient ? 4 : 0)) * xm * Ny * F;
+          EXPECT_EQ(after - before, expected) << name << (causal ? " causal" : "") << (recorded ? " recorded" : "") << (gradient ? " gradient" : "");
+        }
+      VecDestroy(&u), VecDestroy(&f), VecDestroy(&G), VecDestroy(&du);
+    }
   }
 }
 
