@@ -9,7 +9,9 @@ The model of bench/bench_vs_torch.py (a random float64 nn.TransformerEncoder: po
 ½‖u(T) − v‖² against a random target.
 ctflow runs on one rank at Δt = 1 with `-loss mse -target v.h5 -gradient g.h5 -log_view -memory_view`; timed are the
 PETSc log stages Integrate (the forward, recording what the adjoint needs) and Adjoint (loss, transposes, summation),
-against the Integrate stage of a plain forward run (no loss, nothing recorded), medians over --reps runs. torch:
+against the Integrate stage of a plain forward run (no loss, nothing recorded), medians over --reps runs; each
+repetition runs the forward, the gradient and the warm gradient (below) back to back, and the ratios are the medians of
+the repetitions' own ratios, since the host's speed drifts between repetitions. torch:
 the forward with autograd recording plus loss.backward() (every parameter and the input requiring gradients), and
 the forward alone under no_grad. Torch runs on ctflow's BLAS and kernels (bench_vs_torch.same_kernels). Reported:
 (forward + gradient) / forward for both, ctflow / torch for forward + gradient, ctflow's peak memory (PETSc's
@@ -113,16 +115,23 @@ def main():
             f["u0"] = x[0].numpy()
         with h5py.File("target.h5", "w") as f:
             f["target"] = v
-        runs = [ctflow_run(args, []) for _ in range(args.reps)]
-        plain = [ctflow_run(args, [], gradient=False) for _ in range(args.reps)]
-        fwd = statistics.median(r[0] for r in plain)
-        both = statistics.median(r[0] + r[1] for r in runs)
-        peak_all = runs[0][2]
-        peak_two = ctflow_run(args, ["-adjoint_checkpoints", "2"])[2]
         with h5py.File("one_sample.h5", "w") as f:
             f["inputs"] = x.numpy()
             f["targets"] = v[None]
-        warm = statistics.median((ctflow_train(args, args.warm_epochs) - ctflow_train(args, 1)) / (args.warm_epochs - 1) for _ in range(args.reps))
+        # Each repetition runs the forward, the cold gradient and the warm gradient back to back, and the ratios are
+        # taken within a repetition: the host's speed drifts by more than the differences measured (bench/RESULTS.md).
+        plain, runs, warms = [], [], []
+        for _ in range(args.reps):
+            plain.append(ctflow_run(args, [], gradient=False))
+            runs.append(ctflow_run(args, []))
+            warms.append((ctflow_train(args, args.warm_epochs) - ctflow_train(args, 1)) / (args.warm_epochs - 1))
+        fwd = statistics.median(r[0] for r in plain)
+        both = statistics.median(r[0] + r[1] for r in runs)
+        ratio = statistics.median((r[0] + r[1]) / p[0] for r, p in zip(runs, plain))
+        warm = statistics.median(warms)
+        warm_ratio = statistics.median(w / p[0] for w, p in zip(warms, plain))
+        peak_all = runs[0][2]
+        peak_two = ctflow_run(args, ["-adjoint_checkpoints", "2"])[2]
         target, mask = torch.from_numpy(v), bvt.attention_mask(args, nx)
 
         def forward_backward():
@@ -142,7 +151,7 @@ def main():
         t_f = statistics.median(bvt.timed(forward) for _ in range(args.reps))
         mapped = torch_gradients(model, "g.h5")
         diff = max(np.abs(mapped[n] - p.grad.numpy()).max() / np.abs(p.grad.numpy()).max() for n, p in model.named_parameters())
-        print(f"| {nx} | {fwd:.3f} | {both:.3f} | {both / fwd:.2f} | {t_f:.3f} | {t_fb:.3f} | {t_fb / t_f:.2f} | {both / t_fb:.2f} | {warm:.3f} | {warm / fwd:.2f} | {warm / t_fb:.2f} | "
+        print(f"| {nx} | {fwd:.3f} | {both:.3f} | {ratio:.2f} | {t_f:.3f} | {t_fb:.3f} | {t_fb / t_f:.2f} | {both / t_fb:.2f} | {warm:.3f} | {warm_ratio:.2f} | {warm / t_fb:.2f} | "
               f"{plain[0][2] / 2**20:.0f} / {peak_all / 2**20:.0f} / {peak_two / 2**20:.0f} | {diff:.1e} |")
         if not diff <= 1e-10:
             sys.exit(f"gradients differ from torch: {diff:.2e}")
