@@ -19,9 +19,9 @@ PetscErrorCode AnalyticControls::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(comm_, nullptr, "Analytic controls (used without -controls)", "Controls");
   OptionsBlockGuard guard(PetscOptionsObject);
-  PetscCall(PetscOptionsInt("-controls_seed", "Seed of the analytic controls' modes", "AnalyticControls", seed_, &seed_, nullptr));
-  PetscCall(PetscOptionsInt("-controls_modes", "Number of smooth modes P per kernel", "AnalyticControls", modes_, &modes_, nullptr));
-  PetscCall(PetscOptionsInt("-controls_ffn_layers", "Number J of feed-forward layers", "AnalyticControls", J_, &J_, nullptr));
+  PetscCall(CtflowOptionsInt("-controls_seed", "Seed of the analytic controls' modes", "AnalyticControls", seed_, &seed_, nullptr));
+  PetscCall(CtflowOptionsInt("-controls_modes", "Number of smooth modes P per kernel", "AnalyticControls", modes_, &modes_, nullptr));
+  PetscCall(CtflowOptionsInt("-controls_ffn_layers", "Number J of feed-forward layers", "AnalyticControls", J_, &J_, nullptr));
   PetscCall(PetscOptionsReal("-controls_relaxation_rate", "Rate λ of the relaxation flows u_t = λ (P_S(u) - u) (-split_projections relax)",
                              "AnalyticControls", lambda_, &lambda_, nullptr));
   PetscOptionsEnd();

@@ -33,12 +33,11 @@ PetscErrorCode Grid::SetFromOptions() {
   PetscBool N_set[3], L_set[3], image_N_set[2], image_L_set[2];
   PetscInt image_N[2] = {image_.N[0] ? image_.N[0] : 1, image_.N[1] ? image_.N[1] : 1};
   PetscFunctionBeginUser;
-  for (int d = 0; d < 3; ++d) PetscCall(OptionsCheckInt(comm_, prefix_.c_str(), kSizeOption[d]));
   PetscOptionsBegin(comm_, prefix_.c_str(), "Grid on Ω_x × Ω_y × Ω_h", "Grid");
   OptionsBlockGuard guard(PetscOptionsObject);
-  for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsInt(kSizeOption[d], size_help[d], "Grid", N_[d], &N_[d], &N_set[d]));
+  for (int d = 0; d < 3; ++d) PetscCall(CtflowOptionsInt(kSizeOption[d], size_help[d], "Grid", N_[d], &N_[d], &N_set[d]));
   for (int d = 0; d < 3; ++d) PetscCall(PetscOptionsReal(kLengthOption[d], length_help[d], "Grid", L_[d], &L_[d], &L_set[d]));
-  for (int a = 0; a < 2; ++a) PetscCall(PetscOptionsInt(kImageSizeOption[a], image_size_help[a], "Grid", image_N[a], &image_N[a], &image_N_set[a]));
+  for (int a = 0; a < 2; ++a) PetscCall(CtflowOptionsInt(kImageSizeOption[a], image_size_help[a], "Grid", image_N[a], &image_N[a], &image_N_set[a]));
   for (int a = 0; a < 2; ++a)
     PetscCall(PetscOptionsReal(kImageLengthOption[a], image_length_help[a], "Grid", image_.L[a], &image_.L[a], &image_L_set[a]));
   PetscOptionsEnd();

@@ -31,14 +31,14 @@ PetscErrorCode Attention::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(Comm(), "attention_", "Attention operator", "Attention");
   OptionsBlockGuard guard(PetscOptionsObject);
-  PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax (rows per block when materialised)", "Attention", tile_, &tile_,
-                            nullptr));
+  PetscCall(CtflowOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax (rows per block when materialised)", "Attention", tile_, &tile_,
+                             nullptr));
   PetscCall(PetscOptionsBool(
       "-fused", "Scores, softmax and gamma V, and their transpose, fused on BLIS's micro-kernel where it applies (one sequence, one BLIS thread)",
       "Attention", fused_, &fused_, nullptr));
   PetscCall(PetscOptionsBool("-materialise", "Form the attention weights in row blocks (all K, V on every rank) instead of streaming", "Attention",
                              materialise_, &materialise_, nullptr));
-  PetscCall(PetscOptionsInt(
+  PetscCall(CtflowOptionsInt(
       "-short_size", "Sequences of L tokens with L d_head at most this, on one process: one (sequence, head) at a time without tiles (0: never)",
       "Attention", short_size_, &short_size_, nullptr));
   PetscOptionsEnd();

@@ -26,7 +26,7 @@ PetscErrorCode ConvolutionalAttention::SetFromOptions() {
   PetscFunctionBeginUser;
   PetscOptionsBegin(Comm(), "conv_attention_", "Convolutional attention operator, eq. (42)", "ConvolutionalAttention");
   OptionsBlockGuard guard(PetscOptionsObject);
-  PetscCall(PetscOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax", "ConvolutionalAttention::SetTile", tile_, &tile_, nullptr));
+  PetscCall(CtflowOptionsInt("-tile", "Keys per GEMM tile of the streaming softmax", "ConvolutionalAttention::SetTile", tile_, &tile_, nullptr));
   PetscCall(PetscOptionsBool(
       "-fused", "The streaming softmax's scores, softmax and gamma V, and their transpose, fused on BLIS's micro-kernel where it applies",
       "ConvolutionalAttention::SetFused", fused_, &fused_, nullptr));

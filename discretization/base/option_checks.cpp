@@ -1,5 +1,6 @@
 #include "discretization/base/option_checks.hpp"
 
+#include <strings.h>
 #include <cctype>
 #include <cerrno>
 #include <climits>
@@ -161,6 +162,8 @@ PetscErrorCode OptionsCheckInt(MPI_Comm comm, const char prefix[], const char na
   PetscFunctionBeginUser;
   PetscCall(PetscOptionsFindPair(nullptr, prefix, name, &value, &set));
   if (!set || !value) PetscFunctionReturn(0);
+  for (const char *keyword : {"PETSC_DEFAULT", "DEFAULT", "PETSC_DECIDE", "DECIDE", "PETSC_DETERMINE", "DETERMINE"})
+    if (!strcasecmp(value, keyword)) PetscFunctionReturn(0);  // PETSc's own names, converted by its reader
   char *end;
   errno = 0;
   const long long n = std::strtoll(value, &end, 10);
@@ -168,6 +171,14 @@ PetscErrorCode OptionsCheckInt(MPI_Comm comm, const char prefix[], const char na
   PetscCheck(end != value && !*end, comm, PETSC_ERR_USER_INPUT, "%s '%s' is not an integer", full.c_str(), value);
   PetscCheck(errno != ERANGE && n >= PETSC_MIN_INT && n <= PETSC_MAX_INT, comm, PETSC_ERR_USER_INPUT,
              "%s %s is out of range (PETSc's integers here hold at most %" PetscInt_FMT ")", full.c_str(), value, PETSC_MAX_INT);
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode OptionsIntChecked(PetscOptionItems *items, const char name[], const char text[], const char man[], PetscInt current, PetscInt *value,
+                                 PetscBool *set) {
+  PetscFunctionBeginUser;
+  PetscCall(OptionsCheckInt(items->comm, items->prefix, name));
+  PetscCall(PetscOptionsInt_Private(items, name, text, man, current, value, set, PETSC_MIN_INT, PETSC_MAX_INT));
   PetscFunctionReturn(0);
 }
 

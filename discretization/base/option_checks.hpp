@@ -44,6 +44,10 @@ PetscErrorCode OptionsCheckSameOnAllRanks(MPI_Comm comm);
 PetscErrorCode OptionsCheckValueLengths(MPI_Comm comm);
 // Fails if option prefix+name is given a value that is not an integer within PetscInt's range.
 PetscErrorCode OptionsCheckInt(MPI_Comm comm, const char prefix[], const char name[]);
+// PetscOptionsInt after OptionsCheckInt, inside a PetscOptionsBegin block: every integer option ctflow reads.
+PetscErrorCode OptionsIntChecked(PetscOptionItems *items, const char name[], const char text[], const char man[], PetscInt current, PetscInt *value,
+                                 PetscBool *set);
+#define CtflowOptionsInt(name, text, man, current, value, set) OptionsIntChecked(PetscOptionsObject, name, text, man, current, value, set)
 // The same for a comma-separated list of integers (PETSc's ranges a-b allowed) or of reals; call before PETSc's
 // array readers, which leak their tokenizer when an entry cannot be converted.
 PetscErrorCode OptionsCheckIntList(MPI_Comm comm, const char prefix[], const char name[]);

@@ -18,7 +18,7 @@ class CrossEntropy : public Loss {
     PetscFunctionBeginUser;
     PetscOptionsBegin(comm_, nullptr, "Cross-entropy loss (-loss cross_entropy)", "Loss");
     OptionsBlockGuard guard(PetscOptionsObject);
-    PetscCall(PetscOptionsInt("-label", "Class k of -loss cross_entropy (0 ≤ k < classes)", "Loss", label_, &label_, &set));
+    PetscCall(CtflowOptionsInt("-label", "Class k of -loss cross_entropy (0 ≤ k < classes)", "Loss", label_, &label_, &set));
     PetscOptionsEnd();
     label_set_ = label_set_ || set;
     PetscFunctionReturn(0);

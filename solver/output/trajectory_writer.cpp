@@ -66,8 +66,8 @@ PetscErrorCode TrajectoryWriter::SetFromOptions() {
   OptionsBlockGuard guard(PetscOptionsObject);
   PetscCall(PetscOptionsString("-traj", "Trajectory file (HDF5, with an XDMF index FILE.xmf beside it); 'none' writes no file", "TrajectoryWriter",
                                path, path, sizeof(path), &traj_set));
-  PetscCall(PetscOptionsInt("-traj_every", "Save every k-th step (the initial and final states are always saved)", "TrajectoryWriter", every_,
-                            &every_, nullptr));
+  PetscCall(CtflowOptionsInt("-traj_every", "Save every k-th step (the initial and final states are always saved)", "TrajectoryWriter", every_,
+                             &every_, nullptr));
   PetscCall(PetscOptionsBool(
       "-traj_substeps",
       "Also save a frame after every substep of the saved steps (each layer: attention, norm, FFN, ReLU, skip), indexed by FILE_substeps.xmf",
@@ -76,8 +76,8 @@ PetscErrorCode TrajectoryWriter::SetFromOptions() {
       PetscOptionsBool("-traj_attention",
                        "Also save the attention maps gamma(x, eta, h) of every saved state, indexed by FILE_attention.xmf (needs an attention leaf)",
                        "TrajectoryWriter", maps, &maps, nullptr));
-  PetscCall(PetscOptionsInt("-traj_attention_max_mb", "Largest attention map of one state (N_h N_x^2 doubles) that -traj_attention accepts, in MB",
-                            "TrajectoryWriter", max_mb_, &max_mb_, nullptr));
+  PetscCall(CtflowOptionsInt("-traj_attention_max_mb", "Largest attention map of one state (N_h N_x^2 doubles) that -traj_attention accepts, in MB",
+                             "TrajectoryWriter", max_mb_, &max_mb_, nullptr));
   PetscCall(PetscOptionsBool(
       "-traj_entropy",
       "Also save the mean attention entropy of every saved state (needs an attention leaf; costs about half an attention evaluation per saved state)",

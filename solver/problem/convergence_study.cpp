@@ -30,8 +30,8 @@ PetscErrorCode ConvergenceStudy::SetFromOptions() {
   PetscCall(PetscStrncpy(csv, csv_.c_str(), sizeof(csv)));
   PetscOptionsBegin(comm_, nullptr, "Convergence study (ctflow -study_levels L; docs/convergence.md)", "ConvergenceStudy");
   OptionsBlockGuard guard(PetscOptionsObject);
-  PetscCall(PetscOptionsInt("-study_levels", "Run a convergence study over L >= 2 levels, level k refining by 2^k (0: an ordinary run)",
-                            "ConvergenceStudy", levels, &levels, &levels_set));
+  PetscCall(CtflowOptionsInt("-study_levels", "Run a convergence study over L >= 2 levels, level k refining by 2^k (0: an ordinary run)",
+                             "ConvergenceStudy", levels, &levels, &levels_set));
   PetscCall(PetscOptionsString("-study_refine", "Variables refined by 2 per level: a subset of x,y,h,t", "ConvergenceStudy", refine, refine,
                                sizeof(refine), &refine_set));
   PetscCall(PetscOptionsString("-study_reference",

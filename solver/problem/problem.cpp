@@ -106,8 +106,8 @@ PetscErrorCode Problem::SetFromOptions() {
   PetscCall(PetscOptionsFList("-loss", "Loss of the final state (mse, cross_entropy)", "Problem", losses, loss, loss, sizeof(loss), &loss_set));
   PetscCall(PetscOptionsString("-gradient", "Write dL/du0 and dL/dθ by the discrete adjoint to this HDF5 file (needs -loss)", "Problem", gradient,
                                gradient, sizeof(gradient), &gradient_set));
-  PetscCall(PetscOptionsInt("-adjoint_checkpoints", "States kept for the adjoint (default: every step's; fewer: recomputed by a binomial schedule)",
-                            "Problem", checkpoints_, &checkpoints_, nullptr));
+  PetscCall(CtflowOptionsInt("-adjoint_checkpoints", "States kept for the adjoint (default: every step's; fewer: recomputed by a binomial schedule)",
+                             "Problem", checkpoints_, &checkpoints_, nullptr));
   PetscOptionsEnd();
   if (loss_set) PetscCall(SetLoss(loss));
   if (gradient_set) SetGradientFile(gradient);

@@ -34,8 +34,8 @@ PetscErrorCode StepAdapt::SetFromOptions() {
   PetscCall(PetscOptionsReal("-dt_adapt_dt_min", "Smallest trial step (default 1e-10 T); a smaller one is an error", "StepAdapt", dt_min_, &dt_min_,
                              &set[4]));
   PetscCall(PetscOptionsReal("-dt_adapt_dt_max", "Largest step (default T)", "StepAdapt", dt_max_, &dt_max_, &set[5]));
-  PetscCall(PetscOptionsInt("-dt_adapt_max_reject", "Consecutive rejected attempts allowed before an error", "StepAdapt", max_reject_, &max_reject_,
-                            &set[6]));
+  PetscCall(CtflowOptionsInt("-dt_adapt_max_reject", "Consecutive rejected attempts allowed before an error", "StepAdapt", max_reject_, &max_reject_,
+                             &set[6]));
   PetscCall(PetscOptionsBool("-dt_adapt_monitor", "Print t, Δt, error and the decision of every attempt", "StepAdapt", monitor, &monitor, &set[7]));
   PetscCall(PetscOptionsString("-dt_adapt_save", "Write the accepted steps to this file, for -dt_schedule file:FILE (exact replay)", "StepAdapt",
                                save, save, sizeof(save), &set[8]));

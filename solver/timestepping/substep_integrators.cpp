@@ -70,7 +70,7 @@ class TSSubstep : public SubstepIntegrator {
     PetscCall(TSSetExactFinalTime(ts_, TS_EXACTFINALTIME_MATCHSTEP));
     PetscOptionsBegin(comm, prefix.c_str(), "Substep integrator 'ts' of a splitting scheme", "SubstepIntegrator");
     OptionsBlockGuard guard(PetscOptionsObject);
-    PetscCall(PetscOptionsInt("-ts_steps", "Equal TS steps per splitting substep", "SubstepIntegrator", steps_, &steps_, nullptr));
+    PetscCall(CtflowOptionsInt("-ts_steps", "Equal TS steps per splitting substep", "SubstepIntegrator", steps_, &steps_, nullptr));
     PetscOptionsEnd();
     PetscCheck(steps_ >= 1, comm, PETSC_ERR_USER_INPUT, "-%sts_steps must be at least 1, got %" PetscInt_FMT, prefix.c_str(), steps_);
     PetscCall(TSSetFromOptions(ts_));

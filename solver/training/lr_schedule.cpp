@@ -54,8 +54,8 @@ PetscErrorCode LrSchedule::SetFromOptions(MPI_Comm comm) {
   PetscCall(PetscOptionsFList("-train_lr_schedule", "Schedule of the learning rate", "LrSchedule::SetType", list, name, name, sizeof(name), nullptr));
   PetscCall(
       PetscOptionsReal("-train_lr_min", "Final learning rate of the cosine schedule", "LrSchedule::SetMinimum", p_.lr_min, &p_.lr_min, nullptr));
-  PetscCall(PetscOptionsInt("-train_lr_step", "Epochs between decays of the step schedule", "LrSchedule::SetStep", p_.step_epochs, &p_.step_epochs,
-                            nullptr));
+  PetscCall(CtflowOptionsInt("-train_lr_step", "Epochs between decays of the step schedule", "LrSchedule::SetStep", p_.step_epochs, &p_.step_epochs,
+                             nullptr));
   PetscCall(PetscOptionsReal("-train_lr_gamma", "Decay factor of the step schedule", "LrSchedule::SetStep", p_.gamma, &p_.gamma, nullptr));
   PetscOptionsEnd();
   PetscCall(SetType(comm, name));

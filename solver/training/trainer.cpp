@@ -114,9 +114,9 @@ PetscErrorCode Trainer::SetFromOptions() {
   PetscCall(PetscOptionsString("-data_test", "Held-out set, evaluated after every epoch", "Trainer::SetData", test, test, sizeof(test), nullptr));
   PetscCall(PetscOptionsString("-train_out", "Trained controls file (runs with ctflow -controls; none: not written)", "Trainer::SetOutput", out, out,
                                sizeof(out), nullptr));
-  PetscCall(PetscOptionsInt("-train_epochs", "Epochs (TAO: iterations)", "Trainer::SetEpochs", epochs_, &epochs_, nullptr));
-  PetscCall(PetscOptionsInt("-train_batch", "Samples per step (0: the whole set)", "Trainer::SetBatchSize", batch_, &batch_, nullptr));
-  PetscCall(PetscOptionsInt("-train_seed", "Seed of the random initialisation and the shuffling", "Trainer::SetSeed", seed_, &seed_, nullptr));
+  PetscCall(CtflowOptionsInt("-train_epochs", "Epochs (TAO: iterations)", "Trainer::SetEpochs", epochs_, &epochs_, nullptr));
+  PetscCall(CtflowOptionsInt("-train_batch", "Samples per step (0: the whole set)", "Trainer::SetBatchSize", batch_, &batch_, nullptr));
+  PetscCall(CtflowOptionsInt("-train_seed", "Seed of the random initialisation and the shuffling", "Trainer::SetSeed", seed_, &seed_, nullptr));
   PetscCall(PetscOptionsBool("-train_shuffle", "Shuffle the samples every epoch (else batches in the file's order)", "Trainer::SetShuffle", shuffle,
                              &shuffle, nullptr));
   PetscCall(PetscOptionsString("-train_optimizer", "adam, adamw, sgd (mini-batch) or tao (full batch, -tao_type ...)", "Trainer::SetOptimizer",
@@ -129,11 +129,11 @@ PetscErrorCode Trainer::SetFromOptions() {
                                history, sizeof(history), nullptr));
   PetscCall(PetscOptionsString("-train_checkpoint", "Checkpoint file (controls and optimiser state)", "Trainer::SetCheckpoint", checkpoint,
                                checkpoint, sizeof(checkpoint), nullptr));
-  PetscCall(PetscOptionsInt("-train_checkpoint_every", "Save a checkpoint every k epochs (0: never)", "Trainer::SetCheckpoint", checkpoint_every_,
-                            &checkpoint_every_, nullptr));
+  PetscCall(CtflowOptionsInt("-train_checkpoint_every", "Save a checkpoint every k epochs (0: never)", "Trainer::SetCheckpoint", checkpoint_every_,
+                             &checkpoint_every_, nullptr));
   PetscCall(PetscOptionsBool("-train_restart", "Continue from -train_checkpoint", "Trainer::SetCheckpoint", restart, &restart, nullptr));
-  PetscCall(PetscOptionsInt("-train_chunk", "Samples solved as one batched state (0: the local batch share, at most 128; 1: one at a time)",
-                            "Trainer::SetChunk", chunk_, &chunk_, nullptr));
+  PetscCall(CtflowOptionsInt("-train_chunk", "Samples solved as one batched state (0: the local batch share, at most 128; 1: one at a time)",
+                             "Trainer::SetChunk", chunk_, &chunk_, nullptr));
   PetscCall(PetscOptionsString("-train_test_logits", "After training, write the test set's logits, loss and accuracy here (HDF5)",
                                "Trainer::SetTestLogits", logits, logits, sizeof(logits), nullptr));
   {

@@ -94,12 +94,12 @@ PetscErrorCode VitArchitecture::SetFromOptions(MPI_Comm comm) {
   PetscCall(PetscStrncpy(time, linear_in_time ? "linear" : "constant", sizeof(time)));
   PetscOptionsBegin(comm, nullptr, "Random vision Transformer (ctflow -train without -controls)", "VitArchitecture");
   OptionsBlockGuard guard(PetscOptionsObject);
-  PetscCall(PetscOptionsInt("-vit_patch", "Patch size p", "VitArchitecture", patch, &patch, nullptr));
-  PetscCall(PetscOptionsInt("-vit_dim", "Hidden dimension N_y", "VitArchitecture", dim, &dim, nullptr));
-  PetscCall(PetscOptionsInt("-vit_heads", "Heads N_h (d_head = N_y / N_h)", "VitArchitecture", heads, &heads, nullptr));
-  PetscCall(PetscOptionsInt("-vit_mlp", "Hidden points F of the feed-forward flow", "VitArchitecture", mlp, &mlp, nullptr));
-  PetscCall(PetscOptionsInt("-vit_layers", "Layers L (knots with -vit_time linear)", "VitArchitecture", layers, &layers, nullptr));
-  PetscCall(PetscOptionsInt("-vit_classes", "Classes of the head", "VitArchitecture", classes, &classes, nullptr));
+  PetscCall(CtflowOptionsInt("-vit_patch", "Patch size p", "VitArchitecture", patch, &patch, nullptr));
+  PetscCall(CtflowOptionsInt("-vit_dim", "Hidden dimension N_y", "VitArchitecture", dim, &dim, nullptr));
+  PetscCall(CtflowOptionsInt("-vit_heads", "Heads N_h (d_head = N_y / N_h)", "VitArchitecture", heads, &heads, nullptr));
+  PetscCall(CtflowOptionsInt("-vit_mlp", "Hidden points F of the feed-forward flow", "VitArchitecture", mlp, &mlp, nullptr));
+  PetscCall(CtflowOptionsInt("-vit_layers", "Layers L (knots with -vit_time linear)", "VitArchitecture", layers, &layers, nullptr));
+  PetscCall(CtflowOptionsInt("-vit_classes", "Classes of the head", "VitArchitecture", classes, &classes, nullptr));
   PetscCall(PetscOptionsString("-vit_activation", "gelu or relu", "VitArchitecture", activation, activation, sizeof(activation), nullptr));
   PetscCall(PetscOptionsReal("-vit_layernorm_eps", "ε of every layer norm", "VitArchitecture", eps, &eps, nullptr));
   PetscCall(PetscOptionsString("-vit_time", "Controls in t: constant (layer-wise) or linear (piecewise linear, knots at the layers' starts)",

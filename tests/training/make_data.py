@@ -32,6 +32,8 @@ def main():
     bad = labels.copy()
     bad[3] = 10
     write(f"{out}/label_10.h5", images=images, labels=bad)
+    bad[3] = labels[3] + 2**32  # would wrap onto labels[3] in a 32-bit PetscInt
+    write(f"{out}/label_wraps.h5", images=images, labels=bad)
     nan = images.copy()
     nan[2, 0, 3, 4] = np.nan
     write(f"{out}/nan.h5", images=nan, labels=labels)
