@@ -14,6 +14,7 @@
 namespace ctflow {
 
 static const char *const kVariable[6] = {"x", "y", "h", "t", "y1", "y2"};
+static constexpr int kMaxLevels = 31;  // the finest level's factor 2^30 fits a 32-bit PetscInt
 // The CSV file's first line (an existing file is replaced only if it begins with it).
 static const char *const kCsvHeader = "level,Nx,Ny,Nh,dt,e_L2,order_L2,e_max,order_max";
 
@@ -44,11 +45,16 @@ PetscErrorCode ConvergenceStudy::SetFromOptions() {
                                "s), and report whether the limit depends on them",
                                "ConvergenceStudy", sensitivity, sensitivity, sizeof(sensitivity), &sensitivity_set));
   PetscOptionsEnd();
-  PetscCheck(levels_set || !sensitivity_set, comm_, PETSC_ERR_USER_INPUT, "-study_sensitivity belongs to a convergence study: give -study_levels L");
-  PetscCheck(levels_set || !(refine_set || reference_set || csv_set), comm_, PETSC_ERR_USER_INPUT,
+  const bool study = levels_set && levels != 0;  // -study_levels 0: an ordinary run
+  PetscCheck(study || !sensitivity_set, comm_, PETSC_ERR_USER_INPUT, "-study_sensitivity belongs to a convergence study: give -study_levels L");
+  PetscCheck(study || !(refine_set || reference_set || csv_set), comm_, PETSC_ERR_USER_INPUT,
              "-study_refine, -study_reference and -study_csv belong to a convergence study: give -study_levels L");
-  if (!levels_set) PetscFunctionReturn(0);
-  PetscCheck(levels >= 2, comm_, PETSC_ERR_USER_INPUT, "-study_levels must be at least 2 (a study compares levels), got %" PetscInt_FMT, levels);
+  if (!study) PetscFunctionReturn(0);
+  PetscCheck(levels >= 2, comm_, PETSC_ERR_USER_INPUT,
+             "-study_levels must be 0 (no study) or at least 2 (a study compares levels), got %" PetscInt_FMT, levels);
+  PetscCheck(levels <= kMaxLevels, comm_, PETSC_ERR_USER_INPUT,
+             "-study_levels must be at most %d (the finest level refines by 2^(L - 1), which must fit PETSc's integers), got %" PetscInt_FMT,
+             kMaxLevels, levels);
   bool r[6] = {false, false, false, false, false, false};  // x, y, h, t, y1, y2
   const std::string list = refine;
   PetscCheck(!Trim(list).empty(), comm_, PETSC_ERR_USER_INPUT, "-study_refine needs at least one of x, y, h, t");
@@ -77,6 +83,16 @@ PetscErrorCode ConvergenceStudy::SetFromOptions() {
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode ConvergenceStudy::Refined(PetscInt n, bool refined, PetscInt k, const char variable[], PetscInt *out) const {
+  PetscFunctionBeginUser;
+  PetscCheck(!refined || n <= (PETSC_MAX_INT >> k), comm_, PETSC_ERR_USER_INPUT,
+             "-study_levels %" PetscInt_FMT ": level %" PetscInt_FMT " would have %" PetscInt_FMT " * 2^%" PetscInt_FMT
+             " cells in %s, more than PETSc's integers hold",
+             levels_, k, n, k, variable);
+  *out = refined ? n << k : n;
+  PetscFunctionReturn(0);
+}
+
 // Level k: the configured problem with level 0's domain lengths, its sizes and step scaled by 2^k in the refined
 // variables, and its own trajectory path (none unless level 0 was given a path, -traj FILE). A perturbed level has
 // level k's sizes and lengths (its controls may impose none) and no trajectory.
@@ -99,26 +115,26 @@ PetscErrorCode ConvergenceStudy::BuildLevel(PetscInt k, std::unique_ptr<Problem>
       PetscCall(p.GetGrid().SetSizes(g.Nx(), g.Ny(), g.Nh()));
       PetscCall(p.GetGrid().SetLengths(g.Lx(), g.Ly(), g.Lh()));
     }
-    if (refine_[3]) p.GetIntegrator().SetTimeStep(dt0_ / (PetscReal)(1 << k));
+    if (refine_[3]) p.GetIntegrator().SetTimeStep(dt0_ / std::ldexp(1.0, (int)k));
     p.GetTrajectory().SetPath("none");
     PetscCall(p.SetUp());
     PetscFunctionReturn(0);
   }
   if (k > 0 && image_N0_[0]) {  // a two-dimensional Ω_y: y refines y1 and y2
     PetscInt N[3], image[2];
-    for (int d = 0; d < 3; ++d) N[d] = refine_[d] ? N0_[d] << k : N0_[d];
-    for (int a = 0; a < 2; ++a) image[a] = refine_[1] || image_refine_[a] ? image_N0_[a] << k : image_N0_[a];
+    for (int d = 0; d < 3; ++d) PetscCall(Refined(N0_[d], refine_[d], k, kVariable[d], &N[d]));
+    for (int a = 0; a < 2; ++a) PetscCall(Refined(image_N0_[a], refine_[1] || image_refine_[a], k, kVariable[4 + a], &image[a]));
     PetscCall(p.GetGrid().SetSizes(N[0], PETSC_DECIDE, N[2]));
     PetscCall(p.GetGrid().SetLengths(L0_[0], PETSC_DECIDE, L0_[2]));
     PetscCall(p.GetGrid().SetImageSizes(image[0], image[1]));
     PetscCall(p.GetGrid().SetImageLengths(image_L0_[0], image_L0_[1]));
-    if (refine_[3]) p.GetIntegrator().SetTimeStep(dt0_ / (PetscReal)(1 << k));
+    if (refine_[3]) p.GetIntegrator().SetTimeStep(dt0_ / std::ldexp(1.0, (int)k));
   } else if (k > 0) {
     PetscInt N[3];
-    for (int d = 0; d < 3; ++d) N[d] = refine_[d] ? N0_[d] << k : N0_[d];
+    for (int d = 0; d < 3; ++d) PetscCall(Refined(N0_[d], refine_[d], k, kVariable[d], &N[d]));
     PetscCall(p.GetGrid().SetSizes(N[0], N[1], N[2]));
     PetscCall(p.GetGrid().SetLengths(L0_[0], L0_[1], L0_[2]));
-    if (refine_[3]) p.GetIntegrator().SetTimeStep(dt0_ / (PetscReal)(1 << k));
+    if (refine_[3]) p.GetIntegrator().SetTimeStep(dt0_ / std::ldexp(1.0, (int)k));
   }
   p.GetIntegrator().Progress().SetPrefix("level " + std::to_string(k) + ": ");
   if (k == 0) traj_ = p.GetTrajectory().PathGiven() && p.GetTrajectory().Enabled() ? p.GetTrajectory().Path() : "";

@@ -91,6 +91,8 @@ class ConvergenceStudy {
 
  private:
   // Level k; with a perturbation, its problem with the perturbed controls of `of` (level k itself, set up).
+  // n · 2^k if `refined`, else n; an error naming the variable if it does not fit PetscInt.
+  PetscErrorCode Refined(PetscInt n, bool refined, PetscInt k, const char variable[], PetscInt *out) const;
   PetscErrorCode BuildLevel(PetscInt k, std::unique_ptr<Problem> *level, const ControlsPerturbation *perturbation = nullptr,
                             const Problem *of = nullptr);
   PetscErrorCode ComputeSensitivity(const std::vector<UniqueVec> &u, const std::vector<std::vector<UniqueVec>> &perturbed);
