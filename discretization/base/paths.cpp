@@ -59,6 +59,20 @@ PetscErrorCode CheckFreeSpace(MPI_Comm comm, const std::string &path, double byt
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode CheckDistinctOutputs(MPI_Comm comm, const OutputFiles &outputs) {
+  std::vector<std::string> where(outputs.size());
+  PetscFunctionBeginUser;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    std::error_code error;  // weakly_canonical resolves the existing part of the path; on failure compare it as given
+    const fs::path canonical = fs::weakly_canonical(fs::absolute(outputs[i].second, error), error);
+    PetscCallCXX(where[i] = error ? fs::absolute(outputs[i].second).lexically_normal().string() : canonical.string());
+    for (size_t j = 0; j < i; ++j)
+      PetscCheck(where[j] != where[i], comm, PETSC_ERR_USER_INPUT, "%s '%s' and %s '%s' name the same file: give each output its own",
+                 outputs[j].first.c_str(), outputs[j].second.c_str(), outputs[i].first.c_str(), outputs[i].second.c_str());
+  }
+  PetscFunctionReturn(0);
+}
+
 bool SameFile(const std::string &a, const std::string &b) {
   struct stat x, y;
   return stat(a.c_str(), &x) == 0 && stat(b.c_str(), &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;

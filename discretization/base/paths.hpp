@@ -34,6 +34,11 @@ PetscErrorCode CheckFreeSpace(MPI_Comm comm, const std::string &path, double byt
 
 // The files a run reads, each with the option that named it: {"-u0", "tokens.h5"}, … (Problem::Inputs).
 using InputFiles = std::vector<std::pair<std::string, std::string>>;
+// The files a run writes, each with the option that named it: {"-traj", "run.h5"}, {"-gradient", "g.h5"}, …
+using OutputFiles = std::vector<std::pair<std::string, std::string>>;
+// Collective: fails unless no two outputs name the same file (made absolute, symbolic links resolved where the path
+// exists): the later would replace the earlier, with both reported as written.
+PetscErrorCode CheckDistinctOutputs(MPI_Comm comm, const OutputFiles &outputs);
 // Whether a and b name the same existing file (device and inode: links and other spellings included).
 bool SameFile(const std::string &a, const std::string &b);
 // Whether the file at path begins with `text` (how ctflow recognises its own text outputs).

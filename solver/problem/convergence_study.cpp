@@ -148,6 +148,8 @@ PetscErrorCode ConvergenceStudy::CheckBase() const {
   const Problem &base = *base_;
   PetscFunctionBeginUser;
   PetscCheck(!base.GetTrajectory().Restarting(), comm_, PETSC_ERR_USER_INPUT, "-restart cannot be used in a convergence study (-study_levels)");
+  PetscCheck(base.GradientFile().empty() && !base.GetLoss(), comm_, PETSC_ERR_USER_INPUT,
+             "-loss and -gradient are for one run, not a convergence study (-study_levels), which compares states");
   PetscCheck(base.GetGrid().TwoDimensional() || !(image_refine_[0] || image_refine_[1]), comm_, PETSC_ERR_USER_INPUT,
              "-study_refine %s refines a two-dimensional feature domain (-Ny1, -Ny2); this one is one-dimensional", image_refine_[0] ? "y1" : "y2");
   PetscCheck(base.GetInitialState().Analytic() || !(refine_[0] || refine_[1] || image_refine_[0] || image_refine_[1]), comm_, PETSC_ERR_USER_INPUT,

@@ -135,6 +135,7 @@ PetscErrorCode Problem::SetUp() {
   PetscCheck(!(traj_.Restarting() && stages_.Staged()), comm_, PETSC_ERR_USER_INPUT,
              "-restart cannot continue a staged model's run (%s); run it again", controls_->Description().c_str());
   const InputFiles inputs = Inputs();
+  PetscCall(CheckDistinctOutputs(comm_, Outputs()));
   const std::string &save = integrator_->Adapt().SaveFile();
   for (const auto &[option, input] : inputs)
     PetscCheck(save.empty() || !SameFile(save, input), comm_, PETSC_ERR_USER_INPUT, "-dt_adapt_save '%s' is this run's %s file", save.c_str(),
@@ -161,6 +162,18 @@ InputFiles Problem::Inputs() const {
   if (!integrator_->ScheduleFile().empty()) inputs.push_back({"-dt_schedule file:", integrator_->ScheduleFile()});
   if (loss_ && !loss_->InputFile().empty()) inputs.push_back({"-target", loss_->InputFile()});
   return inputs;
+}
+
+OutputFiles Problem::Outputs() const {
+  OutputFiles outputs;
+  if (traj_.Enabled()) {
+    outputs.push_back({"-traj", traj_.Path()});
+    for (const char *suffix : {"", "_substeps", "_attention"})  // the writer also removes the indexes it does not write
+      outputs.push_back({"-traj (its XDMF index)", XdmfPathFor(traj_.Path(), suffix)});
+  }
+  if (!gradient_path_.empty()) outputs.push_back({"-gradient", gradient_path_});
+  if (!integrator_->Adapt().SaveFile().empty()) outputs.push_back({"-dt_adapt_save", integrator_->Adapt().SaveFile()});
+  return outputs;
 }
 
 PetscErrorCode Problem::View(PetscViewer viewer) const {

@@ -98,6 +98,8 @@ class Problem {
   MPI_Comm Comm() const { return comm_; }
   // The files the problem reads (-controls, -u0 or -image, -dt_schedule file:, -target), each with its option.
   InputFiles Inputs() const;
+  // The files the problem writes (-traj with its XDMF indexes, -gradient, -dt_adapt_save), each with its option.
+  OutputFiles Outputs() const;
   // The state u (after Solve: u(T), on the last stage's grid), and the grid it lives on.
   Vec State() const { return stages_.FinalState(u_); }
   const Grid &FinalGrid() const { return stages_.FinalGrid(grid_); }

@@ -160,6 +160,12 @@ PetscErrorCode Trainer::SetFromOptions() {
   if (optimizer_) PetscCall(optimizer_->SetFromOptions(comm_));
   PetscCall(arch_.SetFromOptions(comm_));
   PetscCall(OnEveryRank(comm_, [&] { return problem_.SetFromOptions(); }));
+  // The trainer sets its problem's loss from the data and keeps no trajectory: these options would do nothing.
+  PetscCheck(!problem_.GetLoss() && problem_.GradientFile().empty(), comm_, PETSC_ERR_USER_INPUT,
+             "-loss and -gradient are for one run, not -train: its loss follows the data (/labels: cross-entropy of the logits, /targets: "
+             "1/2 ||u(T) - v||^2); ctflow -controls TRAINED.h5 ... -loss ... -gradient FILE evaluates one");
+  PetscCheck(!(problem_.GetTrajectory().PathGiven() && problem_.GetTrajectory().Enabled()), comm_, PETSC_ERR_USER_INPUT,
+             "-traj is for one run, not -train; ctflow -controls TRAINED.h5 -traj FILE writes a trained network's trajectory");
   problem_.GetTrajectory().SetPath("none");
   PetscFunctionReturn(0);
 }
@@ -280,7 +286,18 @@ PetscErrorCode Trainer::SetUp() {
   InputFiles inputs = problem_.Inputs();
   PetscCallCXX(inputs.push_back({"-data", data_path_}));
   if (!test_path_.empty()) PetscCallCXX(inputs.push_back({"-data_test", test_path_}));
+  OutputFiles outputs;
+  for (const auto &[option, path] : {std::pair<const char *, const std::string &>{"-train_out", out_path_},
+                                     {"-train_history", history_path_},
+                                     {"-train_test_logits", logits_path_},
+                                     {"-train_checkpoint", checkpoint_path_}})
+    if (!path.empty()) PetscCallCXX(outputs.push_back({option, path}));
+  PetscCall(CheckDistinctOutputs(comm_, outputs));
+  PetscCheck(checkpoint_path_.empty() || checkpoint_every_ || restart_, comm_, PETSC_ERR_USER_INPUT,
+             "-train_checkpoint '%s' is written every -train_checkpoint_every k epochs (or read by -train_restart): give one of them",
+             checkpoint_path_.c_str());
   if (!history_path_.empty()) PetscCall(CheckWritableFile(comm_, history_path_, "-train_history", kHdf5Signature, inputs));
+  if (!logits_path_.empty()) PetscCall(CheckWritableFile(comm_, logits_path_, "-train_test_logits", kHdf5Signature, inputs));
   if (!checkpoint_path_.empty() && checkpoint_every_) {  // a restart reads the checkpoint it goes on writing
     InputFiles others;
     for (const auto &input : inputs)
