@@ -41,16 +41,33 @@ template <bool kMax>
   if (kMax) *vmax = *std::max_element(m, m + 8);
 }
 
+// The same for a token whose Σ v or Σ (v − α)² overflowed (entries beyond about 1e154; under -fp_trap that overflow
+// stops the run): on c v with c = 2^−e, |c v| < 2 (exact), so that n β = n_beta_c / c²; α itself is finite.
+[[gnu::noinline]] void ScaledMoments(PetscInt n, const PetscReal *v, PetscReal *alpha, PetscReal *n_beta_c, PetscReal *c, PetscReal *vmax) {
+  PetscReal s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, q[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  *vmax = 0;
+  for (PetscInt j = 0; j < n; ++j) *vmax = std::max(*vmax, std::abs(v[j]));
+  *c = std::ldexp(1.0, -std::ilogb(*vmax));
+  for (PetscInt j = 0; j < n; ++j) s[j % 8] += *c * v[j];
+  const PetscReal mean_c = Total(s) / n;
+  for (PetscInt j = 0; j < n; ++j) q[j % 8] += (*c * v[j] - mean_c) * (*c * v[j] - mean_c);
+  *alpha = mean_c / *c, *n_beta_c = Total(q);
+}
+
 // The moments of tokens [k0, k0 + m) of a block of rows of n: mean[k], scale[k] = 1/sqrt(β + ε); with kMax (ε = 0) also
 // degenerate[k]: the token's spread is at the level of the mean's rounding error (≈ N_y ulp: a constant token).
 template <bool kMax>
 [[gnu::always_inline]] inline void ChunkMoments(PetscInt k0, PetscInt m, PetscInt n, PetscReal eps, const PetscReal *u, PetscReal *mean,
                                                 PetscReal *scale, bool *degenerate) {
-  PetscReal vmax[kChunk];
-  for (PetscInt k = 0; k < m; ++k) Moments<kMax>(n, &u[(k0 + k) * n], &mean[k], &scale[k], &vmax[k]);
+  PetscReal vmax[kChunk], c[kChunk];
   for (PetscInt k = 0; k < m; ++k) {
-    if (kMax) degenerate[k] = std::sqrt(scale[k] / n) <= 4 * n * PETSC_MACHINE_EPSILON * vmax[k];
-    scale[k] = 1 / std::sqrt(scale[k] / n + eps);
+    Moments<kMax>(n, &u[(k0 + k) * n], &mean[k], &scale[k], &vmax[k]);
+    c[k] = 1;
+    if (!std::isfinite(scale[k]) || !std::isfinite(mean[k])) ScaledMoments(n, &u[(k0 + k) * n], &mean[k], &scale[k], &c[k], &vmax[k]);
+  }
+  for (PetscInt k = 0; k < m; ++k) {  // with c: 1/sqrt(β + ε) = c / sqrt(n_beta_c / n + ε c²)
+    if (kMax) degenerate[k] = std::sqrt(scale[k] / n) <= 4 * n * PETSC_MACHINE_EPSILON * vmax[k] * c[k];
+    scale[k] = c[k] / std::sqrt(scale[k] / n + eps * c[k] * c[k]);
   }
 }
 

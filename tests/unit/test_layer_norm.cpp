@@ -1,7 +1,8 @@
 // The vectorised per-token kernels of the layer-norm projection (operators/layer_norm_projection.cpp) against long-double
 // evaluations of eq. (22), (31)–(32) and of the transpose, for every token length N_y = 1 … 17 (the 8-lane reductions'
 // tails), 32 (the digits ViT) and 512 (the large benchmark), scalar and per-feature targets, ε = 0 and ε > 0; and a
-// token's result the same bits wherever it sits in the block (the reductions' order is fixed per token).
+// token's result the same bits wherever it sits in the block (the reductions' order is fixed per token); tokens of
+// entries beyond 1e154 as their unscaled copies.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -94,6 +95,31 @@ TEST_P(LayerNormKernels, ProjectionMatchesLongDouble) {
         }
       }
       for (PetscInt l = 0; l < n(); ++l) EXPECT_EQ(u[4 * n() + l], u[n() + l]) << "N_y = " << n() << ", entry " << l;
+    }
+}
+
+// Tokens of entries near 1e156 and 1e301, whose squared deviations overflow: projected as their unscaled copies (the
+// projection does not see the scale; ε = 1e-5 is negligible against their variance). It gave another state, or at
+// 1e200 a false "zero variance".
+TEST_P(LayerNormKernels, HugeTokensProjectAsUnscaled) {
+  if (n() == 1) return;
+  for (int exponent : {520, 1000})
+    for (double eps : {0.0, 1e-5}) {
+      const LayerNormTargets t = Targets(false, eps);
+      std::vector<double> huge(v_);
+      for (double &x : huge) x = std::ldexp(x, exponent);
+      Set(u_, huge);
+      ASSERT_EQ(ctflow::LayerNormProjectOnto(grid_, t, 0, 0, u_), 0) << "N_y = " << n() << ", 2^" << exponent;
+      const std::vector<double> u = Get(u_);
+      for (PetscInt k = 0; k < kTokens; ++k) {
+        long double mean, inv_std;
+        std::vector<long double> xhat;
+        Moments(k, 0.0, &mean, &inv_std, &xhat);
+        for (PetscInt l = 0; l < n(); ++l)
+          EXPECT_NEAR(u[k * n() + l], (double)(t.sigma2 * xhat[l] + t.sigma1),
+                      1e-14 * (std::fabs(t.sigma2) * (1 + fabsl(xhat[l])) + std::fabs(t.sigma1)))
+              << "N_y = " << n() << ", token " << k << ", entry " << l << ", 2^" << exponent << ", ε = " << eps;
+      }
     }
 }
 
