@@ -172,7 +172,10 @@ PetscErrorCode Grid::SetUp() {
                N_source_[1].empty() ? "-Ny" : N_source_[1].c_str(), image_.N[0], image_.N[1]);
     N_[1] = pixels;
     L_[1] = image_.L[0] * image_.L[1];
-  }
+  } else
+    PetscCheck(!image_L_set_[0] && !image_L_set_[1], comm_, PETSC_ERR_USER_INPUT,
+               "-Ly1, -Ly2 are the lengths of a two-dimensional feature domain (-Ny1, -Ny2, or convolutional controls); this one is "
+               "one-dimensional: -Ly");
   PetscMPIInt size;
   PetscCallMPI(MPI_Comm_size(comm_, &size));
   PetscCheck(Nx() >= size, comm_, PETSC_ERR_USER_INPUT,

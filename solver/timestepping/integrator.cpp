@@ -129,6 +129,12 @@ PetscErrorCode Integrator::Configure() {
   PetscCall(SplittingUnitsParse(Comm(), order, J, &units));
   PetscCall(SplittingSchemeOrder(Comm(), scheme_, &p));
   PetscCall(ProjectionFormUnits(Comm(), form_, p, &units, &constraint));
+  if (!groups_.empty()) {
+    bool uses;
+    PetscCall(SplittingSchemeUsesGroups(Comm(), scheme_, units, &uses));
+    PetscCheck(uses || units.size() < 2, Comm(), PETSC_ERR_USER_INPUT,
+               "-split_groups groups the operators of a hybrid scheme; -split %s does not use it", scheme_.c_str());
+  }
   PetscCall(SplittingSchemeBuild(Comm(), scheme_, units, groups_, &tree_));
   PetscCallCXX(tree_ = ProjectionFormStep(form_, tree_, constraint));
   if (adapt_.Enabled()) {

@@ -163,6 +163,17 @@ PetscErrorCode SplittingSchemeBuild(MPI_Comm comm, const std::string &name, cons
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode SplittingSchemeUsesGroups(MPI_Comm comm, const std::string &name, const std::vector<SplittingExpression> &units, bool *uses) {
+  SplittingExpression one, singletons;
+  PetscFunctionBeginUser;
+  *uses = false;
+  if (units.size() < 2) PetscFunctionReturn(0);
+  PetscCall(SplittingSchemeBuild(comm, name, units, {(PetscInt)units.size()}, &one));
+  PetscCall(SplittingSchemeBuild(comm, name, units, std::vector<PetscInt>(units.size(), 1), &singletons));
+  *uses = SplittingExpressionFormat(one) != SplittingExpressionFormat(singletons);
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode SplittingSchemeBuildReversed(MPI_Comm comm, const std::string &name, const std::vector<SplittingExpression> &units,
                                             const std::vector<PetscInt> &groups, SplittingExpression *scheme) {
   SplittingExpression forward;

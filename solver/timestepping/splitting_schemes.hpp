@@ -44,6 +44,8 @@ PetscErrorCode SplittingUnitsParse(MPI_Comm comm, const std::string &order, Pets
 // The tree of scheme `name` for these units. groups: empty means consecutive pairs; else must sum to units.size().
 PetscErrorCode SplittingSchemeBuild(MPI_Comm comm, const std::string &name, const std::vector<SplittingExpression> &units,
                                     const std::vector<PetscInt> &groups, SplittingExpression *scheme);
+// Whether the scheme's composition of these units depends on -split_groups (one group against singletons differ).
+PetscErrorCode SplittingSchemeUsesGroups(MPI_Comm comm, const std::string &name, const std::vector<SplittingExpression> &units, bool *uses);
 // The error-estimate counterpart of -dt_adapt (solver/timestepping/step_adapt.hpp): scheme `name` built from the units
 // in reverse order (for hybrid splitting also the groups): reversed Lie seq(U_m, ..., U_1), the shifted Strang
 // seq(U_m[0, 0.5], ..., U_1, ..., U_m[0.5, 1]). Fails if that is the scheme itself up to the order of parallel
