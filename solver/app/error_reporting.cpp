@@ -50,7 +50,8 @@ std::string WithOptionName(const std::string &message) {
 // Codes that mean "bad input"; for anything else the message also names the source location.
 bool IsInputError(PetscErrorCode n) {
   return n == PETSC_ERR_USER_INPUT || n == PETSC_ERR_FILE_OPEN || n == PETSC_ERR_FILE_READ || n == PETSC_ERR_FILE_WRITE ||
-         n == PETSC_ERR_FILE_UNEXPECTED || n == PETSC_ERR_FP || n == PETSC_ERR_ARG_OUTOFRANGE;
+         n == PETSC_ERR_FILE_UNEXPECTED || n == PETSC_ERR_FP || n == PETSC_ERR_ARG_OUTOFRANGE ||
+         n == PETSC_ERR_ARG_UNKNOWN_TYPE;  // a PETSc object's -*_type naming no registered type (-tao_type foo)
 }
 
 PetscErrorCode RecordError(MPI_Comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *) {
