@@ -25,8 +25,13 @@ PetscErrorCode AnalyticControls::SetFromOptions() {
   PetscCall(PetscOptionsReal("-controls_relaxation_rate", "Rate λ of the relaxation flows u_t = λ (P_S(u) - u) (-split_projections relax)",
                              "AnalyticControls", lambda_, &lambda_, nullptr));
   PetscOptionsEnd();
-  PetscCheck(modes_ >= 1, comm_, PETSC_ERR_USER_INPUT, "-controls_modes must be at least 1, got %" PetscInt_FMT, modes_);
-  PetscCheck(J_ >= 0, comm_, PETSC_ERR_USER_INPUT, "-controls_ffn_layers must be non-negative, got %" PetscInt_FMT, J_);
+  // Every kernel is sampled as a sum over its modes at every substep, and every layer is an operator of the scheme:
+  // beyond these bounds a run would spend its time (or memory) on the test problem's construction.
+  PetscCheck(modes_ >= 1 && modes_ <= kMaxModes, comm_, PETSC_ERR_USER_INPUT,
+             "-controls_modes must be between 1 and %" PetscInt_FMT ", got %" PetscInt_FMT, kMaxModes, modes_);
+  PetscCheck(J_ >= 0 && J_ <= kMaxFeedForward, comm_, PETSC_ERR_USER_INPUT,
+             "-controls_ffn_layers must be between 0 and %" PetscInt_FMT " (a larger model belongs in a -controls file), got %" PetscInt_FMT,
+             kMaxFeedForward, J_);
   PetscCheck(std::isfinite(lambda_) && lambda_ > 0, comm_, PETSC_ERR_USER_INPUT, "-controls_relaxation_rate must be positive, got %g",
              (double)lambda_);
   PetscFunctionReturn(0);

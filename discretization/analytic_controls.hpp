@@ -64,6 +64,7 @@ class AnalyticControls : public Controls {
                          PetscReal *dc) const;
 
   MPI_Comm comm_;
+  static constexpr PetscInt kMaxModes = 4096, kMaxFeedForward = 1024;  // -controls_modes, -controls_ffn_layers
   PetscInt seed_ = 12, modes_ = 4, J_ = 2;
   PetscReal lambda_ = 1;
   std::vector<std::vector<PetscReal>> coefficients_;  // c_p set by SetParameters, per kernel; empty: the seed's
