@@ -32,8 +32,8 @@ PetscErrorCode ReadLabels(MPI_Comm comm, const std::string &path, const std::str
   PetscCheck(ok, comm, PETSC_ERR_FILE_READ, "%s file '%s': reading dataset '/labels' failed", what.c_str(), path.c_str());
   for (size_t i = 0; i < values.size(); ++i)  // beyond PetscInt a label would wrap onto another class
     PetscCheck(values[i] >= 0 && values[i] <= PETSC_MAX_INT, comm, PETSC_ERR_FILE_UNEXPECTED,
-               "%s file '%s': label %lld of sample %zu is out of range (a class index 0 … %" PetscInt_FMT ")", what.c_str(), path.c_str(),
-               values[i], i, PETSC_MAX_INT);
+               "%s file '%s': label %lld of sample %zu is out of range (a class index 0 … %" PetscInt_FMT ")", what.c_str(), path.c_str(), values[i],
+               i, PETSC_MAX_INT);
   PetscCallCXX(labels->assign(values.begin(), values.end()));
   PetscFunctionReturn(0);
 }

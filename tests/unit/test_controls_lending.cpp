@@ -131,6 +131,22 @@ TEST_F(ControlsLending, DefaultScaleOnAnotherLyIsASampledCopy) {
   EXPECT_EQ(k->scale, kScale0);
 }
 
+// The model of WriteControls on N_x = 5 tokens, for the flop counts.
+void LoadFlopsModel(const std::string &name, bool causal, Grid *grid, LayeredControls *controls) {
+  ASSERT_EQ(PetscOptionsInsertString(nullptr, "-Nx 5"), 0);
+  ASSERT_EQ(grid->SetFromOptions(), 0);
+  ASSERT_EQ(controls->Load(WriteControls(name, causal), grid), 0);
+  ASSERT_EQ(grid->SetUp(), 0);
+  PetscOptionsClearValue(nullptr, "-Nx");
+}
+
+// The query-key pairs of this rank's queries: x_m N_x, or Σ_k (x_start + k + 1) when causal.
+double QueryKeyPairs(const Grid &grid, bool causal) {
+  double pairs = 0;
+  for (PetscInt k = 0; k < grid.XLocal(); ++k) pairs += causal ? grid.XStart() + k + 1 : Nx;
+  return pairs;
+}
+
 // The attention flops of one Rhs (PetscLogFlops): projections 6 x_m N_y D, per query-key pair and head
 // 4 d_head + 3 (scores, γV, maximum, exponential, sum), output 2 N_h x_m N_y (no W^O: Δh o summed over heads).
 // Pairs: x_m N_x, or Σ_k (x_start + k + 1) over the owned queries k when causal.
@@ -138,11 +154,8 @@ TEST_F(ControlsLending, AttentionFlopsCountTheQueryKeyPairsComputed) {
   for (bool causal : {false, true}) {
     Grid grid(PETSC_COMM_WORLD);
     LayeredControls controls(PETSC_COMM_WORLD);
-    ASSERT_EQ(PetscOptionsInsertString(nullptr, "-Nx 5"), 0);
-    ASSERT_EQ(grid.SetFromOptions(), 0);
-    ASSERT_EQ(controls.Load(WriteControls(causal ? "flops_causal" : "flops", causal), &grid), 0);
-    ASSERT_EQ(grid.SetUp(), 0);
-    PetscOptionsClearValue(nullptr, "-Nx");
+    LoadFlopsModel(causal ? "flops_causal" : "flops", causal, &grid, &controls);
+    if (HasFatalFailure()) return;
     std::unique_ptr<ctflow::Operator> op;
     ASSERT_EQ(ctflow::OperatorCreate("attention", {&grid, &controls}, &op), 0);
     ASSERT_EQ(op->SetFromOptions(), 0);
@@ -155,9 +168,8 @@ TEST_F(ControlsLending, AttentionFlopsCountTheQueryKeyPairsComputed) {
     ASSERT_EQ(PetscGetFlops(&before), 0);
     ASSERT_EQ(op->Rhs(0.5, u, f), 0);
     ASSERT_EQ(PetscGetFlops(&after), 0);
-    const double xm = grid.XLocal(), xs = grid.XStart(), d = Ny, D = Nh * d;
-    double pairs = 0;
-    for (int k = 0; k < xm; ++k) pairs += causal ? xs + k + 1 : Nx;
+    const double xm = grid.XLocal(), d = Ny, D = Nh * d;
+    const double pairs = QueryKeyPairs(grid, causal);
     EXPECT_EQ(after - before, 6 * xm * Ny * D + Nh * (4 * d + 3) * pairs + 2 * Nh * xm * Ny) << (causal ? "causal" : "full");
     VecDestroy(&u);
     VecDestroy(&f);
@@ -172,14 +184,10 @@ TEST_F(ControlsLending, TransposeFlopsCountTheProductsRun) {
   for (bool causal : {false, true}) {
     Grid grid(PETSC_COMM_WORLD);
     LayeredControls controls(PETSC_COMM_WORLD);
-    ASSERT_EQ(PetscOptionsInsertString(nullptr, "-Nx 5"), 0);
-    ASSERT_EQ(grid.SetFromOptions(), 0);
-    ASSERT_EQ(controls.Load(WriteControls(causal ? "transpose_flops_causal" : "transpose_flops", causal), &grid), 0);
-    ASSERT_EQ(grid.SetUp(), 0);
-    PetscOptionsClearValue(nullptr, "-Nx");
-    const double xm = grid.XLocal(), xs = grid.XStart(), d = Ny, D = Nh * d;
-    double pairs = 0;
-    for (int k = 0; k < xm; ++k) pairs += causal ? xs + k + 1 : Nx;
+    LoadFlopsModel(causal ? "transpose_flops_causal" : "transpose_flops", causal, &grid, &controls);
+    if (HasFatalFailure()) return;
+    const double xm = grid.XLocal(), d = Ny, D = Nh * d;
+    const double pairs = QueryKeyPairs(grid, causal);
     ctflow::ControlsArrays g;
     ASSERT_EQ(controls.GetZeroParameters(&g), 0);
     for (const char *name : {"attention", "mlp"}) {
