@@ -30,8 +30,8 @@ PetscErrorCode ReadLabels(MPI_Comm comm, const std::string &path, const std::str
   PetscCheck(integer, comm, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': dataset '/labels' must be of an integer type", what.c_str(), path.c_str());
   PetscCheck(rank == 1, comm, PETSC_ERR_FILE_UNEXPECTED, "%s file '%s': dataset '/labels' must have shape (B,)", what.c_str(), path.c_str());
   PetscCheck(ok, comm, PETSC_ERR_FILE_READ, "%s file '%s': reading dataset '/labels' failed", what.c_str(), path.c_str());
-  for (size_t i = 0; i < values.size(); ++i)  // beyond PetscInt a label would wrap onto another class
-    PetscCheck(values[i] >= 0 && values[i] <= PETSC_MAX_INT, comm, PETSC_ERR_FILE_UNEXPECTED,
+  for (size_t i = 0; i < values.size(); ++i)  // beyond PetscInt a label would wrap onto another class (CheckLabels: the classes)
+    PetscCheck(values[i] >= PETSC_MIN_INT && values[i] <= PETSC_MAX_INT, comm, PETSC_ERR_FILE_UNEXPECTED,
                "%s file '%s': label %lld of sample %zu is out of range (a class index 0 … %" PetscInt_FMT ")", what.c_str(), path.c_str(), values[i],
                i, PETSC_MAX_INT);
   PetscCallCXX(labels->assign(values.begin(), values.end()));
