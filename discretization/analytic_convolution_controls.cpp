@@ -95,18 +95,14 @@ PetscErrorCode AnalyticConvolutionControls::SampleConvAttention(PetscReal t, con
 }
 
 PetscErrorCode AnalyticConvolutionControls::SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const {
-  ConvAttentionKernels conv;
   PetscFunctionBeginUser;
-  PetscCall(SampleConvAttention(t, grid, &conv));
-  PetscCall(ConvolutionAsIntegralKernels(conv, grid, k));
+  PetscCall(SampleConvAttentionDensely(*this, t, grid, k));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode AnalyticConvolutionControls::SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const {
-  ConvTokenKernels conv;
   PetscFunctionBeginUser;
-  PetscCall(SampleConvFeedForward(j, t, grid, &conv));
-  PetscCall(ConvolutionAsIntegralKernel(conv, grid, k));
+  PetscCall(SampleConvFeedForwardDensely(*this, j, t, grid, k));
   PetscFunctionReturn(0);
 }
 

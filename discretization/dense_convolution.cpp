@@ -61,6 +61,22 @@ PetscErrorCode ConvolutionAsIntegralKernel(const ConvTokenKernels &k, const Grid
   PetscFunctionReturn(0);
 }
 
+PetscErrorCode SampleConvAttentionDensely(const Controls &controls, PetscReal t, const Grid &grid, AttentionKernels *dense) {
+  ConvAttentionKernels conv;
+  PetscFunctionBeginUser;
+  PetscCall(controls.SampleConvAttention(t, grid, &conv));
+  PetscCall(ConvolutionAsIntegralKernels(conv, grid, dense));
+  PetscFunctionReturn(0);
+}
+
+PetscErrorCode SampleConvFeedForwardDensely(const Controls &controls, PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *dense) {
+  ConvTokenKernels conv;
+  PetscFunctionBeginUser;
+  PetscCall(controls.SampleConvFeedForward(j, t, grid, &conv));
+  PetscCall(ConvolutionAsIntegralKernel(conv, grid, dense));
+  PetscFunctionReturn(0);
+}
+
 PetscErrorCode IntegralKernelsAsConvolutionGradient(const AttentionKernels &dense, const PetscInt k[2], const Grid &grid, ConvAttentionKernels *dk) {
   const PetscInt Ny = grid.Ny(), Nh = grid.Nh(), kk = k[0] * k[1];
   PetscFunctionBeginUser;

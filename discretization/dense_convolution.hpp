@@ -14,6 +14,9 @@ constexpr PetscInt kMaxDensePixels = 1024;
 PetscErrorCode ConvolutionAsIntegralKernels(const ConvAttentionKernels &k, const Grid &grid, AttentionKernels *dense);
 // The N_y × N_y kernel and the (owned tokens × N_y) bias b(x) of a convolutional feed-forward layer.
 PetscErrorCode ConvolutionAsIntegralKernel(const ConvTokenKernels &k, const Grid &grid, FeedForwardKernel *dense);
+// The convolutional controls' SampleAttention and SampleFeedForward: their stencils at t, densified as above.
+PetscErrorCode SampleConvAttentionDensely(const Controls &controls, PetscReal t, const Grid &grid, AttentionKernels *dense);
+PetscErrorCode SampleConvFeedForwardDensely(const Controls &controls, PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *dense);
 // The transposes, for the discrete adjoint: the gradients of the dense kernels (of the stencils of size k) as gradients
 // of the stencils, dw(ξ_s) = Σ_{(η_i, y_l): y_l − η_i = ξ_s} dW(η_i, y_l), and of the biases, db(x) = Σ_l db(x, y_l).
 PetscErrorCode IntegralKernelsAsConvolutionGradient(const AttentionKernels &dense, const PetscInt k[2], const Grid &grid, ConvAttentionKernels *dk);

@@ -336,18 +336,14 @@ PetscErrorCode LayeredConvolutionControls::SampleConvFeedForward(PetscInt j, Pet
 }
 
 PetscErrorCode LayeredConvolutionControls::SampleAttention(PetscReal t, const Grid &grid, AttentionKernels *k) const {
-  ConvAttentionKernels conv;
   PetscFunctionBeginUser;
-  PetscCall(SampleConvAttention(t, grid, &conv));
-  PetscCall(ConvolutionAsIntegralKernels(conv, grid, k));
+  PetscCall(SampleConvAttentionDensely(*this, t, grid, k));
   PetscFunctionReturn(0);
 }
 
 PetscErrorCode LayeredConvolutionControls::SampleFeedForward(PetscInt j, PetscReal t, const Grid &grid, FeedForwardKernel *k) const {
-  ConvTokenKernels conv;
   PetscFunctionBeginUser;
-  PetscCall(SampleConvFeedForward(j, t, grid, &conv));
-  PetscCall(ConvolutionAsIntegralKernel(conv, grid, k));
+  PetscCall(SampleConvFeedForwardDensely(*this, j, t, grid, k));
   PetscFunctionReturn(0);
 }
 
