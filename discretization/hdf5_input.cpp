@@ -4,6 +4,7 @@
 
 #include "discretization/base/paths.hpp"
 #include "discretization/base/sizes.hpp"
+#include "discretization/hdf5_links.hpp"
 
 namespace ctflow {
 
@@ -30,13 +31,7 @@ H5Input::~H5Input() {
   if (file_ >= 0) H5Fclose(file_);
 }
 
-bool H5Input::Has(const std::string &object) const {
-  // Walk the path so that a missing intermediate group is "absent", not an HDF5 error.
-  size_t pos = 0;
-  while ((pos = object.find('/', pos + 1)) != std::string::npos)
-    if (H5Lexists(file_, object.substr(0, pos).c_str(), H5P_DEFAULT) <= 0) return false;
-  return H5Lexists(file_, object.c_str(), H5P_DEFAULT) > 0;
-}
+bool H5Input::Has(const std::string &object) const { return H5PathExists(file_, object); }
 
 PetscErrorCode H5Input::Shape(const std::string &dataset, std::vector<hsize_t> *shape) const {
   PetscFunctionBeginUser;

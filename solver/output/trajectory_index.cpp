@@ -5,6 +5,7 @@
 
 #include "discretization/base/paths.hpp"
 #include "discretization/hdf5_attributes.hpp"
+#include "discretization/hdf5_links.hpp"
 
 namespace ctflow {
 
@@ -137,7 +138,7 @@ void TrajectoryIndex::Truncate(const std::string &name, hsize_t rows) {
 void TrajectoryIndex::Link(const std::string &name, const std::string &file, const std::string &target) {
   if (!Active()) return;
   hid_t lcpl = CreateIntermediate();
-  if (H5Lexists(file_, name.c_str(), H5P_DEFAULT) > 0) H5Ldelete(file_, name.c_str(), H5P_DEFAULT);
+  if (H5PathExists(file_, name)) H5Ldelete(file_, name.c_str(), H5P_DEFAULT);
   const bool ok = H5Lcreate_external(file.c_str(), target.c_str(), file_, name.c_str(), lcpl, H5P_DEFAULT) >= 0;
   H5Pclose(lcpl);
   if (!ok) Fail("link " + name + " to " + file + ":" + target);

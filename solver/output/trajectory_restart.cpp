@@ -9,6 +9,7 @@
 #include "discretization/base/number_format.hpp"
 #include "discretization/base/option_checks.hpp"
 #include "discretization/base/paths.hpp"
+#include "discretization/hdf5_links.hpp"
 #include "solver/output/state_diagnostics.hpp"
 #include "solver/output/trajectory_segments.hpp"
 
@@ -49,13 +50,6 @@ std::vector<hsize_t> StateShape(const Grid &grid) {
   return {(hsize_t)grid.Nx(), (hsize_t)grid.Ny()};
 }
 
-bool Exists(hid_t file, const std::string &path) {
-  size_t pos = 0;
-  while ((pos = path.find('/', pos + 1)) != std::string::npos)
-    if (H5Lexists(file, path.substr(0, pos).c_str(), H5P_DEFAULT) <= 0) return false;
-  return H5Lexists(file, path.c_str(), H5P_DEFAULT) > 0;
-}
-
 bool ReadString(hid_t file, const char name[], std::string *value) {
   if (H5Aexists(file, name) <= 0) return false;
   Handle attr(H5Aopen(file, name, H5P_DEFAULT), H5Aclose);
@@ -81,7 +75,7 @@ bool ReadNumber(hid_t file, const char name[], hid_t mem_type, void *value) {
 
 // Shape of a dataset of the given class (8-byte numbers; strings of any length); false if absent or of another class.
 bool Shape(hid_t file, const std::string &name, H5T_class_t cls, std::vector<hsize_t> *shape) {
-  if (!Exists(file, name)) return false;
+  if (!H5PathExists(file, name)) return false;
   Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!ds.Ok()) return false;
   Handle type(H5Dget_type(*ds), H5Tclose), space(H5Dget_space(*ds), H5Sclose);

@@ -8,6 +8,7 @@
 
 #include "discretization/hdf5_attributes.hpp"
 #include "discretization/hdf5_input.hpp"
+#include "discretization/hdf5_links.hpp"
 
 namespace ctflow {
 
@@ -41,7 +42,7 @@ bool WriteVector(hid_t file, const std::string &name, const std::vector<PetscRea
   const hsize_t n = v.size();
   hid_t space = H5Screate_simple(1, &n, nullptr), lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
-  if (H5Lexists(file, name.c_str(), H5P_DEFAULT) > 0) H5Ldelete(file, name.c_str(), H5P_DEFAULT);
+  if (H5PathExists(file, name)) H5Ldelete(file, name.c_str(), H5P_DEFAULT);
   hid_t ds = H5Dcreate2(file, name.c_str(), H5T_IEEE_F64LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
   const bool ok = ds >= 0 && (n == 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) >= 0);
   if (ds >= 0) H5Dclose(ds);
