@@ -19,7 +19,23 @@ PetscErrorCode CheckAllOptionsUsed(MPI_Comm comm) {
   PetscCall(PetscOptionsLeftGet(nullptr, &n, &names, &values));
   for (PetscInt i = 0; i < n; ++i) PetscCallCXX(unused += std::string(unused.empty() ? "-" : ", -") + names[i]);
   PetscCall(PetscOptionsLeftRestore(nullptr, &n, &names, &values));
-  PetscCheck(unused.empty(), comm, PETSC_ERR_USER_INPUT, "unknown option(s) %s (ctflow -help lists every option)", unused.c_str());
+  PetscCheck(unused.empty(), comm, PETSC_ERR_USER_INPUT,
+             "unknown option(s) %s (ctflow -help lists the options, with -train, -loss or -controls_type those of the mode)", unused.c_str());
+  PetscFunctionReturn(0);
+}
+
+// -help lists what this run reads (PETSc's way: an object's options appear once it is configured); where the rest is.
+static PetscErrorCode HelpOtherModes(MPI_Comm comm) {
+  PetscFunctionBeginUser;
+  PetscCall(PetscPrintf(comm,
+                        "----------------------------------------\n"
+                        "Options of the other modes and types, listed with them:\n"
+                        "  -help -train -data FILE                 training: -train_*, -data*, -vit_* (with -train_optimizer sgd also "
+                        "-train_momentum)\n"
+                        "  -help -loss mse|cross_entropy           the loss: -target or -label\n"
+                        "  -help -controls_type TYPE               a controls source's own options; convolutional ones with an image,\n"
+                        "                                          e.g. -controls_type convolutional -Nx 8 -Ny1 16 -Ny2 16: "
+                        "-controls_conv_width, -conv_attention_*\n"));
   PetscFunctionReturn(0);
 }
 
@@ -78,10 +94,13 @@ PetscErrorCode RunCtflow(MPI_Comm comm) {
   }
   PetscCall(PetscOptionsHasHelp(nullptr, &help));
   PetscCall(TrainingRequested(comm, &train));
-  if (train) PetscFunctionReturn(RunTraining(comm, help));
-  PetscCall(study.SetFromOptions());
-  if (study.Enabled()) PetscCall(Study(study, comm, help));
-  else PetscCall(Run(comm, help));
+  if (train) PetscCall(RunTraining(comm, help));
+  else {
+    PetscCall(study.SetFromOptions());
+    if (study.Enabled()) PetscCall(Study(study, comm, help));
+    else PetscCall(Run(comm, help));
+  }
+  if (help) PetscCall(HelpOtherModes(comm));
   PetscFunctionReturn(0);
 }
 
